@@ -1,0 +1,30 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow lint bench setup
+
+setup: $(STAMP)
+
+# torch is pinned here (the CPU build installs offline); the package itself accepts torch>=2.4.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[lab,test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m antigrad.demo
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+
+test: lint
+	$(PY) -m pytest -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) benchmarks/step_speed.py
