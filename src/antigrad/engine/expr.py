@@ -1,0 +1,223 @@
+"""Element-wise expressions: the one form in which every formula is written.
+
+A transform's update is ordinary Python arithmetic (``m * b1 + g * (1 - b1)``) on
+:class:`Expr` values. Running it once records a small graph whose leaves are the
+parameter, the gradient, the state tensors and the per-step scalars. That graph is
+then executed by a backend: over whole tensor lists with ``torch._foreach_*`` ops
+(:mod:`antigrad.engine.foreach`), or compiled into one C loop
+(:mod:`antigrad.engine.native`). One definition, several fast executions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+Number = int | float
+
+# op name -> arity; leaves are "tensor" (an input list), "scalar" (a per-step argument)
+# and "const" (a number fixed when the chain is built).
+OPS = {
+    "add": 2, "sub": 2, "mul": 2, "div": 2, "maximum": 2, "minimum": 2,
+    "neg": 1, "sqrt": 1, "abs": 1, "sign": 1, "lerp": 3,
+}
+
+
+class Expr:
+    """A node of an element-wise expression graph (see the module docstring)."""
+
+    __slots__ = ("op", "args", "name", "value", "is_scalar", "index")
+
+    def __init__(self, op: str, args: tuple[Expr, ...] = (), name: str = "",
+                 value: float = 0.0, is_scalar: bool | None = None) -> None:
+        self.op, self.args, self.name, self.value = op, args, name, value
+        # A node is scalar when no tensor input reaches it: it is computed once per step.
+        self.is_scalar = all(a.is_scalar for a in args) if is_scalar is None else is_scalar
+        self.index = -1  # position in its graph, set by `trace`
+
+    def __repr__(self) -> str:
+        if self.op == "const":
+            return repr(self.value)
+        if self.op in ("tensor", "scalar"):
+            return self.name
+        return f"{self.op}({', '.join(map(repr, self.args))})"
+
+    def __add__(self, o: Operand) -> Expr:
+        return _binary("add", self, o)
+
+    def __radd__(self, o: Operand) -> Expr:
+        return _binary("add", o, self)
+
+    def __sub__(self, o: Operand) -> Expr:
+        return _binary("sub", self, o)
+
+    def __rsub__(self, o: Operand) -> Expr:
+        return _binary("sub", o, self)
+
+    def __mul__(self, o: Operand) -> Expr:
+        return _binary("mul", self, o)
+
+    def __rmul__(self, o: Operand) -> Expr:
+        return _binary("mul", o, self)
+
+    def __truediv__(self, o: Operand) -> Expr:
+        return _binary("div", self, o)
+
+    def __rtruediv__(self, o: Operand) -> Expr:
+        return _binary("div", o, self)
+
+    def __neg__(self) -> Expr:
+        return Expr("neg", (self,))
+
+    def __pow__(self, o: Operand) -> Expr:
+        raise TypeError("write powers of tensors as products; powers of scalars belong "
+                        "in a transform's `scalars` function, computed in Python once per step")
+
+
+Operand = Expr | Number
+
+
+def const(value: Number) -> Expr:
+    return Expr("const", value=float(value), is_scalar=True)
+
+
+def lift(x: Operand) -> Expr:
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return const(x)
+    raise TypeError(f"cannot use {type(x).__name__} in an element-wise formula")
+
+
+def _binary(op: str, a: Operand, b: Operand) -> Expr:
+    a, b = lift(a), lift(b)
+    # Fold identities so that an unused option (eps_root = 0, a factor of 1) costs nothing.
+    if op in ("add", "sub") and b.op == "const" and b.value == 0:
+        return a
+    if op == "add" and a.op == "const" and a.value == 0:
+        return b
+    if op in ("mul", "div") and b.op == "const" and b.value == 1:
+        return a
+    if op == "mul" and a.op == "const" and a.value == 1:
+        return b
+    if a.op == "const" and b.op == "const":
+        return const(SCALAR_OPS[op](a.value, b.value))
+    return Expr(op, (a, b))
+
+
+def sqrt(x: Expr) -> Expr:
+    return Expr("sqrt", (lift(x),))
+
+
+def maximum(a: Operand, b: Operand) -> Expr:
+    return _binary("maximum", a, b)
+
+
+def minimum(a: Operand, b: Operand) -> Expr:
+    return _binary("minimum", a, b)
+
+
+def sign(x: Expr) -> Expr:
+    return Expr("sign", (lift(x),))
+
+
+def absolute(x: Expr) -> Expr:
+    return Expr("abs", (lift(x),))
+
+
+def lerp(a: Operand, b: Operand, w: Operand) -> Expr:
+    """``a + w * (b - a)``, as ``torch.lerp``."""
+    return Expr("lerp", (lift(a), lift(b), lift(w)))
+
+
+@dataclass
+class Graph:
+    """A traced update: its nodes in execution order and which node becomes each output.
+
+    ``outputs`` maps ``"param"`` and each state name to the node holding its new value.
+    ``tensor_inputs`` are the leaf names in a fixed order (``param``, ``grad``, then state);
+    ``scalar_inputs`` are the per-step scalar names.
+    """
+
+    nodes: list[Expr]
+    outputs: dict[str, Expr]
+    tensor_inputs: list[str]
+    scalar_inputs: list[str]
+    key: str = field(default="")
+
+    def last_use(self) -> dict[int, int]:
+        """For each node index, the index of the last node that reads it."""
+        last: dict[int, int] = {}
+        for n in self.nodes:
+            for a in n.args:
+                last[a.index] = n.index
+        end = len(self.nodes)
+        for out in self.outputs.values():
+            last[out.index] = end
+        return last
+
+
+def trace(build: Callable[[dict[str, Expr], Callable[[str], Expr]], dict[str, Expr]],
+          tensor_names: list[str]) -> Graph:
+    """Run ``build(tensors, scalar) -> outputs`` on leaf expressions and record the graph.
+
+    ``scalar(name)`` makes (once per name) a leaf for a per-step scalar argument.
+    """
+    tensors = {n: Expr("tensor", name=n, is_scalar=False) for n in tensor_names}
+    scalars: dict[str, Expr] = {}
+
+    def scalar(name: str) -> Expr:
+        if name not in scalars:
+            scalars[name] = Expr("scalar", name=name, is_scalar=True)
+        return scalars[name]
+
+    outputs = {k: lift(v) for k, v in build(tensors, scalar).items()}
+    nodes: list[Expr] = []
+    seen: set[int] = set()
+
+    def visit(e: Expr) -> None:  # iterative post-order: graphs may be deep
+        stack: list[tuple[Expr, Iterator[Expr]]] = [(e, iter(e.args))]
+        while stack:
+            node, it = stack[-1]
+            child = next(it, None)
+            if child is None:
+                stack.pop()
+                if id(node) not in seen:
+                    seen.add(id(node))
+                    node.index = len(nodes)
+                    nodes.append(node)
+            elif id(child) not in seen:
+                stack.append((child, iter(child.args)))
+
+    for leaf in [*tensors.values(), *scalars.values()]:
+        visit(leaf)
+    for out in outputs.values():
+        visit(out)
+    graph = Graph(nodes, outputs, tensor_names, list(scalars))
+    graph.key = "|".join(
+        [f"{n.op}:{n.name}:{n.value}:{[a.index for a in n.args]}" for n in nodes]
+        + [f"{k}={v.index}" for k, v in outputs.items()])
+    return graph
+
+
+def evaluate_scalar(e: Expr, env: dict[str, float]) -> float:
+    """Value of a scalar-only node, given the per-step scalar arguments."""
+    if e.op == "const":
+        return e.value
+    if e.op == "scalar":
+        return env[e.name]
+    vals = [evaluate_scalar(a, env) for a in e.args]
+    return SCALAR_OPS[e.op](*vals)
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b != 0 else math.copysign(math.inf, a) if a != 0 else math.nan
+
+
+SCALAR_OPS: dict[str, Callable[..., float]] = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": _div, "maximum": max, "minimum": min, "neg": lambda a: -a,
+    "sqrt": math.sqrt, "abs": abs, "sign": lambda a: float((a > 0) - (a < 0)),
+    "lerp": lambda a, b, w: a + w * (b - a),
+}

@@ -1,0 +1,223 @@
+"""Run a traced update over whole tensor lists with ``torch._foreach_*`` ops.
+
+This is the general backend: any device, any floating dtype. Each graph node becomes
+one foreach call, written in place into a buffer whose old value is no longer needed,
+so a step allocates few temporaries; ``x + s * y``, ``x + s * y * z`` and
+``x + s * y / z`` become single ``add/addcmul/addcdiv`` calls, as in torch.optim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .expr import Expr, Graph, evaluate_scalar
+
+READ_ONLY = "grad"  # the gradient belongs to the user: never written
+
+
+@dataclass
+class Term:
+    """``scale * core`` where core is ``y``, ``y * z`` or ``y / z`` (kind "", "mul", "div")."""
+
+    kind: str
+    y: Expr
+    z: Expr | None
+    factors: list[tuple[Expr, bool]]  # scalar nodes, each multiplied (False) or divided (True)
+
+
+class ForeachPlan:
+    """A graph prepared for execution: use counts, fused terms and in-place permissions."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.uses = [0] * len(graph.nodes)
+        for n in graph.nodes:
+            for a in n.args:
+                self.uses[a.index] += 1
+        for out in graph.outputs.values():
+            self.uses[out.index] += 1
+        self.last = graph.last_use()
+        # Which outputs each node's value flows into (writing it into that output's buffer
+        # early saves a copy at the end).
+        self.feeds: list[set[str]] = [set() for _ in graph.nodes]
+        for name, out in graph.outputs.items():
+            stack = [out]
+            while stack:
+                e = stack.pop()
+                if name not in self.feeds[e.index]:
+                    self.feeds[e.index].add(name)
+                    stack.extend(a for a in e.args if not a.is_scalar)
+        self.fused: dict[int, tuple[Expr, Term, float]] = {}
+        self.absorbed: set[int] = set()
+        for n in graph.nodes:
+            if n.op in ("add", "sub") and not n.is_scalar:
+                self._fuse(n)
+
+    def _term(self, e: Expr, factors: list[tuple[Expr, bool]]) -> Term:
+        if self.uses[e.index] == 1 and e.op in ("mul", "div", "neg") and not e.is_scalar:
+            a, b = e.args[0], e.args[-1]
+            if e.op == "neg":
+                return self._term(a, [*factors, (Expr("const", value=-1.0, is_scalar=True), False)])
+            if b.is_scalar:
+                return self._term(a, [*factors, (b, e.op == "div")])
+            if e.op == "mul" and a.is_scalar:
+                return self._term(b, [*factors, (a, False)])
+            return Term(e.op, a, b, factors)
+        return Term("", e, None, factors)
+
+    def _fuse(self, n: Expr) -> None:
+        a, b = n.args
+        if a.is_scalar or b.is_scalar:
+            return
+        x, t, sign = a, b, 1.0
+        term = self._term(b, [])
+        if n.op == "add" and term.kind == "" and not term.factors:
+            alt = self._term(a, [])  # maybe the left side is the scaled one
+            if alt.kind or alt.factors:
+                x, t, term = b, a, alt
+        if n.op == "sub":
+            sign = -1.0
+        if term.kind == "" and not term.factors and sign == 1.0:
+            return  # a plain list + list: nothing to fuse
+        self.fused[n.index] = (x, term, sign)
+        stack = [t]
+        while stack:  # the nodes folded into this call need no evaluation of their own
+            e = stack.pop()
+            if e is term.y or e is term.z or e.is_scalar:
+                continue
+            self.absorbed.add(e.index)
+            stack.extend(e.args)
+
+
+_UNARY = {"neg": torch._foreach_neg, "sqrt": torch._foreach_sqrt,
+          "abs": torch._foreach_abs, "sign": torch._foreach_sign}
+_UNARY_ = {"neg": torch._foreach_neg_, "sqrt": torch._foreach_sqrt_,
+           "abs": torch._foreach_abs_, "sign": torch._foreach_sign_}
+
+
+def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, float]) -> None:
+    """Execute ``plan`` on ``tensors`` (leaf name -> list); outputs are written in place."""
+    graph = plan.graph
+    values: dict[int, object] = {}
+    owner: dict[int, str] = {}  # node index -> buffer it lives in ("tmp" or a leaf name)
+    for n in graph.nodes:
+        i = n.index
+        if n.op == "tensor":
+            values[i], owner[i] = tensors[n.name], n.name
+            continue
+        if n.is_scalar:
+            values[i] = evaluate_scalar(n, scalars)
+            continue
+        if i in plan.absorbed:
+            continue
+        inplace = _writable(plan, n, owner)
+        values[i], owner[i] = _compute(plan, n, values, inplace, owner)
+    _store(graph, values, owner, tensors)
+
+
+_COMMUTATIVE = ("add", "mul", "maximum", "minimum")
+
+
+def _writable(plan: ForeachPlan, n: Expr, owner: dict[int, str]) -> Expr | None:
+    """The operand whose buffer ``n`` may overwrite, if any: one whose value dies at ``n``."""
+    fused = plan.fused.get(n.index)
+    candidates = [fused[0]] if fused else n.args if n.op in _COMMUTATIVE else n.args[:1]
+    for a in candidates:
+        if a.is_scalar or plan.last[a.index] != n.index:
+            continue
+        buf = owner.get(a.index)
+        if buf is None or buf == READ_ONLY:
+            continue
+        if buf == "tmp" or buf in plan.feeds[n.index] or not plan.feeds[n.index]:
+            return a
+    return None
+
+
+def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
+             owner: dict[int, str]) -> tuple[list[Tensor], str]:
+    keep = owner[inplace.index] if inplace is not None else "tmp"
+    fused = plan.fused.get(n.index)
+    if fused:
+        x, term, sign = fused
+        scale = sign
+        for f, divide in term.factors:
+            v = values[f.index] if f.index >= 0 else f.value
+            scale = scale / v if divide else scale * v
+        xs, ys = values[x.index], values[term.y.index]
+        zs = values[term.z.index] if term.z is not None else None
+        suffix = "_" if inplace is not None else ""
+        if term.kind == "":
+            out = getattr(torch, "_foreach_add" + suffix)(xs, ys, alpha=scale)
+        else:
+            out = getattr(torch, f"_foreach_addc{term.kind}{suffix}")(xs, ys, zs, value=scale)
+        return (xs, keep) if inplace is not None else (out, "tmp")
+    args = [values[a.index] for a in n.args]
+    op = n.op
+    if inplace is not None and inplace is not n.args[0]:
+        args.reverse()  # commutative op: put the overwritten operand first
+    a = args[0]
+    if isinstance(a, float):  # scalar on the left of a non-commutative op
+        b = args[1]
+        if op == "sub":
+            out = torch._foreach_neg(b) if inplace is None else (torch._foreach_neg_(b) or b)
+            torch._foreach_add_(out, a)
+        elif op == "div":
+            out = torch._foreach_reciprocal(b) if inplace is None else \
+                (torch._foreach_reciprocal_(b) or b)
+            torch._foreach_mul_(out, a)
+        else:
+            raise NotImplementedError(f"scalar {op} list")
+        return out, keep
+    if inplace is not None:
+        _inplace(op, a, args[1:])
+        return a, keep
+    return _outofplace(op, a, args[1:]), "tmp"
+
+
+def _inplace(op: str, a: list[Tensor], rest: list) -> None:
+    if op in _UNARY_:
+        _UNARY_[op](a)
+    elif op == "lerp":
+        torch._foreach_lerp_(a, rest[0], rest[1])
+    elif op == "maximum":
+        (torch._foreach_clamp_min_ if isinstance(rest[0], float) else torch._foreach_maximum_)(
+            a, rest[0])
+    elif op == "minimum":
+        (torch._foreach_clamp_max_ if isinstance(rest[0], float) else torch._foreach_minimum_)(
+            a, rest[0])
+    else:
+        getattr(torch, f"_foreach_{op}_")(a, rest[0])
+
+
+def _outofplace(op: str, a: list[Tensor], rest: list) -> list[Tensor]:
+    if op in _UNARY:
+        return _UNARY[op](a)
+    if op == "lerp":
+        return torch._foreach_lerp(a, rest[0], rest[1])
+    if op == "maximum":
+        f = torch._foreach_clamp_min if isinstance(rest[0], float) else torch._foreach_maximum
+        return f(a, rest[0])
+    if op == "minimum":
+        f = torch._foreach_clamp_max if isinstance(rest[0], float) else torch._foreach_minimum
+        return f(a, rest[0])
+    return getattr(torch, f"_foreach_{op}")(a, rest[0])
+
+
+def _store(graph: Graph, values: dict, owner: dict[int, str],
+           tensors: dict[str, list[Tensor]]) -> None:
+    """Copy each output's final value into its own buffer, unless it already lives there."""
+    pending = []
+    for name, out in graph.outputs.items():
+        if owner.get(out.index) == name:
+            continue
+        src = values[out.index]
+        if isinstance(src, float):
+            src = [torch.full_like(t, src) for t in tensors[name]]
+        elif owner.get(out.index) in graph.outputs:  # lives in another output's buffer
+            src = [t.clone() for t in src]
+        pending.append((name, src))
+    for name, src in pending:
+        torch._foreach_copy_(tensors[name], src)

@@ -1,0 +1,280 @@
+"""torch.optim's first-order optimizers, as chains: same signatures, defaults and numbers.
+
+Swap ``torch.optim.Adam`` for ``antigrad.Adam`` and nothing else changes: param groups,
+``state_dict`` (loadable by the torch twin and back), schedulers, closures. The
+differences are additions: ``nonfinite=`` (see :class:`~antigrad.ChainOptimizer`) and
+one engine for every formula. ``foreach`` and ``fused`` are accepted and recorded;
+``differentiable`` and ``capturable`` are not supported and raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import validation as check
+from .engine import ChainOptimizer
+from .transforms import (
+    add_weight_decay,
+    chain,
+    count_steps,
+    decoupled_weight_decay,
+    descend,
+    flip,
+    momentum,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_inverse_time,
+    scale_by_nadam,
+    scale_by_rms,
+    trace,
+)
+from .transforms.base import Chain
+
+
+def _options(local: dict[str, Any]) -> dict[str, Any]:
+    """A constructor's arguments, minus those that are not param-group entries."""
+    return {k: v for k, v in local.items()
+            if k not in ("self", "params", "nonfinite", "__class__")}
+
+
+class SGD(ChainOptimizer):
+    r"""Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
+
+    .. math::
+        g \leftarrow \pm g + \lambda w,\quad
+        b \leftarrow \mu b + (1 - \tau) g \ (b_1 = g),\quad
+        w \leftarrow w - \eta\,(g + \mu b \text{ if nesterov else } b)
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = antigrad.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        >>> model(torch.ones(2, 4)).sum().backward(); _ = opt.step()
+
+    Reference: Sutskever et al., ICML 2013 (the form torch uses).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None, nonfinite: str = "raise") -> None:
+        check.at_least("lr", lr)
+        check.at_least("momentum", momentum)
+        check.number("dampening", dampening)
+        check.at_least("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(f"Invalid nesterov: True (requires momentum > 0 and dampening = 0, "
+                             f"got momentum={momentum}, dampening={dampening})")
+        check.unsupported("antigrad.SGD", differentiable=differentiable)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return chain(
+            flip() if group["maximize"] else None,
+            add_weight_decay() if group["weight_decay"] != 0 else None,
+            momentum(nesterov=bool(group["nesterov"])) if group["momentum"] != 0 else None,
+            descend(),
+        )
+
+
+class Adagrad(ChainOptimizer):
+    r"""AdaGrad, as ``torch.optim.Adagrad`` (epsilon outside the root, 1e-10).
+
+    .. math::
+        G \leftarrow G + g^2,\quad
+        w \leftarrow w - \frac{\eta}{1 + (t - 1)\,\text{lr\_decay}}\,\frac{g}{\sqrt{G} + \epsilon}
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = antigrad.Adagrad([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: Duchi, Hazan & Singer, JMLR 12 (2011). State is created at construction,
+    as torch does.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
+                 initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 nonfinite: str = "raise") -> None:
+        check.at_least("lr", lr)
+        check.at_least("lr_decay", lr_decay)
+        check.at_least("weight_decay", weight_decay)
+        check.at_least("initial_accumulator_value", initial_accumulator_value)
+        check.at_least("eps", eps)
+        check.unsupported("antigrad.Adagrad", differentiable=differentiable)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+        self.init_state()
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return chain(
+            flip() if group["maximize"] else None,
+            add_weight_decay() if group["weight_decay"] != 0 else None,
+            scale_by_adagrad(),
+            scale_by_inverse_time(),
+            descend(),
+        )
+
+
+class RMSprop(ChainOptimizer):
+    r"""RMSprop, as ``torch.optim.RMSprop`` (epsilon outside the root).
+
+    .. math::
+        G \leftarrow \alpha G + (1 - \alpha) g^2,\quad
+        \bar g \leftarrow \alpha \bar g + (1 - \alpha) g \text{ (centered)},\quad
+        d = \frac{g}{\sqrt{G - \bar g^2} + \epsilon},\quad
+        b \leftarrow \mu b + d,\quad w \leftarrow w - \eta\, (b \text{ if } \mu > 0 \text{ else } d)
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = antigrad.RMSprop([w], lr=0.01, momentum=0.9, centered=True)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: Tieleman & Hinton, Coursera lecture 6.5 (2012); Graves, arXiv 1308.0850.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, nonfinite: str = "raise") -> None:
+        check.at_least("lr", lr)
+        check.at_least("eps", eps)
+        check.at_least("momentum", momentum)
+        check.at_least("weight_decay", weight_decay)
+        check.at_least("alpha", alpha)
+        check.unsupported("antigrad.RMSprop", capturable=capturable,
+                          differentiable=differentiable)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return chain(
+            flip() if group["maximize"] else None,
+            add_weight_decay() if group["weight_decay"] != 0 else None,
+            count_steps(),
+            scale_by_rms(centered=bool(group["centered"])),
+            trace() if group["momentum"] > 0 else None,
+            descend(),
+        )
+
+
+class Adam(ChainOptimizer):
+    r"""Adam, as ``torch.optim.Adam`` (epsilon outside the root).
+
+    .. math::
+        m \leftarrow \beta_1 m + (1 - \beta_1) g,\quad
+        v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\quad
+        w \leftarrow w - \eta\, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+
+    ``weight_decay`` adds ``wd * w`` to the gradient, or with ``decoupled_weight_decay``
+    multiplies ``w`` by ``1 - lr * wd`` (AdamW); ``amsgrad`` uses ``max_t v_t``.
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = antigrad.Adam(model.parameters(), lr=1e-3)
+        >>> model(torch.ones(2, 4)).sum().backward(); _ = opt.step()
+
+    Reference: Kingma & Ba, arXiv 1412.6980; Reddi, Kale & Kumar, ICLR 2018 (AMSGrad).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
+                 foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 decoupled_weight_decay: bool = False, nonfinite: str = "raise") -> None:
+        _check_adam(lr, betas, eps, weight_decay, type(self).__name__, capturable, differentiable)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return chain(
+            flip() if group["maximize"] else None,
+            _weight_decay(group),
+            scale_by_adam(amsgrad=bool(group["amsgrad"])),
+            descend(),
+        )
+
+
+class AdamW(Adam):
+    r"""AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2).
+
+    .. math:: w \leftarrow w (1 - \eta\,\text{wd}), \text{ then the Adam step}
+
+    This is the lecture's L14 with ``wd = 2 lambda``.
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = antigrad.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+
+    Reference: Loshchilov & Hutter, arXiv 1711.05101.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
+                         maximize=maximize, capturable=capturable,
+                         differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True, nonfinite=nonfinite)
+
+
+class NAdam(ChainOptimizer):
+    r"""NAdam, as ``torch.optim.NAdam`` (with its momentum-decay schedule).
+
+    .. math::
+        \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}),\quad
+        w \leftarrow w - \eta\,\frac{\frac{1 - \mu_t}{1 - \prod_{i\le t}\mu_i} g
+        + \frac{\mu_{t+1}}{1 - \prod_{i \le t+1}\mu_i} m}{\sqrt{v/(1 - \beta_2^t)} + \epsilon}
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = antigrad.NAdam([w], lr=2e-3)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: Dozat, ICLR workshop 2016. For Dozat's plain Nadam use
+    ``antigrad.textbook.Nadam``.
+    """
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 nonfinite: str = "raise") -> None:
+        _check_adam(lr, betas, eps, weight_decay, "NAdam", capturable, differentiable)
+        check.at_least("momentum_decay", momentum_decay)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return chain(
+            flip() if group["maximize"] else None,
+            _weight_decay(group),
+            scale_by_nadam(),
+            descend(),
+        )
+
+
+def _check_adam(lr, betas, eps, weight_decay, name: str, capturable: bool,
+                differentiable: bool) -> None:
+    check.at_least("lr", lr)
+    check.at_least("eps", eps)
+    check.betas(betas)
+    check.at_least("weight_decay", weight_decay)
+    check.unsupported(f"antigrad.{name}", capturable=capturable, differentiable=differentiable)
+
+
+def _weight_decay(group: dict[str, Any]):
+    if group["weight_decay"] == 0:
+        return None
+    return decoupled_weight_decay() if group.get("decoupled_weight_decay") else add_weight_decay()

@@ -1,0 +1,246 @@
+r"""The lecture's formulas exactly as written (SPEC L3-L14), with its names and defaults.
+
+Each class is a chain of the same transforms the torch-compatible optimizers use; only
+the hyperparameters and where they enter differ:
+
+- epsilon ``s`` inside the root (``/ sqrt(G + s)``) for AdaGrad, RMSprop, Adam and Nadam;
+  outside (``sqrt(G) + s``) for AdamSimple and AdamW, as the lecture writes them;
+- momentum velocity carries the learning rate (``v = gamma v + lr g``, ``w -= v``), so
+  changing ``lr`` does not rescale the velocity already accumulated;
+- weight decay ``lambda`` is the coefficient of ``lambda ||w||^2``, i.e. ``2 lambda w``
+  in the gradient (Adam) or in the decoupled step (AdamW).
+
+Example::
+
+    >>> import torch
+    >>> from antigrad import textbook
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    >>> opt = textbook.Momentum([w], lr=0.1, gamma=0.9)
+    >>> (w ** 2).sum().backward(); _ = opt.step()
+    >>> w.detach()
+    tensor([ 0.8000, -1.6000], dtype=torch.float64)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from . import validation as check
+from .engine import ChainOptimizer
+from .transforms import (
+    add_weight_decay,
+    apply_update,
+    chain,
+    decoupled_weight_decay,
+    descend,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_lr,
+    scale_by_nadam,
+    scale_by_rms,
+    trace,
+)
+from .transforms.base import Chain
+
+BETAS = ("beta1", "beta2")
+
+__all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdamSimple", "Adam",
+           "Nadam", "AdamW"]
+
+
+class _Textbook(ChainOptimizer):
+    """A fixed chain with the lecture's hyperparameter names, validated on construction."""
+
+    formula: Chain
+
+    def __init__(self, params, nonfinite: str = "raise", **hyper: Any) -> None:
+        check.at_least("lr", hyper["lr"])
+        for name in ("gamma", "beta1", "beta2"):
+            if name in hyper:
+                check.in_unit_interval(name, hyper[name])
+        for name in ("s", "weight_decay"):
+            if name in hyper:
+                check.at_least(name, hyper[name])
+        super().__init__(params, self.formula, nonfinite=nonfinite, **hyper)
+
+
+class SGD(_Textbook):
+    r"""Gradient descent, full batch (L3) or minibatch (L5).
+
+    .. math:: w \leftarrow w - \varepsilon g
+    """
+
+    formula = chain(descend())
+
+    def __init__(self, params, lr: float, *, nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr)
+
+
+class Momentum(_Textbook):
+    r"""Heavy ball (L7): :math:`v \leftarrow \gamma v + \varepsilon g,\ w \leftarrow w - v`.
+
+    The velocity carries the learning rate, so a new ``lr`` affects only new gradients.
+    Reference: Polyak, 1964.
+    """
+
+    formula = chain(scale_by_lr(), trace("gamma", state="velocity"), apply_update())
+
+    def __init__(self, params, lr: float, gamma: float = 0.9, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, gamma=gamma)
+
+
+class Nesterov(_Textbook):
+    r"""Nesterov's accelerated gradient (L8).
+
+    .. math:: v \leftarrow \gamma v + \varepsilon \nabla L(w - \gamma v),\quad w \leftarrow w - v
+
+    With a closure, ``step(closure)`` moves the parameters to the look-ahead point
+    ``w - gamma v``, evaluates the closure there, moves back and steps: the parameters
+    hold ``w_{t+1}`` afterwards, exactly the lecture's sequence. Without a closure the
+    gradient is the one already in ``.grad``, which is taken where the parameters are;
+    the parameters then hold the look-ahead point :math:`\phi = w - \gamma v` and follow
+    the equivalent recursion :math:`\phi \leftarrow \phi - \gamma v_t - \varepsilon g(\phi)`
+    (Sutskever et al., 2013). Do not mix the two forms in one run.
+    Reference: Nesterov, 1983.
+    """
+
+    formula = chain(scale_by_lr(), trace("gamma", nesterov=True, state="velocity"),
+                    apply_update())
+    at_lookahead = chain(scale_by_lr(), trace("gamma", state="velocity"), apply_update())
+
+    def __init__(self, params, lr: float, gamma: float = 0.9, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, gamma=gamma)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        if closure is None:
+            self._apply_chains()
+            return None
+        shifted = self._shift(-1.0)
+        try:
+            with torch.enable_grad():
+                loss = closure()
+        finally:
+            self._shift(1.0, shifted)
+        self._apply_chains(lambda group: self.at_lookahead)
+        return loss
+
+    def _shift(self, sign: float, params: list | None = None) -> list:
+        """Move every parameter with a velocity by ``sign * gamma * v``."""
+        moved = []
+        for group in self.param_groups:
+            ps = [p for p in group["params"] if "velocity" in self.state[p]
+                  and (params is None or any(p is q for q in params))]
+            if ps:
+                vs = [self.state[p]["velocity"] for p in ps]
+                torch._foreach_add_(ps, vs, alpha=sign * float(group["gamma"]))
+                moved.extend(ps)
+        return moved
+
+
+class AdaGrad(_Textbook):
+    r"""AdaGrad (L9): :math:`G \leftarrow G + g^2,\ w \leftarrow w - \varepsilon g / \sqrt{G + s}`.
+
+    Reference: Duchi, Hazan & Singer, JMLR 2011.
+    """
+
+    formula = chain(scale_by_adagrad(eps=0.0, eps_root="s", initial=0.0), descend())
+
+    def __init__(self, params, lr: float, s: float = 1e-6, *, nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, s=s)
+
+
+class RMSprop(_Textbook):
+    r"""RMSprop (L10).
+
+    .. math:: G \leftarrow \gamma G + (1-\gamma) g^2,\ w \leftarrow w - \varepsilon g / \sqrt{G + s}
+
+    Reference: Tieleman & Hinton, 2012.
+    """
+
+    formula = chain(scale_by_rms(decay="gamma", eps=0.0, eps_root="s"), descend())
+
+    def __init__(self, params, lr: float, gamma: float = 0.9, s: float = 1e-6, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, gamma=gamma, s=s)
+
+
+class AdamSimple(_Textbook):
+    r"""Adam without bias correction (L11): RMSprop plus momentum.
+
+    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\ G \leftarrow \beta_2 G + (1-\beta_2) g^2,\
+              w \leftarrow w - \varepsilon\, m / (\sqrt{G} + s)
+    """
+
+    formula = chain(scale_by_adam(BETAS, eps="s", bias_correction=False), descend())
+
+    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 s: float = 1e-8, *, nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, beta1=beta1, beta2=beta2, s=s)
+
+
+class Adam(_Textbook):
+    r"""Adam with bias correction (L12), epsilon inside the root.
+
+    .. math:: \hat m = \frac{m}{1-\beta_1^t},\ \hat G = \frac{G}{1-\beta_2^t},\
+              w \leftarrow w - \varepsilon\, \hat m / \sqrt{\hat G + s}
+
+    ``weight_decay`` (lambda) adds the L2 gradient ``2 lambda w`` before the moments: the
+    coupled regularization that L14 warns about (see :class:`AdamW`).
+    Reference: Kingma & Ba, arXiv 1412.6980.
+    """
+
+    formula = chain(scale_by_adam(BETAS, eps=0.0, eps_root="s"), descend())
+    decayed = chain(add_weight_decay(factor=2.0), formula)
+
+    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 s: float = 1e-8, weight_decay: float = 0.0, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, beta1=beta1, beta2=beta2, s=s,
+                         weight_decay=weight_decay)
+
+    def build(self, group: dict[str, Any]) -> Chain:
+        return self.decayed if group["weight_decay"] != 0 else self.formula
+
+
+class Nadam(_Textbook):
+    r"""Nadam (L13): Adam with Nesterov momentum, Dozat's plain form.
+
+    .. math:: \bar m = \frac{\beta_1 m_t}{1-\beta_1^{t+1}} + \frac{(1-\beta_1) g_t}{1-\beta_1^t},\
+              w \leftarrow w - \varepsilon\, \bar m / \sqrt{\hat G + s}
+
+    Reference: Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
+    """
+
+    formula = chain(scale_by_nadam(BETAS, eps=0.0, eps_root="s", momentum_decay=None),
+                    descend())
+
+    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 s: float = 1e-8, *, nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, beta1=beta1, beta2=beta2, s=s)
+
+
+class AdamW(_Textbook):
+    r"""AdamW (L14): Adam with decoupled weight decay, as the lecture writes it.
+
+    .. math:: w \leftarrow w - \varepsilon\, \frac{\hat m}{\sqrt{\hat G} + s}
+              - \varepsilon \cdot 2\lambda\, w
+
+    ``weight_decay`` is lambda; torch.optim.AdamW's ``weight_decay`` is ``2 lambda``, so the
+    default 0.005 matches torch's default 0.01.
+    Reference: Loshchilov & Hutter, arXiv 1711.05101.
+    """
+
+    formula = chain(decoupled_weight_decay(factor=2.0), scale_by_adam(BETAS, eps="s"),
+                    descend())
+
+    def __init__(self, params, lr: float, beta1: float = 0.9, beta2: float = 0.999,
+                 s: float = 1e-8, weight_decay: float = 0.005, *,
+                 nonfinite: str = "raise") -> None:
+        super().__init__(params, nonfinite, lr=lr, beta1=beta1, beta2=beta2, s=s,
+                         weight_decay=weight_decay)

@@ -1,0 +1,32 @@
+"""The formulas of antigrad, one small transform each, and :func:`chain` to compose them.
+
+Example: Adam with Nesterov momentum and decoupled weight decay, as an optimizer::
+
+    import antigrad
+    from antigrad import transforms as T
+
+    opt = antigrad.ChainOptimizer(
+        model.parameters(),
+        T.chain(T.decoupled_weight_decay(), T.scale_by_nadam(momentum_decay=None), T.descend()),
+        lr=1e-3, weight_decay=1e-2)
+"""
+
+from .adaptive import scale_by_adagrad, scale_by_adam, scale_by_nadam, scale_by_rms
+from .base import Chain, Key, Slots, Transform, chain, hyper, zeros
+from .decay import add_weight_decay, decoupled_weight_decay
+from .momentum import momentum, trace
+from .step import (
+    apply_update,
+    count_steps,
+    descend,
+    flip,
+    scale_by_inverse_time,
+    scale_by_lr,
+)
+
+__all__ = [
+    "Chain", "Key", "Slots", "Transform", "add_weight_decay", "apply_update", "chain",
+    "count_steps", "decoupled_weight_decay", "descend", "flip", "hyper", "momentum",
+    "scale_by_adagrad", "scale_by_adam", "scale_by_inverse_time", "scale_by_lr",
+    "scale_by_nadam", "scale_by_rms", "trace", "zeros",
+]
