@@ -42,8 +42,9 @@ def scale_by_adagrad(eps: Key = "eps", eps_root: Key = 0.0,
         return u / _denominator(G, c, eps, eps_root)
 
     def init(param, group):
-        return zeros(param, group).fill_(hyper(group, initial)) if hyper(group, initial) \
-            else zeros(param, group)
+        value = hyper(group, initial)
+        # Every real component starts at `initial`, the imaginary parts included.
+        return zeros(param, group).fill_(complex(value, value) if param.is_complex() else value)
 
     return Transform(
         "scale_by_adagrad", update=update, state={"sum": init}, scalar_state={"step": 0.0},

@@ -1,0 +1,248 @@
+"""The torch-compatible face: same numbers, state_dict format and validation as torch.optim."""
+
+import io
+import warnings
+
+import pytest
+import torch
+
+import antigrad
+
+OPTIONS = {
+    "SGD": [dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
+            dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
+            dict(lr=0.05, momentum=0.5, maximize=True, weight_decay=0.01)],
+    "Adagrad": [dict(), dict(lr=0.1, lr_decay=0.01, weight_decay=0.1,
+                             initial_accumulator_value=0.3, eps=1e-6), dict(maximize=True)],
+    "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True), dict(alpha=0.9, eps=1e-4),
+                dict(momentum=0.9, centered=True, weight_decay=0.1, maximize=True)],
+    "Adam": [dict(), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6), dict(amsgrad=True),
+             dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True),
+             dict(maximize=True, amsgrad=True, weight_decay=0.05)],
+    "AdamW": [dict(), dict(weight_decay=0.3, amsgrad=True), dict(maximize=True)],
+    "NAdam": [dict(), dict(momentum_decay=0.01), dict(weight_decay=0.1),
+              dict(weight_decay=0.1, decoupled_weight_decay=True), dict(maximize=True)],
+}
+CASES = [(name, kw) for name, kws in OPTIONS.items() for kw in kws]
+SHAPES = [(5, 3), (7,), (2, 2, 2), (1,)]
+
+
+def make_params(dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(s, generator=g, dtype=dtype)) for s in SHAPES]
+
+
+def twin(params):
+    return [torch.nn.Parameter(p.detach().clone()) for p in params]
+
+
+def set_grads(params, step):
+    """A gradient that depends on the parameters and on a seeded noise: a realistic loop."""
+    g = torch.Generator().manual_seed(1000 + step)
+    for p in params:
+        noise = torch.randn(p.shape, generator=g, dtype=p.real.dtype if p.is_complex() else p.dtype)
+        if p.is_complex():
+            noise = torch.complex(noise, noise.flip(0))
+        p.grad = torch.tanh(p.detach()) + 0.1 * noise
+
+
+def rel_error(a, b):
+    return max(((x - y).abs().max() / y.abs().max().clamp_min(1e-12)).item()
+               for x, y in zip(a, b, strict=True))
+
+
+def run_pair(name, kw, steps=100, groups=False, dtype=torch.float32, scheduler=None):
+    ours, theirs = make_params(dtype), None
+    theirs = twin(ours)
+    if groups:  # two groups, the second with its own lr
+        ours_arg = [{"params": ours[:2]}, {"params": ours[2:], "lr": 0.003}]
+        theirs_arg = [{"params": theirs[:2]}, {"params": theirs[2:], "lr": 0.003}]
+    else:
+        ours_arg, theirs_arg = ours, theirs
+    a = getattr(antigrad, name)(ours_arg, **kw)
+    b = getattr(torch.optim, name)(theirs_arg, **kw)
+    sa, sb = (scheduler(a), scheduler(b)) if scheduler else (None, None)
+    for t in range(steps):
+        set_grads(ours, t)
+        set_grads(theirs, t)
+        a.step()
+        b.step()
+        if sa:
+            sa.step()
+            sb.step()
+    return ours, theirs, a, b
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{kw}" for n, kw in CASES])
+def test_same_numbers_as_torch(name, kw):
+    ours, theirs, a, b = run_pair(name, kw)
+    assert rel_error(ours, theirs) <= 1e-6
+    for p, q in zip(ours, theirs, strict=True):
+        for key, value in b.state[q].items():
+            assert torch.allclose(a.state[p][key], value, rtol=1e-5, atol=1e-7), key
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_several_groups_and_a_scheduler(name):
+    kw = OPTIONS[name][1]
+    ours, theirs, *_ = run_pair(
+        name, kw, groups=True,
+        scheduler=lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=30, gamma=0.3))
+    assert rel_error(ours, theirs) <= 1e-6
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_reduce_on_plateau_changes_our_lr(name):
+    p = make_params()
+    opt = getattr(antigrad, name)(p, lr=0.01)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=1, factor=0.5)
+    for _ in range(6):
+        set_grads(p, 0)
+        opt.step()
+        sched.step(1.0)  # a flat validation loss: a plateau
+    assert opt.param_groups[0]["lr"] < 0.01
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "NAdam"])
+def test_complex_parameters_like_torch(name):
+    kw = OPTIONS[name][1]
+    ours, theirs, *_ = run_pair(name, kw, steps=30, dtype=torch.complex64)
+    assert rel_error(ours, theirs) <= 1e-6
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_float64_and_closure(name):
+    kw = OPTIONS[name][0]
+    ours, theirs = make_params(torch.float64), None
+    theirs = twin(ours)
+    a = getattr(antigrad, name)(ours, **kw)
+    b = getattr(torch.optim, name)(theirs, **kw)
+    for t in range(20):
+        def closure(ps=ours, t=t):
+            set_grads(ps, t)
+            return torch.tensor(float(t))
+        assert float(a.step(closure)) == t
+        b.step(lambda ps=theirs, t=t: set_grads(ps, t))
+    assert rel_error(ours, theirs) <= 1e-10  # NAdam sums its two terms in another order
+
+
+@pytest.mark.parametrize("name,kw", [(n, OPTIONS[n][-1]) for n in OPTIONS])
+def test_state_dict_round_trip_continues_bit_for_bit(name, kw):
+    ref, _, ref_opt, _ = run_pair(name, kw, steps=20)
+    params = make_params()
+    opt = getattr(antigrad, name)(params, **kw)
+    for t in range(10):
+        set_grads(params, t)
+        opt.step()
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = getattr(antigrad, name)(params, **kw)
+    resumed.load_state_dict(torch.load(buffer))
+    for t in range(10, 20):
+        set_grads(params, t)
+        resumed.step()
+    for p, q in zip(params, ref, strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("name,kw", [(n, OPTIONS[n][-1]) for n in OPTIONS])
+@pytest.mark.parametrize("direction", ["antigrad->torch", "torch->antigrad"])
+def test_checkpoints_cross_load(name, kw, direction):
+    ref, _, _, _ = run_pair(name, kw, steps=20)
+    params = make_params()
+    first, second = (antigrad, torch.optim) if direction == "antigrad->torch" else \
+        (torch.optim, antigrad)
+    opt = getattr(first, name)(params, **kw)
+    for t in range(10):
+        set_grads(params, t)
+        opt.step()
+    other = getattr(second, name)(params, **kw)
+    other.load_state_dict(opt.state_dict())
+    assert set(other.state_dict()["state"][0]) == set(opt.state_dict()["state"][0])
+    for t in range(10, 20):
+        set_grads(params, t)
+        other.step()
+    assert rel_error(params, ref) <= 1e-6
+
+
+@pytest.mark.parametrize("name,kw,message", [
+    ("SGD", dict(lr=-0.1), "Invalid lr: -0.1"),
+    ("SGD", dict(lr=0.1, momentum=-1), "Invalid momentum: -1"),
+    ("SGD", dict(lr=0.1, nesterov=True), "Invalid nesterov"),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Invalid nesterov"),
+    ("Adagrad", dict(lr_decay=-1), "Invalid lr_decay: -1"),
+    ("Adagrad", dict(initial_accumulator_value=-1), "Invalid initial_accumulator_value"),
+    ("Adagrad", dict(eps=-1e-3), "Invalid eps"),
+    ("RMSprop", dict(alpha=-0.5), "Invalid alpha: -0.5"),
+    ("RMSprop", dict(momentum=-0.5), "Invalid momentum"),
+    ("Adam", dict(betas=(1.0, 0.999)), r"Invalid beta1: 1.0 \(must be in \[0, 1\)\)"),
+    ("Adam", dict(betas=(0.9, -0.1)), "Invalid beta2: -0.1"),
+    ("Adam", dict(eps=-1.0), "Invalid eps: -1.0"),
+    ("AdamW", dict(weight_decay=-1.0), "Invalid weight_decay: -1.0"),
+    ("NAdam", dict(momentum_decay=-1.0), "Invalid momentum_decay: -1.0"),
+    ("Adam", dict(lr=float("nan")), "Invalid lr: nan"),
+])
+def test_invalid_hyperparameters_like_torch(name, kw, message):
+    with pytest.raises(ValueError, match=message):
+        getattr(antigrad, name)(make_params(), **kw)
+    if "nan" not in message:  # torch accepts a NaN lr; we do not
+        with pytest.raises(ValueError):
+            getattr(torch.optim, name)(make_params(), **kw)
+
+
+def test_wrong_types_are_named():
+    with pytest.raises(TypeError, match="Invalid lr: 'fast'"):
+        antigrad.Adam(make_params(), lr="fast")
+
+
+@pytest.mark.parametrize("name,flag", [("Adam", "differentiable"), ("Adam", "capturable"),
+                                       ("SGD", "differentiable"), ("RMSprop", "capturable"),
+                                       ("NAdam", "capturable"), ("AdamW", "differentiable")])
+def test_unsupported_options_raise(name, flag):
+    with pytest.raises(ValueError, match=f"Invalid {flag}: True"):
+        getattr(antigrad, name)(make_params(), **{flag: True})
+
+
+@pytest.mark.parametrize("flags", [dict(foreach=True), dict(fused=True), dict(foreach=False)])
+def test_foreach_and_fused_are_accepted_and_change_nothing(flags):
+    ours, theirs, *_ = run_pair("Adam", flags, steps=20)
+    assert rel_error(ours, theirs) <= 1e-6
+
+
+def test_empty_and_duplicate_parameters_rejected_like_torch():
+    with pytest.raises(ValueError, match="empty parameter list"):
+        antigrad.Adam([])
+    p = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        antigrad.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        antigrad.SGD([p, p], lr=0.1)
+    assert any("duplicate parameters" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_sparse_gradients_get_a_clear_error(name):
+    emb = torch.nn.Embedding(10, 3, sparse=True)
+    opt = getattr(antigrad, name)(emb.parameters(), lr=0.1)
+    emb(torch.tensor([1, 2])).sum().backward()
+    before = emb.weight.detach().clone()
+    with pytest.raises(RuntimeError, match="does not support sparse gradients.*parameter 0"):
+        opt.step()
+    assert torch.equal(emb.weight, before)
+
+
+def test_parameters_without_gradients_are_left_alone():
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    opt = antigrad.Adam([a, b], lr=0.1)
+    a.grad = torch.ones(2)
+    opt.step()
+    assert torch.equal(b, torch.ones(2)) and b not in opt.state
+    assert not torch.equal(a, torch.ones(2))
+
+
+def test_named_parameters_like_torch():
+    model = torch.nn.Linear(3, 2)
+    opt = antigrad.Adam(model.named_parameters(), lr=0.1)
+    assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
