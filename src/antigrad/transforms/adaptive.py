@@ -28,6 +28,14 @@ def _denominator(G, c, eps: Key, eps_root: Key):
     return root if eps == 0 else root + c["eps"]
 
 
+def _corrected_denominator(v, c, eps: Key, eps_root: Key):
+    """``sqrt(v / bc2 + eps_root) + eps``; without eps_root, as torch computes it."""
+    if eps_root == 0:
+        root = sqrt(v) / c["bc2_sqrt"]
+        return root if eps == 0 else root + c["eps"]
+    return _denominator(v / c["bc2"], c, eps, eps_root)
+
+
 @cache
 def scale_by_adagrad(eps: Key = "eps", eps_root: Key = 0.0,
                      initial: Key = "initial_accumulator_value") -> Transform:
@@ -99,12 +107,12 @@ def scale_by_adam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps_
             v = maximum(x.state["max_exp_avg_sq"], v)
             x.state["max_exp_avg_sq"] = v
         if bias_correction:
-            return m / _denominator(v / c["bc2"], c, eps, eps_root) / c["bc1"]
+            return m / _corrected_denominator(v, c, eps, eps_root) / c["bc1"]
         return m / _denominator(v, c, eps, eps_root)
 
     def scalars(g, s, fresh):
         beta1, beta2, t = hyper(g, b1), hyper(g, b2), s["step"]
-        return {"b1": beta1, "b2": beta2, "bc1": 1.0 - beta1**t, "bc2": 1.0 - beta2**t,
+        return {"b1": beta1, "b2": beta2, "bc1": 1.0 - beta1**t, **_bc2(beta2, t),
                 **_eps_scalars(g, eps, eps_root)}
 
     state = {"exp_avg": zeros, "exp_avg_sq": zeros,
@@ -132,7 +140,7 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
         m = lerp(x.state["exp_avg"], u, 1.0 - c["b1"])
         v = x.state["exp_avg_sq"] * c["b2"] + u * u * (1.0 - c["b2"])
         x.state["exp_avg"], x.state["exp_avg_sq"] = m, v
-        return (u * c["cg"] + m * c["cm"]) / _denominator(v / c["bc2"], c, eps, eps_root)
+        return (u * c["cg"] + m * c["cm"]) / _corrected_denominator(v, c, eps, eps_root)
 
     def scalars(g, s, fresh):
         beta1, beta2, t = hyper(g, b1), hyper(g, b2), s["step"]
@@ -145,7 +153,7 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
             product = s.store("mu_product", s["mu_product"] * mu)
             cg = (1.0 - mu) / (1.0 - product)
             cm = mu_next / (1.0 - product * mu_next)
-        return {"b1": beta1, "b2": beta2, "bc2": 1.0 - beta2**t, "cg": cg, "cm": cm,
+        return {"b1": beta1, "b2": beta2, **_bc2(beta2, t), "cg": cg, "cm": cm,
                 **_eps_scalars(g, eps, eps_root)}
 
     scalar_state = {"step": 0.0, **({"mu_product": 1.0} if momentum_decay is not None else {})}
@@ -155,6 +163,11 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
         defaults={**_betas_default(betas), **_key_default(eps, 1e-8),
                   **(_key_default(momentum_decay, 4e-3) if momentum_decay is not None else {})},
     )
+
+
+def _bc2(beta2: float, t: float) -> dict[str, float]:
+    bc2 = 1.0 - beta2**t
+    return {"bc2": bc2, "bc2_sqrt": bc2**0.5}
 
 
 def _pair(betas: Key | tuple[Key, Key]) -> tuple[Key, Key]:

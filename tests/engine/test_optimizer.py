@@ -1,0 +1,146 @@
+"""ChainOptimizer: non-finite gradients, state handling, custom chains."""
+
+import math
+
+import pytest
+import torch
+
+import antigrad
+from antigrad import transforms as T
+from antigrad.engine import NonFiniteGradientError
+
+
+def params_with_grads(bad=None):
+    ps = [torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(3))]
+    for p in ps:
+        p.grad = torch.full_like(p, 0.5)
+    if bad is not None:
+        ps[1].grad[2] = bad
+    return ps
+
+
+def warm(opt, ps):
+    opt.step()  # a good step first, so there is state to protect
+    for p in ps:
+        p.grad = torch.full_like(p, 0.5)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam"])
+def test_nonfinite_gradient_raises_and_changes_nothing(name, bad):
+    ps = params_with_grads()
+    opt = getattr(antigrad, name)(ps, lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    warm(opt, ps)
+    ps[1].grad[2] = bad
+    before = [p.detach().clone() for p in ps]
+    state = {k: v.clone() for k, v in opt.state[ps[1]].items()}
+    kind = "NaN" if math.isnan(bad) else "infinity"
+    with pytest.raises(NonFiniteGradientError, match=rf"parameter 1 in param group 0 \(shape "
+                       rf"\(3,\)\) contains {kind}"):
+        opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(ps, before, strict=True))
+    assert all(torch.equal(opt.state[ps[1]][k], v) for k, v in state.items())
+
+
+def test_nonfinite_skip_skips_the_whole_step():
+    ps = params_with_grads(bad=math.nan)
+    opt = antigrad.Adam(ps, lr=0.1, nonfinite="skip")
+    opt.step()
+    assert opt.skipped_steps == 1
+    assert all(torch.equal(p, torch.ones_like(p)) for p in ps)
+    assert not opt.state  # no state was created either
+
+
+def test_nonfinite_ignore_applies_like_torch():
+    ps = params_with_grads(bad=math.inf)
+    opt = antigrad.SGD(ps, lr=0.1, nonfinite="ignore")
+    opt.step()
+    assert math.isinf(ps[1][2].item())
+
+
+def test_invalid_nonfinite_mode():
+    with pytest.raises(ValueError, match="Invalid nonfinite: 'warn'"):
+        antigrad.Adam(params_with_grads(), nonfinite="warn")
+
+
+def test_gradients_are_never_modified():
+    ps = params_with_grads()
+    grads = [p.grad.clone() for p in ps]
+    for opt in [antigrad.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1, maximize=True),
+                antigrad.Adam(ps, weight_decay=0.1, amsgrad=True),
+                antigrad.textbook.Nadam(ps, lr=0.1)]:
+        for _ in range(3):
+            opt.step()
+        assert all(torch.equal(p.grad, g) for p, g in zip(ps, grads, strict=True))
+
+
+def test_custom_chain_adam_with_nesterov_and_decoupled_decay():
+    """The README's example: three lines of chain, checked against a hand computation."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = antigrad.ChainOptimizer(
+        [w], T.chain(T.decoupled_weight_decay(), T.scale_by_nadam(momentum_decay=None),
+                     T.descend()), lr=0.1, weight_decay=0.01)
+    g = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    w.grad = g.clone()
+    opt.step()
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    m, v = (1 - b1) * g, (1 - b2) * g * g
+    m_bar = b1 * m / (1 - b1**2) + (1 - b1) * g / (1 - b1)
+    expected = torch.tensor([1.0, -2.0], dtype=torch.float64) * (1 - 0.1 * 0.01) \
+        - 0.1 * m_bar / ((v / (1 - b2)).sqrt() + eps)
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-14, atol=1e-15)
+    assert set(opt.state[w]) == {"exp_avg", "exp_avg_sq", "step"}
+    assert opt.param_groups[0]["betas"] == (0.9, 0.999)  # defaults come from the transforms
+
+
+def test_chain_rejects_bad_parts():
+    with pytest.raises(TypeError, match="chain\\(\\) takes transforms"):
+        T.chain(T.descend(), "adam")
+    with pytest.raises(ValueError, match="at least one transform"):
+        T.chain()
+    with pytest.raises(ValueError, match="'exp_avg' is kept by both"):
+        T.chain(T.scale_by_adam(), T.scale_by_nadam())
+    with pytest.raises(TypeError, match="Invalid chain"):
+        antigrad.ChainOptimizer([torch.nn.Parameter(torch.ones(1))], [T.descend()])
+
+
+def test_hyperparameters_live_in_the_group():
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = antigrad.ChainOptimizer([w], T.chain(T.trace(), T.descend()), lr=0.1, momentum=0.0)
+    w.grad = torch.ones(2)
+    opt.step()
+    opt.param_groups[0]["lr"] = 0.5  # as a scheduler would
+    opt.step()
+    torch.testing.assert_close(w.detach(), torch.full((2,), 1 - 0.1 - 0.5))
+
+
+def test_mixed_devices_dtypes_in_one_group():
+    a = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    b = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
+    c = torch.nn.Parameter(torch.ones(3, dtype=torch.float16))
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in (a, b, c)]
+    ours, theirs = antigrad.Adam([a, b, c], lr=0.1), torch.optim.Adam(ref, lr=0.1)
+    for _ in range(3):
+        for p in (a, b, c, *ref):
+            p.grad = torch.full_like(p, 0.25)
+        ours.step()
+        theirs.step()
+    for p, q in zip((a, b, c), ref, strict=True):
+        assert p.dtype == q.dtype and torch.equal(p, q)
+
+
+def test_step_counts_per_parameter():
+    """A parameter without a gradient for a while keeps its own step count, as in torch."""
+    a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    a2, b2 = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    ours, theirs = antigrad.Adam([a, b], lr=0.1), torch.optim.Adam([a2, b2], lr=0.1)
+    for t in range(5):
+        for p, q in ((a, a2), (b, b2)):
+            if p is b and t < 3:
+                p.grad = q.grad = None
+                continue
+            p.grad, q.grad = torch.full((2,), float(t + 1)), torch.full((2,), float(t + 1))
+        ours.step()
+        theirs.step()
+    assert ours.state[a]["step"] == 5 and ours.state[b]["step"] == 2
+    assert torch.equal(a, a2) and torch.equal(b, b2)
