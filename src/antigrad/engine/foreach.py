@@ -65,7 +65,8 @@ class ForeachPlan:
                 return self._term(a, [*factors, (b, e.op == "div")])
             if e.op == "mul" and a.is_scalar:
                 return self._term(b, [*factors, (a, False)])
-            return Term(e.op, a, b, factors)
+            if not a.is_scalar:  # tensor * tensor or tensor / tensor: addcmul / addcdiv
+                return Term(e.op, a, b, factors)
         return Term("", e, None, factors)
 
     def _fuse(self, n: Expr) -> None:
@@ -159,18 +160,16 @@ def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
     if inplace is not None and inplace is not n.args[0]:
         args.reverse()  # commutative op: put the overwritten operand first
     a = args[0]
-    if isinstance(a, float):  # scalar on the left of a non-commutative op
-        b = args[1]
+    if isinstance(a, float):  # scalar on the left of sub or div (never written in place)
         if op == "sub":
-            out = torch._foreach_neg(b) if inplace is None else (torch._foreach_neg_(b) or b)
+            out = torch._foreach_neg(args[1])
             torch._foreach_add_(out, a)
         elif op == "div":
-            out = torch._foreach_reciprocal(b) if inplace is None else \
-                (torch._foreach_reciprocal_(b) or b)
+            out = torch._foreach_reciprocal(args[1])
             torch._foreach_mul_(out, a)
         else:
-            raise NotImplementedError(f"scalar {op} list")
-        return out, keep
+            raise NotImplementedError(f"{op}(scalar, tensor)")
+        return out, "tmp"
     if inplace is not None:
         _inplace(op, a, args[1:])
         return a, keep

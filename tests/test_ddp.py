@@ -1,0 +1,66 @@
+"""antigrad optimizers under DistributedDataParallel (2 processes, gloo, CPU)."""
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+import antigrad
+
+STEPS = 5
+
+
+def make_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 6, generator=g)
+    y = torch.randn(32, 1, generator=g)
+    return x, y
+
+
+def make_model():
+    torch.manual_seed(1)
+    return torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+
+def train(model, x, y, opt_factory):
+    opt = opt_factory(model.parameters())
+    for _ in range(STEPS):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def worker(rank, world, port, out):
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        x, y = make_data()
+        shard = slice(rank * len(x) // world, (rank + 1) * len(x) // world)
+        model = torch.nn.parallel.DistributedDataParallel(make_model())
+        params = train(model, x[shard], y[shard],
+                       lambda p: antigrad.Adam(p, lr=0.05, weight_decay=0.01))
+        if rank == 0:
+            torch.save(params, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process_on_the_full_batch(tmp_path):
+    out = str(tmp_path / "params.pt")
+    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    distributed = torch.load(out)
+    x, y = make_data()
+    single = train(make_model(), x, y, lambda p: antigrad.Adam(p, lr=0.05, weight_decay=0.01))
+    for a, b in zip(distributed, single, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(single[0], make_model()[0].weight.detach())  # training moved
