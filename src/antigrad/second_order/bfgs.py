@@ -1,0 +1,99 @@
+r"""BFGS (SPEC L16): a dense inverse-Hessian approximation, strong-Wolfe line search.
+
+With ``s = w_{k+1} − w_k``, ``y = ∇L(w_{k+1}) − ∇L(w_k)`` and ``ρ = 1 / yᵀs``, the
+inverse Hessian approximation is updated by (Nocedal & Wright eq. 6.17)
+
+    ``H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ``
+
+computed as three rank-one updates (``O(n²)``, no ``n × n`` products), and the step is
+``d = −H g`` with a strong-Wolfe line search (``c1 = 10⁻⁴``, ``c2 = 0.9``), which keeps
+``yᵀs > 0`` and so ``H ≻ 0``. ``H₀ = I``; before the first update it is rescaled to
+``(yᵀs / yᵀy) I`` (N&W eq. 6.20). The first step tries ``t = lr · min(1, 1/‖g‖₁)``,
+later ones ``t = lr``. A pair with ``yᵀs ≤ ε yᵀy`` is skipped.
+
+``H`` takes ``n²`` numbers; above ``max_hessian_bytes`` (with room for a temporary) the
+optimizer refuses before allocating and points to :class:`~antigrad.LBFGS`.
+
+Reference: J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., 2006, ch. 6.1.
+
+Example::
+
+    >>> import torch, antigrad
+    >>> w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    >>> opt = antigrad.BFGS([w], max_iter=100, tolerance_grad=1e-10, tolerance_change=0)
+    >>> def closure():
+    ...     opt.zero_grad()
+    ...     loss = 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = opt.step(closure)
+    >>> opt.result.reason, torch.allclose(w.detach(), torch.ones(2, dtype=torch.float64))
+    ('gradient', True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import curvature
+from .base import SecondOrderOptimizer, common_defaults, positive_int
+from .flat import Point
+from .result import SolveResult
+
+
+class BFGS(SecondOrderOptimizer):
+    """Broyden–Fletcher–Goldfarb–Shanno with a dense inverse Hessian.
+
+    Args:
+        params: parameters or param groups (all treated as one vector).
+        lr: step size tried first along ``d = −H g``.
+        line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"`` or ``None``.
+        max_iter, max_eval, tolerance_grad, tolerance_change: stopping rules of one
+            ``step()`` (see :mod:`antigrad.second_order.result`).
+        max_hessian_bytes: memory the dense ``H`` may take (default 1 GiB).
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1.0, *,
+                 line_search_fn: str | None = "strong_wolfe", max_iter: int = 20,
+                 max_eval: int | None = None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, max_hessian_bytes: int = 2**30) -> None:
+        positive_int("max_hessian_bytes", max_hessian_bytes)
+        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
+                                   line_search_fn)
+        defaults.update(max_hessian_bytes=max_hessian_bytes)
+        super().__init__(params, defaults)
+        self._check_memory(self.param_groups[0])
+
+    def _check_memory(self, o: dict[str, Any]) -> None:
+        flat = self._flat()
+        curvature.check_dense_memory("BFGS", flat.n, flat.dtype, 2, o["max_hessian_bytes"],
+                                     "antigrad.LBFGS (O(history_size * n) memory)")
+
+    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
+                  result: SolveResult) -> tuple[Tensor, float]:
+        h = state.get("inv_hessian")
+        if h is None:
+            return p.g.neg(), o["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
+        return torch.mv(h, p.g).neg_(), o["lr"]
+
+    def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
+        sy, yy = float(s @ y), float(y @ y)
+        if not sy > torch.finfo(s.dtype).eps * yy:
+            return
+        h = state.get("inv_hessian")
+        if h is None:
+            self._check_memory(o)
+            h = torch.eye(s.numel(), dtype=s.dtype, device=s.device).mul_(sy / yy)
+            state["inv_hessian"] = h
+        rho = 1.0 / sy
+        hy = torch.mv(h, y)
+        h.addr_(s, s, alpha=rho * rho * float(y @ hy) + rho)
+        h.addr_(hy, s, alpha=-rho)
+        h.addr_(s, hy, alpha=-rho)
+
+    def forget(self, state: dict[str, Any]) -> None:
+        state.pop("inv_hessian", None)

@@ -1,0 +1,68 @@
+"""What one ``step(closure)`` of a second-order optimizer did, and the errors they raise.
+
+Every second-order optimizer runs an inner loop per ``step()`` (as ``torch.optim.LBFGS``
+does) that ends when one stopping rule fires. The rules map onto the lecture's S1–S3:
+
+==================  ============================================================
+``"gradient"``      ``‖∇L(w)‖∞ ≤ tolerance_grad`` (first-order optimality)
+``"loss_change"``   S1: ``|L(w_{t+1}) − L(w_t)| < tolerance_change``, or a predicted
+                    decrease ``−∇Lᵀd`` below it
+``"step_size"``     S2: ``‖w_{t+1} − w_t‖∞ ≤ tolerance_change``
+``"max_iter"``      S3: ``max_iter`` iterations in this ``step()``
+``"max_eval"``      budget: ``max_eval`` closure evaluations in this ``step()``
+==================  ============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONVERGED = ("gradient", "loss_change", "step_size")
+REASONS = CONVERGED + ("max_iter", "max_eval")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss (or its gradient) stayed NaN/inf however far the line search backtracked.
+
+    Parameters are left at the last point whose loss was finite.
+    """
+
+
+class HessianMemoryError(MemoryError):
+    """A dense ``n × n`` matrix would not fit in the allowed memory; nothing was allocated."""
+
+
+@dataclass
+class SolveResult:
+    """Outcome of one ``step(closure)`` (``opt.result``); totals live in ``opt.state``.
+
+    Attributes:
+        loss: loss at the final point.
+        initial_loss: loss at the point ``step()`` started from.
+        grad_norm: ``‖∇L‖∞`` at the final point.
+        iterations: iterations (parameter updates) taken in this ``step()``.
+        func_evals: closure calls (each gives the loss and its gradient).
+        hvp_evals: Hessian-vector products (a dense Hessian of ``n`` parameters counts ``n``).
+        reason: the stopping rule that fired (see the module docstring).
+        step_norm: ``‖w_{t+1} − w_t‖∞`` of the last update (0 before any).
+    """
+
+    loss: float
+    initial_loss: float
+    grad_norm: float
+    iterations: int = 0
+    func_evals: int = 0
+    hvp_evals: int = 0
+    reason: str = "max_iter"
+    step_norm: float = 0.0
+    losses: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def converged(self) -> bool:
+        """True when a tolerance fired (not a budget)."""
+        return self.reason in CONVERGED
+
+    def __str__(self) -> str:
+        return (f"{self.reason}: loss {self.loss:.10g} (from {self.initial_loss:.6g}), "
+                f"|g|inf {self.grad_norm:.3e}, {self.iterations} iterations, "
+                f"{self.func_evals} evaluations, {self.hvp_evals} Hessian-vector products")
