@@ -1,0 +1,72 @@
+"""Optimizer paths over a surface's contour lines, with their loss curves (L18)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ...problems.registry import get_surface
+from ...problems.surfaces import Point, Surface
+from ..paths import Path, run_path
+from ._draw import color_for, draw_loss, draw_path, draw_surface, new_figure
+
+__all__ = ["plot_trajectories", "plot_paths"]
+
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+def plot_paths(surface: Surface, paths: Sequence[Path], title: str | None = None,
+               loss_panel: bool = True, labels: Sequence[str] | None = None) -> Figure:
+    """Draw already computed ``paths`` over ``surface`` (and their losses, if asked)."""
+    if not paths:
+        raise ValueError("Invalid paths: empty (draw at least one)")
+    fig, axes = new_figure(2 if loss_panel else 1)
+    draw_surface(axes[0], surface)
+    for i, path in enumerate(paths):
+        color = color_for(path.optimizer, i) if len({p.optimizer for p in paths}) == len(
+            paths) else _cycle(i)
+        label = labels[i] if labels else None
+        draw_path(axes[0], path, color, label)
+        if loss_panel:
+            offset = surface.min_value if surface.min_value is not None else 0.0
+            draw_loss(axes[1], path, color, label, offset=offset)
+    axes[0].legend(loc="best", fontsize=8)
+    if loss_panel:
+        ax = axes[1]
+        gaps = np.concatenate([p.losses - (surface.min_value or 0.0) for p in paths])
+        gaps = gaps[np.isfinite(gaps)]
+        if surface.min_value is not None and gaps.size and gaps.min() > 0:
+            ax.set_yscale("log")
+        ax.set_title("loss per step")
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _cycle(i: int) -> str:
+    return ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b"][i % 6]
+
+
+def plot_trajectories(surface: str | Surface = "rosenbrock",
+                      optimizers: Sequence[str] | Mapping[str, float] = DEFAULT_OPTIMIZERS,
+                      steps: int = 200, start: Point | None = None,
+                      loss_panel: bool = True) -> Figure:
+    """Paths of several optimizers from one start over ``surface``'s contour lines.
+
+    ``optimizers`` is a list of names (each at the surface's suggested lr for its family)
+    or a mapping ``name -> lr``. Diverged runs are marked with a red ``x``.
+
+    Example::
+
+        >>> fig = plot_trajectories("beale", {"sgd": 0.01, "adam": 0.05}, steps=50)
+        >>> len(fig.axes)
+        2
+    """
+    surf = get_surface(surface) if isinstance(surface, str) else surface
+    lrs = dict(optimizers) if isinstance(optimizers, Mapping) else dict.fromkeys(optimizers)
+    paths = [run_path(surf, name, lr, steps=steps, start=start) for name, lr in lrs.items()]
+    return plot_paths(surf, paths, title=f"{len(paths)} optimizers, {steps} steps",
+                      loss_panel=loss_panel)

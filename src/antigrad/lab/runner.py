@@ -1,0 +1,134 @@
+"""One training run: an optimizer at one learning rate and seed on a training problem.
+
+The loop is minibatch SGD as the lecture has it (L5): shuffle the training set before
+every epoch, walk through it ``batch_size`` examples at a time, one optimizer step per
+minibatch. Divergence (L4) is detected, not continued: a non-finite loss, a non-finite
+gradient reported by the optimizer, or a loss above ``divergence_factor`` times the
+initial one ends the run and marks it ``diverged``.
+
+Only the training steps are timed; evaluations of the metric (every ``eval_every`` steps
+on the test set) are not counted in ``seconds``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from ..problems.base import TrainingProblem
+from .optimizers import OptimizerSpec
+
+__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR"]
+
+#: A loss above this multiple of the first loss counts as diverged.
+DIVERGENCE_FACTOR = 1e3
+
+
+@dataclass
+class RunResult:
+    """What one run measured.
+
+    ``losses`` holds ``(step, minibatch loss)`` for every step; ``evals`` holds
+    ``(step, training seconds so far, metric)``, starting with step 0.
+    ``steps_to_target``/``seconds_to_target`` are ``None`` when the target was not met.
+    """
+
+    optimizer: str
+    lr: float
+    seed: int
+    steps: int
+    diverged: bool
+    final_loss: float
+    final_metric: float
+    seconds: float
+    steps_to_target: int | None = None
+    seconds_to_target: float | None = None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+    evals: list[tuple[int, float, float]] = field(default_factory=list)
+    phase: str = "final"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        return asdict(self)
+
+    def tail_loss(self, fraction: float = 0.1) -> float:
+        """Mean minibatch loss over the last ``fraction`` of steps (``inf`` if diverged)."""
+        if self.diverged or not self.losses:
+            return math.inf
+        k = max(1, int(len(self.losses) * fraction))
+        return sum(v for _, v in self.losses[-k:]) / k
+
+
+def train_run(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int = 0, *,
+              steps: int | None = None, batch_size: int | None = None,
+              eval_every: int | None = None, phase: str = "final",
+              divergence_factor: float = DIVERGENCE_FACTOR,
+              on_step: Callable[[int], None] | None = None) -> RunResult:
+    """Train ``problem``'s model from ``seed`` with ``spec`` at ``lr``; see the module doc."""
+    steps = problem.steps if steps is None else steps
+    batch_size = problem.batch_size if batch_size is None else batch_size
+    eval_every = problem.eval_every if eval_every is None else eval_every
+    for name, value in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"Invalid {name}: {value!r} (must be an int >= 1)")
+
+    task = problem.make(seed)
+    model, n = task.model, len(task.x_train)
+    batch_size = min(batch_size, n)
+    opt = spec.build(model.parameters(), lr)
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    order = torch.randperm(n, generator=gen)
+    pos = 0
+
+    def evaluate(step: int, seconds: float) -> float:
+        model.eval()
+        value = task.metric(model, task.x_test, task.y_test)
+        model.train()
+        result.evals.append((step, seconds, value))
+        if result.steps_to_target is None and problem.reached(value):
+            result.steps_to_target, result.seconds_to_target = step, seconds
+        return value
+
+    result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
+                       phase=phase)
+    evaluate(0, 0.0)
+    first_loss, seconds = None, 0.0
+    for step in range(1, steps + 1):
+        t0 = time.perf_counter()
+        if pos + batch_size > n:  # new epoch: reshuffle (L5)
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos:pos + batch_size]
+        pos += batch_size
+        opt.zero_grad(set_to_none=True)
+        loss = task.loss(model, task.x_train[idx], task.y_train[idx])
+        value = float(loss.detach())
+        first_loss = value if first_loss is None else first_loss
+        if not math.isfinite(value) or value > divergence_factor * max(abs(first_loss), 1e-12):
+            result.diverged = True
+        else:
+            loss.backward()
+            try:
+                opt.step()
+            except (RuntimeError, ValueError) as err:  # e.g. a non-finite gradient refused
+                if "finite" not in str(err).lower():
+                    raise
+                result.diverged = True
+        seconds += time.perf_counter() - t0
+        result.losses.append((step, value))
+        result.steps = step
+        if on_step is not None:
+            on_step(step)
+        if result.diverged:
+            break
+        if step % eval_every == 0 or step == steps:
+            evaluate(step, seconds)
+
+    result.seconds = seconds
+    result.final_loss = result.losses[-1][1] if result.losses else math.nan
+    result.final_metric = math.nan if result.diverged else result.evals[-1][2]
+    return result
