@@ -1,0 +1,2 @@
+def find_batch_size(): pass
+class BatchSizeResult: pass

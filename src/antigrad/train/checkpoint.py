@@ -1,0 +1,171 @@
+"""Atomic, self-checking checkpoint files and the RNG states a bit-exact resume needs.
+
+A file is ``MAGIC + sha256(payload) + len(payload) + payload`` where the payload is a
+``torch.save`` of plain containers and tensors (loaded with ``weights_only=True``). It is
+written to a temporary file in the same folder, flushed to disk and renamed over its final
+name (``os.replace``), so a crash mid-write never leaves a half-written checkpoint under a
+checkpoint's name; a truncated or altered file fails its length or checksum test with a
+:class:`CheckpointError` naming the file, and :class:`Checkpointer` falls back to the
+previous good one (it keeps the last ``keep`` files).
+
+Example::
+
+    >>> import tempfile, torch
+    >>> from antigrad.train.checkpoint import Checkpointer
+    >>> ck = Checkpointer(tempfile.mkdtemp(), keep=2)
+    >>> _ = ck.save(10, {"w": torch.ones(2)}); _ = ck.save(20, {"w": torch.zeros(2)})
+    >>> step, payload = ck.latest()
+    >>> step, payload["w"].tolist()
+    (20, [0.0, 0.0])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "Checkpointer",
+           "rng_state", "set_rng_state"]
+
+MAGIC = b"ANTIGRAD-CKPT-1\n"
+_HEADER = len(MAGIC) + 32 + 8
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used (missing, truncated, corrupted, foreign)."""
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    data = buf.getvalue()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + hashlib.sha256(data).digest() + len(data).to_bytes(8, "little"))
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
+        pass
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; a :class:`CheckpointError`
+    names the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"Cannot read checkpoint {path}: {e}") from e
+    if not raw.startswith(MAGIC):
+        raise CheckpointError(f"Invalid checkpoint {path}: not an antigrad checkpoint "
+                              f"(bad header; {len(raw)} bytes)")
+    if len(raw) < _HEADER:
+        raise CheckpointError(f"Invalid checkpoint {path}: truncated header "
+                              f"({len(raw)} bytes)")
+    digest = raw[len(MAGIC):len(MAGIC) + 32]
+    size = int.from_bytes(raw[len(MAGIC) + 32:_HEADER], "little")
+    data = raw[_HEADER:]
+    if len(data) != size:
+        raise CheckpointError(f"Invalid checkpoint {path}: truncated (payload has "
+                              f"{len(data)} of {size} bytes)")
+    if hashlib.sha256(data).digest() != digest:
+        raise CheckpointError(f"Invalid checkpoint {path}: corrupted (checksum mismatch)")
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as e:  # noqa: BLE001 - report any unpickling failure the same way
+        raise CheckpointError(f"Invalid checkpoint {path}: cannot unpickle ({e})") from e
+
+
+class Checkpointer:
+    """Numbered checkpoints ``step-000000123.ckpt`` in ``directory``, keeping the last
+    ``keep``; ``latest()`` returns the newest one that loads, warning about any skipped."""
+
+    _NAME = re.compile(r"^step-(\d+)\.ckpt$")
+
+    def __init__(self, directory: str | os.PathLike[str], keep: int = 2) -> None:
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"Invalid keep_checkpoints: {keep!r} (must be an integer >= 1)")
+        self.directory = Path(directory)
+        self.keep = keep
+
+    def files(self) -> list[tuple[int, Path]]:
+        if not self.directory.is_dir():
+            return []
+        found = [(int(m.group(1)), p) for p in self.directory.iterdir()
+                 if (m := self._NAME.match(p.name))]
+        return sorted(found)
+
+    def save(self, step: int, payload: dict[str, Any]) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(self.directory / f"step-{step:09d}.ckpt", payload)
+        for _, old in self.files()[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return path
+
+    def latest(self) -> tuple[int, dict[str, Any]] | None:
+        """The newest loadable checkpoint as ``(step, payload)``; None if there is none.
+        Raises :class:`CheckpointError` if checkpoints exist but none loads."""
+        errors = []
+        for step, path in reversed(self.files()):
+            try:
+                return step, load_checkpoint(path)
+            except CheckpointError as e:
+                errors.append(str(e))
+                warnings.warn(f"{e}; trying the previous checkpoint", RuntimeWarning,
+                              stacklevel=2)
+        if errors:
+            raise CheckpointError("No usable checkpoint in "
+                                  f"{self.directory}: " + "; ".join(errors))
+        return None
+
+
+def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
+    """Every random state a training step may draw from, in checkpointable form."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)),
+                  *[float(x) if isinstance(x, float) else int(x) for x in np_state[2:]]),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if generator is not None:
+        state["generator"] = generator.get_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if generator is not None and "generator" in state:
+        generator.set_state(state["generator"])

@@ -1,0 +1,347 @@
+"""``antigrad.fit``: train a model by full-batch GD (L3) or minibatch SGD (L5), with
+schedules (L6), stopping rules (S1–S3), restarts and ensembles (L17), checkpoints and DDP."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from ..stop import Any as AnyRule
+from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
+from .callbacks import ProgressBar, as_callbacks
+from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
+from .data import Data, evaluate
+from .ensemble import Ensemble, reset_parameters
+from .loop import Run, RunSetup
+from .parallel import World
+from .result import FitResult
+
+__all__ = ["fit"]
+
+_TRACKABLE = {"grad_norm", "weight_change"}
+_RUN_KEYS = {"lr", "optimizer", "schedule", "seed"}
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = True) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= 1"
+                         f"{' or None' if allow_none else ''})")
+    return value
+
+
+def _optimizer_factory(model: torch.nn.Module, optimizer: Any, lr: Any
+                       ) -> Callable[[float | None], torch.optim.Optimizer]:
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
+                           or not lr >= 0):
+        raise ValueError(f"Invalid lr: {lr!r} (must be a number >= 0)")
+    params = lambda: [p for p in model.parameters() if p.requires_grad]  # noqa: E731
+    if optimizer is None:
+        from ..optim import SGD
+        if lr is None:
+            raise ValueError("Invalid lr: None (required when optimizer is None: fit then "
+                             "uses antigrad.SGD(params, lr=lr))")
+        return lambda lr_: SGD(params(), lr=lr if lr_ is None else lr_)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        if lr is not None:
+            raise ValueError(f"Invalid lr: {lr} (the optimizer instance sets its own lr; "
+                             "pass optimizer as a class or callable to use lr=)")
+        own = {id(p) for p in model.parameters()}
+        if any(id(p) not in own for g in optimizer.param_groups for p in g["params"]):
+            raise ValueError("Invalid optimizer: it holds parameters that are not the model's")
+        return lambda lr_: optimizer
+    if callable(optimizer):
+        def build(lr_: float | None) -> torch.optim.Optimizer:
+            rate = lr if lr_ is None else lr_
+            opt = optimizer(params()) if rate is None else optimizer(params(), lr=rate)
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(f"Invalid optimizer: the factory returned "
+                                f"{type(opt).__name__} (must be a torch.optim.Optimizer)")
+            return opt
+        return build
+    raise TypeError(f"Invalid optimizer: {optimizer!r} (must be None, a torch.optim.Optimizer "
+                    "or a callable params -> Optimizer, such as torch.optim.Adam)")
+
+
+def _scheduler_factory(schedule: Any, optimizer: Any) -> Callable[[Any], Any]:
+    if schedule is None:
+        return lambda opt: None
+    if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)):
+        if not isinstance(optimizer, torch.optim.Optimizer) or schedule.optimizer is not optimizer:
+            raise ValueError("Invalid schedule: a scheduler instance must be attached to the "
+                             "optimizer instance passed as optimizer=; otherwise pass a "
+                             "callable optimizer -> scheduler")
+        return lambda opt: schedule
+    if callable(schedule):
+        def build(opt: torch.optim.Optimizer) -> Any:
+            sched = schedule(opt)
+            if not isinstance(sched, (LRScheduler, ReduceLROnPlateau)):
+                raise TypeError(f"Invalid schedule: the factory returned {type(sched).__name__}"
+                                " (must be an LRScheduler or ReduceLROnPlateau)")
+            return sched
+        return build
+    raise TypeError(f"Invalid schedule: {schedule!r} (must be None, an LRScheduler or a "
+                    "callable optimizer -> LRScheduler)")
+
+
+def _runs(restarts: Any, seed: int | None) -> list[dict[str, Any]]:
+    if isinstance(restarts, int) and not isinstance(restarts, bool):
+        _positive_int("restarts", restarts, allow_none=False)
+        runs: list[dict[str, Any]] = [{} for _ in range(restarts)]
+    elif isinstance(restarts, Sequence) and restarts and all(isinstance(r, Mapping)
+                                                             for r in restarts):
+        runs = [dict(r) for r in restarts]
+        for i, r in enumerate(runs):
+            if set(r) - _RUN_KEYS:
+                raise ValueError(f"Invalid restarts[{i}]: unknown keys {sorted(set(r) - _RUN_KEYS)}"
+                                 f" (allowed: {sorted(_RUN_KEYS)})")
+    else:
+        raise ValueError(f"Invalid restarts: {restarts!r} (must be an integer >= 1 or a list "
+                         "of per-run overrides such as [{'lr': 0.1}, {'lr': 0.01}])")
+    for i, r in enumerate(runs):
+        r.setdefault("seed", None if seed is None else seed + i)
+    return runs
+
+
+def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any, *,
+        optimizer: Any = None, lr: float | None = None, epochs: int | None = None,
+        steps: int | None = None, batch_size: int | None = None, drop_last: bool = False,
+        schedule: Any = None, schedule_interval: str = "step", stop: StopRule | None = None,
+        divergence: float | None = 1e3, val: Any = None, val_batch_size: int | None = None,
+        val_every: int | None = None, metrics: Mapping[str, Callable[..., Any]] | None = None,
+        monitor: str = "val_loss", mode: str = "min", keep_best: bool = True,
+        track: Iterable[str] = (), callbacks: Any = None, progress: bool | None = None,
+        checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int | None = None,
+        keep_checkpoints: int = 2, resume: bool | str | os.PathLike[str] = False,
+        restarts: int | Sequence[Mapping[str, Any]] = 1, combine: str = "best",
+        init: Callable[[torch.nn.Module], None] | None = None, seed: int | None = 0,
+        ) -> FitResult:
+    r"""Train ``model`` to minimise ``L(w) = 1/N Σ loss_fn(model(x_n), y_n)``.
+
+    ``batch_size=None`` with tensor data is full-batch gradient descent,
+    ``w_{t+1} = w_t − ε ∇L(w_t)`` (one step per epoch); ``batch_size=K`` is minibatch SGD,
+    ``w_{t+1} = w_t − ε_t · 1/K Σ_{n∈I_t} ∇ℓ_n``, reshuffled every epoch from a
+    ``torch.Generator`` seeded with ``seed``. Training ends at the first step where the rule
+    ``Divergence(divergence) | stop | MaxSteps(steps) | MaxEpochs(epochs)`` fires.
+
+    Args:
+        model: the ``nn.Module`` to train (in place). Not DDP-wrapped: under ``torchrun``
+            fit shards every batch over the ranks and all-reduces the gradients itself.
+        loss_fn: ``loss_fn(output, target) -> scalar`` batch mean (``loss_fn(output)``
+            for batches of inputs only).
+        train: tensor(s) ``(*inputs, target)``, a ``Dataset`` or a ``DataLoader``.
+        optimizer: ``None`` (``antigrad.SGD(params, lr=lr)``), an optimizer instance, or a
+            callable ``params -> Optimizer`` (a class such as ``torch.optim.Adam`` is
+            called with ``lr=lr`` when ``lr`` is given).
+        schedule: an LR scheduler on that optimizer instance, or a callable
+            ``optimizer -> scheduler`` (needed with restarts of a factory optimizer);
+            stepped after every optimizer step (``schedule_interval="step"``) or epoch.
+            ``ReduceLROnPlateau`` is stepped with the monitored value at each validation
+            (with the epoch's training loss when there is no ``val``).
+        stop: a :mod:`antigrad.stop` rule; ``divergence``: the factor k of the default
+            ``Divergence(k)`` rule (NaN/inf loss, or loss > k × first loss); None disables.
+        val: validation data, evaluated (model in eval mode, no grad) at every epoch end
+            or every ``val_every`` steps into ``val_loss`` and ``val_<name>`` for each of
+            ``metrics`` (``name -> fn(output, target)``, batch means).
+        monitor, mode: the value whose best (``min``/``max``) is tracked (``best_value``,
+            ``best_step``; ``best_state`` with ``keep_best``) and that ranks restarts.
+        track: extra per-step measurements: ``"grad_norm"``, ``"weight_change"``.
+        callbacks: :class:`~antigrad.train.Callback` objects or step functions ``obs -> None``.
+        progress: a rich progress bar; ``None`` = only when stderr is a terminal.
+        checkpoint: a folder; a checkpoint (model, optimizer, scheduler, stop rules,
+            history, RNG states, loop position) is written atomically every
+            ``checkpoint_every`` steps (default: every epoch) and at the end, keeping the
+            last ``keep_checkpoints``. ``resume=True`` continues from the newest good one
+            (bit-identical to an uninterrupted run); ``resume=path`` from that file.
+        restarts: K runs (run 0 from the model's weights, run k from ``init(model)`` under
+            ``torch.manual_seed(seed + k)``; default ``init`` calls every module's
+            ``reset_parameters``), or a list of per-run overrides (``lr``, ``optimizer``,
+            ``schedule``, ``seed``). ``combine="best"`` keeps the run with the best
+            ``monitor`` (on ``val``, else on the training data, at each run's final
+            weights); ``"ensemble"`` returns the :class:`Ensemble` of all runs as
+            ``result.model``. Either way ``model`` ends with the best run's weights.
+        seed: seeds the shuffling and, inside ``torch.random.fork_rng`` (the caller's RNG
+            is left untouched), torch's global RNG; ``None`` for no seeding.
+
+    Returns:
+        :class:`~antigrad.train.FitResult`: ``history`` (per step, epoch, validation),
+        ``stopped_by`` / ``stop_reason`` / ``stopped_at``, ``best_*``; with restarts
+        ``runs``, ``best_run``, ``ensemble_score``, ``mean_run_score``.
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+        >>> y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+        >>> r = antigrad.fit(torch.nn.Linear(3, 1), torch.nn.functional.mse_loss, (x, y),
+        ...                  lr=0.3, steps=500, stop=antigrad.stop.LossChange(1e-12),
+        ...                  progress=False)
+        >>> r.final_loss < 1e-9, r.stopped_by
+        (True, 'LossChange(tol=1e-12)')
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"Invalid model: {type(model).__name__} (must be a torch.nn.Module)")
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        raise TypeError("Invalid model: DistributedDataParallel (pass the plain module; fit "
+                        "shards batches and all-reduces gradients itself)")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("Invalid model: it has no trainable parameters")
+    if not callable(loss_fn):
+        raise TypeError(f"Invalid loss_fn: {loss_fn!r} (must be callable)")
+    data = Data(train, batch_size, drop_last, "train")
+    val_data = None if val is None else Data(val, val_batch_size, False, "val")
+    epochs, steps = _positive_int("epochs", epochs), _positive_int("steps", steps)
+    val_every = _positive_int("val_every", val_every)
+    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+    if stop is not None and not isinstance(stop, StopRule):
+        raise TypeError(f"Invalid stop: {stop!r} (must be an antigrad.stop rule)")
+    if epochs is None and steps is None and stop is None:
+        raise ValueError("Invalid budget: fit needs epochs=, steps= or stop= (or it would "
+                         "never end)")
+    if schedule_interval not in ("step", "epoch"):
+        raise ValueError(f"Invalid schedule_interval: {schedule_interval!r} "
+                         "(must be 'step' or 'epoch')")
+    if mode not in ("min", "max"):
+        raise ValueError(f"Invalid mode: {mode!r} (must be 'min' or 'max')")
+    if combine not in ("best", "ensemble"):
+        raise ValueError(f"Invalid combine: {combine!r} (must be 'best' or 'ensemble')")
+    metrics = dict(metrics or {})
+    for name, fn in metrics.items():
+        if not isinstance(name, str) or not callable(fn):
+            raise TypeError(f"Invalid metrics[{name!r}]: {fn!r} (must map a str to a callable)")
+    allowed = ["val_loss", *(f"val_{k}" for k in metrics)]
+    if monitor not in allowed:
+        raise ValueError(f"Invalid monitor: {monitor!r} (must be one of {allowed})")
+    track = frozenset(track)
+    if track - _TRACKABLE:
+        raise ValueError(f"Invalid track: {sorted(track - _TRACKABLE)} (can track "
+                         f"{sorted(_TRACKABLE)})")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"Invalid seed: {seed!r} (must be an int or None)")
+    runs = _runs(restarts, seed)
+    if init is not None and not callable(init):
+        raise TypeError(f"Invalid init: {init!r} (must be a callable model -> None)")
+    if resume and checkpoint is None and not isinstance(resume, (str, os.PathLike)):
+        raise ValueError("Invalid resume: True (needs checkpoint=folder)")
+    if isinstance(resume, (str, os.PathLike)) and len(runs) > 1:
+        raise ValueError("Invalid resume: a file path (with restarts, pass resume=True and "
+                         "the checkpoint folder)")
+
+    rules: list[StopRule] = [] if divergence is None else [Divergence(divergence)]
+    rules += [r for r in (stop, steps and MaxSteps(steps), epochs and MaxEpochs(epochs)) if r]
+    rule = AnyRule(*rules)
+    world = World()
+    make_opt = _optimizer_factory(model, optimizer, lr)
+    make_sched = _scheduler_factory(schedule, optimizer)
+    instance = isinstance(optimizer, torch.optim.Optimizer)
+    for i, r in enumerate(runs):
+        if instance and ("lr" in r or "optimizer" in r):
+            raise ValueError(f"Invalid restarts[{i}]: lr/optimizer overrides need optimizer= "
+                             "as a class or callable, not an instance")
+        if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) and "optimizer" in r:
+            raise ValueError(f"Invalid restarts[{i}]: an optimizer override needs schedule= "
+                             "as a callable optimizer -> scheduler")
+    callbacks = as_callbacks(callbacks)
+    if world.main and ProgressBar.wanted(progress):
+        per_epoch = data.batches_per_epoch()
+        total = steps or (epochs * per_epoch if epochs and per_epoch else None)
+        callbacks = [*callbacks, ProgressBar(total)]
+    opt_start = copy.deepcopy(optimizer.state_dict()) if instance else None
+    sched_start = copy.deepcopy(schedule.state_dict()) \
+        if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) else None
+
+    results, states = [], []
+    for k, r in enumerate(runs):
+        fork = torch.random.fork_rng(devices=range(torch.cuda.device_count())) \
+            if r["seed"] is not None else contextlib.nullcontext()
+        with fork:
+            if r["seed"] is not None:
+                torch.manual_seed(r["seed"])
+            if k > 0:
+                (init or reset_parameters)(model)
+            if "optimizer" in r:
+                opt = _optimizer_factory(model, r["optimizer"], lr)(r.get("lr"))
+            else:
+                opt = make_opt(r.get("lr"))
+            if opt_start is not None and k > 0:
+                opt.load_state_dict(opt_start)
+            sched = (_scheduler_factory(r["schedule"], opt)(opt) if "schedule" in r
+                     else make_sched(opt))
+            if sched_start is not None and k > 0:
+                sched.load_state_dict(copy.deepcopy(sched_start))
+            rule.reset()
+            folder = None if checkpoint is None else \
+                Path(checkpoint) / f"run-{k}" if len(runs) > 1 else Path(checkpoint)
+            setup = RunSetup(
+                model=model, loss_fn=loss_fn, data=data, optimizer=opt, scheduler=sched,
+                schedule_interval=schedule_interval, rule=rule, val=val_data,
+                val_every=val_every, metrics=metrics, monitor=monitor, mode=mode,
+                keep_best=keep_best, callbacks=callbacks,
+                checkpointer=None if folder is None else Checkpointer(folder, keep_checkpoints),
+                checkpoint_every=checkpoint_every, track=track | rule.needs, seed=r["seed"],
+                index=k, world=world)
+            payload = _resume_payload(setup, resume)
+            if payload is not None and payload.get("finished"):
+                result = Run.finished_result(setup, payload)
+            else:
+                run = Run(setup)
+                if payload is not None:
+                    run.restore(payload)
+                result = run.run()
+        results.append(result)
+        states.append({k_: v.detach().clone() for k_, v in model.state_dict().items()})
+    if len(runs) == 1:
+        return results[0]
+    return _combine(model, loss_fn, results, states, val_data or data, metrics, monitor, mode,
+                    combine, world)
+
+
+def _resume_payload(setup: RunSetup, resume: Any) -> dict[str, Any] | None:
+    if not resume:
+        return None
+    if isinstance(resume, (str, os.PathLike)):
+        payload = load_checkpoint(resume)
+    else:
+        latest = setup.checkpointer.latest() if setup.checkpointer else None
+        if latest is None:
+            return None
+        payload = latest[1]
+    if payload.get("format") != 1 or payload.get("run") != setup.index:
+        raise CheckpointError(f"Invalid checkpoint for run {setup.index}: format "
+                              f"{payload.get('format')!r}, run {payload.get('run')!r}")
+    return payload
+
+
+def _combine(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor],
+             results: list[FitResult], states: list[dict[str, torch.Tensor]], data: Data,
+             metrics: dict[str, Callable[..., Any]], monitor: str, mode: str, combine: str,
+             world: World) -> FitResult:
+    key = monitor.removeprefix("val_")
+    device = next(iter(model.parameters())).device
+    for result, state in zip(results, states, strict=True):
+        model.load_state_dict(state)
+        result.score = evaluate(model, loss_fn, data, metrics, device, world)[key]
+    scores = [r.score for r in results]
+    pick = min if mode == "min" else max
+    best = scores.index(pick(scores))
+    model.load_state_dict(states[best])
+    top = copy.copy(results[best])
+    top.runs, top.best_run, top.mean_run_score = results, best, statistics.fmean(scores)
+    if combine == "ensemble":
+        members = []
+        for state in states:
+            member = copy.deepcopy(model)
+            member.load_state_dict(state)
+            members.append(member)
+        top.model = Ensemble(members)
+        top.ensemble_score = evaluate(top.model, loss_fn, data, metrics, device, world)[key]
+    return top

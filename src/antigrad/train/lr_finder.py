@@ -1,0 +1,2 @@
+def find_lr(): pass
+class LRFinderResult: pass
