@@ -79,8 +79,13 @@ class ProgressBar(Callback):
     """A rich progress bar on stderr: steps done (of the budget, when known), loss, lr."""
 
     def __init__(self, total: int | None = None) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
         self.total = total
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TimeElapsedColumn(),

@@ -34,7 +34,7 @@ class History:
         n = len(next(iter(table.values()))) if table else 0
         for key, value in row.items():
             table.setdefault(key, [float("nan")] * n).append(value)
-        for key, column in table.items():
+        for column in table.values():
             if len(column) == n:
                 column.append(float("nan"))
 
