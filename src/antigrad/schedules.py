@@ -127,6 +127,20 @@ class Schedule(LRScheduler):
         f = self.factor(self.last_epoch)
         return [base * f for base in self.base_lrs]
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load the state and set the optimizer's lrs to the closed form at ``last_epoch``."""
+        super().load_state_dict(state_dict)
+        self._apply_closed_form()
+
+    def _apply_closed_form(self) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self._get_closed_form_lr(),
+                             strict=True):
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(float(lr))
+            else:
+                group["lr"] = lr
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
     def lr_at(self, t: int) -> list[float]:
         """The learning rate of every param group at step index ``t`` (no side effects)."""
         f = self.factor(_check_int("t", t, 0))
@@ -290,6 +304,7 @@ class _Chain(Schedule):
         for s, sd in zip(self.schedules, state.pop("schedules"), strict=True):
             s.load_state_dict(sd)
         self.__dict__.update(state)
+        self._apply_closed_form()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.schedules!r}{self._extra()})"
@@ -359,7 +374,7 @@ class Product(_Chain):
 # ---------------------------------------------------------------- numerical verdicts
 
 _MARGIN = 0.05     # an exponent closer than this to 1 cannot be told from t^-1 ...
-_HARMONIC = 2e-3   # ... unless it stays this close to exactly 1: the harmonic series
+_HARMONIC = 2e-3   # ... unless it is this close to 1, not from above: the harmonic series
 
 
 def _series(decades: list[float]) -> tuple[str, str]:
@@ -377,11 +392,11 @@ def _series(decades: list[float]) -> tuple[str, str]:
     dist = e_b - 1
     toward = (e_a - e_b) if dist > 0 else (e_b - e_a)
     shape = f"terms ~ t^-{e_b:.3f} near the horizon"
-    if abs(dist) <= _HARMONIC and abs(e_a - e_b) <= _HARMONIC:
+    if abs(dist) <= _HARMONIC and e_a <= e_b + _HARMONIC:
         return "diverges", "terms ~ 1/t (harmonic: the sum grows like log t)"
     if abs(dist) <= _MARGIN:
         return "unknown", shape + " (too close to t^-1 to tell)"
-    if toward > 0.1 * abs(dist) + 1e-3:
+    if toward > 1e-3 + min(0.02, 0.1 * abs(dist)):
         return "unknown", shape + f" (t^-{e_a:.3f} a decade earlier: drifting toward t^-1)"
     return ("converges" if dist > 0 else "diverges"), shape
 
