@@ -288,7 +288,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
                 keep_best=keep_best, callbacks=callbacks,
                 checkpointer=None if folder is None else Checkpointer(folder, keep_checkpoints),
                 checkpoint_every=checkpoint_every, track=track | rule.needs, seed=r["seed"],
-                index=k, world=world)
+                skip_nonfinite=_has_divergence(rule), index=k, world=world)
             payload = _resume_payload(setup, resume)
             if payload is not None and payload.get("finished"):
                 result = Run.finished_result(setup, payload)
@@ -303,6 +303,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         return results[0]
     return _combine(model, loss_fn, results, states, val_data or data, metrics, monitor, mode,
                     combine, world)
+
+
+def _has_divergence(rule: StopRule) -> bool:
+    if isinstance(rule, Divergence):
+        return True
+    return any(_has_divergence(r) for r in getattr(rule, "rules", ()))
 
 
 def _resume_payload(setup: RunSetup, resume: Any) -> dict[str, Any] | None:

@@ -49,6 +49,7 @@ class RunSetup:
     checkpoint_every: int | None
     track: frozenset[str]
     seed: int | None
+    skip_nonfinite: bool = True
     index: int = 0
     world: World = field(default_factory=World)
 
@@ -145,6 +146,8 @@ class Run:
                 [torch.linalg.vector_norm(g.to(torch.float64)) for g in grads]))) \
                 if grads else 0.0
         lr = float(self.optimizer.param_groups[0]["lr"])
+        if s.skip_nonfinite and not math.isfinite(loss_value):
+            return loss_value, n_global, grad_norm, None, lr   # never apply a NaN step
         self.optimizer.step()
         if self.scheduler is not None and s.schedule_interval == "step" \
                 and not isinstance(self.scheduler, ReduceLROnPlateau):
