@@ -152,7 +152,7 @@ class FlatParams:
                         p.grad = gp
             else:
                 grads = [p.grad for p in self.params]
-        f = float(loss)
+        f = float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
         g = self.flat_grad(grads)
         kept = None
         if graph:

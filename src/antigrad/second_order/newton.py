@@ -176,21 +176,27 @@ class Newton(SecondOrderOptimizer):
         h = self._h
         assert h is not None
         lam = max(state["shift"], 1e-3 * float(h.diagonal().abs().max()))
-        nu = 2.0
+        nu, found_finite, bad = 2.0, False, (lam, float("nan"))
         for _ in range(MAX_LS):
             pt = phi(o["lr"], d)
-            predicted = -float(p.g @ d + 0.5 * d @ (h @ d))
-            if pt.finite and pt.f < p.f:
-                rho = (p.f - pt.f) / predicted if predicted > 0 else 0.0
-                state["lm_damping"] = lam * max(1 / 3, 1 - (2 * rho - 1) ** 3)
-                return o["lr"], pt
+            if torch.equal(pt.x, p.x):  # damped to nothing: the step vanished
+                break
+            if pt.finite:
+                found_finite = True
+                if pt.f < p.f:
+                    predicted = -float(p.g @ d + 0.5 * d @ (h @ d))
+                    rho = (p.f - pt.f) / predicted if predicted > 0 else 0.0
+                    state["lm_damping"] = lam * max(1 / 3, 1 - (2 * rho - 1) ** 3)
+                    return o["lr"], pt
+            else:
+                bad = (lam, pt.f)
             lam *= nu
             nu *= 2
             d, state["shift"] = shifted_cholesky_solve(h, p.g, lam)
         state["lm_damping"] = lam
-        if not pt.finite:
+        if not found_finite:
             raise NonFiniteLossError(
-                f"the loss stayed non-finite: last Levenberg-Marquardt damping tried "
-                f"{lam:.3e} (step size {o['lr']}); parameters were left at the last point "
-                f"with a finite loss")
+                f"the loss stayed non-finite along the damped Newton steps: last step size "
+                f"tried t={o['lr']} with Levenberg-Marquardt damping {bad[0]:.3e} gave loss "
+                f"{bad[1]}; parameters were left at the last point with a finite loss")
         return 0.0, p
