@@ -234,13 +234,13 @@ class Run:
                                   weight_change=change, model=self.model)
                 self.prev_loss = loss
                 fired = s.rule(obs)
-                try:
-                    for cb in s.callbacks:
+                for cb in s.callbacks:          # every callback sees the step, even after
+                    try:                        # another one asked to stop
                         cb.on_step_end(self, obs)
                         if last:
                             cb.on_epoch_end(self, obs)
-                except StopTraining as e:
-                    fired = fired or Fired(_CallbackRule(), str(e) or "a callback stopped it")
+                    except StopTraining as e:
+                        fired = fired or Fired(_CallbackRule(), str(e) or "a callback stopped it")
                 if fired is None and s.checkpoint_every is not None \
                         and self.step % s.checkpoint_every == 0:
                     self._save()
