@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from ..transforms.base import Chain, ScalarState
-from . import backends
+from . import backends, native
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
 
@@ -180,7 +180,14 @@ def _as_floats(tensors: list[Tensor]) -> list[float]:
 
 
 def _all_finite(grads: list[Tensor]) -> bool:
-    """One reduction per device: the max-norm of a tensor is finite iff all its entries are."""
+    """One reduction per device: the max-norm of a tensor is finite iff all its entries are.
+
+    On the CPU (float32/float64, contiguous) one native pass over all gradients instead.
+    """
+    if backends.choice() == "native":
+        verdict = native.all_finite(grads)
+        if verdict is not None:
+            return verdict
     by_device: dict[torch.device, list[Tensor]] = defaultdict(list)
     for g in grads:
         by_device[g.device].append(torch.view_as_real(g) if g.is_complex() else g)
