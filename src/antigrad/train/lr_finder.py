@@ -6,8 +6,9 @@ average (``s_i = EMA_β(L) / (1 − β^{i+1})``, β = ``beta``). The test stops 
 loss is NaN/inf or ``s_i > diverge · min_{j<=i} s_j``. Suggestions:
 
 - ``"steepest"`` (default): the ε where the smoothed loss falls fastest per decade of ε,
-  ``argmin_i ds/d log10 ε`` over the points up to the minimum of ``s`` — the middle of
-  the range where training is fast and still stable;
+  ``argmin_i ds/d log10 ε`` over the points up to the minimum of ``s`` (slopes by central
+  differences over ±10% of the points, skipping the first 10%) — the middle of the range
+  where training is fast and still stable;
 - ``"min/10"``: a tenth of the ε at the minimum of ``s`` (a more conservative rule).
 
 The model's weights and, for an optimizer instance, the optimizer's state (lr included)
@@ -68,8 +69,13 @@ def _suggest(lrs: list[float], smoothed: list[float], method: str) -> float | No
         return lrs[low] / 10
     if low < 2:
         return None
-    slope = np.gradient(s[:low + 1], np.log10(lrs[:low + 1]))
-    return float(lrs[int(np.argmin(slope))])
+    s, x = s[:low + 1], np.log10(lrs[:low + 1])
+    w = max(1, len(s) // 10)             # slopes over ±w points, past the noisy start
+    i = np.arange(len(s))
+    a, b = np.clip(i - w, 0, low), np.clip(i + w, 0, low)
+    slope = (s[b] - s[a]) / (x[b] - x[a])
+    start = w if low > w else 0
+    return float(lrs[start + int(np.argmin(slope[start:]))])
 
 
 def find_lr(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any, *,
