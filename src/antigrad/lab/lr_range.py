@@ -22,6 +22,7 @@ import torch
 
 from ..problems.base import TrainingProblem
 from .optimizers import OptimizerSpec
+from .runner import flush_denormals
 
 __all__ = ["LRRangeResult", "lr_range_test", "suggest_lr"]
 
@@ -69,6 +70,13 @@ def lr_range_test(problem: TrainingProblem, spec: OptimizerSpec, *, lr_min: floa
         raise ValueError(f"Invalid steps: {steps!r} (must be an int >= 3)")
     if not 0 <= smoothing < 1:
         raise ValueError(f"Invalid smoothing: {smoothing} (must be in [0, 1))")
+    with flush_denormals():
+        return _range_test(problem, spec, lr_min, lr_max, steps, seed, batch_size, smoothing)
+
+
+def _range_test(problem: TrainingProblem, spec: OptimizerSpec, lr_min: float, lr_max: float,
+                steps: int, seed: int, batch_size: int | None,
+                smoothing: float) -> LRRangeResult:
     task = problem.make(seed)
     model, n = task.model, len(task.x_train)
     k = min(batch_size or problem.batch_size, n)

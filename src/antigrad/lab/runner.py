@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,10 +24,36 @@ import torch
 from ..problems.base import TrainingProblem
 from .optimizers import OptimizerSpec
 
-__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR"]
+__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "flush_denormals"]
 
 #: A loss above this multiple of the first loss counts as diverged.
 DIVERGENCE_FACTOR = 1e3
+
+
+#: Intra-op threads per run: the lab's models are small, one thread is as fast as two
+#: and does not spin-wait (and slow down many-fold) when other processes share the CPU.
+RUN_THREADS = 1
+
+
+@contextmanager
+def flush_denormals(threads: int | None = RUN_THREADS) -> Iterator[None]:
+    """CPU settings for a timed run, restored afterwards.
+
+    Denormal floats are treated as zero: large-lr runs drive weights and activations into
+    the denormal range, where CPU arithmetic is over ten times slower, and timings would
+    measure that, not the method. ``threads`` (if not ``None``) sets torch's intra-op
+    thread count for the run.
+    """
+    changed = torch.set_flush_denormal(True)
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        if changed:
+            torch.set_flush_denormal(False)
 
 
 @dataclass
@@ -70,6 +97,14 @@ def train_run(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: in
               divergence_factor: float = DIVERGENCE_FACTOR,
               on_step: Callable[[int], None] | None = None) -> RunResult:
     """Train ``problem``'s model from ``seed`` with ``spec`` at ``lr``; see the module doc."""
+    with flush_denormals():
+        return _train(problem, spec, lr, seed, steps, batch_size, eval_every, phase,
+                      divergence_factor, on_step)
+
+
+def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
+           steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
+           divergence_factor: float, on_step: Callable[[int], None] | None) -> RunResult:
     steps = problem.steps if steps is None else steps
     batch_size = problem.batch_size if batch_size is None else batch_size
     eval_every = problem.eval_every if eval_every is None else eval_every

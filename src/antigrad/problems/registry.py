@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache
 
 from .base import TrainingProblem
 from .stochastic import noisy_least_squares, noisy_quadratic
@@ -65,7 +65,7 @@ def get_surface(name: str) -> Surface:
     return SURFACES[name]()
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_training_problem(name: str) -> TrainingProblem:
     """The training problem called ``name``."""
     if name not in _TRAINING:

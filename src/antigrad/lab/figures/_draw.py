@@ -39,7 +39,8 @@ def label_for(path: Path, with_lr: bool = True) -> str:
     return text + (" (diverged)" if path.diverged else "")
 
 
-def new_figure(ncols: int = 1, width: float = 6.0, height: float = 4.8) -> tuple[Figure, list[Axes]]:
+def new_figure(ncols: int = 1, width: float = 6.0,
+               height: float = 4.8) -> tuple[Figure, list[Axes]]:
     """A figure with ``ncols`` side-by-side axes and a constrained layout."""
     fig = Figure(figsize=(width * ncols, height), layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False)[0]

@@ -1,0 +1,38 @@
+"""The lab: compare optimizers on benchmark problems, store results, draw, report.
+
+- :mod:`~antigrad.lab.optimizers`: the lecture's optimizers by name (lazy registry).
+- :mod:`~antigrad.lab.runner`: one training run (minibatch SGD loop, divergence, timing).
+- :mod:`~antigrad.lab.lr_range`: the learning-rate range test.
+- :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
+- :mod:`~antigrad.lab.store`: SQLite store under ``runs/``.
+- :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18.
+- :mod:`~antigrad.lab.report`: the HTML report.
+
+Example::
+
+    >>> from antigrad.lab import figures
+    >>> fig = figures.plot_lr_regimes()
+    >>> fig.savefig("lr-regimes.png")  # doctest: +SKIP
+"""
+
+from . import figures
+from .compare import CompareConfig, Comparison, Summary, lr_grid, run_compare
+from .lr_range import LRRangeResult, lr_range_test, suggest_lr
+from .optimizers import (
+    LECTURE_OPTIMIZERS,
+    OptimizerSpec,
+    get_optimizer,
+    optimizer_names,
+    register_optimizer,
+)
+from .paths import Path, run_path
+from .report import default_report_dir, write_report
+from .runner import RunResult, train_run
+from .store import DEFAULT_STORE, Store, StoreError
+from .table import summary_text
+
+__all__ = ["figures", "CompareConfig", "Comparison", "Summary", "lr_grid", "run_compare",
+           "LRRangeResult", "lr_range_test", "suggest_lr", "LECTURE_OPTIMIZERS",
+           "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
+           "Path", "run_path", "default_report_dir", "write_report", "RunResult",
+           "train_run", "DEFAULT_STORE", "Store", "StoreError", "summary_text"]

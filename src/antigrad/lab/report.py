@@ -1,0 +1,120 @@
+"""The HTML report of a comparison: figures, the results table, the settings.
+
+:func:`write_report` renders everything into a fresh temporary folder beside the target
+and renames it into place only when complete, so a failure never leaves a half-written
+report (an older report at the same place is replaced whole). The report is one
+``report.html`` that references its PNG figures by relative path, plus ``summary.txt``;
+it loads nothing from the network and runs no script.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from .compare import Comparison
+from .figures.comparison import comparison_figures
+from .table import HEADERS, summary_rows, summary_text
+
+__all__ = ["write_report", "render_html", "default_report_dir"]
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;padding:0 1rem;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.9rem;margin:1rem 0}
+th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}
+th{background:#f3f3f3}td:nth-child(2){text-align:left;font-weight:600}
+figure{margin:1.5rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.9rem}pre{background:#f7f7f7;padding:.8rem;overflow:auto}
+"""
+
+
+def default_report_dir(cmp: Comparison, root: str | Path = "runs") -> Path:
+    """``runs/<id>-<problem>`` (``runs/report-<problem>`` before the comparison is saved)."""
+    stem = f"{cmp.id:04d}" if cmp.id is not None else "report"
+    return Path(root) / f"{stem}-{cmp.config.problem}"
+
+
+def _figure_block(stem: str, fig_title: str) -> str:
+    return (f'<figure id="fig-{stem}"><img src="{stem}.png" alt="{html.escape(fig_title)}">'
+            f"<figcaption>{html.escape(fig_title)}</figcaption></figure>")
+
+
+def render_html(cmp: Comparison, figures: Mapping[str, str],
+                gallery: Mapping[str, str] | None = None) -> str:
+    """The report page; ``figures``/``gallery`` map PNG stems to captions."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                   for row in summary_rows(cmp))
+    config = json.dumps(asdict(cmp.config), indent=2)
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<link rel="icon" href="data:,">',
+        f"<title>antigrad compare: {html.escape(cmp.config.problem)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>antigrad compare — {html.escape(cmp.title)}</h1>",
+        f"<p>Metric: <b>{html.escape(cmp.metric)}</b> on the test set "
+        f"({'higher' if cmp.higher_is_better else 'lower'} is better), target "
+        f"<b>{cmp.target:g}</b>. Learning rate per optimizer chosen by "
+        f"<b>{html.escape(cmp.config.lr_method)}</b> on the final training loss of seed 0 "
+        f"(never on the test metric); then {cmp.config.seeds} seed(s) at that lr. "
+        f"Created {html.escape(cmp.created)}, {cmp.seconds:.1f} s in all.</p>",
+        "<h2>Results</h2>",
+        f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
+        "<p>Steps and seconds to target: median over the seeds that reached it; seconds "
+        "count training steps only, not evaluations.</p>",
+        "<h2>Figures</h2>",
+        *(_figure_block(stem, caption) for stem, caption in figures.items()),
+    ]
+    if gallery:
+        parts += ["<h2>The lecture's pictures</h2>",
+                  *(_figure_block(stem, caption) for stem, caption in gallery.items())]
+    parts += ["<h2>Settings</h2>", f"<pre>{html.escape(config)}</pre>", "</body></html>"]
+    return "\n".join(parts)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, dpi=100)
+
+
+def write_report(cmp: Comparison, out_dir: str | Path | None = None,
+                 gallery: Mapping[str, Figure] | None = None) -> Path:
+    """Write ``report.html`` (+ figures, ``summary.txt``) into ``out_dir``; return its path.
+
+    ``out_dir`` defaults to :func:`default_report_dir`; ``gallery`` adds extra figures
+    (e.g. :data:`antigrad.lab.figures.LECTURE_FIGURES`, drawn) in their own section.
+    """
+    final = Path(out_dir) if out_dir is not None else default_report_dir(cmp)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        captions = {}
+        for stem, fig in comparison_figures(cmp).items():
+            _save(fig, tmp / f"{stem}.png")
+            captions[stem] = fig.axes[0].get_title() or stem
+        extra = {}
+        for stem, fig in (gallery or {}).items():
+            _save(fig, tmp / f"lecture-{stem}.png")
+            extra[f"lecture-{stem}"] = (fig.get_suptitle() or fig.axes[0].get_title() or stem)
+        (tmp / "report.html").write_text(render_html(cmp, captions, extra), encoding="utf-8")
+        (tmp / "summary.txt").write_text(summary_text(cmp), encoding="utf-8")
+        os.chmod(tmp, 0o755)
+        if final.exists():
+            old = final.parent / f".{final.name}.old-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final / "report.html"
