@@ -1,0 +1,64 @@
+"""fit under torch.distributed (2 processes, gloo, CPU) gives the one-process result."""
+
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch.nn.functional import mse_loss
+
+import antigrad
+from antigrad import schedules as S
+
+
+def problem():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(45, 4, generator=g, dtype=torch.float64)
+    y = torch.tanh(x @ torch.randn(4, 1, generator=g, dtype=torch.float64))
+    return x, y
+
+
+def train(seed_model=0):
+    torch.manual_seed(seed_model)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
+                                torch.nn.Linear(8, 1)).double()
+    x, y = problem()
+    # batch 7 over 2 ranks: slices of 3 and 4 rows, and a last batch of 3 (1 + 2 rows)
+    return antigrad.fit(model, mse_loss, (x, y), optimizer=antigrad.SGD, lr=0.1,
+                        batch_size=7, epochs=3, val=(x[:11], y[:11]),
+                        schedule=lambda o: S.InverseTime(o, tau=5), track=["grad_norm"],
+                        progress=False)
+
+
+def worker(rank, world, port, out):
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        torch.set_num_threads(1)
+        r = train(seed_model=rank)           # different weights per rank: rank 0's win
+        torch.save({"params": [p.detach() for p in r.model.parameters()],
+                    "history": r.history.to_dict()}, f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_give_the_one_process_result(tmp_path):
+    out = str(tmp_path / "result")
+    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    single = train()
+    ranks = [torch.load(f"{out}.{r}") for r in (0, 1)]
+    for got in ranks:
+        for p, q in zip(got["params"], single.model.parameters(), strict=True):
+            torch.testing.assert_close(p, q.detach(), rtol=1e-12, atol=1e-12)
+        for table in ("steps", "epochs", "val"):
+            for key, column in single.history.to_dict()[table].items():
+                torch.testing.assert_close(torch.tensor(got["history"][table][key]),
+                                           torch.tensor(column), rtol=1e-12, atol=1e-12)
+    assert len(single.history) == 21   # 7 batches an epoch, 3 epochs
