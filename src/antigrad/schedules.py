@@ -153,12 +153,11 @@ class Schedule(LRScheduler):
             return Verdict(False, "the base lr is 0, so Σε = 0")
         return self.tail().verdict()
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
-        return f"{type(self).__name__}({args})"
+    _params: tuple[str, ...] = ()
 
-    def _hyper(self) -> dict[str, Any]:
-        return {}
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
+        return f"{type(self).__name__}({args})"
 
 
 class Constant(Schedule):
@@ -179,6 +178,8 @@ class Step(Schedule):
 
     Geometric for γ < 1 (Σε < ∞), constant for γ = 1: never Robbins–Monro."""
 
+    _params = ('step_size', 'gamma')
+
     def __init__(self, optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
         self.step_size = _check_int("step_size", step_size, 1)
@@ -193,12 +194,11 @@ class Step(Schedule):
             return Tail("power", p=0.0)
         return Tail("geometric", rate=self.gamma ** (1 / self.step_size))
 
-    def _hyper(self) -> dict[str, Any]:
-        return {"step_size": self.step_size, "gamma": self.gamma}
-
 
 class Exponential(Schedule):
     """``ε_t = ε_0 · γ^t``, as ``ExponentialLR``. Σε < ∞ for γ < 1: not Robbins–Monro."""
+
+    _params = ('gamma',)
 
     def __init__(self, optimizer: torch.optim.Optimizer, gamma: float,
                  last_epoch: int = -1) -> None:
@@ -211,14 +211,13 @@ class Exponential(Schedule):
     def tail(self) -> Tail:
         return Tail("power", p=0.0) if self.gamma == 1 else Tail("geometric", rate=self.gamma)
 
-    def _hyper(self) -> dict[str, Any]:
-        return {"gamma": self.gamma}
-
 
 class InverseTime(Schedule):
     """``ε_t = ε_0 / (1 + t/τ)^p``: Robbins–Monro iff 1/2 < p <= 1 (SPEC L6).
 
     p = 1 is the classic ``1/t`` decay; τ sets how many steps the lr stays near ε_0."""
+
+    _params = ('tau', 'p')
 
     def __init__(self, optimizer: torch.optim.Optimizer, tau: float = 1.0, p: float = 1.0,
                  last_epoch: int = -1) -> None:
@@ -232,9 +231,6 @@ class InverseTime(Schedule):
     def tail(self) -> Tail:
         return Tail("power", p=self.p)
 
-    def _hyper(self) -> dict[str, Any]:
-        return {"tau": self.tau, "p": self.p}
-
 
 class Cosine(Schedule):
     """Cosine annealing over ``total_steps``, then held at the floor:
@@ -242,6 +238,8 @@ class Cosine(Schedule):
 
     The tail is constant (m > 0: Σε² = ∞) or zero (m = 0: Σε < ∞): never Robbins–Monro,
     by design: it trains for a fixed budget."""
+
+    _params = ('total_steps', 'min_factor')
 
     def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int,
                  min_factor: float = 0.0, last_epoch: int = -1) -> None:
@@ -256,13 +254,12 @@ class Cosine(Schedule):
     def tail(self) -> Tail:
         return Tail("zero") if self.min_factor == 0 else Tail("power", p=0.0)
 
-    def _hyper(self) -> dict[str, Any]:
-        return {"total_steps": self.total_steps, "min_factor": self.min_factor}
-
 
 class LinearWarmup(Schedule):
     """``factor(t) = s + (1 - s) · min(t / W, 1)``: from ``s = start_factor`` to 1 over
     ``W = warmup_steps``, then 1. Chain it with :class:`Sequential` or :class:`Product`."""
+
+    _params = ('warmup_steps', 'start_factor')
 
     def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int,
                  start_factor: float = 0.1, last_epoch: int = -1) -> None:
@@ -276,9 +273,6 @@ class LinearWarmup(Schedule):
 
     def tail(self) -> Tail:
         return Tail("power", p=0.0)
-
-    def _hyper(self) -> dict[str, Any]:
-        return {"warmup_steps": self.warmup_steps, "start_factor": self.start_factor}
 
 
 class _Chain(Schedule):

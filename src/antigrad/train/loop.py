@@ -5,6 +5,7 @@ slice of the batch, backward, all-reduce (under DDP), measure what the rules nee
 step, scheduler step (``schedule_interval="step"``), record; at the end of an epoch:
 epoch record, validation (also every ``val_every`` steps), plateau/epoch scheduler step;
 then the stopping rule, the callbacks and, every ``checkpoint_every`` steps, a checkpoint.
+While a ``Divergence`` rule watches, a step whose loss is NaN/inf is recorded but not applied.
 """
 
 from __future__ import annotations

@@ -71,7 +71,14 @@ class History:
         return h
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, History) and self.to_dict() == other.to_dict()
+        """Equal tables, number for number (NaN equals NaN here)."""
+        if not isinstance(other, History):
+            return NotImplemented
+        a, b = self.to_dict(), other.to_dict()
+        return all(a[t].keys() == b[t].keys() and all(
+            len(a[t][k]) == len(b[t][k]) and all(x == y or (x != x and y != y)
+                                                 for x, y in zip(a[t][k], b[t][k], strict=True))
+            for k in a[t]) for t in a)
 
     def __repr__(self) -> str:
         return (f"History({len(self)} steps, {len(self.epochs.get('epoch', []))} epochs, "
