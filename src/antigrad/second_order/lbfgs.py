@@ -9,10 +9,11 @@ compact form (Byrd, Nocedal & Schnabel 1994, Thm. 2.2; N&W §7.2)
 
     ``H g = γ g + S p + γ Y q``,  ``q = −R⁻¹ Sᵀg``,  ``p = R⁻ᵀ((D + γ YᵀY)(−q) − γ Yᵀg)``
 
-with ``S, Y`` the ``m × n`` histories, ``R`` the upper triangle of ``SᵀY`` and ``D`` its
-diagonal: four ``m × n`` matrix-vector products and two ``m × m`` triangular solves,
-whatever ``m``. ``SᵀY`` and ``YᵀY`` are kept up to date by three products per new pair,
-and the histories are circular buffers (nothing is shifted). The step is ``d = −H g``
+with ``S, Y`` the ``k × n`` histories, ``R`` the upper triangle of ``SᵀY`` and ``D`` its
+diagonal. The pairs are stored interleaved (``s_0, y_0, s_1, y_1, ...``) in one buffer
+with their Gram matrix, so ``H g`` takes two ``2k × n`` matrix-vector products and two
+``k × k`` triangular solves — about a dozen tensor operations whatever ``m`` — and a new
+pair one ``2k × n × 2`` product. The step is ``d = −H g``
 with a strong-Wolfe line search; the first step tries ``t = lr · min(1, 1/‖g‖₁)``.
 A pair with ``yᵀs ≤ ε yᵀy`` is skipped.
 
@@ -53,22 +54,21 @@ from .flat import Point
 from .result import SolveResult
 
 
-def compact_inverse_hessian_product(g: Tensor, s: Tensor, y: Tensor, sy: Tensor, yy: Tensor,
-                                    order: Tensor, gamma: float) -> Tensor:
-    """``H g`` for the L-BFGS matrix of the pairs in rows ``order`` (oldest first) of
-    ``s, y``; ``sy[i, j] = s_iᵀ y_j`` and ``yy[i, j] = y_iᵀ y_j`` over all slots."""
-    a = torch.mv(s, g)[order]
-    b = torch.mv(y, g)[order]
-    sy_o = sy[order][:, order]
-    r = sy_o.triu()
+def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: float
+                                    ) -> Tensor:
+    """``H g`` for the L-BFGS matrix of the pairs ``z = [s_0, y_0, s_1, y_1, ...]``
+    (``(2k, n)``, oldest first) with ``gram = z zᵀ``: two ``2k × n`` products."""
+    k = z.shape[0] // 2
+    ab = torch.mv(z, g).view(k, 2)
+    a, b = ab[:, 0], ab[:, 1]
+    sy = gram[0::2, 1::2]
+    r = sy.triu()
     u = torch.linalg.solve_triangular(r, a.unsqueeze(1), upper=True).squeeze(1)
-    v = sy_o.diagonal() * u + gamma * (torch.mv(yy[order][:, order], u) - b)
-    p = torch.linalg.solve_triangular(r.T, v.unsqueeze(1), upper=False).squeeze(1)
-    cs = torch.zeros(s.shape[0], dtype=g.dtype, device=g.device)
-    cy = torch.zeros_like(cs)
-    cs[order] = p
-    cy[order] = -gamma * u
-    return torch.addmv(torch.addmv(g * gamma, s.T, cs), y.T, cy)
+    v = torch.addmv(torch.mul(sy.diagonal(), u), gram[1::2, 1::2], u, alpha=gamma)
+    v.sub_(b, alpha=gamma)
+    p = torch.linalg.solve_triangular(r.mT, v.unsqueeze(1), upper=False).squeeze(1)
+    coef = torch.stack((p, u.mul_(-gamma)), 1).view(-1)
+    return torch.addmv(g, z.T, coef, beta=gamma)
 
 
 class LBFGS(SecondOrderOptimizer):
@@ -100,35 +100,41 @@ class LBFGS(SecondOrderOptimizer):
         k = state.get("count", 0)
         if k == 0:
             return p.g.neg(), o["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
-        m = state["S"].shape[0]
-        order = torch.arange(state["head"] - k, state["head"], device=p.g.device) % m
-        hg = compact_inverse_hessian_product(p.g, state["S"], state["Y"], state["SY"],
-                                             state["YY"], order, state["gamma"])
+        lo, hi = 2 * state["start"], 2 * (state["start"] + k)
+        hg = compact_inverse_hessian_product(p.g, state["pairs"][lo:hi],
+                                             state["gram"][lo:hi, lo:hi], state["gamma"])
         return hg.neg_(), o["lr"]
 
     def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
-        sy, yy = float(s @ y), float(y @ y)
-        if not sy > torch.finfo(s.dtype).eps * yy:
-            return
+        """Append ``(s, y)`` to a window of the last ``m`` pairs in a ``2m``-pair buffer.
+
+        The window stays contiguous and oldest-first; when it reaches the buffer's end it
+        is copied to the front (once every ``m`` pairs, so ``O(n)`` per pair amortised).
+        """
         m = o["history_size"]
-        if "S" not in state or state["S"].shape != (m, s.numel()):
-            self.forget(state)
-            state["S"] = s.new_zeros(m, s.numel())
-            state["Y"] = s.new_zeros(m, s.numel())
-            state["SY"] = s.new_zeros(m, m)
-            state["YY"] = s.new_zeros(m, m)
-        j = state.get("head", 0)
-        big_s, big_y = state["S"], state["Y"]
-        big_s[j], big_y[j] = s, y
-        state["SY"][j] = torch.mv(big_y, s)
-        state["SY"][:, j] = torch.mv(big_s, y)
-        yy_col = torch.mv(big_y, y)
-        state["YY"][j] = yy_col
-        state["YY"][:, j] = yy_col
-        state["head"] = (j + 1) % m
-        state["count"] = min(state.get("count", 0) + 1, m)
-        state["gamma"] = sy / yy
+        if "pairs" not in state or state["pairs"].shape != (4 * m, s.numel()):
+            state["pairs"] = s.new_zeros(4 * m, s.numel())  # rows s_0, y_0, s_1, y_1, ...
+            state["gram"] = s.new_zeros(4 * m, 4 * m)  # pairs @ pairs.T on the window
+            state["start"] = state["count"] = 0
+        z, gram = state["pairs"], state["gram"]
+        start, k = state["start"], state["count"]
+        if k == m:  # drop the oldest pair
+            start, k = start + 1, k - 1
+        if start + k == 2 * m:  # window at the end of the buffer: move it to the front
+            lo, hi = 2 * start, 2 * (start + k)
+            z[: hi - lo] = z[lo:hi].clone()
+            gram[: hi - lo, : hi - lo] = gram[lo:hi, lo:hi].clone()
+            start = 0
+        j = 2 * (start + k)
+        z[j], z[j + 1] = s, y
+        cross = torch.mm(z[2 * start: j + 2], z[j: j + 2].T)  # new pair against the window
+        sy, yy = cross[-2:, 1].tolist()
+        if not sy > torch.finfo(s.dtype).eps * yy:  # skip: written past the window, unused
+            return
+        gram[2 * start: j + 2, j: j + 2] = cross
+        gram[j: j + 2, 2 * start: j + 2] = cross.T
+        state["start"], state["count"], state["gamma"] = start, k + 1, sy / yy
 
     def forget(self, state: dict[str, Any]) -> None:
         state["count"] = 0
-        state["head"] = 0
+        state["start"] = 0

@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from .flat import Point
@@ -68,6 +69,8 @@ def strong_wolfe(phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *, c1: f
                  ) -> tuple[float, Point]:
     """Strong-Wolfe line search (N&W Alg. 3.5 bracketing + Alg. 3.6 zoom)."""
     d_max = float(d.abs().max())
+    # below this bracket width the trial points round to the same parameters
+    floor = max(tolerance_change, torch.finfo(d.dtype).eps * float(p0.x.abs().max()))
     prev = _Trial(0.0, p0.f, gtd0, p0)
     tries, lo, hi, found_finite = 0, None, None, False
     last_bad = (t, math.nan)
@@ -95,7 +98,7 @@ def strong_wolfe(phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *, c1: f
     else:
         return prev.t, prev.point  # type: ignore[return-value]
     while tries < max_ls:  # zoom: shrink [lo, hi], keeping lo the best sufficient-decrease point
-        if abs(hi.t - lo.t) * d_max < tolerance_change:
+        if abs(hi.t - lo.t) * d_max < floor:
             break
         a, b = min(lo.t, hi.t), max(lo.t, hi.t)
         w = b - a
