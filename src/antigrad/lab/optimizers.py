@@ -97,7 +97,7 @@ _T, _O = "antigrad.textbook:", "torch.optim:"
 
 #: The lecture's first-order methods in the lecture's order.
 LECTURE_OPTIMIZERS: dict[str, OptimizerSpec] = {s.name: s for s in [
-    OptimizerSpec("sgd", "SGD", "L5", _T + "SGD", _O + "SGD", default_lr=0.3),
+    OptimizerSpec("sgd", "SGD", "L5", _T + "SGD", _O + "SGD", default_lr=1.0),
     OptimizerSpec("momentum", "Momentum", "L7", _T + "Momentum", _O + "SGD",
                   {"momentum": 0.9}, family="momentum", default_lr=0.05),
     OptimizerSpec("nesterov", "Nesterov", "L8", _T + "Nesterov", _O + "SGD",
@@ -105,15 +105,15 @@ LECTURE_OPTIMIZERS: dict[str, OptimizerSpec] = {s.name: s for s in [
     OptimizerSpec("adagrad", "AdaGrad", "L9", _T + "AdaGrad", _O + "Adagrad",
                   family="adaptive", default_lr=0.05),
     OptimizerSpec("rmsprop", "RMSprop", "L10", _T + "RMSprop", _O + "RMSprop",
-                  {"alpha": 0.9}, family="adaptive", default_lr=2e-3),
+                  {"alpha": 0.9}, family="adaptive", default_lr=5e-3),
     OptimizerSpec("adam-simple", "Adam (simple)", "L11", _T + "AdamSimple", _O + "Adam",
-                  family="adaptive", default_lr=2e-3),
+                  family="adaptive", default_lr=5e-3),
     OptimizerSpec("adam", "Adam", "L12", _T + "Adam", _O + "Adam",
-                  family="adaptive", default_lr=2e-3),
+                  family="adaptive", default_lr=5e-3),
     OptimizerSpec("nadam", "Nadam", "L13", _T + "Nadam", _O + "NAdam",
-                  family="adaptive", default_lr=2e-3),
+                  family="adaptive", default_lr=5e-3),
     OptimizerSpec("adamw", "AdamW", "L14", _T + "AdamW", _O + "AdamW",
-                  family="adaptive", default_lr=2e-3),
+                  family="adaptive", default_lr=5e-3),
 ]}
 
 

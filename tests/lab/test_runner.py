@@ -1,0 +1,69 @@
+"""The training loop: it learns, it detects divergence, it is reproducible, it times."""
+
+import math
+
+import pytest
+import torch
+
+from antigrad.lab import get_optimizer, lr_range_test, suggest_lr, train_run
+from antigrad.problems import get_training_problem
+
+BC = "breast-cancer"
+
+
+def test_learns_and_reaches_target():
+    p = get_training_problem(BC)
+    r = train_run(p, get_optimizer("adam"), 0.01, seed=0, steps=60, eval_every=10)
+    assert not r.diverged and r.steps == 60 and len(r.losses) == 60
+    assert r.evals[0][0] == 0 and r.evals[-1][0] == 60 and len(r.evals) == 7
+    assert r.final_metric > r.evals[0][2] and r.final_metric >= p.target
+    assert r.steps_to_target is not None and r.steps_to_target % 10 == 0
+    assert 0 <= r.seconds_to_target <= r.seconds
+    assert r.tail_loss() < r.losses[0][1]
+
+
+def test_same_seed_same_run_other_seed_differs():
+    p = get_training_problem(BC)
+    a, b, c = (train_run(p, get_optimizer("sgd"), 0.1, seed=s, steps=15) for s in (3, 3, 4))
+    assert a.losses == b.losses and a.losses != c.losses
+
+
+def test_divergence_is_detected_and_stops_the_run():
+    p = get_training_problem("noisy-least-squares")
+    r = train_run(p, get_optimizer("sgd"), 50.0, seed=0, steps=100)
+    assert r.diverged and r.steps < 100 and math.isnan(r.final_metric)
+    assert r.tail_loss() == math.inf
+
+
+def test_restores_cpu_settings():
+    threads = torch.get_num_threads()
+    train_run(get_training_problem(BC), get_optimizer("sgd"), 0.1, steps=2)
+    assert torch.get_num_threads() == threads
+
+
+def test_bad_settings():
+    p = get_training_problem(BC)
+    for kw in ({"steps": 0}, {"batch_size": -1}, {"eval_every": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(kw))):
+            train_run(p, get_optimizer("sgd"), 0.1, **kw)
+
+
+def test_range_test_stops_when_loss_explodes_and_suggests_inside():
+    p = get_training_problem(BC)
+    r = lr_range_test(p, get_optimizer("sgd"), lr_min=1e-4, lr_max=1e4, steps=60)
+    assert r.stopped_early and len(r.lrs) < 60
+    assert r.lrs[0] <= r.suggestion <= r.lrs[-1]
+    assert all(b > a for a, b in zip(r.lrs, r.lrs[1:], strict=False))
+    with pytest.raises(ValueError, match="lr range"):
+        lr_range_test(p, get_optimizer("sgd"), lr_min=1.0, lr_max=0.1)
+
+
+def test_suggest_lr_on_a_known_curve():
+    lrs = [10 ** (k / 10) for k in range(-50, 11)]
+    # flat, then falls fastest around 1e-2, bottoms at 1e-1, then explodes
+    loss = [2.0 - 1.5 / (1 + math.exp(-6 * (math.log10(x) + 2))) + max(0, math.log10(x) + 1) ** 2
+            for x in lrs]
+    s = suggest_lr(lrs, loss)
+    assert 10**-2.6 <= s <= 10**-1.9
+    with pytest.raises(ValueError):
+        suggest_lr([1.0, 2.0], [1.0])
