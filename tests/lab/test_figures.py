@@ -51,7 +51,7 @@ def test_trajectories_one_path_per_optimizer_over_contours():
 def test_diverging_run_is_marked():
     fig = F.plot_trajectories("quadratic", {"sgd": 0.3, "adam": 0.1}, steps=50)
     surf, loss = fig.axes
-    assert gids(surf, "diverged:") == ["diverged:sgd"] and gids(loss, "diverged:") == ["diverged:sgd"]
+    assert gids(surf, "diverged:") == gids(loss, "diverged:") == ["diverged:sgd"]
     assert any("(diverged)" in t for t in legend_texts(surf))
     assert not any("adam" in t and "diverged" in t for t in legend_texts(surf))
 

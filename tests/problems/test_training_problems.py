@@ -7,12 +7,12 @@ import torch
 from antigrad.problems import (
     DEFAULT_PROBLEM,
     UnknownNameError,
+    datasets,
     get_problem,
     get_training_problem,
     problem_names,
     training_problem_names,
 )
-from antigrad.problems import datasets
 from antigrad.problems.stochastic import PointModel
 
 
