@@ -39,6 +39,7 @@ def worker(rank, world, port, out):
         r = train(seed_model=rank)           # different weights per rank: rank 0's win
         torch.save({"params": [p.detach() for p in r.model.parameters()],
                     "history": r.history.to_dict()}, f"{out}.{rank}")
+        dist.barrier()       # both done talking before gloo tears the connections down
     finally:
         dist.destroy_process_group()
 
