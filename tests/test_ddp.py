@@ -1,13 +1,9 @@
 """antigrad optimizers under DistributedDataParallel (2 processes, gloo, CPU)."""
 
-import os
-import socket
-
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 import antigrad
+import gloo
 
 STEPS = 5
 
@@ -33,31 +29,20 @@ def train(model, x, y, opt_factory):
     return [p.detach().clone() for p in model.parameters()]
 
 
-def worker(rank, world, port, out):
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        torch.set_num_threads(1)
-        x, y = make_data()
-        shard = slice(rank * len(x) // world, (rank + 1) * len(x) // world)
-        model = torch.nn.parallel.DistributedDataParallel(make_model())
-        params = train(model, x[shard], y[shard],
-                       lambda p: antigrad.Adam(p, lr=0.05, weight_decay=0.01))
-        if rank == 0:
-            torch.save(params, out)
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def worker(rank, world, out):
+    torch.set_num_threads(1)
+    x, y = make_data()
+    shard = slice(rank * len(x) // world, (rank + 1) * len(x) // world)
+    model = torch.nn.parallel.DistributedDataParallel(make_model())
+    params = train(model, x[shard], y[shard],
+                   lambda p: antigrad.Adam(p, lr=0.05, weight_decay=0.01))
+    if rank == 0:
+        torch.save(params, out)
 
 
 def test_two_processes_match_one_process_on_the_full_batch(tmp_path):
     out = str(tmp_path / "params.pt")
-    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    gloo.spawn(worker, 2, str(tmp_path / "store"), out)
     distributed = torch.load(out)
     x, y = make_data()
     single = train(make_model(), x, y, lambda p: antigrad.Adam(p, lr=0.05, weight_decay=0.01))

@@ -1,14 +1,10 @@
 """fit under torch.distributed (2 processes, gloo, CPU) gives the one-process result."""
 
-import os
-import socket
-
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch.nn.functional import mse_loss
 
 import antigrad
+import gloo
 from antigrad import schedules as S
 
 
@@ -31,28 +27,16 @@ def train(seed_model=0):
                         progress=False)
 
 
-def worker(rank, world, port, out):
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
-        torch.set_num_threads(1)
-        r = train(seed_model=rank)           # different weights per rank: rank 0's win
-        torch.save({"params": [p.detach() for p in r.model.parameters()],
-                    "history": r.history.to_dict()}, f"{out}.{rank}")
-        dist.barrier()       # both done talking before gloo tears the connections down
-    finally:
-        dist.destroy_process_group()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def worker(rank, world, out):
+    torch.set_num_threads(1)
+    r = train(seed_model=rank)           # different weights per rank: rank 0's win
+    torch.save({"params": [p.detach() for p in r.model.parameters()],
+                "history": r.history.to_dict()}, f"{out}.{rank}")
 
 
 def test_two_processes_give_the_one_process_result(tmp_path):
     out = str(tmp_path / "result")
-    mp.spawn(worker, args=(2, free_port(), out), nprocs=2, join=True)
+    gloo.spawn(worker, 2, str(tmp_path / "store"), out)
     single = train()
     ranks = [torch.load(f"{out}.{r}") for r in (0, 1)]
     for got in ranks:

@@ -9,7 +9,9 @@ bfloat16/float16, strided views) runs on foreach with the same formulas.
 
 from __future__ import annotations
 
+import math
 import os
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -52,12 +54,41 @@ def prepare(graph: Graph) -> Plan:
     return Plan(graph)
 
 
+def native_eligible(tensors: dict[str, list[Tensor]], device: torch.device,
+                    dtype: torch.dtype) -> bool:
+    """Whether these tensors could run natively (CPU, float32/float64, contiguous)."""
+    return native.eligible(tensors, device, dtype)
+
+
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
-        device: torch.device, dtype: torch.dtype) -> None:
-    """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place."""
-    if plan.use_native and native.eligible(tensors, device, dtype):
+        dtype: torch.dtype, native: bool, check: bool = False) -> bool:
+    """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place.
+
+    ``native`` says the tensors are eligible for the compiled loop. With ``check``, the
+    gradients are checked first: False (and nothing written) if one is not finite.
+    """
+    if native and plan.use_native:
         k = plan.kernel
         if k is not None:
-            k.step(tensors, scalars, dtype)
-            return
+            return k.step(tensors, scalars, dtype, check)
+    if check and not all_finite(tensors["grad"]):
+        return False
     foreach.run(plan.foreach, tensors, scalars)
+    return True
+
+
+def all_finite(grads: list[Tensor]) -> bool:
+    """Whether every gradient is finite: one native pass over the CPU float32/float64 ones,
+    else one max-norm reduction per device (finite iff every entry is)."""
+    if choice() == "native":
+        verdict = native.all_finite(grads)
+        if verdict is not None:
+            return verdict
+    by_device: dict[torch.device, list[Tensor]] = defaultdict(list)
+    for g in grads:
+        by_device[g.device].append(torch.view_as_real(g) if g.is_complex() else g)
+    for gs in by_device.values():
+        norms = torch._foreach_norm(gs, math.inf)
+        if not bool(torch.stack(norms).isfinite().all()):
+            return False
+    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..transforms.base import Chain, ScalarState
-from . import backends, native
+from ..transforms.base import Chain
+from . import backends
+from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
 
@@ -60,7 +60,9 @@ class ChainOptimizer(torch.optim.Optimizer):
         self._chain = chain
         self.nonfinite = nonfinite
         self.skipped_steps = 0
-        self._plans: dict[tuple, Any] = {}
+        self._plans: dict[tuple, backends.Plan] = {}
+        # param-group index -> (chain key, ids of the parameters with gradients, buckets)
+        self._prepared: dict[int, tuple[tuple, list[int], list[Bucket]]] = {}
         base = dict(chain.defaults) if chain is not None else {}
         super().__init__(params, {**base, **defaults})
 
@@ -85,23 +87,39 @@ class ChainOptimizer(torch.optim.Optimizer):
         work = []
         for gi, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
-            for p in params:
-                if p.grad.is_sparse:
-                    raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients (parameter "
-                        f"{_position(group, p)} of param group {gi}, shape "
-                        f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
             if params:
-                work.append((group, params))
+                work.append((gi, group, params, build(group)))
         if not work:
             return
-        if self.nonfinite != "ignore" and not _all_finite([p.grad for _, ps in work for p in ps]):
-            if self.nonfinite == "skip":
-                self.skipped_steps += 1
-                return
-            raise NonFiniteGradientError(self._describe_nonfinite())
-        for group, params in work:
-            self._update_group(group, params, build(group))
+        for gi, group, params, _ in work:
+            if any(p.grad.is_sparse for p in params):
+                p = next(p for p in params if p.grad.is_sparse)
+                raise RuntimeError(
+                    f"{type(self).__name__} does not support sparse gradients (parameter "
+                    f"{_position(group, p)} of param group {gi}, shape "
+                    f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
+        check = self.nonfinite != "ignore"
+        ready = [self._buckets(gi, params, chain) for gi, _, params, chain in work]
+        if check and len(work) == 1 and ready[0] is not None and len(ready[0]) == 1:
+            # The common case, one bucket in all: the backend checks in the same call.
+            _, group, _, chain = work[0]
+            if not ready[0][0].step(self._plan(chain), chain, group, check=True):
+                self._refuse()
+            return
+        if check and not backends.all_finite([p.grad for w in work for p in w[2]]):
+            self._refuse()
+            return
+        for (gi, group, params, chain), buckets in zip(work, ready, strict=True):
+            if buckets is None:
+                buckets = self._make_buckets(gi, group, params, chain)
+            for bucket in buckets:
+                bucket.step(self._plan(chain), chain, group, check=False)
+
+    def _refuse(self) -> None:
+        if self.nonfinite == "skip":
+            self.skipped_steps += 1
+            return
+        raise NonFiniteGradientError(self._describe_nonfinite())
 
     def _describe_nonfinite(self) -> str:
         for gi, group in enumerate(self.param_groups):
@@ -114,33 +132,45 @@ class ChainOptimizer(torch.optim.Optimizer):
                             f"nonfinite='skip' to skip such steps or 'ignore' to apply them.")
         return "a gradient became non-finite"  # pragma: no cover - raced by another thread
 
-    def _update_group(self, group: dict[str, Any], params: list[Tensor], chain: Chain) -> None:
+    def _plan(self, chain: Chain) -> backends.Plan:
         plan = self._plans.get(chain.key)
         if plan is None:
             plan = self._plans[chain.key] = backends.prepare(chain.graph)
+        return plan
+
+    def _buckets(self, gi: int, params: list[Tensor], chain: Chain) -> list[Bucket] | None:
+        """The group's prepared buckets if they still apply to these parameters."""
+        cached = self._prepared.get(gi)
+        if cached is None:
+            return None
+        key, ids, buckets = cached
+        if key != chain.key or ids != [id(p) for p in params]:
+            return None
+        return buckets if all(b.valid() for b in buckets) else None
+
+    def _make_buckets(self, gi: int, group: dict[str, Any], params: list[Tensor],
+                      chain: Chain) -> list[Bucket]:
+        """Create missing state and split the parameters by device, dtype and scalar state."""
         names = list(chain.scalar_state)
-        buckets: dict[tuple, list[Tensor]] = defaultdict(list)
         fresh = [self._init_state(p, group, chain) for p in params]
         values = _as_floats([self.state[p][n] for p in params for n in names]) if names else []
         k = len(names)
+        split: dict[tuple, list[Tensor]] = defaultdict(list)
         for i, p in enumerate(params):
-            key = (p.device, p.dtype, fresh[i], tuple(values[i * k:(i + 1) * k]))
-            buckets[key].append(p)
-        for (device, dtype, is_fresh, row), ps in buckets.items():
-            kept_as = self.state[ps[0]][names[0]].dtype if names else torch.float32
-            scalar_state = ScalarState(dict(zip(names, row, strict=True)), kept_as)
-            scalars = chain.scalars(group, scalar_state, is_fresh)
-            tensors = {"param": ps, "grad": [p.grad for p in ps]}
-            for name in chain.state:
-                tensors[name] = [self.state[p][name] for p in ps]
-            if ps[0].is_complex():  # element-wise formulas act on real and imaginary parts
-                tensors = {n: [torch.view_as_real(t) if t.is_complex() else t for t in ts]
-                           for n, ts in tensors.items()}
-            backends.run(plan, tensors, scalars, device, dtype)
-            for name in names:
-                ts = [self.state[p][name] for p in ps]
-                torch._foreach_copy_(ts, [torch.tensor(scalar_state[name], dtype=ts[0].dtype)]
-                                     * len(ts))
+            split[(p.device, p.dtype, fresh[i], tuple(values[i * k:(i + 1) * k]))].append(p)
+        buckets = [Bucket(ps, [self.state[p] for p in ps], chain, row, is_fresh)
+                   for (_, _, is_fresh, row), ps in split.items()]
+        self._prepared[gi] = (chain.key, [id(p) for p in params], buckets)
+        return buckets
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._prepared.clear()
+        super().load_state_dict(state_dict)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if hasattr(self, "_prepared"):
+            self._prepared.clear()
+        super().add_param_group(param_group)
 
     def _init_state(self, p: Tensor, group: dict[str, Any], chain: Chain) -> bool:
         """Create the state ``chain`` needs for ``p``; true if a buffer had to be created."""
@@ -177,22 +207,3 @@ def _as_floats(tensors: list[Tensor]) -> list[float]:
         return torch.stack(tensors).tolist()
     except RuntimeError:  # different devices or dtypes
         return [float(t) for t in tensors]
-
-
-def _all_finite(grads: list[Tensor]) -> bool:
-    """One reduction per device: the max-norm of a tensor is finite iff all its entries are.
-
-    On the CPU (float32/float64, contiguous) one native pass over all gradients instead.
-    """
-    if backends.choice() == "native":
-        verdict = native.all_finite(grads)
-        if verdict is not None:
-            return verdict
-    by_device: dict[torch.device, list[Tensor]] = defaultdict(list)
-    for g in grads:
-        by_device[g.device].append(torch.view_as_real(g) if g.is_complex() else g)
-    for gs in by_device.values():
-        norms = torch._foreach_norm(gs, math.inf)
-        if not bool(torch.stack(norms).isfinite().all()):
-            return False
-    return True
