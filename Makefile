@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench setup
+.PHONY: demo test test-slow lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -28,3 +28,9 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_speed.py
+	$(PY) benchmarks/second_order.py
+
+# The HTML report opened in headless Chromium (Debian's package, installed when absent).
+browser-test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) tests/browser/check_report.py
