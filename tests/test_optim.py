@@ -248,3 +248,11 @@ def test_named_parameters_like_torch():
     model = torch.nn.Linear(3, 2)
     opt = antigrad.Adam(model.named_parameters(), lr=0.1)
     assert opt.state_dict()["param_groups"][0]["param_names"] == ["weight", "bias"]
+
+
+@pytest.mark.parametrize("name,kw", [c for c in CASES if c[0] != "NAdam"],
+                         ids=[f"{n}-{kw}" for n, kw in CASES if n != "NAdam"])
+def test_foreach_backend_is_bit_identical_to_torch(name, kw, monkeypatch):
+    monkeypatch.setenv("ANTIGRAD_BACKEND", "foreach")
+    ours, theirs, *_ = run_pair(name, kw, steps=30)
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
