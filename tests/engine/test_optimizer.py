@@ -144,3 +144,26 @@ def test_step_counts_per_parameter():
         theirs.step()
     assert ours.state[a]["step"] == 5 and ours.state[b]["step"] == 2
     assert torch.equal(a, a2) and torch.equal(b, b2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.complex64])
+def test_replaced_parameter_data_and_state_are_followed(dtype):
+    """Prepared buckets must notice `p.data = ...` and a replaced state tensor."""
+    p = torch.nn.Parameter(torch.ones(4, dtype=dtype))
+    q = torch.nn.Parameter(torch.ones(4, dtype=dtype))
+    ours, theirs = antigrad.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+    for t in range(4):
+        if t == 2:
+            p.data = torch.full((4,), 3.0, dtype=dtype)
+            q.data = torch.full((4,), 3.0, dtype=dtype)
+            ours.state[p]["exp_avg"] = torch.zeros(4, dtype=dtype)
+            theirs.state[q]["exp_avg"] = torch.zeros(4, dtype=dtype)
+        if t == 3:
+            ours.state[p]["step"].fill_(10.0)
+            theirs.state[q]["step"].fill_(10.0)
+        p.grad = torch.full((4,), 0.5, dtype=dtype)
+        q.grad = torch.full((4,), 0.5, dtype=dtype)
+        ours.step()
+        theirs.step()
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    assert ours.state[p]["step"] == 11

@@ -33,9 +33,9 @@ class Bucket:
         self.is_complex = params[0].is_complex()
         self.kept = {n: [s[n] for s in states] for n in chain.state}
         self.kept_ids = {n: [id(t) for t in ts] for n, ts in self.kept.items()}
-        self.tensors = {"param": params, **self.kept}
-        if self.is_complex:  # element-wise formulas act on real and imaginary parts
-            self.tensors = {n: _real(ts) for n, ts in self.tensors.items()}
+        # Element-wise formulas act on the real and imaginary parts of complex tensors.
+        self.tensors = {n: _real(ts) for n, ts in self.kept.items()} if self.is_complex \
+            else dict(self.kept)
         scalar_names = list(chain.scalar_state)
         self.scalar_tensors = {n: [s[n] for s in states] for n in scalar_names}
         kept_as = states[0][scalar_names[0]].dtype if scalar_names else torch.float32
@@ -57,14 +57,15 @@ class Bucket:
              check: bool) -> bool:
         """One update of every parameter in the bucket; False (nothing written) if ``check``
         found a non-finite gradient."""
-        grads = [p.grad for p in self.params]
+        # Parameters and gradients are read afresh: `p.data` and `p.grad` may be new tensors.
+        params, grads = self.params, [p.grad for p in self.params]
         if self.is_complex:
-            grads = _real(grads)
+            params, grads = _real(params), _real(grads)
         scalar = ScalarState(self.scalar, self.scalar.dtype)
         scalars = chain.scalars(group, scalar, self.fresh)
-        native = self.native and all(g.is_contiguous() for g in grads)
-        if not backends.run(plan, {**self.tensors, "grad": grads}, scalars, self.dtype,
-                            native=native, check=check):
+        native = self.native and all(t.is_contiguous() for ts in (params, grads) for t in ts)
+        tensors = {"param": params, "grad": grads, **self.tensors}
+        if not backends.run(plan, tensors, scalars, self.dtype, native=native, check=check):
             return False
         for name, ts in self.scalar_tensors.items():
             # One copy from a 0-d tensor: several times cheaper than _foreach_add_(ts, 1.0).
