@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["antigrad.schedules", "antigrad.stop", "antigrad.train.fit",
+MODULES = ["antigrad.schedules", "antigrad.schedules.closed_form", "antigrad.schedules.chaining",
+           "antigrad.schedules.verdict", "antigrad.stop", "antigrad.train.fit",
            "antigrad.train.callbacks", "antigrad.train.checkpoint", "antigrad.train.ensemble",
            "antigrad.train.lr_finder", "antigrad.train.batch_size"]
 
