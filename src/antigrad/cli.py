@@ -256,8 +256,8 @@ def lr_find(
         raise _bad(f"need 0 < lr-min < lr-max, got {lr_min:g} and {lr_max:g}", "--lr-min")
     result = lr_range_test(prob, spec, lr_min=lr_min, lr_max=lr_max, steps=steps)
     console.print(f"{spec.name} on {prob.name}: suggested lr = {result.suggestion:.3g}"
-                  + (" (loss exploded at lr = " f"{result.lrs[-1]:.3g})"
-                     if result.stopped_early else ""))
+                  + (f" (loss exploded at lr = {result.diverged_at:.3g})"
+                     if result.diverged else ""))
     if out is not None:
         _save_figure(plot_lr_range(result), out)
         console.print(f"wrote {out.resolve()}")

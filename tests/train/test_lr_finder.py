@@ -1,11 +1,13 @@
 """find_lr (L4): the range test stops at divergence, suggests a stable lr, restores state."""
 
+import math
 import re
 
 import pytest
 import torch
 
 import antigrad
+from antigrad.train.lr_finder import _suggest
 
 A = 4.0   # L(w) = A/2 · ||w||²: GD diverges for lr > 2/A = 0.5
 
@@ -74,3 +76,12 @@ def test_minibatches_and_a_factory_optimizer():
 def test_bad_arguments(kwargs, text):
     with pytest.raises(ValueError, match=re.escape(text)):
         antigrad.find_lr(Bowl(), bowl_loss, DATA, **kwargs)
+
+
+def test_steepest_suggestion_on_a_known_curve():
+    lrs = [10 ** (k / 10) for k in range(-50, 11)]
+    # flat, then falls fastest around 1e-2, bottoms at 1e-1, then explodes
+    loss = [2.0 - 1.5 / (1 + math.exp(-6 * (math.log10(x) + 2))) + max(0, math.log10(x) + 1) ** 2
+            for x in lrs]
+    s = _suggest(lrs, loss, "steepest")
+    assert 10**-2.6 <= s <= 10**-1.9

@@ -2,7 +2,7 @@
 
 - :mod:`~antigrad.lab.optimizers`: the lecture's optimizers by name (lazy registry).
 - :mod:`~antigrad.lab.runner`: one training run (minibatch SGD loop, divergence, timing).
-- :mod:`~antigrad.lab.lr_range`: the learning-rate range test.
+- :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
 - :mod:`~antigrad.lab.store`: SQLite store under ``runs/``.
 - :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18.
@@ -17,7 +17,7 @@ Example::
 
 from . import figures
 from .compare import CompareConfig, Comparison, Summary, lr_grid, run_compare
-from .lr_range import LRRangeResult, lr_range_test, suggest_lr
+from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import (
     LECTURE_OPTIMIZERS,
     OptimizerSpec,
@@ -32,7 +32,7 @@ from .store import DEFAULT_STORE, Store, StoreError
 from .table import summary_text
 
 __all__ = ["figures", "CompareConfig", "Comparison", "Summary", "lr_grid", "run_compare",
-           "LRRangeResult", "lr_range_test", "suggest_lr", "LECTURE_OPTIMIZERS",
+           "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
            "Path", "run_path", "default_report_dir", "write_report", "RunResult",
            "train_run", "DEFAULT_STORE", "Store", "StoreError", "summary_text"]

@@ -83,7 +83,8 @@ def plot_lr_sensitivity(cmp: Comparison) -> Figure:
             color = color_for(test.optimizer, i)
             ax.plot(test.lrs, test.smoothed, color=color, label=test.optimizer,
                     gid=f"path:{test.optimizer}")
-            ax.axvline(test.suggestion, color=color, linestyle=":", linewidth=1)
+            if test.suggestion is not None:
+                ax.axvline(test.suggestion, color=color, linestyle=":", linewidth=1)
         ax.set_ylabel("smoothed training loss (range test)")
         ax.set_title("learning-rate range tests; dotted: suggestions")
     else:

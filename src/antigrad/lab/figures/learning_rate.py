@@ -6,7 +6,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ...problems.surfaces import Surface, quadratic
-from ..lr_range import LRRangeResult
+from ...train.lr_finder import LRFinderResult
 from ..paths import run_path
 from ._draw import new_figure
 from .trajectories import plot_paths
@@ -35,8 +35,11 @@ def plot_lr_regimes(surface: Surface | None = None, lrs: tuple[float, float, flo
                       title=f"{optimizer}: the learning rate decides (L4)")
 
 
-def plot_lr_range(result: LRRangeResult) -> Figure:
-    """The range test's loss against the lr (log axis), with the suggested lr marked."""
+def plot_lr_range(result: LRFinderResult) -> Figure:
+    """The range test's loss against the lr (log axis), with the suggested lr marked.
+
+    ``result`` is :func:`antigrad.find_lr`'s, or the lab's
+    :func:`~antigrad.lab.lr_range.lr_range_test` (whose optimizer is named in the title)."""
     if len(result.lrs) < 2:
         raise ValueError("Invalid range test result: fewer than 2 points")
     fig, (ax,) = new_figure(1, width=7.0)
@@ -45,8 +48,9 @@ def plot_lr_range(result: LRRangeResult) -> Figure:
             gid="raw")
     ax.plot(lrs, result.smoothed, color="#1f77b4", linewidth=2, label="smoothed loss",
             gid="smoothed")
-    ax.axvline(result.suggestion, color="#d62728", linestyle="--", gid="suggestion",
-               label=f"suggested lr = {result.suggestion:.3g}")
+    if result.suggestion is not None:
+        ax.axvline(result.suggestion, color="#d62728", linestyle="--", gid="suggestion",
+                   label=f"suggested lr = {result.suggestion:.3g}")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate ε (log scale)")
     ax.set_ylabel("training loss")
@@ -54,7 +58,8 @@ def plot_lr_range(result: LRRangeResult) -> Figure:
     if finite.size:
         top = min(float(finite.max()), 4 * float(finite.min()))
         ax.set_ylim(float(finite.min()) * 0.9 if finite.min() > 0 else None, top * 1.05)
-    ax.set_title(f"learning-rate range test: {result.optimizer}"
-                 + (" (stopped: loss exploded)" if result.stopped_early else ""))
+    name = getattr(result, "optimizer", "")
+    ax.set_title("learning-rate range test" + (f": {name}" if name else "")
+                 + (" (stopped: loss exploded)" if result.diverged else ""))
     ax.legend(loc="best")
     return fig
