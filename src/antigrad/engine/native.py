@@ -45,13 +45,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .expr import Expr, Graph
-from .foreach import ForeachPlan
+from .csource import DTYPES, finite_source, source
+from .expr import Graph
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
          "-fno-trapping-math", "-shared", "-fPIC", "-std=gnu11"]
-DTYPES = {torch.float32: ("f32", "float", "f"), torch.float64: ("f64", "double", "")}
-PARALLEL_MIN = 1 << 15  # elements: below this, one thread (a fork/join costs more than it saves)
 CHECK_OK = 0
 
 _lock = threading.Lock()
@@ -74,247 +72,6 @@ def compiler() -> str | None:
     if cc:
         return shutil.which(cc) or cc
     return shutil.which("cc") or shutil.which("gcc")
-
-
-# ----------------------------------------------------------------------------------------
-# code generation
-
-_PRELUDE = r"""
-#include <math.h>
-#include <stdint.h>
-#include <omp.h>
-typedef long long i64;
-#define PARALLEL_MIN %(parallel_min)dLL
-
-/* The share [lo, hi) of the concatenated elements that thread t of nthr handles,
-   rounded to whole cache lines so that no two threads write one line. */
-static inline void ag_share(i64 total, int t, int nthr, i64 *lo, i64 *hi) {
-    *lo = (total * t / nthr) & ~(i64)15;
-    *hi = t == nthr - 1 ? total : (total * (t + 1) / nthr) & ~(i64)15;
-}
-"""
-
-# Runs BODY for each tensor i overlapping [lo, hi), with its local element range [s, e).
-_WALK = r"""
-    {
-        i64 base = 0;
-        for (i64 i = 0; i < nt && base < hi; base += numel[i], i++) {
-            i64 s = lo > base ? lo - base : 0;
-            i64 e = hi - base < numel[i] ? hi - base : numel[i];
-            if (s >= e) continue;
-%s
-        }
-    }
-"""
-
-_FINITE = r"""
-/* 1 if every element of the tensors in [lo, hi) is finite: x * 0 is 0 for finite x, NaN else. */
-static int ag_finite_range_%(sfx)s(i64 nt, %(T)s *const *G, const i64 *numel, i64 lo, i64 hi) {
-    %(T)s acc = 0;
-%(walk)s
-    return acc == 0;
-}
-
-int ag_all_finite_%(sfx)s(i64 nt, %(T)s *const *G, const i64 *numel) {
-    i64 total = 0;
-    for (i64 i = 0; i < nt; i++) total += numel[i];
-    int ok = 1;
-    #pragma omp parallel if (total >= PARALLEL_MIN) reduction(&&: ok)
-    {
-        i64 lo, hi;
-        ag_share(total, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        ok = ag_finite_range_%(sfx)s(nt, G, numel, lo, hi);
-    }
-    return ok;
-}
-"""
-
-_FINITE_BODY = r"""
-            const %(T)s *restrict g = G[i];
-            #pragma omp simd reduction(+: acc)
-            for (i64 j = s; j < e; j++) acc += g[j] * (%(T)s)0;
-"""
-
-_STEP = r"""
-/* One step over nt tensors. P[k * nt + i] is input k (in Graph.tensor_inputs order) of
-   tensor i. With check != 0, all gradients (input %(grad)d) are checked first and nothing
-   is written when one is not finite: the return value is then 1. */
-int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, int check) {
-%(scalars)s
-    i64 total = 0;
-    for (i64 i = 0; i < nt; i++) total += numel[i];
-    int bad = 0;
-    #pragma omp parallel if (total >= PARALLEL_MIN)
-    {
-        i64 lo, hi;
-        ag_share(total, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        if (check) {
-            if (!ag_finite_range_%(sfx)s(nt, P + %(grad)d * nt, numel, lo, hi)) {
-                #pragma omp atomic write
-                bad = 1;
-            }
-            #pragma omp barrier
-        }
-        int stop;
-        #pragma omp atomic read
-        stop = bad;
-        if (!stop) {
-%(walk)s
-        }
-    }
-    return bad;
-}
-"""
-
-
-def _lit(x: float) -> str:
-    if x != x:
-        return "NAN"
-    if x in (float("inf"), float("-inf")):
-        return "INFINITY" if x > 0 else "(-INFINITY)"
-    return float(x).hex()
-
-
-_SCALAR_C = {"add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
-             "div": "({0} / {1})", "neg": "(-{0})", "sqrt": "sqrt({0})", "abs": "fabs({0})",
-             "maximum": "(({1}) > ({0}) ? ({1}) : ({0}))",  # Python's max(a, b)
-             "minimum": "(({1}) < ({0}) ? ({1}) : ({0}))",
-             "sign": "(double)(({0}) > 0) - (double)(({0}) < 0)",
-             "lerp": "({0} + {2} * ({1} - {0}))"}
-
-
-class _Gen:
-    """C source for one graph and one element type."""
-
-    def __init__(self, plan: ForeachPlan, sfx: str, T: str, fs: str) -> None:
-        self.plan, self.graph, self.sfx, self.T, self.fs = plan, plan.graph, sfx, T, fs
-        self.scalar_lines: list[str] = []  # computed once per call, in double
-        self.cast: dict[str, str] = {}      # double expression -> name of its T constant
-        self.body: list[str] = []
-
-    def scalar(self, e: Expr) -> str:
-        """A double-valued C expression for scalar node ``e``."""
-        if e.op == "const":
-            return _lit(e.value)
-        return f"s{e.index}"
-
-    def const(self, dexpr: str) -> str:
-        """A loop-invariant value of type T (``(T) dexpr``), declared once."""
-        if dexpr not in self.cast:
-            name = f"c{len(self.cast)}"
-            self.cast[dexpr] = name
-            self.scalar_lines.append(f"    const {self.T} {name} = ({self.T})({dexpr});")
-        return self.cast[dexpr]
-
-    def value(self, e: Expr) -> str:
-        if e.is_scalar:
-            return self.const(self.scalar(e))
-        return f"t{e.index}"
-
-    def fn(self, name: str) -> str:
-        return name + self.fs
-
-    def generate(self) -> str:
-        g, plan, T = self.graph, self.plan, self.T
-        for n in g.nodes:  # scalar nodes, in double
-            if not n.is_scalar or n.op == "const":
-                continue
-            if n.op == "scalar":
-                k = g.scalar_inputs.index(n.name)
-                self.scalar_lines.append(f"    const double s{n.index} = S[{k}];")
-            else:
-                args = [self.scalar(a) for a in n.args]
-                self.scalar_lines.append(
-                    f"    const double s{n.index} = {_SCALAR_C[n.op].format(*args)};")
-        ind = " " * 12
-        for k, name in enumerate(g.tensor_inputs):
-            ptr_const = "const " if name not in g.outputs else ""
-            self.body.append(f"{ind}{ptr_const}{T} *restrict x{k} = P[{k} * nt + i];")
-        self.body.append(f"{ind}#pragma omp simd")
-        self.body.append(f"{ind}for (i64 j = s; j < e; j++) {{")
-        ind2 = ind + "    "
-        for n in g.nodes:
-            if n.is_scalar or n.index in plan.absorbed:
-                continue
-            if n.op == "tensor":
-                k = g.tensor_inputs.index(n.name)
-                self.body.append(f"{ind2}const {T} t{n.index} = x{k}[j];")
-                continue
-            self.body.append(f"{ind2}const {T} t{n.index} = {self.node(n)};")
-        for name, out in g.outputs.items():
-            k = g.tensor_inputs.index(name)
-            if out.op == "tensor" and out.name == name:
-                continue  # unchanged
-            self.body.append(f"{ind2}x{k}[j] = {self.value(out)};")
-        self.body.append(f"{ind}}}")
-        walk = _WALK % "\n".join(self.body)
-        fin_walk = _WALK % (_FINITE_BODY % {"T": T})
-        fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"),
-               "scalars": "\n".join(self.scalar_lines), "walk": walk}
-        return _FINITE % {"sfx": self.sfx, "T": T, "walk": fin_walk} + _STEP % fmt
-
-    def node(self, n: Expr) -> str:
-        T, fma = self.T, self.fn("fma")
-        fused = self.plan.fused.get(n.index)
-        if fused:
-            x, term, sign = fused
-            scale = _lit(sign)
-            for f, divide in term.factors:  # as foreach: scale = scale * v (or / v), in double
-                v = self.scalar(f) if f.index >= 0 else _lit(f.value)
-                scale = f"({scale} {'/' if divide else '*'} {v})"
-            a, xv, yv = self.const(scale), self.value(x), self.value(term.y)
-            if term.kind == "":  # torch._foreach_add(x, y, alpha=a): ATen's fmadd(y, a, x)
-                return f"{fma}({yv}, {a}, {xv})"
-            zv = self.value(term.z)
-            if term.kind == "mul":  # addcmul: ATen's fmadd(a * y, z, x)
-                return f"{fma}({a} * {yv}, {zv}, {xv})"
-            return f"({xv} + ({a} * {yv}) / {zv})"  # addcdiv: x + (a * y) / z
-        args = n.args
-        if n.op == "lerp":
-            return self.lerp(*args)
-        if n.op in ("neg", "sqrt", "abs", "sign"):
-            v = self.value(args[0])
-            return {"neg": f"(-{v})", "sqrt": f"{self.fn('sqrt')}({v})",
-                    "abs": f"{self.fn('fabs')}({v})",
-                    "sign": f"(({T})({v} > 0) - ({T})({v} < 0))"}[n.op]
-        a, b = args
-        if n.op in ("maximum", "minimum"):
-            if a.is_scalar:  # foreach turns it around (the op commutes)
-                a, b = b, a
-            av, bv = self.value(a), self.value(b)
-            cmp = ">" if n.op == "maximum" else "<"
-            if b.is_scalar:  # clamp_min / clamp_max: NaN in the tensor propagates
-                return f"(({bv} {cmp} {av}) ? {bv} : {av})"
-            return (f"(({av} != {av} || {bv} != {bv}) ? ({T})NAN : "
-                    f"(({av} {cmp} {bv}) ? {av} : {bv}))")
-        av, bv = self.value(a), self.value(b)
-        if a.is_scalar and n.op == "div":  # foreach: reciprocal, then multiply
-            return f"((({T})1 / {bv}) * {av})"
-        sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[n.op]
-        return f"({av} {sym} {bv})"
-
-    def lerp(self, a: Expr, b: Expr, w: Expr) -> str:
-        """ATen's vectorised lerp: ``fma(w, b - a, a)`` if ``|w| < 0.5``, else
-        ``fma(w - 1, b - a, b)``."""
-        T, fma = self.T, self.fn("fma")
-        av, bv = self.value(a), self.value(b)
-        if w.is_scalar:
-            wv = self.value(w)
-            small = self.const(f"(double)({self.fn('fabs')}({wv}) < 0.5)")
-            coeff = self.const(f"({self.fn('fabs')}({wv}) < 0.5 ? {wv} : {wv} - ({T})1)")
-            return f"{fma}({coeff}, {bv} - {av}, {small} != 0 ? {av} : {bv})"
-        wv = self.value(w)
-        return (f"({self.fn('fabs')}({wv}) < ({T})0.5 ? {fma}({wv}, {bv} - {av}, {av}) : "
-                f"{fma}({wv} - ({T})1, {bv} - {av}, {bv}))")
-
-
-def source(graph: Graph) -> str:
-    """The C source of ``graph``'s kernels (float32 and float64) and the finite checks."""
-    plan = ForeachPlan(graph)
-    parts = [_PRELUDE % {"parallel_min": PARALLEL_MIN}]
-    for _dtype, (sfx, T, fs) in DTYPES.items():
-        parts.append(_Gen(plan, sfx, T, fs).generate())
-    return "\n".join(parts)
 
 
 # ----------------------------------------------------------------------------------------
@@ -371,9 +128,6 @@ def build(src: str) -> Path | None:
     return path
 
 
-_PP = ctypes.POINTER(ctypes.c_void_p)
-_PI = ctypes.POINTER(ctypes.c_longlong)
-_PD = ctypes.POINTER(ctypes.c_double)
 
 
 class Kernel:
@@ -439,10 +193,7 @@ def _finite_fns() -> dict | None:
     if not _FINITE_LIB:
         with _lock:
             if not _FINITE_LIB:
-                src = _PRELUDE % {"parallel_min": PARALLEL_MIN} + "".join(
-                    _FINITE % {"sfx": sfx, "T": T, "walk": _WALK % (_FINITE_BODY % {"T": T})}
-                    for sfx, T, _fs in DTYPES.values())
-                path = build(src)
+                path = build(finite_source())
                 fns = None
                 if path is not None:
                     try:
