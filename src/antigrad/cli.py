@@ -44,6 +44,16 @@ def _names(values: list[str] | None) -> list[str]:
     return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
 
 
+def _lookup(get, name: str, param: str):
+    """``get(name)``, or a usage error naming ``param`` and listing the valid names."""
+    from antigrad.problems import UnknownNameError
+
+    try:
+        return get(name)
+    except UnknownNameError as err:
+        raise _bad(str(err), param) from None
+
+
 def _check_out(path: Path, param: str = "--out") -> Path:
     if path.suffix.lower() not in _FIG_EXT:
         raise _bad(f"unsupported file type {path.suffix or '(none)'!r}; "
@@ -52,7 +62,7 @@ def _check_out(path: Path, param: str = "--out") -> Path:
 
 
 def _save_figure(fig, path: Path) -> None:
-    """Save ``fig`` to ``path`` atomically (temporary file, then rename)."""
+    """Save ``fig`` to ``path`` atomically (temporary file, then rename) and say so."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
@@ -63,6 +73,7 @@ def _save_figure(fig, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    console.print(f"wrote {path.resolve()}")
 
 
 @app.command("list")
@@ -120,10 +131,8 @@ def compare(
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
 ) -> None:
     """Run every lecture optimizer on a problem, save the results, write an HTML report."""
-    from antigrad.lab import CompareConfig, Store, run_compare, write_report
-    from antigrad.lab.figures import LECTURE_FIGURES
+    from antigrad.lab import CompareConfig, Store, run_compare
     from antigrad.lab.optimizers import optimizer_names
-    from antigrad.lab.report import default_report_dir
     from antigrad.problems import DEFAULT_PROBLEM, UnknownNameError
 
     config = CompareConfig(problem or DEFAULT_PROBLEM, _names(optimizer) or optimizer_names(),
@@ -144,10 +153,20 @@ def compare(
 
         cmp = run_compare(config, progress)
     cid = Store(store).save(cmp)
+    _report(cmp, store, out, gallery, f"comparison {cid} saved in {store}")
+
+
+def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") -> None:
+    """Write ``cmp``'s HTML report (next to ``store`` unless ``out``), print the table."""
+    from antigrad.lab import write_report
+    from antigrad.lab.figures import LECTURE_FIGURES
+    from antigrad.lab.report import default_report_dir
+
     figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
     path = write_report(cmp, out or default_report_dir(cmp, store.parent), gallery=figures)
     _print_summary(cmp)
-    console.print(f"comparison {cid} saved in {store}")
+    if saved:
+        console.print(saved)
     console.print(f"report: {path.resolve()}")
 
 
@@ -181,24 +200,17 @@ def landscape(
     """Draw optimizer paths over a surface's contour lines (diverged runs marked)."""
     from antigrad.lab.figures import plot_trajectories
     from antigrad.lab.optimizers import get_optimizer
-    from antigrad.problems import UnknownNameError, get_surface
+    from antigrad.problems import get_surface
 
     _check_out(out)
-    try:
-        surf = get_surface(surface)
-    except UnknownNameError as err:
-        raise _bad(str(err), "--surface") from None
+    surf = _lookup(get_surface, surface, "--surface")
     names = _names(optimizer) or ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
     for name in names:
-        try:
-            get_optimizer(name)
-        except UnknownNameError as err:
-            raise _bad(str(err), "--optimizer") from None
+        _lookup(get_optimizer, name, "--optimizer")
     lrs = _parse_lrs(lr or [], names)
     point = _parse_point(start) if start else None
     fig = plot_trajectories(surf, {n: lrs.get(n) for n in names}, steps=steps, start=point)
     _save_figure(fig, out)
-    console.print(f"wrote {out.resolve()}")
 
 
 def _parse_lrs(values: list[str], names: list[str]) -> dict[str, float | None]:
@@ -240,18 +252,12 @@ def lr_find(
     from antigrad.lab import lr_range_test
     from antigrad.lab.figures import plot_lr_range
     from antigrad.lab.optimizers import get_optimizer
-    from antigrad.problems import DEFAULT_PROBLEM, UnknownNameError, get_training_problem
+    from antigrad.problems import DEFAULT_PROBLEM, get_training_problem
 
     if out is not None:
         _check_out(out)
-    try:
-        prob = get_training_problem(problem or DEFAULT_PROBLEM)
-    except UnknownNameError as err:
-        raise _bad(str(err), "--problem") from None
-    try:
-        spec = get_optimizer(optimizer)
-    except UnknownNameError as err:
-        raise _bad(str(err), "--optimizer") from None
+    prob = _lookup(get_training_problem, problem or DEFAULT_PROBLEM, "--problem")
+    spec = _lookup(get_optimizer, optimizer, "--optimizer")
     if not 0 < lr_min < lr_max:
         raise _bad(f"need 0 < lr-min < lr-max, got {lr_min:g} and {lr_max:g}", "--lr-min")
     result = lr_range_test(prob, spec, lr_min=lr_min, lr_max=lr_max, steps=steps)
@@ -260,7 +266,6 @@ def lr_find(
                      if result.diverged else ""))
     if out is not None:
         _save_figure(plot_lr_range(result), out)
-        console.print(f"wrote {out.resolve()}")
 
 
 @app.command()
@@ -272,9 +277,7 @@ def report(
     list_: Annotated[bool, typer.Option("--list", help="list stored comparisons")] = False,
 ) -> None:
     """Rebuild the HTML report of a stored comparison."""
-    from antigrad.lab import Store, StoreError, write_report
-    from antigrad.lab.figures import LECTURE_FIGURES
-    from antigrad.lab.report import default_report_dir
+    from antigrad.lab import Store, StoreError
 
     st = Store(store)
     if list_:
@@ -290,10 +293,7 @@ def report(
         cmp = st.load(comparison)
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
-    figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
-    path = write_report(cmp, out or default_report_dir(cmp, store.parent), gallery=figures)
-    _print_summary(cmp)
-    console.print(f"report: {path.resolve()}")
+    _report(cmp, store, out, gallery)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,22 +12,8 @@ import antigrad
 from antigrad import textbook
 from antigrad import transforms as T
 from antigrad.engine import backends, native
+from test_optim import OPTIONS  # the torch-compatible options, one table
 
-OPTIONS = {
-    "SGD": [dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
-            dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.1),
-            dict(lr=0.05, momentum=0.5, maximize=True, weight_decay=0.01)],
-    "Adagrad": [dict(), dict(lr=0.1, lr_decay=0.01, weight_decay=0.1,
-                             initial_accumulator_value=0.3, eps=1e-6), dict(maximize=True)],
-    "RMSprop": [dict(), dict(momentum=0.9), dict(centered=True), dict(alpha=0.9, eps=1e-4),
-                dict(momentum=0.9, centered=True, weight_decay=0.1, maximize=True)],
-    "Adam": [dict(), dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6), dict(amsgrad=True),
-             dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True),
-             dict(maximize=True, amsgrad=True, weight_decay=0.05)],
-    "AdamW": [dict(), dict(weight_decay=0.3, amsgrad=True), dict(maximize=True)],
-    "NAdam": [dict(), dict(momentum_decay=0.01), dict(weight_decay=0.1),
-              dict(weight_decay=0.1, decoupled_weight_decay=True), dict(maximize=True)],
-}
 TEXTBOOK = {"SGD": dict(lr=0.05), "Momentum": dict(lr=0.05), "Nesterov": dict(lr=0.05),
             "AdaGrad": dict(lr=0.1), "RMSprop": dict(lr=0.01), "AdamSimple": dict(lr=0.01),
             "Adam": dict(lr=0.01), "Nadam": dict(lr=0.01), "AdamW": dict(lr=0.01)}

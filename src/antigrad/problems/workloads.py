@@ -14,10 +14,12 @@ Accuracy's optimum is 1.0 in principle; no better value is known for these split
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from . import datasets
-from .base import Task, TrainingProblem, accuracy, cross_entropy_loss
+from .base import LossFn, Task, TrainingProblem, accuracy, cross_entropy_loss
 from .models import cnn1d, logistic_regression, mlp
 
 __all__ = ["breast_cancer_logreg", "digits_mlp", "mnist1d_mlp", "mnist1d_cnn"]
@@ -27,61 +29,52 @@ def _bce(model: nn.Module, xb: Tensor, yb: Tensor) -> Tensor:
     return nn.functional.binary_cross_entropy_with_logits(model(xb).squeeze(-1), yb.float())
 
 
-def breast_cancer_logreg() -> TrainingProblem:
-    """Logistic regression on scikit-learn's breast cancer data (30 features, 2 classes)."""
+def _accuracy_problem(name: str, title: str, data: Callable[[], tuple[Tensor, ...]],
+                      model: Callable[[int], nn.Module], *, target: float, steps: int,
+                      batch_size: int, eval_every: int, notes: str,
+                      loss: LossFn = cross_entropy_loss) -> TrainingProblem:
+    """A classification problem scored by test accuracy; ``model(n_features)`` builds the
+    network on the data ``data() -> (x, y, x_test, y_test)``."""
 
     def build(seed: int) -> Task:
-        x, y, xt, yt = datasets.breast_cancer()
-        return Task(logistic_regression(x.shape[1]), x, y, xt, yt, _bce, accuracy)
+        x, y, xt, yt = data()
+        return Task(model(x.shape[1]), x, y, xt, yt, loss, accuracy)
 
     return TrainingProblem(
-        name="breast-cancer", title="logistic regression, breast cancer (scikit-learn)",
-        metric="test accuracy", higher_is_better=True, target=0.95, optimum=None,
-        steps=300, batch_size=32, eval_every=15, build=build,
-        notes="convex: one optimum of the loss (L17); target 95% accuracy",
+        name=name, title=title, metric="test accuracy", higher_is_better=True, target=target,
+        optimum=None, steps=steps, batch_size=batch_size, eval_every=eval_every, build=build,
+        notes=notes,
     )
+
+
+def breast_cancer_logreg() -> TrainingProblem:
+    """Logistic regression on scikit-learn's breast cancer data (30 features, 2 classes)."""
+    return _accuracy_problem(
+        "breast-cancer", "logistic regression, breast cancer (scikit-learn)",
+        datasets.breast_cancer, logistic_regression, loss=_bce, target=0.95, steps=300,
+        batch_size=32, eval_every=15,
+        notes="convex: one optimum of the loss (L17); target 95% accuracy")
 
 
 def digits_mlp() -> TrainingProblem:
     """A one-hidden-layer MLP on scikit-learn's 8x8 digits (64 features, 10 classes)."""
-
-    def build(seed: int) -> Task:
-        x, y, xt, yt = datasets.digits()
-        return Task(mlp(64, [64], 10), x, y, xt, yt, cross_entropy_loss, accuracy)
-
-    return TrainingProblem(
-        name="digits-mlp", title="MLP 64-64-10, digits (scikit-learn)",
-        metric="test accuracy", higher_is_better=True, target=0.95, optimum=None,
-        steps=400, batch_size=64, eval_every=20, build=build,
-        notes="target 95% accuracy",
-    )
+    return _accuracy_problem(
+        "digits-mlp", "MLP 64-64-10, digits (scikit-learn)", datasets.digits,
+        lambda d: mlp(d, [64], 10), target=0.95, steps=400, batch_size=64, eval_every=20,
+        notes="target 95% accuracy")
 
 
 def mnist1d_mlp() -> TrainingProblem:
     """A two-hidden-layer MLP on MNIST-1D (generated offline); the default of ``compare``."""
-
-    def build(seed: int) -> Task:
-        x, y, xt, yt = datasets.mnist1d()
-        return Task(mlp(40, [100, 100], 10), x, y, xt, yt, cross_entropy_loss, accuracy)
-
-    return TrainingProblem(
-        name="mnist1d-mlp", title="MLP 40-100-100-10, MNIST-1D",
-        metric="test accuracy", higher_is_better=True, target=0.60, optimum=None,
-        steps=1500, batch_size=128, eval_every=50, build=build,
-        notes="MLPs reach ~0.6-0.7 (they overfit); target 60%",
-    )
+    return _accuracy_problem(
+        "mnist1d-mlp", "MLP 40-100-100-10, MNIST-1D", datasets.mnist1d,
+        lambda d: mlp(d, [100, 100], 10), target=0.60, steps=1500, batch_size=128,
+        eval_every=50, notes="MLPs reach ~0.6-0.7 (they overfit); target 60%")
 
 
 def mnist1d_cnn() -> TrainingProblem:
     """A small 1-D CNN on MNIST-1D (generated offline)."""
-
-    def build(seed: int) -> Task:
-        x, y, xt, yt = datasets.mnist1d()
-        return Task(cnn1d(40, 10), x, y, xt, yt, cross_entropy_loss, accuracy)
-
-    return TrainingProblem(
-        name="mnist1d-cnn", title="1-D CNN (3 conv layers), MNIST-1D",
-        metric="test accuracy", higher_is_better=True, target=0.70, optimum=None,
-        steps=800, batch_size=128, eval_every=50, build=build,
-        notes="CNNs exploit translation: ~0.9 with long training; target 70%",
-    )
+    return _accuracy_problem(
+        "mnist1d-cnn", "1-D CNN (3 conv layers), MNIST-1D", datasets.mnist1d,
+        lambda d: cnn1d(d, 10), target=0.70, steps=800, batch_size=128, eval_every=50,
+        notes="CNNs exploit translation: ~0.9 with long training; target 70%")

@@ -53,14 +53,21 @@ def hvp(flat: FlatParams, grads: list[Tensor], v: Tensor) -> Tensor:
 
 def _rows(flat: FlatParams, grads: list[Tensor], start: int, stop: int) -> Tensor:
     """Rows ``start:stop`` of ``H`` as a ``(stop - start, n)`` matrix."""
-    outs, _ = _differentiable(grads, flat.params)
     k = stop - start
-    if not outs:
-        return torch.zeros(k, flat.n, dtype=flat.dtype, device=flat.device)
     onehot = torch.zeros(k, flat.n, dtype=flat.dtype, device=flat.device)
     onehot[torch.arange(k, device=flat.device), torch.arange(start, stop, device=flat.device)] = 1
-    vs = [v.view(k, *p.shape) for v, p, g in zip(onehot.split(flat.numels, dim=1),
-                                                   flat.params, grads, strict=True)
+    return _hvps(flat, grads, onehot)
+
+
+def _hvps(flat: FlatParams, grads: list[Tensor], vectors: Tensor) -> Tensor:
+    """``H v`` for every row ``v`` of the ``(k, n)`` matrix ``vectors``, in one batched
+    backward pass: a ``(k, n)`` matrix (zeros when no gradient depends on the weights)."""
+    outs, _ = _differentiable(grads, flat.params)
+    k = vectors.shape[0]
+    if not outs:
+        return torch.zeros(k, flat.n, dtype=flat.dtype, device=flat.device)
+    vs = [v.reshape(k, *p.shape) for v, p, g in zip(vectors.split(flat.numels, dim=1),
+                                                      flat.params, grads, strict=True)
           if g.requires_grad]
     rows = torch.autograd.grad(outs, flat.params, grad_outputs=vs, retain_graph=True,
                                allow_unused=True, materialize_grads=True,
@@ -95,14 +102,4 @@ def hutchinson_diagonal(flat: FlatParams, grads: list[Tensor], samples: int,
     """Hutchinson's unbiased estimate ``1/k Σ z ⊙ H z``, ``z`` Rademacher, batched."""
     z = torch.randint(0, 2, (samples, flat.n), generator=generator, dtype=flat.dtype,
                       device="cpu").mul_(2).sub_(1).to(flat.device)
-    outs, _ = _differentiable(grads, flat.params)
-    if not outs:
-        return torch.zeros(flat.n, dtype=flat.dtype, device=flat.device)
-    vs = [v.reshape(samples, *p.shape) for v, p, g in zip(z.split(flat.numels, dim=1),
-                                                           flat.params, grads, strict=True)
-          if g.requires_grad]
-    hz = torch.autograd.grad(outs, flat.params, grad_outputs=vs, retain_graph=True,
-                             allow_unused=True, materialize_grads=True,
-                             is_grads_batched=True)
-    hz = torch.cat([r.reshape(samples, -1) for r in hz], dim=1)
-    return (z * hz).mean(0)
+    return (z * _hvps(flat, grads, z)).mean(0)
