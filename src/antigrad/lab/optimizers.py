@@ -1,22 +1,22 @@
 """The lecture's optimizers, one registry: name -> factory ``(params, lr) -> Optimizer``.
 
-Names resolve lazily (on first :meth:`OptimizerSpec.build`): to ``antigrad.textbook``'s
-exact formulas where that module provides the class, otherwise to the nearest
-``torch.optim`` equivalent (noted in :attr:`OptimizerSpec.source` after resolution).
+Each name stands for a class (``"module:Class"``, imported on first use) built as
+``Class(params, lr=lr, **kwargs)``; the lecture's methods are ``antigrad.textbook``'s exact
+formulas.
 
-=============  =====  ==========================  ==============================
-name           SPEC   antigrad                    torch.optim fallback
-=============  =====  ==========================  ==============================
-sgd            L3/L5  textbook.SGD                SGD
-momentum       L7     textbook.Momentum           SGD(momentum=0.9)
-nesterov       L8     textbook.Nesterov           SGD(momentum=0.9, nesterov=True)
-adagrad        L9     textbook.AdaGrad            Adagrad
-rmsprop        L10    textbook.RMSprop            RMSprop(alpha=0.9)
-adam-simple    L11    textbook.AdamSimple         Adam
-adam           L12    textbook.Adam               Adam
-nadam          L13    textbook.Nadam              NAdam
-adamw          L14    textbook.AdamW              AdamW
-=============  =====  ==========================  ==============================
+=============  =====  ==========================
+name           SPEC   class
+=============  =====  ==========================
+sgd            L3/L5  textbook.SGD
+momentum       L7     textbook.Momentum
+nesterov       L8     textbook.Nesterov
+adagrad        L9     textbook.AdaGrad
+rmsprop        L10    textbook.RMSprop
+adam-simple    L11    textbook.AdamSimple
+adam           L12    textbook.Adam
+nadam          L13    textbook.Nadam
+adamw          L14    textbook.AdamW
+=============  =====  ==========================
 
 Example::
 
@@ -49,9 +49,7 @@ class OptimizerSpec:
         name: registry name (``"adam"``).
         label: display name (``"Adam"``).
         lecture: the SPEC section (``"L12"``).
-        target: ``"module:Class"`` tried first, built as ``Class(params, lr=lr, **kwargs)``.
-        fallback: ``"module:Class"`` used when :attr:`target` cannot be imported.
-        fallback_kwargs: extra keyword arguments for the fallback.
+        target: ``"module:Class"``, built as ``Class(params, lr=lr, **kwargs)``.
         family: ``"sgd"`` (one step size for all axes), ``"momentum"`` (the same, with a
             velocity) or ``"adaptive"`` (per-axis step sizes).
         default_lr: a sensible learning rate for standardized data; the centre of the grid.
@@ -62,58 +60,36 @@ class OptimizerSpec:
     label: str
     lecture: str
     target: str
-    fallback: str
-    fallback_kwargs: dict[str, Any] = field(default_factory=dict)
     family: str = "sgd"
     default_lr: float = 0.1
     kwargs: dict[str, Any] = field(default_factory=dict)
-    source: str | None = None
 
-    def resolve(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
-        """The optimizer class and keyword arguments this name stands for."""
-        try:
-            cls, kwargs = _load(self.target), self.kwargs
-            self.source = self.target
-        except (ImportError, AttributeError):
-            cls, kwargs = _load(self.fallback), self.fallback_kwargs
-            self.source = self.fallback
-        return cls, kwargs
+    def resolve(self) -> type[torch.optim.Optimizer]:
+        """The optimizer class this name stands for."""
+        module, _, attr = self.target.partition(":")
+        return getattr(import_module(module), attr)
 
     def build(self, params: Iterable[torch.Tensor], lr: float,
               **overrides: Any) -> torch.optim.Optimizer:
         """``Optimizer(params, lr=lr, **kwargs, **overrides)``."""
         if not (isinstance(lr, int | float) and lr > 0 and lr == lr and lr != float("inf")):
             raise ValueError(f"Invalid lr: {lr!r} (must be a finite number > 0)")
-        cls, kwargs = self.resolve()
-        return cls(params, lr=lr, **{**kwargs, **overrides})
+        return self.resolve()(params, lr=lr, **{**self.kwargs, **overrides})
 
 
-def _load(path: str) -> Any:
-    module, _, attr = path.partition(":")
-    return getattr(import_module(module), attr)
-
-
-_T, _O = "antigrad.textbook:", "torch.optim:"
+_T = "antigrad.textbook:"
 
 #: The lecture's first-order methods in the lecture's order.
 LECTURE_OPTIMIZERS: dict[str, OptimizerSpec] = {s.name: s for s in [
-    OptimizerSpec("sgd", "SGD", "L5", _T + "SGD", _O + "SGD", default_lr=1.0),
-    OptimizerSpec("momentum", "Momentum", "L7", _T + "Momentum", _O + "SGD",
-                  {"momentum": 0.9}, family="momentum", default_lr=0.05),
-    OptimizerSpec("nesterov", "Nesterov", "L8", _T + "Nesterov", _O + "SGD",
-                  {"momentum": 0.9, "nesterov": True}, family="momentum", default_lr=0.05),
-    OptimizerSpec("adagrad", "AdaGrad", "L9", _T + "AdaGrad", _O + "Adagrad",
-                  family="adaptive", default_lr=0.05),
-    OptimizerSpec("rmsprop", "RMSprop", "L10", _T + "RMSprop", _O + "RMSprop",
-                  {"alpha": 0.9}, family="adaptive", default_lr=5e-3),
-    OptimizerSpec("adam-simple", "Adam (simple)", "L11", _T + "AdamSimple", _O + "Adam",
-                  family="adaptive", default_lr=5e-3),
-    OptimizerSpec("adam", "Adam", "L12", _T + "Adam", _O + "Adam",
-                  family="adaptive", default_lr=5e-3),
-    OptimizerSpec("nadam", "Nadam", "L13", _T + "Nadam", _O + "NAdam",
-                  family="adaptive", default_lr=5e-3),
-    OptimizerSpec("adamw", "AdamW", "L14", _T + "AdamW", _O + "AdamW",
-                  family="adaptive", default_lr=5e-3),
+    OptimizerSpec("sgd", "SGD", "L5", _T + "SGD", default_lr=1.0),
+    OptimizerSpec("momentum", "Momentum", "L7", _T + "Momentum", "momentum", 0.05),
+    OptimizerSpec("nesterov", "Nesterov", "L8", _T + "Nesterov", "momentum", 0.05),
+    OptimizerSpec("adagrad", "AdaGrad", "L9", _T + "AdaGrad", "adaptive", 0.05),
+    OptimizerSpec("rmsprop", "RMSprop", "L10", _T + "RMSprop", "adaptive", 5e-3),
+    OptimizerSpec("adam-simple", "Adam (simple)", "L11", _T + "AdamSimple", "adaptive", 5e-3),
+    OptimizerSpec("adam", "Adam", "L12", _T + "Adam", "adaptive", 5e-3),
+    OptimizerSpec("nadam", "Nadam", "L13", _T + "Nadam", "adaptive", 5e-3),
+    OptimizerSpec("adamw", "AdamW", "L14", _T + "AdamW", "adaptive", 5e-3),
 ]}
 
 
@@ -130,5 +106,6 @@ def get_optimizer(name: str) -> OptimizerSpec:
 
 
 def register_optimizer(spec: OptimizerSpec) -> None:
-    """Add (or replace) an optimizer, e.g. ``antigrad.Adam`` under ``"torch-adam"``."""
+    """Add (or replace) an optimizer, e.g. ``OptimizerSpec("torch-adam", "Adam (torch form)",
+    "L12", "antigrad:Adam", "adaptive", 1e-3)``."""
     LECTURE_OPTIMIZERS[spec.name] = spec
