@@ -10,9 +10,10 @@ time per step is reported with the ratio to the peer and the effective bandwidth
 
 Sections: ``optim`` (each torch-compatible optimizer vs its torch twin: default, foreach,
 fused), ``textbook`` (textbook optimizers and a custom chain vs fused Adam, in GB/s),
-``check`` (cost of the non-finite check), ``compile`` (first step, cold and cached, in a
-fresh process), ``memory`` (peak resident memory of a step, fresh process), ``mnist1d``
-(an epoch of MLP training).
+``check`` (cost of the non-finite check), ``loop`` (the step right after a real
+backward pass, gradients fresh in cache, with and without the check), ``compile`` (first
+step, cold and cached, in a fresh process), ``memory`` (peak resident memory of a step,
+fresh process), ``mnist1d`` (an epoch of MLP training).
 """
 
 from __future__ import annotations
@@ -227,6 +228,38 @@ def section_memory(n: int) -> None:
           ("optimizer", "RSS before step MiB", "peak during step MiB", "step adds MiB"))
 
 
+def section_loop(repeats: int) -> None:
+    """The step as a training loop sees it: right after backward, gradients still in cache."""
+    def model():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(512, 1024), torch.nn.ReLU(),
+                                   torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+                                   torch.nn.Linear(1024, 1024), torch.nn.ReLU(),
+                                   torch.nn.Linear(1024, 10))
+
+    x, y = torch.randn(64, 512), torch.randint(0, 10, (64,))
+    makers = {"antigrad.Adam (check)": lambda p: antigrad.Adam(p),
+              "antigrad.Adam (nonfinite='ignore')": lambda p: antigrad.Adam(p, nonfinite="ignore"),
+              "torch Adam fused": lambda p: torch.optim.Adam(p, fused=True)}
+    models = {k: model() for k in makers}
+    opts = {k: f(models[k].parameters()) for k, f in makers.items()}
+    times: dict[str, list[float]] = {k: [] for k in makers}
+    for r in range(repeats + 5):
+        for k, opt in opts.items():
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(models[k](x), y).backward()
+            t = time.perf_counter()
+            opt.step()
+            if r >= 5:
+                times[k].append(time.perf_counter() - t)
+    n = sum(p.numel() for p in models["torch Adam fused"].parameters())
+    peer = statistics.median(times["torch Adam fused"])
+    rows = [(k, f"{statistics.median(v) * 1e3:.3f}", f"{statistics.median(v) / peer:.2f}")
+            for k, v in times.items()]
+    table(f"step after backward, MLP 512-1024-1024-1024-10 ({n / 1e6:.1f}M params), "
+          f"median of {repeats}", rows, ("optimizer", "ms/step", "ratio to fused"))
+
+
 def section_mnist1d(epochs: int) -> None:
     import mnist1d.data
 
@@ -276,12 +309,14 @@ def main() -> None:
     ap.add_argument("--small-repeats", type=int, default=500, help="timed steps, MLP case")
     ap.add_argument("--epochs", type=int, default=5, help="MNIST-1D epochs per optimizer")
     ap.add_argument("--only", nargs="*", default=None,
-                    choices=["optim", "textbook", "check", "compile", "memory", "mnist1d"])
+                    choices=["optim", "textbook", "check", "loop", "compile", "memory",
+                             "mnist1d"])
     a = ap.parse_args()
     big = [(f"{a.size / 2**20:.0f}M fp32 in {a.tensors} tensors", mixed_shapes(a.size, a.tensors)),
            (f"{a.size / 2**20:.0f}M fp32 in 1 tensor", [(a.size,)])]
     small = [("MLP 40-100-100-10 (15k params, 6 tensors)", MLP)]
-    only = set(a.only or ["optim", "textbook", "check", "compile", "memory", "mnist1d"])
+    only = set(a.only or ["optim", "textbook", "check", "loop", "compile", "memory",
+                          "mnist1d"])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"backend {os.environ.get('ANTIGRAD_BACKEND', 'native')}")
     if "optim" in only:
@@ -292,6 +327,8 @@ def main() -> None:
     if "check" in only:
         section_check(big[:1], a.repeats)
         section_check(small, a.small_repeats)
+    if "loop" in only:
+        section_loop(max(a.small_repeats // 3, 30))
     if "compile" in only:
         section_compile()
     if "memory" in only:
