@@ -256,3 +256,33 @@ def test_foreach_backend_is_bit_identical_to_torch(name, kw, monkeypatch):
     monkeypatch.setenv("ANTIGRAD_BACKEND", "foreach")
     ours, theirs, *_ = run_pair(name, kw, steps=30)
     assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
+
+
+def test_tensor_learning_rate_like_torch():
+    ours, theirs = make_params(), None
+    theirs = twin(ours)
+    a = antigrad.Adam(ours, lr=torch.tensor(0.01))
+    b = torch.optim.Adam(theirs, lr=torch.tensor(0.01))
+    for t in range(5):
+        set_grads(ours, t)
+        set_grads(theirs, t)
+        a.step()
+        b.step()
+    assert rel_error(ours, theirs) <= 1e-6
+
+
+def test_grad_scaler_skips_overflowing_steps_and_applies_the_rest():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = antigrad.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**16)
+    for i in range(3):
+        opt.zero_grad()
+        scaler.scale(model(torch.randn(8, 4)).pow(2).mean()).backward()
+        if i == 1:
+            model.weight.grad[0, 0] = float("inf")  # an overflow: the scaler must skip it
+        before = model.weight.detach().clone()
+        scaler.step(opt)
+        scaler.update()
+        assert torch.equal(model.weight, before) == (i == 1)
+    assert scaler.get_scale() == 2.0**15
