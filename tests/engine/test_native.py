@@ -78,18 +78,19 @@ def test_native_kernel_is_really_used(monkeypatch):
     assert native.kernel(graph.graph) is not None
     monkeypatch.setenv("ANTIGRAD_BACKEND", "native")
     calls = []
-    real = native.Kernel.step
+    real = native.Bound.__call__
 
     def spy(self, *args, **kw):
-        calls.append(args[2])
+        calls.append(self.fn)
         return real(self, *args, **kw)
 
-    monkeypatch.setattr(native.Kernel, "step", spy)
+    monkeypatch.setattr(native.Bound, "__call__", spy)
     params = make(torch.float32)
     opt = antigrad.Adam(params)
-    set_grads(params, 0)
-    opt.step()
-    assert calls == [torch.float32]
+    for t in range(3):
+        set_grads(params, t)
+        opt.step()
+    assert len(calls) == 3 and calls[0] is native.kernel(graph.graph).fns[torch.float32]
 
 
 def test_custom_chain_and_all_ops(monkeypatch):

@@ -167,3 +167,20 @@ def test_replaced_parameter_data_and_state_are_followed(dtype):
         theirs.step()
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
     assert ours.state[p]["step"] == 11
+
+
+@pytest.mark.parametrize("backend", ["native", "foreach"])
+def test_step_runs_without_grad_and_restores_grad_mode(backend, monkeypatch):
+    monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = antigrad.Adam([p], lr=0.1)
+    for enabled in (True, False):
+        with torch.set_grad_enabled(enabled):
+            p.grad = torch.ones(3)
+            opt.step()
+            assert torch.is_grad_enabled() is enabled
+            p.grad = torch.tensor([1.0, float("nan"), 1.0])
+            with pytest.raises(antigrad.NonFiniteGradientError):
+                opt.step()
+            assert torch.is_grad_enabled() is enabled
+    assert p.grad_fn is None and p.requires_grad

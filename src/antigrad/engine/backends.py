@@ -61,20 +61,32 @@ def native_eligible(tensors: dict[str, list[Tensor]], device: torch.device,
 
 
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
-        dtype: torch.dtype, native: bool, check: bool = False) -> bool:
-    """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place.
+        dtype: torch.dtype, check: bool = False,
+        store: tuple[list[list[Tensor]], list[float]] | None = None) -> bool:
+    """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place, with
+    the native kernel if the tensors allow it, else foreach.
 
-    ``native`` says the tensors are eligible for the compiled loop. With ``check``, the
-    gradients are checked first: False (and nothing written) if one is not finite.
+    With ``check``, the gradients are checked first: False (and nothing written) if one is
+    not finite. ``store = (tensors, values)`` is scalar state written after the update:
+    each 0-d tensor in ``tensors[n]`` is set to ``values[n]``.
     """
-    if native and plan.use_native:
-        k = plan.kernel
-        if k is not None:
-            return k.step(tensors, scalars, dtype, check)
+    kernel = plan.kernel if plan.use_native else None
+    if kernel is not None and native_eligible(tensors, tensors["param"][0].device, dtype) \
+            and (store is None or native.storable(store[0])):
+        targets, values = store if store is not None else ([], [])
+        return kernel.bind(tensors, dtype, targets)(tensors["grad"], scalars, values, check)
     if check and not all_finite(tensors["grad"]):
         return False
     foreach.run(plan.foreach, tensors, scalars)
+    if store is not None:
+        _store(store)
     return True
+
+
+def _store(store: tuple[list[list[Tensor]], list[float]]) -> None:
+    for ts, value in zip(*store, strict=True):
+        # One copy from a 0-d tensor: several times cheaper than _foreach_add_(ts, 1.0).
+        torch._foreach_copy_(ts, [torch.tensor(value, dtype=ts[0].dtype)] * len(ts))
 
 
 def all_finite(grads: list[Tensor]) -> bool:

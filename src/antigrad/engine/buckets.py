@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..transforms.base import Chain, ScalarState
-from . import backends
+from . import backends, native
 
 
 def _real(ts: list[Tensor]) -> list[Tensor]:
@@ -32,44 +32,73 @@ class Bucket:
         self.device, self.dtype = params[0].device, params[0].dtype
         self.is_complex = params[0].is_complex()
         self.kept = {n: [s[n] for s in states] for n in chain.state}
-        self.kept_ids = {n: [id(t) for t in ts] for n, ts in self.kept.items()}
+        self.scalar_names = list(chain.scalar_state)
+        self.scalar_tensors = [[s[n] for s in states] for n in self.scalar_names]
+        # Everything a step relies on, to notice when someone replaces or moves it.
+        self.names = [*chain.state, *self.scalar_names]
+        self.held = [s[n] for s in states for n in self.names]
+        self.addresses = [t.data_ptr() for t in self.held]
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
         self.tensors = {n: _real(ts) for n, ts in self.kept.items()} if self.is_complex \
             else dict(self.kept)
-        scalar_names = list(chain.scalar_state)
-        self.scalar_tensors = {n: [s[n] for s in states] for n in scalar_names}
-        kept_as = states[0][scalar_names[0]].dtype if scalar_names else torch.float32
-        self.scalar = ScalarState(dict(zip(scalar_names, scalar_values, strict=True)), kept_as)
-        self.native = backends.native_eligible(self.tensors, self.device, self.dtype)
+        kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
+        self.scalar = ScalarState(dict(zip(self.scalar_names, scalar_values, strict=True)),
+                                  kept_as)
+        self.native = backends.native_eligible(self.tensors, self.device, self.dtype) and \
+            native.storable(self.scalar_tensors)
+        self.bound: native.Bound | None = None
         self.versions = self._versions()
 
     def _versions(self) -> list[int]:
-        return [t._version for ts in self.scalar_tensors.values() for t in ts]
+        return [t._version for ts in self.scalar_tensors for t in ts]
 
     def valid(self) -> bool:
-        """Still describes the optimizer's state (nobody replaced or edited it)."""
-        for name, ids in self.kept_ids.items():
-            if [id(s.get(name)) for s in self.states] != ids:
-                return False
-        return self._versions() == self.versions
+        """Still describes the optimizer's state (nobody replaced, moved or edited it)."""
+        now = [s.get(n) for s in self.states for n in self.names]
+        if any(a is not b for a, b in zip(now, self.held, strict=True)):
+            return False
+        return [t.data_ptr() for t in now] == self.addresses and \
+            self._versions() == self.versions
 
     def step(self, plan: backends.Plan, chain: Chain, group: dict[str, Any],
-             check: bool) -> bool:
-        """One update of every parameter in the bucket; False (nothing written) if ``check``
-        found a non-finite gradient."""
-        # Parameters and gradients are read afresh: `p.data` and `p.grad` may be new tensors.
-        params, grads = self.params, [p.grad for p in self.params]
+             grads: list[Tensor], check: bool) -> bool:
+        """One update of every parameter in the bucket with these gradients; False (nothing
+        written) if ``check`` found a non-finite gradient."""
+        # Parameters are read afresh: `p.data` may be a new tensor.
+        params = self.params
         if self.is_complex:
             params, grads = _real(params), _real(grads)
         scalar = ScalarState(self.scalar, self.scalar.dtype)
         scalars = chain.scalars(group, scalar, self.fresh)
-        native = self.native and all(t.is_contiguous() for ts in (params, grads) for t in ts)
-        tensors = {"param": params, "grad": grads, **self.tensors}
-        if not backends.run(plan, tensors, scalars, self.dtype, native=native, check=check):
-            return False
-        for name, ts in self.scalar_tensors.items():
-            # One copy from a 0-d tensor: several times cheaper than _foreach_add_(ts, 1.0).
-            torch._foreach_copy_(ts, [torch.tensor(scalar[name], dtype=ts[0].dtype)] * len(ts))
-        self.scalar, self.fresh = scalar, False
-        self.versions = self._versions()
-        return True
+        values = [scalar[n] for n in self.scalar_names]
+        bound = self._bound(plan, params, grads)
+        if bound is not None:
+            ok = bound(grads, scalars, values, check)
+        else:
+            tensors = {"param": params, "grad": grads, **self.tensors}
+            ok = backends.run(plan, tensors, scalars, self.dtype, check=check,
+                              store=(self.scalar_tensors, values))
+            self.versions = self._versions()
+        if ok:
+            self.scalar, self.fresh = scalar, False
+        return ok
+
+    def _bound(self, plan: backends.Plan, params: list[Tensor],
+               grads: list[Tensor]) -> native.Bound | None:
+        """The native kernel bound to this bucket, if it can run this step."""
+        if not (self.native and plan.use_native):
+            return None
+        bound = self.bound
+        if bound is None or [p.data_ptr() for p in params] != bound.param_ptrs:
+            kernel = plan.kernel
+            sizes = [t.numel() for t in next(iter(self.tensors.values()), params)]
+            if kernel is None or [p.numel() for p in params] != sizes or not all(
+                    p.is_contiguous() and p.device == self.device and p.dtype == self.dtype
+                    for p in params):
+                return None
+            tensors = {"param": params, "grad": grads, **self.tensors}
+            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+        if [g.numel() for g in grads] != bound.sizes or \
+                not all(g.is_contiguous() for g in grads):
+            return None
+        return bound

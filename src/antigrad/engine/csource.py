@@ -77,8 +77,11 @@ _FINITE_BODY = r"""
 _STEP = r"""
 /* One step over nt tensors. P[k * nt + i] is input k (in Graph.tensor_inputs order) of
    tensor i. With check != 0, all gradients (input %(grad)d) are checked first and nothing
-   is written when one is not finite: the return value is then 1. */
-int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, int check) {
+   is written when one is not finite: the return value is then 1. After the update the
+   scalar state is stored: V[n] into the 0-d tensor Q[n * nt + i] of each tensor i, for
+   n < nq (float64 tensors if q64, else float32). */
+int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, int check,
+                    i64 nq, const double *V, void *const *Q, int q64) {
 %(scalars)s
     i64 total = 0;
     for (i64 i = 0; i < nt; i++) total += numel[i];
@@ -101,6 +104,12 @@ int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, 
 %(walk)s
         }
     }
+    if (!bad)
+        for (i64 n = 0; n < nq; n++)
+            for (i64 i = 0; i < nt; i++) {
+                if (q64) *(double *)Q[n * nt + i] = V[n];
+                else *(float *)Q[n * nt + i] = (float)V[n];
+            }
     return bad;
 }
 """

@@ -131,7 +131,7 @@ def build(src: str) -> Path | None:
 
 
 class Kernel:
-    """A compiled graph: ``step(tensors, scalars, dtype, check)`` runs one bucket in one call."""
+    """A compiled graph; :meth:`bind` prepares it for one bucket of tensors."""
 
     def __init__(self, graph: Graph, lib: ctypes.CDLL) -> None:
         self.graph, self.lib = graph, lib
@@ -141,21 +141,64 @@ class Kernel:
         for dtype, (sfx, _T, _fs) in DTYPES.items():
             fn = getattr(lib, f"ag_step_{sfx}")
             fn.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
-                           ctypes.c_void_p, ctypes.c_int]
+                           ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong,
+                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
             fn.restype = ctypes.c_int
             self.fns[dtype] = fn
 
-    def step(self, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
-             dtype: torch.dtype, check: bool = False) -> bool:
-        """Run one step; False (and nothing written) if ``check`` found a non-finite gradient."""
-        params = tensors["param"]
-        nt = len(params)
-        ptrs = (ctypes.c_void_p * (nt * len(self.inputs)))(
-            *[t.data_ptr() for name in self.inputs for t in tensors[name]])
-        numel = (ctypes.c_longlong * nt)(*[t.numel() for t in params])
-        svals = (ctypes.c_double * max(1, len(self.scalar_names)))(
-            *[scalars[n] for n in self.scalar_names])
-        return self.fns[dtype](nt, ptrs, numel, svals, int(check)) == CHECK_OK
+    def bind(self, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
+             store: list[list[Tensor]]) -> Bound:
+        """The kernel set up for these tensors (see :class:`Bound`)."""
+        return Bound(self, tensors, dtype, store)
+
+
+class Bound:
+    """A kernel bound to one bucket: pointers and sizes are set up once, not per step.
+
+    ``tensors`` are the bucket's inputs by name. Every address but the gradients' is kept:
+    the caller binds again when a parameter or a state tensor moves; gradients are passed
+    to every call. ``store`` are 0-d scalar-state tensors, one list
+    per name, that each successful call sets to the step's new values. They must pass
+    :func:`storable`; the write does not bump their version counters.
+    """
+
+    def __init__(self, kernel: Kernel, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
+                 store: list[list[Tensor]]) -> None:
+        self.fn = kernel.fns[dtype]
+        self.scalar_names = kernel.scalar_names
+        self.nt = nt = len(tensors["param"])
+        inputs = kernel.inputs
+        self.ptrs = (ctypes.c_void_p * (nt * len(inputs)))()
+        for k, name in enumerate(inputs):
+            self.ptrs[k * nt:(k + 1) * nt] = [t.data_ptr() for t in tensors[name]]
+        self.param_ptrs = [t.data_ptr() for t in tensors["param"]]
+        self.grad_at = inputs.index("grad") * nt
+        self.sizes = [t.numel() for t in tensors["param"]]
+        self.numel = (ctypes.c_longlong * nt)(*self.sizes)
+        self.svals = (ctypes.c_double * max(1, len(self.scalar_names)))()
+        self.nq = len(store)
+        self.qvals = (ctypes.c_double * max(1, self.nq))()
+        self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
+            *[t.data_ptr() for ts in store for t in ts])
+        self.q64 = int(bool(store) and store[0][0].dtype == torch.float64)
+
+    def __call__(self, grads: list[Tensor], scalars: dict[str, float], values: list[float],
+                 check: bool) -> bool:
+        """One step of the bound parameters (at the addresses ``param_ptrs``) with these
+        gradients, contiguous and of the bound ``sizes``; False (and nothing written) if
+        ``check`` found a non-finite gradient."""
+        self.ptrs[self.grad_at:self.grad_at + self.nt] = [g.data_ptr() for g in grads]
+        self.svals[:len(self.scalar_names)] = [scalars[n] for n in self.scalar_names]
+        self.qvals[:self.nq] = values
+        return self.fn(self.nt, self.ptrs, self.numel, self.svals, int(check), self.nq, self.qvals,
+                       self.qptrs, self.q64) == CHECK_OK
+
+
+def storable(targets: list[list[Tensor]]) -> bool:
+    """Whether a kernel can write these 0-d tensors: on the CPU, all float32 or all float64."""
+    dtypes = {t.dtype for ts in targets for t in ts}
+    return len(dtypes) <= 1 and dtypes <= set(DTYPES) and all(
+        t.device.type == "cpu" and t.dim() == 0 for ts in targets for t in ts)
 
 
 _kernels: dict[str, Kernel | None] = {}
@@ -233,7 +276,11 @@ def all_finite(grads: list[Tensor]) -> bool | None:
 
 
 def eligible(tensors: dict[str, list[Tensor]], device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether a bucket can run natively: CPU, float32/float64, every tensor contiguous."""
+    """Whether a bucket can run natively: CPU, float32/float64, every tensor contiguous and
+    the same size as its parameter (else foreach runs it, and raises torch's size error)."""
     if device.type != "cpu" or dtype not in DTYPES:
         return False
-    return all(t.is_contiguous() for ts in tensors.values() for t in ts)
+    sizes = [t.numel() for t in next(iter(tensors.values()), [])]
+    return all(t.is_contiguous() and t.device == device and t.dtype == dtype
+               for ts in tensors.values() for t in ts) and \
+        all([t.numel() for t in ts] == sizes for ts in tensors.values())

@@ -72,14 +72,19 @@ class ChainOptimizer(torch.optim.Optimizer):
             raise NotImplementedError("pass a chain or override build()")
         return self._chain
 
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Apply one update; ``closure`` re-evaluates the model and returns the loss."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        self._apply_chains()
+        # As torch.no_grad(), at a fifth of its cost (it matters for small models).
+        grad_was_enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+        try:
+            self._apply_chains()
+        finally:
+            torch._C._set_grad_enabled(grad_was_enabled)
         return loss
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
@@ -88,32 +93,37 @@ class ChainOptimizer(torch.optim.Optimizer):
         for gi, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
             if params:
-                work.append((gi, group, params, build(group)))
+                grads = [p.grad for p in params]
+                if any(g.is_sparse for g in grads):
+                    p = next(p for p in params if p.grad.is_sparse)
+                    raise RuntimeError(
+                        f"{type(self).__name__} does not support sparse gradients (parameter "
+                        f"{_position(group, p)} of param group {gi}, shape "
+                        f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
+                work.append((gi, group, params, grads, build(group)))
         if not work:
             return
-        for gi, group, params, _ in work:
-            if any(p.grad.is_sparse for p in params):
-                p = next(p for p in params if p.grad.is_sparse)
-                raise RuntimeError(
-                    f"{type(self).__name__} does not support sparse gradients (parameter "
-                    f"{_position(group, p)} of param group {gi}, shape "
-                    f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
         check = self.nonfinite != "ignore"
-        ready = [self._buckets(gi, params, chain) for gi, _, params, chain in work]
+        ready = [self._buckets(gi, params, chain) for gi, _, params, _, chain in work]
         if check and len(work) == 1 and ready[0] is not None and len(ready[0]) == 1:
             # The common case, one bucket in all: the backend checks in the same call.
-            _, group, _, chain = work[0]
-            if not ready[0][0].step(self._plan(chain), chain, group, check=True):
+            _, group, _, grads, chain = work[0]
+            if not ready[0][0].step(self._plan(chain), chain, group, grads, check=True):
                 self._refuse()
             return
-        if check and not backends.all_finite([p.grad for w in work for p in w[2]]):
+        if check and not backends.all_finite([g for w in work for g in w[3]]):
             self._refuse()
             return
-        for (gi, group, params, chain), buckets in zip(work, ready, strict=True):
+        for (gi, group, params, grads, chain), buckets in zip(work, ready, strict=True):
             if buckets is None:
                 buckets = self._make_buckets(gi, group, params, chain)
+            if len(buckets) == 1:
+                buckets[0].step(self._plan(chain), chain, group, grads, check=False)
+                continue
+            where = {id(p): i for i, p in enumerate(params)}
             for bucket in buckets:
-                bucket.step(self._plan(chain), chain, group, check=False)
+                bucket.step(self._plan(chain), chain, group,
+                            [grads[where[id(p)]] for p in bucket.params], check=False)
 
     def _refuse(self) -> None:
         if self.nonfinite == "skip":

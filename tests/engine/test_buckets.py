@@ -1,0 +1,101 @@
+"""Prepared buckets: reused across steps, and rebuilt whenever what they hold changes."""
+
+import pytest
+import torch
+
+import antigrad
+from antigrad.engine import native
+
+
+def pair(dtype=torch.float32, n=4):
+    p = torch.nn.Parameter(torch.linspace(-1, 1, n, dtype=dtype))
+    q = torch.nn.Parameter(p.detach().clone())
+    return p, q, antigrad.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+
+
+def step_both(p, q, ours, theirs, t):
+    p.grad = torch.full_like(p, 0.5 + t)
+    q.grad = torch.full_like(q, 0.5 + t)
+    ours.step()
+    theirs.step()
+    torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    for key, value in theirs.state[q].items():
+        torch.testing.assert_close(ours.state[p][key], value, rtol=1e-6, atol=1e-7)
+
+
+def test_bucket_is_reused_and_step_counter_is_written():
+    p, q, ours, theirs = pair()
+    for t in range(3):
+        step_both(p, q, ours, theirs, t)
+    (_, _, buckets), = ours._prepared.values()
+    bound = buckets[0].bound
+    step_both(p, q, ours, theirs, 3)
+    assert ours._prepared[0][2] is buckets and buckets[0].bound is bound
+    assert ours.state[p]["step"].item() == 4.0
+
+
+def test_state_moved_in_place_is_followed():
+    """`.data = ...` keeps the tensor object but moves its memory: the bucket must notice."""
+    p, q, ours, theirs = pair()
+    step_both(p, q, ours, theirs, 0)
+    ours.state[p]["exp_avg"].data = ours.state[p]["exp_avg"].clone()
+    theirs.state[q]["exp_avg"].data = theirs.state[q]["exp_avg"].clone()
+    ours.state[p]["step"].data = torch.tensor(5.0)
+    theirs.state[q]["step"].data = torch.tensor(5.0)
+    for t in range(1, 3):
+        step_both(p, q, ours, theirs, t)
+    assert ours.state[p]["step"].item() == 7.0
+
+
+def test_replaced_step_tensor_is_followed():
+    p, q, ours, theirs = pair()
+    step_both(p, q, ours, theirs, 0)
+    ours.state[p]["step"] = torch.tensor(9.0)
+    theirs.state[q]["step"] = torch.tensor(9.0)
+    step_both(p, q, ours, theirs, 1)
+    assert ours.state[p]["step"].item() == 10.0
+
+
+def test_parameter_resized_in_place_falls_back_safely():
+    """A parameter narrowed to a view of its own memory no longer matches its state."""
+    p = torch.nn.Parameter(torch.ones(8))
+    opt = antigrad.Adam([p], lr=0.1)
+    p.grad = torch.ones(8)
+    opt.step()
+    p.data = p.data[:4]
+    p.grad = torch.ones(4)
+    with pytest.raises(RuntimeError):
+        opt.step()  # as torch.optim: the state no longer has the parameter's size
+
+
+def test_float64_step_counters(monkeypatch):
+    monkeypatch.setattr(torch, "get_default_dtype", lambda: torch.float64)
+    p, q, ours, theirs = pair(torch.float64)
+    for t in range(3):
+        step_both(p, q, ours, theirs, t)
+    assert ours.state[p]["step"].dtype == torch.float64
+    assert ours.state[p]["step"].item() == 3.0
+
+
+def test_non_contiguous_gradient_runs_on_the_general_path():
+    p, q, ours, theirs = pair(n=6)
+    step_both(p, q, ours, theirs, 0)
+    g = (torch.arange(12.0) / 10)[::2]
+    p.grad, q.grad = g, g.clone()
+    assert not p.grad.is_contiguous()
+    ours.step()
+    theirs.step()
+    torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    step_both(p, q, ours, theirs, 2)  # and back on the bound kernel
+
+
+def test_bound_kernel_refuses_nothing_on_nan_and_keeps_counters():
+    p, q, ours, theirs = pair()
+    step_both(p, q, ours, theirs, 0)
+    before = {k: v.clone() for k, v in ours.state[p].items()}
+    p.grad = torch.tensor([0.0, float("nan"), 1.0, 2.0])
+    with pytest.raises(antigrad.NonFiniteGradientError):
+        ours.step()
+    for k, v in before.items():
+        assert torch.equal(ours.state[p][k], v), k
+    assert native.storable([[ours.state[p]["step"]]])
