@@ -41,7 +41,7 @@ static void share(i64 n, i64 *lo, i64 *hi) {
     *lo = (n * t / k) & ~(i64)15;
     *hi = t == k - 1 ? n : (n * (t + 1) / k) & ~(i64)15;
 }
-static int finite(const float *g, i64 s, i64 e) {
+static int all_finite(const float *g, i64 s, i64 e) {
     float acc = 0;
     #pragma omp simd reduction(+: acc)
     for (i64 j = s; j < e; j++) acc += g[j] * 0.0f;
@@ -58,7 +58,7 @@ static void adam(float *p, const float *g, float *m, float *v, i64 s, i64 e) {
 int read_g(const float *g, i64 n) {
     int ok = 1;
     #pragma omp parallel reduction(&&: ok)
-    { i64 lo, hi; share(n, &lo, &hi); ok = finite(g, lo, hi); }
+    { i64 lo, hi; share(n, &lo, &hi); ok = all_finite(g, lo, hi); }
     return ok;
 }
 void adam_only(float *p, const float *g, float *m, float *v, i64 n) {
@@ -70,7 +70,7 @@ int check_then_adam(float *p, const float *g, float *m, float *v, i64 n) {
     #pragma omp parallel
     {
         i64 lo, hi; share(n, &lo, &hi);
-        if (!finite(g, lo, hi)) {
+        if (!all_finite(g, lo, hi)) {
             #pragma omp atomic write
             bad = 1;
         }
@@ -89,7 +89,7 @@ int check_adam_blocks(float *p, const float *g, float *m, float *v, i64 n) {
         i64 lo, hi; share(n, &lo, &hi);
         for (i64 s = lo; s < hi; s += BLOCK) {
             i64 e = s + BLOCK < hi ? s + BLOCK : hi;
-            if (!finite(g, s, e)) {
+            if (!all_finite(g, s, e)) {
                 #pragma omp atomic write
                 bad = 1;
                 break;

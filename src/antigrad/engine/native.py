@@ -35,6 +35,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -50,6 +51,11 @@ from .expr import Graph
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
          "-fno-trapping-math", "-shared", "-fPIC", "-std=gnu11"]
+if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+    # 256-bit vectors even where AVX-512 exists: right after a backward pass (AVX2
+    # matmuls) a 512-bit step ran 30-40% slower; back to back, both widths are equally
+    # memory-bound (benchmarks/RESULTS.md).
+    FLAGS.insert(2, "-mprefer-vector-width=256")
 CHECK_OK = 0
 
 _lock = threading.Lock()
