@@ -8,6 +8,8 @@ script measures, on the same 16M fp32 buffers and interleaved round after round:
 - ``read g``: one read-only pass over the gradients (the check alone);
 - ``adam``: the Adam update alone (reads p, g, m, v; writes p, m, v);
 - ``check, then adam``: what ``nonfinite="raise"`` must do (antigrad's kernel does this);
+- the same with the update walking back from the end, so that it starts on the gradients
+  the check read last (still in cache);
 - ``check+adam per block``: check a 16 KiB block, then update it. One pass, but by the
   time a bad gradient is found earlier blocks are written: not a valid check, shown only
   as the floor a folded check could reach;
@@ -82,6 +84,24 @@ int check_then_adam(float *p, const float *g, float *m, float *v, i64 n) {
     }
     return bad;
 }
+int check_then_adam_reversed(float *p, const float *g, float *m, float *v, i64 n) {
+    int bad = 0;
+    #pragma omp parallel
+    {
+        i64 lo, hi; share(n, &lo, &hi);
+        if (!all_finite(g, lo, hi)) {
+            #pragma omp atomic write
+            bad = 1;
+        }
+        #pragma omp barrier
+        int stop;
+        #pragma omp atomic read
+        stop = bad;
+        for (i64 e = hi; !stop && e > lo; e -= BLOCK)
+            adam(p, g, m, v, e - BLOCK > lo ? e - BLOCK : lo, e);
+    }
+    return bad;
+}
 int check_adam_blocks(float *p, const float *g, float *m, float *v, i64 n) {
     int bad = 0;
     #pragma omp parallel
@@ -123,6 +143,8 @@ def main() -> None:
         "read g": (lambda: lib.read_g(ptr[1], nn), 4),
         "adam": (lambda: lib.adam_only(*ptr, nn), 28),
         "check, then adam": (lambda: lib.check_then_adam(*ptr, nn), 32),
+        "check, then adam from the end (g last read first)":
+            (lambda: lib.check_then_adam_reversed(*ptr, nn), 32),
         "check+adam per block (unsafe)": (lambda: lib.check_adam_blocks(*ptr, nn), 28),
         "torch fused Adam": (fused.step, 28),
     }
