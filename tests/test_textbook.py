@@ -117,3 +117,24 @@ def test_lr_is_required_and_validated(cls):
 def test_invalid_hyperparameters(cls, arg, value, message):
     with pytest.raises(ValueError, match=message):
         cls([torch.nn.Parameter(torch.zeros(2))], lr=0.1, **{arg: value})
+
+
+COPIED = [(c, kw) for c, _, kw in CASES[:4]] + [(tb.Nesterov, dict(lr=0.02))]
+
+
+@pytest.mark.parametrize("cls,kw", COPIED, ids=lambda x: getattr(x, "__name__", ""))
+def test_deepcopy_continues_identically(cls, kw):
+    import copy
+
+    w = torch.nn.Parameter(torch.from_numpy(W0.copy()))
+    opt = cls([w], **kw)
+    for _ in range(3):
+        w.grad = grad_torch(w.detach())
+        opt.step()
+    clone = copy.deepcopy(opt)
+    (v,) = clone.param_groups[0]["params"]
+    for _ in range(3):
+        for p, o in ((w, opt), (v, clone)):
+            p.grad = grad_torch(p.detach())
+            o.step()
+    assert v is not w and torch.equal(v, w)

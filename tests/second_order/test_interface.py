@@ -167,3 +167,20 @@ def test_float32_model(name):
     opt.step(closure_for(opt, lambda: torch.nn.functional.mse_loss(model(x), y)))
     assert opt.result.loss < opt.result.initial_loss
     assert all(p.grad is None or p.grad.grad_fn is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_deepcopy_continues_identically(name):
+    import copy
+
+    params = rosen_params()
+    opt = make(name, params, max_iter=4)
+    opt.step(closure_for(opt, rosen_loss(params)))
+    clone = copy.deepcopy(opt)
+    cloned = clone.param_groups[0]["params"]
+    for _ in range(2):
+        opt.step(closure_for(opt, rosen_loss(params)))
+        clone.step(closure_for(clone, rosen_loss(cloned)))
+    for a, b in zip(params, cloned, strict=True):
+        assert torch.equal(a, b) and a is not b
+    assert clone.result is not None

@@ -177,6 +177,15 @@ class ChainOptimizer(torch.optim.Optimizer):
         self._prepared.clear()
         super().load_state_dict(state_dict)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch keeps only defaults, state and param_groups; prepared kernels are rebuilt.
+        return {**super().__getstate__(), "_chain": self._chain, "nonfinite": self.nonfinite,
+                "skipped_steps": self.skipped_steps}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._plans, self._prepared = {}, {}
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if hasattr(self, "_prepared"):
             self._prepared.clear()

@@ -89,6 +89,13 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                         f"parameters as one vector, so its options must agree across groups")
         return first
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "result": self.result}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._flat_cache = None  # a view of the parameters, rebuilt on first use
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         for st in self.state.values():  # own the buffers: they are updated in place
