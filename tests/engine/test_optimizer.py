@@ -184,3 +184,21 @@ def test_step_runs_without_grad_and_restores_grad_mode(backend, monkeypatch):
                 opt.step()
             assert torch.is_grad_enabled() is enabled
     assert p.grad_fn is None and p.requires_grad
+
+
+def test_state_of_the_wrong_shape_is_named_and_nothing_moves():
+    p = torch.nn.Parameter(torch.ones(6))
+    opt = antigrad.Adam([p], lr=0.1)
+    p.grad = torch.ones(6)
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["exp_avg_sq"] = torch.ones(2, 3)
+    other = antigrad.Adam([p], lr=0.1)
+    other.load_state_dict(sd)
+    before = p.detach().clone()
+    p.grad = torch.ones(6)
+    with pytest.raises(RuntimeError, match=r"state 'exp_avg_sq' of parameter 0 in param group 0 "
+                                           r"is \(2, 3\), but the parameter has shape \(6,\)"):
+        other.step()
+    assert torch.equal(p.detach(), before)
+    assert other.state[p]["step"].item() == 1.0

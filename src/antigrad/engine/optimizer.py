@@ -163,6 +163,16 @@ class ChainOptimizer(torch.optim.Optimizer):
         """Create missing state and split the parameters by device, dtype and scalar state."""
         names = list(chain.scalar_state)
         fresh = [self._init_state(p, group, chain) for p in params]
+        for p in params:  # e.g. a state_dict loaded into another model: refuse, write nothing
+            for name in chain.state:
+                t = self.state[p][name]
+                if not isinstance(t, Tensor) or t.shape != p.shape:
+                    found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                    raise RuntimeError(
+                        f"{type(self).__name__}: state {name!r} of parameter "
+                        f"{_position(group, p)} in param group {gi} is {found}, but the "
+                        f"parameter has shape {tuple(p.shape)} (was the state_dict saved "
+                        f"for another model?)")
         values = _as_floats([self.state[p][n] for p in params for n in names]) if names else []
         k = len(names)
         split: dict[tuple, list[Tensor]] = defaultdict(list)
