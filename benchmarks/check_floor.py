@@ -67,20 +67,24 @@ void adam_only(float *p, const float *g, float *m, float *v, i64 n) {
     #pragma omp parallel
     { i64 lo, hi; share(n, &lo, &hi); adam(p, g, m, v, lo, hi); }
 }
+/* Inside a parallel region: each thread checks its share, then all learn if any failed. */
+static int any_bad(const float *g, i64 lo, i64 hi, int *bad) {
+    if (!all_finite(g, lo, hi)) {
+        #pragma omp atomic write
+        *bad = 1;
+    }
+    #pragma omp barrier
+    int stop;
+    #pragma omp atomic read
+    stop = *bad;
+    return stop;
+}
 int check_then_adam(float *p, const float *g, float *m, float *v, i64 n) {
     int bad = 0;
     #pragma omp parallel
     {
         i64 lo, hi; share(n, &lo, &hi);
-        if (!all_finite(g, lo, hi)) {
-            #pragma omp atomic write
-            bad = 1;
-        }
-        #pragma omp barrier
-        int stop;
-        #pragma omp atomic read
-        stop = bad;
-        if (!stop) adam(p, g, m, v, lo, hi);
+        if (!any_bad(g, lo, hi, &bad)) adam(p, g, m, v, lo, hi);
     }
     return bad;
 }
@@ -89,16 +93,9 @@ int check_then_adam_reversed(float *p, const float *g, float *m, float *v, i64 n
     #pragma omp parallel
     {
         i64 lo, hi; share(n, &lo, &hi);
-        if (!all_finite(g, lo, hi)) {
-            #pragma omp atomic write
-            bad = 1;
-        }
-        #pragma omp barrier
-        int stop;
-        #pragma omp atomic read
-        stop = bad;
-        for (i64 e = hi; !stop && e > lo; e -= BLOCK)
-            adam(p, g, m, v, e - BLOCK > lo ? e - BLOCK : lo, e);
+        if (!any_bad(g, lo, hi, &bad))
+            for (i64 e = hi; e > lo; e -= BLOCK)
+                adam(p, g, m, v, e - BLOCK > lo ? e - BLOCK : lo, e);
     }
     return bad;
 }
