@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import foreach, native
+from . import foreach, native, sharded
 from .expr import Graph
 
 BACKENDS = ("native", "foreach")
@@ -91,7 +91,13 @@ def _store(store: tuple[list[list[Tensor]], list[float]]) -> None:
 
 def all_finite(grads: list[Tensor]) -> bool:
     """Whether every gradient is finite: one native pass over the CPU float32/float64 ones,
-    else one max-norm reduction per device (finite iff every entry is)."""
+    else one max-norm reduction per device (finite iff every entry is). Sharded (DTensor)
+    gradients are checked shard by shard and the ranks of their mesh agree on the verdict."""
+    grads, meshes = sharded.local_view(grads)
+    return sharded.agree(_all_finite_here(grads), meshes)
+
+
+def _all_finite_here(grads: list[Tensor]) -> bool:
     if choice() == "native":
         verdict = native.all_finite(grads)
         if verdict is not None:

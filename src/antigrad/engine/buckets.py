@@ -93,12 +93,12 @@ class Bucket:
             kernel = plan.kernel
             sizes = [t.numel() for t in next(iter(self.tensors.values()), params)]
             if kernel is None or [p.numel() for p in params] != sizes or not all(
-                    p.is_contiguous() and p.device == self.device and p.dtype == self.dtype
-                    for p in params):
+                    native.plain(p) and p.is_contiguous() and p.device == self.device
+                    and p.dtype == self.dtype for p in params):
                 return None
             tensors = {"param": params, "grad": grads, **self.tensors}
             bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
         if [g.numel() for g in grads] != bound.sizes or \
-                not all(g.is_contiguous() for g in grads):
+                not all(type(g) is Tensor and g.is_contiguous() for g in grads):
             return None
         return bound

@@ -48,6 +48,7 @@ from torch import Tensor
 
 from .csource import DTYPES, finite_source, source
 from .expr import Graph
+from .sharded import PLAIN_TYPES
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
          "-fno-trapping-math", "-shared", "-fPIC", "-std=gnu11"]
@@ -265,8 +266,8 @@ def all_finite(grads: list[Tensor]) -> bool | None:
     dtype other than float32/float64, no compiler)."""
     by_dtype: dict[torch.dtype, list[Tensor]] = {}
     for g in grads:
-        if g.dtype not in DTYPES or g.device.type != "cpu" or not g.is_contiguous() \
-                or g.is_sparse:
+        if not plain(g) or g.dtype not in DTYPES or g.device.type != "cpu" \
+                or not g.is_contiguous():
             return None
         by_dtype.setdefault(g.dtype, []).append(g)
     fns = _finite_fns()
@@ -281,12 +282,18 @@ def all_finite(grads: list[Tensor]) -> bool | None:
     return True
 
 
+def plain(t: Tensor) -> bool:
+    """A dense tensor that owns its memory: not a subclass (DTensor, FakeTensor, ...), whose
+    ``data_ptr()`` need not be the elements a kernel may write, and not sparse."""
+    return type(t) in PLAIN_TYPES and t.layout == torch.strided
+
+
 def eligible(tensors: dict[str, list[Tensor]], device: torch.device, dtype: torch.dtype) -> bool:
     """Whether a bucket can run natively: CPU, float32/float64, every tensor contiguous and
     the same size as its parameter (else foreach runs it, and raises torch's size error)."""
     if device.type != "cpu" or dtype not in DTYPES:
         return False
     sizes = [t.numel() for t in next(iter(tensors.values()), [])]
-    return all(t.is_contiguous() and t.device == device and t.dtype == dtype
+    return all(plain(t) and t.is_contiguous() and t.device == device and t.dtype == dtype
                for ts in tensors.values() for t in ts) and \
         all([t.numel() for t in ts] == sizes for ts in tensors.values())

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..transforms.base import Chain
-from . import backends
+from . import backends, sharded
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
@@ -132,15 +132,18 @@ class ChainOptimizer(torch.optim.Optimizer):
         raise NonFiniteGradientError(self._describe_nonfinite())
 
     def _describe_nonfinite(self) -> str:
+        tail = ("the step was not applied and parameters and optimizer state are unchanged. "
+                "Pass nonfinite='skip' to skip such steps or 'ignore' to apply them.")
         for gi, group in enumerate(self.param_groups):
             for i, p in enumerate(group["params"]):
-                if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
-                    kind = "NaN" if bool(torch.isnan(p.grad).any()) else "infinity"
+                if p.grad is None:
+                    continue
+                (g,), _ = sharded.local_view([p.grad])
+                if not bool(torch.isfinite(g).all()):
+                    kind = "NaN" if bool(torch.isnan(g).any()) else "infinity"
                     return (f"gradient of parameter {i} in param group {gi} (shape "
-                            f"{tuple(p.shape)}) contains {kind}; the step was not applied and "
-                            f"parameters and optimizer state are unchanged. Pass "
-                            f"nonfinite='skip' to skip such steps or 'ignore' to apply them.")
-        return "a gradient became non-finite"  # pragma: no cover - raced by another thread
+                            f"{tuple(p.shape)}) contains {kind}; {tail}")
+        return f"a gradient shard on another rank is not finite; {tail}"
 
     def _plan(self, chain: Chain) -> backends.Plan:
         plan = self._plans.get(chain.key)
