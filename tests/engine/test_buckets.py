@@ -99,3 +99,34 @@ def test_bound_kernel_refuses_nothing_on_nan_and_keeps_counters():
     for k, v in before.items():
         assert torch.equal(ours.state[p][k], v), k
     assert native.storable([[ours.state[p]["step"]]])
+
+
+def test_channels_last_parameters_run_natively_with_torch_numbers(monkeypatch):
+    conv = torch.nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+    twin = torch.nn.Conv2d(3, 8, 3).to(memory_format=torch.channels_last)
+    twin.load_state_dict(conv.state_dict())
+    ours, theirs = antigrad.Adam(conv.parameters(), lr=0.01), torch.optim.Adam(twin.parameters(),
+                                                                               lr=0.01)
+    calls = []
+    real = native.Bound.__call__
+    monkeypatch.setattr(native.Bound, "__call__",
+                        lambda self, *a: calls.append(1) or real(self, *a))
+    x = torch.randn(4, 3, 9, 9).to(memory_format=torch.channels_last)
+    for _ in range(5):
+        for m, o in ((conv, ours), (twin, theirs)):
+            o.zero_grad()
+            m(x).square().mean().backward()
+            o.step()
+    assert not conv.weight.is_contiguous() and conv.weight.grad.stride() == conv.weight.stride()
+    assert len(calls) == 5
+    for p, q in zip(conv.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+        assert p.stride() == q.stride()
+
+
+def test_dense_layouts():
+    x = torch.randn(2, 3, 4, 5)
+    assert native.dense(x) and native.dense(x.permute(0, 2, 3, 1))
+    assert native.dense(x.to(memory_format=torch.channels_last))
+    assert not native.dense(x[:, :2]) and not native.dense(x[..., ::2])
+    assert not native.dense(torch.randn(3).expand(4, 3))

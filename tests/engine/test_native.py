@@ -195,7 +195,11 @@ def test_eligibility():
     f = torch.ones(4)
     cpu = torch.device("cpu")
     assert native.eligible({"param": [f]}, cpu, torch.float32)
-    assert not native.eligible({"param": [torch.ones(4, 4).t()]}, cpu, torch.float32)
+    t = torch.ones(4, 4).t()  # dense, transposed
+    assert native.eligible({"param": [t], "m": [torch.zeros_like(t)]}, cpu, torch.float32)
+    assert not native.eligible({"param": [t], "m": [torch.zeros(4, 4)]}, cpu, torch.float32)
+    assert not native.eligible({"param": [torch.ones(4, 8)[:, ::2]]}, cpu, torch.float32)
+    assert not native.eligible({"param": [f], "m": [torch.ones(5)]}, cpu, torch.float32)
     assert not native.eligible({"param": [f.bfloat16()]}, cpu, torch.bfloat16)
     assert not native.eligible({"param": [f]}, torch.device("meta"), torch.float32)
 
@@ -208,7 +212,8 @@ def test_native_finite_check():
             gs = [torch.ones(50_000), torch.zeros(3, dtype=torch.float64)]
             gs[0][where] = bad
             assert native.all_finite(gs) is False
-    assert native.all_finite([torch.ones(4, 4).t()]) is None
+    assert native.all_finite([torch.ones(4, 4).t()]) is True  # dense, transposed
+    assert native.all_finite([torch.ones(4, 8)[:, ::2]]) is None  # gaps
     assert native.all_finite([torch.ones(4, dtype=torch.bfloat16)]) is None
 
 

@@ -2,9 +2,10 @@
 
 ``ANTIGRAD_BACKEND`` forces a choice: ``foreach`` (always the general ``torch._foreach_*``
 backend) or ``native`` (the compiled loop wherever it applies, the default). It is read
-when an optimizer first prepares a chain. The native backend applies to CPU tensors of
-dtype float32/float64 that are all contiguous; every other bucket (other devices,
-bfloat16/float16, strided views) runs on foreach with the same formulas.
+when an optimizer first prepares a chain. The native backend applies to plain CPU tensors
+of dtype float32/float64, each dense (contiguous, channels-last, ...) and laid out as its
+parameter; every other bucket (other devices, bfloat16/float16, strided views, tensor
+subclasses) runs on foreach with the same formulas.
 """
 
 from __future__ import annotations
@@ -54,12 +55,6 @@ def prepare(graph: Graph) -> Plan:
     return Plan(graph)
 
 
-def native_eligible(tensors: dict[str, list[Tensor]], device: torch.device,
-                    dtype: torch.dtype) -> bool:
-    """Whether these tensors could run natively (CPU, float32/float64, contiguous)."""
-    return native.eligible(tensors, device, dtype)
-
-
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
         dtype: torch.dtype, check: bool = False,
         store: tuple[list[list[Tensor]], list[float]] | None = None) -> bool:
@@ -71,7 +66,7 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
     each 0-d tensor in ``tensors[n]`` is set to ``values[n]``.
     """
     kernel = plan.kernel if plan.use_native else None
-    if kernel is not None and native_eligible(tensors, tensors["param"][0].device, dtype) \
+    if kernel is not None and native.eligible(tensors, tensors["param"][0].device, dtype) \
             and (store is None or native.storable(store[0])):
         targets, values = store if store is not None else ([], [])
         return kernel.bind(tensors, dtype, targets)(tensors["grad"], scalars, values, check)

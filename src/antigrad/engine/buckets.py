@@ -44,7 +44,7 @@ class Bucket:
         kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
         self.scalar = ScalarState(dict(zip(self.scalar_names, scalar_values, strict=True)),
                                   kept_as)
-        self.native = backends.native_eligible(self.tensors, self.device, self.dtype) and \
+        self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
         self.bound: native.Bound | None = None
         self.versions = self._versions()
@@ -91,14 +91,10 @@ class Bucket:
         bound = self.bound
         if bound is None or [p.data_ptr() for p in params] != bound.param_ptrs:
             kernel = plan.kernel
-            sizes = [t.numel() for t in next(iter(self.tensors.values()), params)]
-            if kernel is None or [p.numel() for p in params] != sizes or not all(
-                    native.plain(p) and p.is_contiguous() and p.device == self.device
-                    and p.dtype == self.dtype for p in params):
-                return None
             tensors = {"param": params, "grad": grads, **self.tensors}
+            if kernel is None or not native.eligible(tensors, self.device, self.dtype):
+                return None
             bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
-        if [g.numel() for g in grads] != bound.sizes or \
-                not all(type(g) is Tensor and g.is_contiguous() for g in grads):
+        if [(type(g), g.numel(), g.stride()) for g in grads] != bound.grad_layout:
             return None
         return bound

@@ -26,8 +26,9 @@ the source, flags and compiler, so a chain compiles once per machine. The librar
 The same library exports a non-finite check over all gradients of a bucket (one pass,
 both threads), which a step can run before its update in the same call.
 
-Nothing here is used when the device is not the CPU, a tensor is not contiguous, the
-dtype is not float32/float64, or no compiler works (then a warning says so, once).
+Nothing here is used when the device is not the CPU, a tensor has gaps or is laid out
+unlike its parameter, the dtype is not float32/float64, a tensor is a subclass (DTensor,
+...), or no compiler works (then a warning says so, once).
 """
 
 from __future__ import annotations
@@ -180,8 +181,11 @@ class Bound:
             self.ptrs[k * nt:(k + 1) * nt] = [t.data_ptr() for t in tensors[name]]
         self.param_ptrs = [t.data_ptr() for t in tensors["param"]]
         self.grad_at = inputs.index("grad") * nt
-        self.sizes = [t.numel() for t in tensors["param"]]
-        self.numel = (ctypes.c_longlong * nt)(*self.sizes)
+        sizes = [t.numel() for t in tensors["param"]]
+        self.numel = (ctypes.c_longlong * nt)(*sizes)
+        # What each call's gradients must look like: plain tensors laid out as the parameters.
+        self.grad_layout = [(Tensor, n, t.stride()) for n, t in zip(sizes, tensors["param"],
+                                                                    strict=True)]
         self.svals = (ctypes.c_double * max(1, len(self.scalar_names)))()
         self.nq = len(store)
         self.qvals = (ctypes.c_double * max(1, self.nq))()
@@ -192,8 +196,8 @@ class Bound:
     def __call__(self, grads: list[Tensor], scalars: dict[str, float], values: list[float],
                  check: bool) -> bool:
         """One step of the bound parameters (at the addresses ``param_ptrs``) with these
-        gradients, contiguous and of the bound ``sizes``; False (and nothing written) if
-        ``check`` found a non-finite gradient."""
+        gradients, which must match ``grad_layout``; False (and nothing written) if ``check``
+        found a non-finite gradient."""
         self.ptrs[self.grad_at:self.grad_at + self.nt] = [g.data_ptr() for g in grads]
         self.svals[:len(self.scalar_names)] = [scalars[n] for n in self.scalar_names]
         self.qvals[:self.nq] = values
@@ -262,12 +266,11 @@ def _finite_fns() -> dict | None:
 
 def all_finite(grads: list[Tensor]) -> bool | None:
     """True/False if every gradient is finite, in one native pass per dtype; None if the
-    native check does not apply (a device other than the CPU, a non-contiguous tensor, a
-    dtype other than float32/float64, no compiler)."""
+    native check does not apply (a device other than the CPU, a tensor with gaps, a
+    dtype other than float32/float64, a tensor subclass, no compiler)."""
     by_dtype: dict[torch.dtype, list[Tensor]] = {}
     for g in grads:
-        if not plain(g) or g.dtype not in DTYPES or g.device.type != "cpu" \
-                or not g.is_contiguous():
+        if not plain(g) or g.dtype not in DTYPES or g.device.type != "cpu" or not dense(g):
             return None
         by_dtype.setdefault(g.dtype, []).append(g)
     fns = _finite_fns()
@@ -288,12 +291,31 @@ def plain(t: Tensor) -> bool:
     return type(t) in PLAIN_TYPES and t.layout == torch.strided
 
 
+def dense(t: Tensor) -> bool:
+    """Whether ``t``'s elements fill its memory exactly once, in any dimension order
+    (contiguous, channels-last, ...): then a flat walk over ``numel`` elements from
+    ``data_ptr()`` visits each once."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    dims = sorted((st, sz) for st, sz in zip(t.stride(), t.shape, strict=True) if sz != 1)
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
 def eligible(tensors: dict[str, list[Tensor]], device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether a bucket can run natively: CPU, float32/float64, every tensor contiguous and
-    the same size as its parameter (else foreach runs it, and raises torch's size error)."""
+    """Whether a bucket can run natively: plain CPU float32/float64 tensors, each dense and
+    laid out as the first list's (its parameter's), so that one flat walk pairs the same
+    elements in all. Anything else (a size mismatch included: foreach raises torch's size
+    error then) runs on foreach."""
     if device.type != "cpu" or dtype not in DTYPES:
         return False
-    sizes = [t.numel() for t in next(iter(tensors.values()), [])]
-    return all(plain(t) and t.is_contiguous() and t.device == device and t.dtype == dtype
+    first = next(iter(tensors.values()), [])
+    layout = [(t.shape, t.stride()) for t in first]
+    return all(plain(t) and t.device == device and t.dtype == dtype
                for ts in tensors.values() for t in ts) and \
-        all([t.numel() for t in ts] == sizes for ts in tensors.values())
+        all(dense(t) for t in first) and \
+        all([(t.shape, t.stride()) for t in ts] == layout for ts in tensors.values())
