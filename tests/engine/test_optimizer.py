@@ -202,3 +202,34 @@ def test_state_of_the_wrong_shape_is_named_and_nothing_moves():
         other.step()
     assert torch.equal(p.detach(), before)
     assert other.state[p]["step"].item() == 1.0
+
+
+def test_step_inside_torch_compile_runs_eagerly_with_torch_numbers():
+    import warnings
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Linear(6, 1), torch.nn.Linear(6, 1)
+    theirs.load_state_dict(ours.state_dict())
+    a = antigrad.Adam(ours.parameters(), lr=0.1)
+    b = torch.optim.Adam(theirs.parameters(), lr=0.1)
+    x, y = torch.randn(16, 6), torch.randn(16, 1)
+
+    def train_step(model, opt):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    compiled = torch.compile(train_step, backend="eager")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(4):
+            compiled(ours, a)
+            train_step(theirs, b)
+    assert not [w for w in caught if "antigrad" in str(w.filename)]
+    assert not [w for w in caught if "lru_cache" in str(w.message)]  # our step is not traced
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+    assert a.state[ours.weight]["step"].item() == 4.0

@@ -78,13 +78,10 @@ class ChainOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        # As torch.no_grad(), at a fifth of its cost (it matters for small models).
-        grad_was_enabled = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)
-        try:
-            self._apply_chains()
-        finally:
-            torch._C._set_grad_enabled(grad_was_enabled)
+        if torch.compiler.is_compiling():
+            _apply_outside_graph(self)
+        else:
+            _apply_without_grad(self)
         return loss
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
@@ -223,6 +220,21 @@ class ChainOptimizer(torch.optim.Optimizer):
             chain = self.build(group)
             for p in group["params"]:
                 self._init_state(p, group, chain)
+
+
+def _apply_without_grad(opt: ChainOptimizer) -> None:
+    # As torch.no_grad(), at a fifth of its cost (it matters for small models).
+    grad_was_enabled = torch.is_grad_enabled()
+    torch._C._set_grad_enabled(False)
+    try:
+        opt._apply_chains()
+    finally:
+        torch._C._set_grad_enabled(grad_was_enabled)
+
+
+# Under torch.compile the step runs eagerly: its bookkeeping is Python and its update an
+# opaque native call, so there is nothing for the compiler to trace.
+_apply_outside_graph = torch.compiler.disable(_apply_without_grad)
 
 
 def _scalar_dtype() -> torch.dtype:
