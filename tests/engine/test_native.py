@@ -284,3 +284,19 @@ def test_nonfinite_in_native_step_touches_nothing(monkeypatch):
     assert all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
     for p, s in zip(params, state, strict=True):
         assert all(torch.equal(opt.state[p][k], v) for k, v in s.items())
+
+
+def test_unwritable_cache_folder_compiles_elsewhere_and_says_so(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {**os.environ, "ANTIGRAD_CACHE_DIR": str(blocker / "kernels"),
+           "ANTIGRAD_BACKEND": "native", "TMPDIR": str(tmpdir)}
+    env.pop("CC", None)
+    out = _python(STEP + "    print(native.kernel_folder(), [str(x.message) for x in w])\n", env)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    assert first.split()[0] == "0"  # no fall back to foreach
+    assert str(tmpdir) in second and "cannot write its kernel cache" in second
+    assert list(tmpdir.glob("antigrad-kernels-*/*.so"))

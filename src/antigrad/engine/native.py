@@ -107,14 +107,13 @@ def build(src: str) -> Path | None:
     except OSError:
         stamp = cc
     key = hashlib.sha256("\0".join([src, " ".join(FLAGS), stamp]).encode()).hexdigest()[:24]
-    folder = cache_dir()
+    folder = kernel_folder()
     path = folder / f"{key}.so"
     if path.exists():
         return path
     if cc in _failed_compilers:
         return None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_c = tempfile.mkstemp(suffix=".c", prefix=f"{key}.", dir=folder)
         with os.fdopen(fd, "w") as f:
             f.write(src)
@@ -136,6 +135,30 @@ def build(src: str) -> Path | None:
     return path
 
 
+_folder: list[Path] = []
+
+
+def kernel_folder() -> Path:
+    """The folder kernels are compiled into: :func:`cache_dir`, or, if that cannot be
+    written (a read-only home, a full disk, a bad ``$ANTIGRAD_CACHE_DIR``), a folder in the
+    system's temporary directory (said once, as a warning)."""
+    if _folder:
+        return _folder[0]
+    preferred = cache_dir()
+    try:
+        preferred.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=preferred):
+            pass
+        folder = preferred
+    except OSError as err:
+        folder = Path(tempfile.gettempdir()) / f"antigrad-kernels-{os.getuid()}"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        warnings.warn(f"antigrad cannot write its kernel cache {str(preferred)!r} ({err}); "
+                      f"kernels are compiled into {str(folder)!r} instead (set "
+                      f"ANTIGRAD_CACHE_DIR to a writable folder to keep them).",
+                      RuntimeWarning, stacklevel=5)
+    _folder.append(folder)
+    return folder
 
 
 class Kernel:
