@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from antigrad.engine import native
+from antigrad.engine import compiler
 
 SOURCE = r"""
 #include <math.h>
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=16 << 20, help="parameters (fp32)")
     ap.add_argument("--repeats", type=int, default=41, help="timed rounds")
     args = ap.parse_args()
-    path = native.build(SOURCE)
+    path = compiler.build(SOURCE)
     if path is None:
         raise SystemExit("no working C compiler: nothing to measure")
     lib = ctypes.CDLL(str(path))

@@ -230,7 +230,7 @@ def _python(code, env):
 
 STEP = """
     import time, warnings, torch, antigrad
-    from antigrad.engine import native
+    from antigrad.engine import compiler
     p = torch.nn.Parameter(torch.ones(100))
     opt = antigrad.NAdam([p], lr=0.1, weight_decay=0.03)
     p.grad = torch.full_like(p, 0.5)
@@ -238,7 +238,7 @@ STEP = """
         warnings.simplefilter("always")
         t = time.perf_counter(); opt.step(); opt.step(); dt = time.perf_counter() - t
     print(len([x for x in w if "foreach backend" in str(x.message)]), p[0].item(),
-          len(list(native.cache_dir().glob("*.so"))), native.compiler())
+          len(list(compiler.cache_dir().glob("*.so"))), compiler.compiler())
 """
 
 
@@ -294,7 +294,7 @@ def test_unwritable_cache_folder_compiles_elsewhere_and_says_so(tmp_path):
     env = {**os.environ, "ANTIGRAD_CACHE_DIR": str(blocker / "kernels"),
            "ANTIGRAD_BACKEND": "native", "TMPDIR": str(tmpdir)}
     env.pop("CC", None)
-    out = _python(STEP + "    print(native.kernel_folder(), [str(x.message) for x in w])\n", env)
+    out = _python(STEP + "    print(compiler.kernel_folder(), [str(x.message) for x in w])\n", env)
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.splitlines()
     assert first.split()[0] == "0"  # no fall back to foreach

@@ -17,14 +17,9 @@ pass in total. From a :class:`~antigrad.engine.expr.Graph` it generates C source
   torch's fused Adam), while ``torch.sqrt`` on the CPU calls MKL, which is off by one ulp
   in about 16% of elements. Results then agree to an ulp per step, not bit for bit.
 
-The source is compiled with the system C compiler (``$CC``, else ``cc``; ``-O3
--march=native -fopenmp``), not torch's C++ extension machinery (seconds, not a minute),
-into ``$ANTIGRAD_CACHE_DIR`` (default ``~/.cache/antigrad/kernels``) under the hash of
-the source, flags and compiler, so a chain compiles once per machine. The library links
-``libgomp.so.1``, which resolves to the copy torch already loaded: one thread pool.
-
-The same library exports a non-finite check over all gradients of a bucket (one pass,
-both threads), which a step can run before its update in the same call.
+Compiling and caching: :mod:`.compiler`. The same library exports a non-finite check
+over all gradients of a bucket (one pass, both threads), which a step can run before
+its update in the same call.
 
 Nothing here is used when the device is not the CPU, a tensor has gaps or is laid out
 unlike its parameter, the dtype is not float32/float64, a tensor is a subclass (DTensor,
@@ -34,131 +29,18 @@ unlike its parameter, the dtype is not float32/float64, a tensor is a subclass (
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import threading
-import warnings
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from .compiler import build, warn_fallback
 from .csource import DTYPES, finite_source, source
 from .expr import Graph
 from .sharded import PLAIN_TYPES
 
-FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off",
-         "-fno-trapping-math", "-shared", "-fPIC", "-std=gnu11"]
-if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-    # 256-bit vectors even where AVX-512 exists: right after a backward pass (AVX2
-    # matmuls) a 512-bit step ran 30-40% slower; back to back, both widths are equally
-    # memory-bound (benchmarks/RESULTS.md).
-    FLAGS.insert(2, "-mprefer-vector-width=256")
 CHECK_OK = 0
-
 _lock = threading.Lock()
-_warned = False
-_failed_compilers: set[str] = set()
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels live: ``$ANTIGRAD_CACHE_DIR`` or ``~/.cache/antigrad/kernels``."""
-    env = os.environ.get("ANTIGRAD_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "antigrad" / "kernels"
-
-
-def compiler() -> str | None:
-    """The C compiler to use: ``$CC`` if set (even if it does not exist), else ``cc``/``gcc``."""
-    cc = os.environ.get("CC")
-    if cc:
-        return shutil.which(cc) or cc
-    return shutil.which("cc") or shutil.which("gcc")
-
-
-# ----------------------------------------------------------------------------------------
-# compiling and loading
-
-def _warn_once(message: str) -> None:
-    global _warned
-    if not _warned:
-        _warned = True
-        warnings.warn(message + " antigrad falls back to its foreach backend: the same numbers, "
-                      "several times slower for large models. Set CC to a working C compiler "
-                      "(gcc or clang with OpenMP), or ANTIGRAD_BACKEND=foreach to silence this.",
-                      RuntimeWarning, stacklevel=4)
-
-
-def build(src: str) -> Path | None:
-    """Path of the compiled library for ``src`` (compiled now unless cached); None on failure."""
-    cc = compiler()
-    if cc is None:
-        _warn_once("No C compiler found (looked for $CC, cc and gcc).")
-        return None
-    try:
-        st = os.stat(cc)
-        stamp = f"{cc}:{st.st_size}:{int(st.st_mtime)}"
-    except OSError:
-        stamp = cc
-    key = hashlib.sha256("\0".join([src, " ".join(FLAGS), stamp]).encode()).hexdigest()[:24]
-    folder = kernel_folder()
-    path = folder / f"{key}.so"
-    if path.exists():
-        return path
-    if cc in _failed_compilers:
-        return None
-    try:
-        fd, tmp_c = tempfile.mkstemp(suffix=".c", prefix=f"{key}.", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(src)
-        tmp_so = tmp_c[:-2] + ".tmp.so"
-        try:
-            proc = subprocess.run([cc, *FLAGS, "-o", tmp_so, tmp_c, "-lm"],
-                                  capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                raise OSError(proc.stderr.strip()[-2000:] or f"exit status {proc.returncode}")
-            os.replace(tmp_so, path)  # atomic: another process sees the whole file or none
-        finally:
-            for leftover in (tmp_c, tmp_so):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
-    except (OSError, subprocess.SubprocessError) as err:
-        _failed_compilers.add(cc)
-        _warn_once(f"Compiling antigrad's native kernel with {cc!r} failed ({err}).")
-        return None
-    return path
-
-
-_folder: list[Path] = []
-
-
-def kernel_folder() -> Path:
-    """The folder kernels are compiled into: :func:`cache_dir`, or, if that cannot be
-    written (a read-only home, a full disk, a bad ``$ANTIGRAD_CACHE_DIR``), a folder in the
-    system's temporary directory (said once, as a warning)."""
-    if _folder:
-        return _folder[0]
-    preferred = cache_dir()
-    try:
-        preferred.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=preferred):
-            pass
-        folder = preferred
-    except OSError as err:
-        folder = Path(tempfile.gettempdir()) / f"antigrad-kernels-{os.getuid()}"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        warnings.warn(f"antigrad cannot write its kernel cache {str(preferred)!r} ({err}); "
-                      f"kernels are compiled into {str(folder)!r} instead (set "
-                      f"ANTIGRAD_CACHE_DIR to a writable folder to keep them).",
-                      RuntimeWarning, stacklevel=5)
-    _folder.append(folder)
-    return folder
 
 
 class Kernel:
@@ -256,7 +138,7 @@ def _load(graph: Graph) -> Kernel | None:
     try:
         return Kernel(graph, ctypes.CDLL(str(path)))
     except OSError as err:
-        _warn_once(f"Loading antigrad's native kernel {path} failed ({err}).")
+        warn_fallback(f"Loading antigrad's native kernel {path} failed ({err}).")
         return None
 
 
