@@ -119,7 +119,7 @@ class Nesterov(_Textbook):
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is None:
-            self._apply_chains()
+            self._apply()
             return None
         shifted = self._shift(-1.0)
         try:
@@ -127,7 +127,7 @@ class Nesterov(_Textbook):
                 loss = closure()
         finally:
             self._shift(1.0, shifted)
-        self._apply_chains(lambda group: self.at_lookahead)
+        self._apply(lambda group: self.at_lookahead)
         return loss
 
     def _shift(self, sign: float, params: list | None = None) -> list:

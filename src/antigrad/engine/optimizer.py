@@ -78,11 +78,16 @@ class ChainOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        if torch.compiler.is_compiling():
-            _apply_outside_graph(self)
-        else:
-            _apply_without_grad(self)
+        self._apply()
         return loss
+
+    def _apply(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
+        """Run the chains (see :meth:`_apply_chains`) without autograd, and outside any
+        graph torch.compile is tracing."""
+        if torch.compiler.is_compiling():
+            _apply_outside_graph(self, build)
+        else:
+            _apply_without_grad(self, build)
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
         build = build or self.build
@@ -222,12 +227,13 @@ class ChainOptimizer(torch.optim.Optimizer):
                 self._init_state(p, group, chain)
 
 
-def _apply_without_grad(opt: ChainOptimizer) -> None:
+def _apply_without_grad(opt: ChainOptimizer,
+                        build: Callable[[dict[str, Any]], Chain] | None) -> None:
     # As torch.no_grad(), at a fifth of its cost (it matters for small models).
     grad_was_enabled = torch.is_grad_enabled()
     torch._C._set_grad_enabled(False)
     try:
-        opt._apply_chains()
+        opt._apply_chains(build)
     finally:
         torch._C._set_grad_enabled(grad_was_enabled)
 
