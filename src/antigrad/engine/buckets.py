@@ -4,8 +4,10 @@ Parameters share a bucket when they share device, dtype and scalar state (``step
 one backend call updates them all. The bucket keeps the state tensors in lists and a
 Python mirror of the scalar state, so a step reads no scalar tensor and looks nothing up
 by parameter. It stays valid while the same parameters have gradients, their state
-entries are the same tensors and the scalar tensors were not modified by anyone else
-(their version counters are unchanged); otherwise the optimizer rebuilds it.
+entries are the same tensors at the same addresses, and the scalar tensors were not
+modified by anyone else (their version counters are unchanged); otherwise the optimizer
+rebuilds it. On the native backend it holds its kernel bound to its tensors
+(:class:`~antigrad.engine.native.Bound`), bound again when a parameter moves.
 """
 
 from __future__ import annotations
