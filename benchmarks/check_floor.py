@@ -44,9 +44,14 @@ static void share(i64 n, i64 *lo, i64 *hi) {
     *hi = t == k - 1 ? n : (n * (t + 1) / k) & ~(i64)15;
 }
 static int all_finite(const float *g, i64 s, i64 e) {
-    float acc = 0;
-    #pragma omp simd reduction(+: acc)
-    for (i64 j = s; j < e; j++) acc += g[j] * 0.0f;
+    float lanes[32] = {0}, acc = 0;  /* independent sums: latency does not bound the loop */
+    i64 j = s;
+    for (; j + 32 <= e; j += 32) {
+        #pragma omp simd
+        for (int k = 0; k < 32; k++) lanes[k] += g[j + k] * 0.0f;
+    }
+    for (; j < e; j++) acc += g[j] * 0.0f;
+    for (int k = 0; k < 32; k++) acc += lanes[k];
     return acc == 0;
 }
 static void adam(float *p, const float *g, float *m, float *v, i64 s, i64 e) {
