@@ -12,6 +12,7 @@ rebuilds it. On the native backend it holds its kernel bound to its tensors
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -57,7 +58,7 @@ class Bucket:
     def valid(self) -> bool:
         """Still describes the optimizer's state (nobody replaced, moved or edited it)."""
         now = [s.get(n) for s in self.states for n in self.names]
-        if any(a is not b for a, b in zip(now, self.held, strict=True)):
+        if not all(map(operator.is_, now, self.held)):
             return False
         return [t.data_ptr() for t in now] == self.addresses and \
             self._versions() == self.versions
