@@ -99,7 +99,8 @@ def _all_finite_here(grads: list[Tensor]) -> bool:
             return verdict
     by_device: dict[torch.device, list[Tensor]] = defaultdict(list)
     for g in grads:
-        by_device[g.device].append(torch.view_as_real(g) if g.is_complex() else g)
+        if g.numel():  # the max-norm of an empty tensor is an error, and it holds no NaN
+            by_device[g.device].append(torch.view_as_real(g) if g.is_complex() else g)
     for gs in by_device.values():
         norms = torch._foreach_norm(gs, math.inf)
         if not bool(torch.stack(norms).isfinite().all()):

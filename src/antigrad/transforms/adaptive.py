@@ -150,7 +150,7 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
             psi = hyper(g, momentum_decay)
             mu = beta1 * (1.0 - 0.5 * math.pow(0.96, t * psi))
             mu_next = beta1 * (1.0 - 0.5 * math.pow(0.96, (t + 1) * psi))
-            product = s.store("mu_product", s["mu_product"] * mu)
+            product = s.scale("mu_product", mu)
             cg = (1.0 - mu) / (1.0 - product)
             cm = mu_next / (1.0 - product * mu_next)
         return {"b1": beta1, "b2": beta2, **_bc2(beta2, t), "cg": cg, "cm": cm,

@@ -14,6 +14,7 @@ them mid-run and one optimizer can hold groups with different settings.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,9 +63,22 @@ class ScalarState(dict):
         super().__init__(values)
         self.dtype = dtype
 
+    def rounded(self, value: float) -> float:
+        """``value`` at the precision of the 0-d tensors that keep the state."""
+        if self.dtype == torch.float64:
+            return value
+        if self.dtype == torch.float32:
+            return struct.unpack("f", struct.pack("f", value))[0]
+        return torch.tensor(value, dtype=self.dtype).item()
+
     def store(self, name: str, value: float) -> float:
-        self[name] = torch.tensor(value, dtype=self.dtype).item()
+        self[name] = self.rounded(value)
         return self[name]
+
+    def scale(self, name: str, factor: float) -> float:
+        """``state[name] *= factor`` as torch computes it on the 0-d tensor: the factor is
+        rounded to the tensor's precision first, then the product."""
+        return self.store(name, self[name] * self.rounded(factor))
 
 
 Update = Callable[[Expr, Slots, Mapping[str, Expr]], Expr]
