@@ -300,3 +300,24 @@ def test_unwritable_cache_folder_compiles_elsewhere_and_says_so(tmp_path):
     assert first.split()[0] == "0"  # no fall back to foreach
     assert str(tmpdir) in second and "cannot write its kernel cache" in second
     assert list(tmpdir.glob("antigrad-kernels-*/*.so"))
+
+
+def test_compiler_without_openmp_still_runs_natively(tmp_path):
+    """A compiler that rejects -fopenmp (Apple's clang, say): kernels on one thread, with
+    the same numbers, and one warning saying so."""
+    cc = tmp_path / "cc-without-openmp"
+    cc.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = -fopenmp ] && '
+                  '{ echo "unsupported option -fopenmp" >&2; exit 1; }; done\n'
+                  'exec gcc "$@"\n')
+    cc.chmod(0o755)
+    env = {**os.environ, "ANTIGRAD_CACHE_DIR": str(tmp_path / "kernels"),
+           "ANTIGRAD_BACKEND": "native", "CC": str(cc)}
+    out = _python(STEP + "    print(sum('one thread' in str(x.message) for x in w))\n", env)
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    fell_back, value, kernels = first.split()[:3]
+    assert fell_back == "0" and int(kernels) >= 1 and second == "1"
+    ref = _python(STEP, {**env, "ANTIGRAD_BACKEND": "foreach", "CC": ""})
+    assert abs(float(value) - float(ref.stdout.split()[1])) <= 1e-6
+    for lib in (tmp_path / "kernels").glob("*.so"):
+        assert b"libgomp" not in lib.read_bytes()

@@ -61,6 +61,16 @@ def warn_fallback(message: str) -> None:
                       RuntimeWarning, stacklevel=4)
 
 
+def _flag_sets() -> list[list[str]]:
+    """Flags to try in order: with OpenMP; else one thread, still vectorised
+    (``-fopenmp-simd``); else one thread."""
+    serial = [f for f in FLAGS if f != "-fopenmp"]
+    return [FLAGS, [*serial, "-fopenmp-simd"], serial]
+
+
+_first_flags: dict[str, int] = {}  # compiler -> index of the first flag set worth trying
+
+
 def build(src: str) -> Path | None:
     """Path of the compiled library for ``src`` (compiled now unless cached); None on failure."""
     cc = compiler()
@@ -72,33 +82,47 @@ def build(src: str) -> Path | None:
         stamp = f"{cc}:{st.st_size}:{int(st.st_mtime)}"
     except OSError:
         stamp = cc
-    key = hashlib.sha256("\0".join([src, " ".join(FLAGS), stamp]).encode()).hexdigest()[:24]
     folder = kernel_folder()
-    path = folder / f"{key}.so"
-    if path.exists():
-        return path
+    paths = []
+    for flags in _flag_sets():
+        key = hashlib.sha256("\0".join([src, " ".join(flags), stamp]).encode()).hexdigest()
+        paths.append(folder / f"{key[:24]}.so")
+        if paths[-1].exists():
+            return paths[-1]
     if cc in _failed_compilers:
         return None
-    try:
-        fd, tmp_c = tempfile.mkstemp(suffix=".c", prefix=f"{key}.", dir=folder)
-        with os.fdopen(fd, "w") as f:
-            f.write(src)
-        tmp_so = tmp_c[:-2] + ".tmp.so"
+    errors = []
+    for i in range(_first_flags.get(cc, 0), len(paths)):
         try:
-            proc = subprocess.run([cc, *FLAGS, "-o", tmp_so, tmp_c, "-lm"],
-                                  capture_output=True, text=True, timeout=120)
-            if proc.returncode != 0:
-                raise OSError(proc.stderr.strip()[-2000:] or f"exit status {proc.returncode}")
-            os.replace(tmp_so, path)  # atomic: another process sees the whole file or none
-        finally:
-            for leftover in (tmp_c, tmp_so):
-                if os.path.exists(leftover):
-                    os.unlink(leftover)
-    except (OSError, subprocess.SubprocessError) as err:
-        _failed_compilers.add(cc)
-        warn_fallback(f"Compiling antigrad's native kernel with {cc!r} failed ({err}).")
-        return None
-    return path
+            _compile(cc, _flag_sets()[i], src, paths[i])
+        except (OSError, subprocess.SubprocessError) as err:
+            errors.append(err)
+            continue
+        if i > 0 and cc not in _first_flags:
+            warnings.warn(f"{cc!r} cannot compile with OpenMP ({errors[0]}); antigrad's "
+                          f"kernels run on one thread.", RuntimeWarning, stacklevel=4)
+        _first_flags[cc] = i
+        return paths[i]
+    _failed_compilers.add(cc)
+    warn_fallback(f"Compiling antigrad's native kernel with {cc!r} failed ({errors[0]}).")
+    return None
+
+
+def _compile(cc: str, flags: list[str], src: str, path: Path) -> None:
+    fd, tmp_c = tempfile.mkstemp(suffix=".c", prefix=f"{path.stem}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(src)
+    tmp_so = tmp_c[:-2] + ".tmp.so"
+    try:
+        proc = subprocess.run([cc, *flags, "-o", tmp_so, tmp_c, "-lm"],
+                              capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0:
+            raise OSError(proc.stderr.strip()[-2000:] or f"exit status {proc.returncode}")
+        os.replace(tmp_so, path)  # atomic: another process sees the whole file or none
+    finally:
+        for leftover in (tmp_c, tmp_so):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 _folder: list[Path] = []

@@ -21,7 +21,12 @@ PARALLEL_MIN = 1 << 15  # elements: below this, one thread (a fork/join costs mo
 _PRELUDE = r"""
 #include <math.h>
 #include <stdint.h>
+#ifdef _OPENMP
 #include <omp.h>
+#else  /* a compiler without OpenMP: one thread, the pragmas are ignored */
+static inline int omp_get_thread_num(void) { return 0; }
+static inline int omp_get_num_threads(void) { return 1; }
+#endif
 typedef long long i64;
 #define PARALLEL_MIN %(parallel_min)dLL
 
