@@ -259,15 +259,7 @@ def test_foreach_backend_is_bit_identical_to_torch(name, kw, monkeypatch):
 
 
 def test_tensor_learning_rate_like_torch():
-    ours, theirs = make_params(), None
-    theirs = twin(ours)
-    a = antigrad.Adam(ours, lr=torch.tensor(0.01))
-    b = torch.optim.Adam(theirs, lr=torch.tensor(0.01))
-    for t in range(5):
-        set_grads(ours, t)
-        set_grads(theirs, t)
-        a.step()
-        b.step()
+    ours, theirs, *_ = run_pair("Adam", dict(lr=torch.tensor(0.01)), steps=5)
     assert rel_error(ours, theirs) <= 1e-6
 
 
@@ -323,14 +315,7 @@ def test_whole_optimizer_copies_are_independent_and_continue(name, kw, how):
 def test_nadam_mu_product_rounds_as_torch(kw):
     """torch multiplies the float32 `mu_product` tensor by mu in float32 (mu rounded
     first); a product rounded once drifts by ~1e-11 in float64 parameters."""
-    ours = make_params(torch.float64)
-    theirs = twin(ours)
-    a, b = antigrad.NAdam(ours, **kw), torch.optim.NAdam(theirs, **kw)
-    for t in range(30):
-        set_grads(ours, t)
-        set_grads(theirs, t)
-        a.step()
-        b.step()
+    ours, theirs, a, b = run_pair("NAdam", kw, steps=30, dtype=torch.float64)
     assert rel_error(ours, theirs) <= 1e-13
     for p, q in zip(ours, theirs, strict=True):
         assert a.state[p]["mu_product"].item() == b.state[q]["mu_product"].item()
