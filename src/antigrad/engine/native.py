@@ -70,9 +70,9 @@ class Bound:
 
     ``tensors`` are the bucket's inputs by name. Every address but the gradients' is kept:
     the caller binds again when a parameter or a state tensor moves; gradients are passed
-    to every call. ``store`` are 0-d scalar-state tensors, one list
-    per name, that each successful call sets to the step's new values. They must pass
-    :func:`storable`; the write does not bump their version counters.
+    to every call. ``store`` are 0-d scalar-state tensors, one list per name, that each
+    successful call sets to the step's new values. They must pass :func:`storable`; the
+    write does not bump their version counters.
     """
 
     def __init__(self, kernel: Kernel, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
