@@ -130,3 +130,21 @@ def test_dense_layouts():
     assert native.dense(x.to(memory_format=torch.channels_last))
     assert not native.dense(x[:, :2]) and not native.dense(x[..., ::2])
     assert not native.dense(torch.randn(3).expand(4, 3))
+
+
+@pytest.mark.parametrize("reset", ["whole state", "one entry"])
+def test_reset_optimizer_state_starts_over_like_torch(reset):
+    """`opt.state = defaultdict(dict)` (or `opt.state[p] = {}`) is how loops reset Adam."""
+    import collections
+
+    p, q, ours, theirs = pair()
+    for t in range(3):
+        step_both(p, q, ours, theirs, t)
+    for opt, param in ((ours, p), (theirs, q)):
+        if reset == "whole state":
+            opt.state = collections.defaultdict(dict)
+        else:
+            opt.state[param] = {}
+    for t in range(3, 5):
+        step_both(p, q, ours, theirs, 0.5 * t)
+    assert ours.state[p]["step"].item() == 2.0

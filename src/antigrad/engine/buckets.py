@@ -13,6 +13,7 @@ rebuilds it. On the native backend it holds its kernel bound to its tensors
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -55,8 +56,11 @@ class Bucket:
     def _versions(self) -> list[int]:
         return [t._version for ts in self.scalar_tensors for t in ts]
 
-    def valid(self) -> bool:
-        """Still describes the optimizer's state (nobody replaced, moved or edited it)."""
+    def valid(self, state: Mapping[Tensor, dict[str, Any]]) -> bool:
+        """Still describes the optimizer's ``state`` (nobody replaced, moved or edited it:
+        not ``opt.state`` itself, a parameter's entry, nor a tensor in it)."""
+        if not all(map(operator.is_, map(state.get, self.params), self.states)):
+            return False
         now = [s.get(n) for s in self.states for n in self.names]
         if not all(map(operator.is_, now, self.held)):
             return False

@@ -161,7 +161,7 @@ class ChainOptimizer(torch.optim.Optimizer):
         key, ids, buckets = cached
         if key != chain.key or ids != [id(p) for p in params]:
             return None
-        return buckets if all(b.valid() for b in buckets) else None
+        return buckets if all(b.valid(self.state) for b in buckets) else None
 
     def _make_buckets(self, gi: int, group: dict[str, Any], params: list[Tensor],
                       chain: Chain) -> list[Bucket]:
