@@ -148,3 +148,25 @@ def test_reset_optimizer_state_starts_over_like_torch(reset):
     for t in range(3, 5):
         step_both(p, q, ours, theirs, 0.5 * t)
     assert ours.state[p]["step"].item() == 2.0
+
+
+@pytest.mark.parametrize("backend", ["native", "foreach"])
+def test_parameters_with_different_step_counts_share_one_bucket(backend, monkeypatch):
+    """Parameters that skipped steps (no gradient) carry other step counts: one call still
+    updates them all, each with its own bias corrections."""
+    monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+    ours = [torch.nn.Parameter(torch.linspace(-1, 1, 5) * (i + 1)) for i in range(4)]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a, b = antigrad.NAdam(ours, lr=0.1), torch.optim.NAdam(theirs, lr=0.1)
+    for t in range(6):
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            g = torch.full((5,), 0.3 * (t + 1) - i * 0.1)
+            p.grad, q.grad = (None, None) if (t + i) % 3 == 0 and t < 4 else (g, g.clone())
+        a.step()
+        b.step()
+    (_, _, buckets), = a._prepared.values()
+    assert len(buckets) == 1 and len(buckets[0].rows) > 1
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+        assert a.state[p]["step"].item() == b.state[q]["step"].item()
+        assert a.state[p]["mu_product"].item() == b.state[q]["mu_product"].item()

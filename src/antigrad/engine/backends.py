@@ -69,7 +69,7 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
     if kernel is not None and native.eligible(tensors, tensors["param"][0].device, dtype) \
             and (store is None or native.storable(store[0])):
         targets, values = store if store is not None else ([], [])
-        return kernel.bind(tensors, dtype, targets)(tensors["grad"], scalars, values, check)
+        return kernel.bind(tensors, dtype, targets)(tensors["grad"], [scalars], [values], check)
     if check and not all_finite(tensors["grad"]):
         return False
     foreach.run(plan.foreach, tensors, scalars)

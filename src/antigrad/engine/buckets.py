@@ -1,7 +1,8 @@
 """A bucket: the parameters of one group that step together, prepared once, reused each step.
 
-Parameters share a bucket when they share device, dtype and scalar state (``step``), so
-one backend call updates them all. The bucket keeps the state tensors in lists and a
+Parameters share a bucket when they share device and dtype, so one backend call updates
+them all; parameters whose scalar state differs (``step`` counts, after some skipped steps)
+take their scalars from different rows. The bucket keeps the state tensors in lists and a
 Python mirror of the scalar state, so a step reads no scalar tensor and looks nothing up
 by parameter. It stays valid while the same parameters have gradients, their state
 entries are the same tensors at the same addresses, and the scalar tensors were not
@@ -31,8 +32,8 @@ class Bucket:
     """Parameters updated by one backend call; see the module docstring."""
 
     def __init__(self, params: list[Tensor], states: list[dict[str, Any]], chain: Chain,
-                 scalar_values: tuple[float, ...], fresh: bool) -> None:
-        self.params, self.states, self.fresh = params, states, fresh
+                 scalar_values: list[tuple[float, ...]], fresh: list[bool]) -> None:
+        self.params, self.states = params, states
         self.device, self.dtype = params[0].device, params[0].dtype
         self.is_complex = params[0].is_complex()
         self.kept = {n: [s[n] for s in states] for n in chain.state}
@@ -45,9 +46,15 @@ class Bucket:
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
         self.tensors = {n: _real(ts) for n, ts in self.kept.items()} if self.is_complex \
             else dict(self.kept)
+        # Parameters whose scalar state differs (step counts, say) take their scalars from
+        # different rows; a row is a Python mirror of that state.
         kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
-        self.scalar = ScalarState(dict(zip(self.scalar_names, scalar_values, strict=True)),
-                                  kept_as)
+        keys: dict[tuple, int] = {}
+        self.row_of = [keys.setdefault((f, v), len(keys)) for f, v in zip(fresh, scalar_values,
+                                                                          strict=True)]
+        self.rows = [ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as)
+                     for _, v in keys]
+        self.row_fresh = [f for f, _ in keys]
         self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
         self.bound: native.Bound | None = None
@@ -75,20 +82,36 @@ class Bucket:
         params = self.params
         if self.is_complex:
             params, grads = _real(params), _real(grads)
-        scalar = ScalarState(self.scalar, self.scalar.dtype)
-        scalars = chain.scalars(group, scalar, self.fresh)
-        values = [scalar[n] for n in self.scalar_names]
+        rows = [ScalarState(row, row.dtype) for row in self.rows]
+        scalars = [chain.scalars(group, row, fresh)
+                   for row, fresh in zip(rows, self.row_fresh, strict=True)]
+        values = [[row[n] for n in self.scalar_names] for row in rows]
         bound = self._bound(plan, params, grads)
         if bound is not None:
             ok = bound(grads, scalars, values, check)
         else:
-            tensors = {"param": params, "grad": grads, **self.tensors}
-            ok = backends.run(plan, tensors, scalars, self.dtype, check=check,
-                              store=(self.scalar_tensors, values))
+            ok = self._run_by_rows(plan, params, grads, scalars, values, check)
             self.versions = self._versions()
         if ok:
-            self.scalar, self.fresh = scalar, False
+            self.rows, self.row_fresh = rows, [False] * len(rows)
         return ok
+
+    def _run_by_rows(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor],
+                     scalars: list[dict[str, float]], values: list[list[float]],
+                     check: bool) -> bool:
+        """The general path: one backend call per row of scalars."""
+        tensors = {"param": params, "grad": grads, **self.tensors}
+        if len(self.rows) == 1:
+            return backends.run(plan, tensors, scalars[0], self.dtype, check=check,
+                                store=(self.scalar_tensors, values[0]))
+        if check and not backends.all_finite(grads):
+            return False
+        for r in range(len(self.rows)):
+            pick = [i for i, row in enumerate(self.row_of) if row == r]
+            backends.run(plan, {n: [ts[i] for i in pick] for n, ts in tensors.items()},
+                         scalars[r], self.dtype,
+                         store=([[ts[i] for i in pick] for ts in self.scalar_tensors], values[r]))
+        return True
 
     def _bound(self, plan: backends.Plan, params: list[Tensor],
                grads: list[Tensor]) -> native.Bound | None:
@@ -101,7 +124,8 @@ class Bucket:
             tensors = {"param": params, "grad": grads, **self.tensors}
             if kernel is None or not native.eligible(tensors, self.device, self.dtype):
                 return None
-            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors,
+                                             self.row_of)
         if [(type(g), g.numel(), g.stride()) for g in grads] != bound.grad_layout:
             return None
         return bound

@@ -2,7 +2,8 @@
 
 From a :class:`~antigrad.engine.expr.Graph` this writes a function ``ag_step_<dtype>``
 that walks all tensors of a bucket, split evenly over the OpenMP threads and vectorised
-with ``simd``: scalar nodes are computed once per call in double; each element loads
+with ``simd``: scalar nodes are computed once per tensor in double, from the tensor's row
+of scalar inputs (so parameters whose step counts differ share a call); each element loads
 every input once, evaluates the graph in registers as the ``torch._foreach_*`` call each
 node stands for computes it, and stores every output in place. ``finite_source()`` is the
 stand-alone check over all gradients. Compiling and calling: :mod:`.native`.
@@ -89,13 +90,15 @@ _FINITE_BODY = r"""
 
 _STEP = r"""
 /* One step over nt tensors. P[k * nt + i] is input k (in Graph.tensor_inputs order) of
-   tensor i. With check != 0, all gradients (input %(grad)d) are checked first and nothing
-   is written when one is not finite: the return value is then 1. After the update the
-   scalar state is stored: V[n] into the 0-d tensor Q[n * nt + i] of each tensor i, for
-   n < nq (float64 tensors if q64, else float32). */
-int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, int check,
-                    i64 nq, const double *V, void *const *Q, int q64) {
-%(scalars)s
+   tensor i. Tensor i takes its %(ns)d scalar inputs from row R[i] of S (tensors whose
+   scalar state differs, e.g. their step counts, share a call). With check != 0, all
+   gradients (input %(grad)d) are checked first and nothing is written when one is not
+   finite: the return value is then 1. After the update the scalar state is stored:
+   V[R[i] * nq + n] into the 0-d tensor Q[n * nt + i], for n < nq (float64 tensors if
+   q64, else float32). */
+int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
+                    const int *R, int check, i64 nq, const double *V, void *const *Q,
+                    int q64) {
     i64 total = 0;
     for (i64 i = 0; i < nt; i++) total += numel[i];
     int bad = 0;
@@ -120,8 +123,9 @@ int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S, 
     if (!bad)
         for (i64 n = 0; n < nq; n++)
             for (i64 i = 0; i < nt; i++) {
-                if (q64) *(double *)Q[n * nt + i] = V[n];
-                else *(float *)Q[n * nt + i] = (float)V[n];
+                const double v = V[(i64)R[i] * nq + n];
+                if (q64) *(double *)Q[n * nt + i] = v;
+                else *(float *)Q[n * nt + i] = (float)v;
             }
     return bad;
 }
@@ -149,7 +153,7 @@ class _Gen:
 
     def __init__(self, plan: ForeachPlan, sfx: str, T: str, fs: str) -> None:
         self.plan, self.graph, self.sfx, self.T, self.fs = plan, plan.graph, sfx, T, fs
-        self.scalar_lines: list[str] = []  # computed once per call, in double
+        self.scalar_lines: list[str] = []  # computed once per tensor, in double
         self.cast: dict[str, str] = {}      # double expression -> name of its T constant
         self.body: list[str] = []
 
@@ -164,7 +168,7 @@ class _Gen:
         if dexpr not in self.cast:
             name = f"c{len(self.cast)}"
             self.cast[dexpr] = name
-            self.scalar_lines.append(f"    const {self.T} {name} = ({self.T})({dexpr});")
+            self.scalar_lines.append(f"const {self.T} {name} = ({self.T})({dexpr});")
         return self.cast[dexpr]
 
     def value(self, e: Expr) -> str:
@@ -182,11 +186,11 @@ class _Gen:
                 continue
             if n.op == "scalar":
                 k = g.scalar_inputs.index(n.name)
-                self.scalar_lines.append(f"    const double s{n.index} = S[{k}];")
+                self.scalar_lines.append(f"const double s{n.index} = Si[{k}];")
             else:
                 args = [self.scalar(a) for a in n.args]
                 self.scalar_lines.append(
-                    f"    const double s{n.index} = {_SCALAR_C[n.op].format(*args)};")
+                    f"const double s{n.index} = {_SCALAR_C[n.op].format(*args)};")
         ind = " " * 12
         for k, name in enumerate(g.tensor_inputs):
             ptr_const = "const " if name not in g.outputs else ""
@@ -208,10 +212,13 @@ class _Gen:
                 continue  # unchanged
             self.body.append(f"{ind2}x{k}[j] = {self.value(out)};")
         self.body.append(f"{ind}}}")
-        walk = _WALK % "\n".join(self.body)
+        # This tensor's scalars, from its row of S (a few flops, once per tensor and thread).
+        ns = len(g.scalar_inputs)
+        scalars = [f"const double *Si = S + (i64)R[i] * {ns};", "(void)Si;", *self.scalar_lines]
+        walk = _WALK % "\n".join([ind + line for line in scalars] + self.body)
         fin_walk = _WALK % (_FINITE_BODY % {"T": T, "sfx": self.sfx})
-        fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"),
-               "scalars": "\n".join(self.scalar_lines), "walk": walk}
+        fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"), "ns": ns,
+               "walk": walk}
         return _FINITE % {"sfx": self.sfx, "T": T, "walk": fin_walk} + _STEP % fmt
 
     def node(self, n: Expr) -> str:

@@ -4,8 +4,9 @@ An optimizer step is memory traffic: Adam reads ``p, g, m, v`` and writes ``p, m
 The foreach backend makes one pass over memory per operation; this backend makes one
 pass in total. From a :class:`~antigrad.engine.expr.Graph` it generates C source:
 
-- the per-step scalar nodes (bias corrections, ``-lr / bc1``, ...) are computed once per
-  call, in double, exactly as the foreach backend computes them in Python;
+- the per-step scalar nodes (``-lr / bc1``, ...) are computed once per tensor, in double,
+  from that tensor's row of scalar inputs (bias corrections computed in Python for each
+  distinct scalar state, e.g. step count), exactly as the foreach backend computes them;
 - one loop over the elements of *all* tensors of a bucket (a walk over tensors inside C,
   split evenly over the OpenMP threads, vectorised with ``simd``) loads each input once,
   evaluates the graph in registers and stores each output in place;
@@ -54,15 +55,15 @@ class Kernel:
         for dtype, (sfx, _T, _fs) in DTYPES.items():
             fn = getattr(lib, f"ag_step_{sfx}")
             fn.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
-                           ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong,
+                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong,
                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
             fn.restype = ctypes.c_int
             self.fns[dtype] = fn
 
     def bind(self, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
-             store: list[list[Tensor]]) -> Bound:
+             store: list[list[Tensor]], rows: list[int] | None = None) -> Bound:
         """The kernel set up for these tensors (see :class:`Bound`)."""
-        return Bound(self, tensors, dtype, store)
+        return Bound(self, tensors, dtype, store, rows)
 
 
 class Bound:
@@ -70,16 +71,20 @@ class Bound:
 
     ``tensors`` are the bucket's inputs by name. Every address but the gradients' is kept:
     the caller binds again when a parameter or a state tensor moves; gradients are passed
-    to every call. ``store`` are 0-d scalar-state tensors, one list per name, that each
-    successful call sets to the step's new values. They must pass :func:`storable`; the
-    write does not bump their version counters.
+    to every call. Tensor ``i`` takes its scalars from row ``rows[i]`` (default: all from
+    row 0) of those passed to each call. ``store`` are 0-d scalar-state tensors, one list
+    per name, that each successful call sets to the step's new values (of the tensor's
+    row). They must pass :func:`storable`; the write does not bump their version counters.
     """
 
     def __init__(self, kernel: Kernel, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
-                 store: list[list[Tensor]]) -> None:
+                 store: list[list[Tensor]], rows: list[int] | None = None) -> None:
         self.fn = kernel.fns[dtype]
         self.scalar_names = kernel.scalar_names
         self.nt = nt = len(tensors["param"])
+        rows = rows or [0] * nt
+        self.nrows = max(rows) + 1
+        self.rows = (ctypes.c_int * max(1, nt))(*rows)
         inputs = kernel.inputs
         self.ptrs = (ctypes.c_void_p * (nt * len(inputs)))()
         for k, name in enumerate(inputs):
@@ -91,23 +96,25 @@ class Bound:
         # What each call's gradients must look like: plain tensors laid out as the parameters.
         self.grad_layout = [(Tensor, n, t.stride()) for n, t in zip(sizes, tensors["param"],
                                                                     strict=True)]
-        self.svals = (ctypes.c_double * max(1, len(self.scalar_names)))()
+        self.svals = (ctypes.c_double * max(1, self.nrows * len(self.scalar_names)))()
         self.nq = len(store)
-        self.qvals = (ctypes.c_double * max(1, self.nq))()
+        self.qvals = (ctypes.c_double * max(1, self.nrows * self.nq))()
         self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
             *[t.data_ptr() for ts in store for t in ts])
         self.q64 = int(bool(store) and store[0][0].dtype == torch.float64)
 
-    def __call__(self, grads: list[Tensor], scalars: dict[str, float], values: list[float],
-                 check: bool) -> bool:
+    def __call__(self, grads: list[Tensor], scalars: list[dict[str, float]],
+                 values: list[list[float]], check: bool) -> bool:
         """One step of the bound parameters (at the addresses ``param_ptrs``) with these
-        gradients, which must match ``grad_layout``; False (and nothing written) if ``check``
-        found a non-finite gradient."""
+        gradients, which must match ``grad_layout``. ``scalars[r]`` and ``values[r]`` are
+        row ``r``'s scalar inputs and new scalar state. False (and nothing written) if
+        ``check`` found a non-finite gradient."""
         self.ptrs[self.grad_at:self.grad_at + self.nt] = [g.data_ptr() for g in grads]
-        self.svals[:len(self.scalar_names)] = [scalars[n] for n in self.scalar_names]
-        self.qvals[:self.nq] = values
-        return self.fn(self.nt, self.ptrs, self.numel, self.svals, int(check), self.nq, self.qvals,
-                       self.qptrs, self.q64) == CHECK_OK
+        names = self.scalar_names
+        self.svals[:self.nrows * len(names)] = [row[n] for row in scalars for n in names]
+        self.qvals[:self.nrows * self.nq] = [v for row in values for v in row]
+        return self.fn(self.nt, self.ptrs, self.numel, self.svals, self.rows, int(check),
+                       self.nq, self.qvals, self.qptrs, self.q64) == CHECK_OK
 
 
 def storable(targets: list[list[Tensor]]) -> bool:

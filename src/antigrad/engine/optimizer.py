@@ -165,7 +165,7 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     def _make_buckets(self, gi: int, group: dict[str, Any], params: list[Tensor],
                       chain: Chain) -> list[Bucket]:
-        """Create missing state and split the parameters by device, dtype and scalar state."""
+        """Create missing state and split the parameters by device and dtype."""
         names = list(chain.scalar_state)
         fresh = [self._init_state(p, group, chain) for p in params]
         for p in params:  # e.g. a state_dict loaded into another model: refuse, write nothing
@@ -180,11 +180,12 @@ class ChainOptimizer(torch.optim.Optimizer):
                         f"for another model?)")
         values = _as_floats([self.state[p][n] for p in params for n in names]) if names else []
         k = len(names)
-        split: dict[tuple, list[Tensor]] = defaultdict(list)
+        split: dict[tuple, list[int]] = defaultdict(list)
         for i, p in enumerate(params):
-            split[(p.device, p.dtype, fresh[i], tuple(values[i * k:(i + 1) * k]))].append(p)
-        buckets = [Bucket(ps, [self.state[p] for p in ps], chain, row, is_fresh)
-                   for (_, _, is_fresh, row), ps in split.items()]
+            split[(p.device, p.dtype)].append(i)
+        buckets = [Bucket([params[i] for i in idx], [self.state[params[i]] for i in idx], chain,
+                          [tuple(values[i * k:(i + 1) * k]) for i in idx], [fresh[i] for i in idx])
+                   for idx in split.values()]
         self._prepared[gi] = (chain.key, [id(p) for p in params], buckets)
         return buckets
 
