@@ -27,10 +27,10 @@ def test_bucket_is_reused_and_step_counter_is_written():
     p, q, ours, theirs = pair()
     for t in range(3):
         step_both(p, q, ours, theirs, t)
-    (_, _, buckets), = ours._prepared.values()
+    (*_, buckets), = ours._prepared.values()
     bound = buckets[0].bound
     step_both(p, q, ours, theirs, 3)
-    assert ours._prepared[0][2] is buckets and buckets[0].bound is bound
+    assert ours._prepared[0][-1] is buckets and buckets[0].bound is bound
     assert ours.state[p]["step"].item() == 4.0
 
 
@@ -164,9 +164,43 @@ def test_parameters_with_different_step_counts_share_one_bucket(backend, monkeyp
             p.grad, q.grad = (None, None) if (t + i) % 3 == 0 and t < 4 else (g, g.clone())
         a.step()
         b.step()
-    (_, _, buckets), = a._prepared.values()
+    (*_, buckets), = a._prepared.values()
     assert len(buckets) == 1 and len(buckets[0].rows) > 1
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
         assert a.state[p]["step"].item() == b.state[q]["step"].item()
         assert a.state[p]["mu_product"].item() == b.state[q]["mu_product"].item()
+
+
+@pytest.mark.parametrize("backend", ["native", "foreach"])
+def test_gradients_coming_and_going_reuse_the_bucket(backend, monkeypatch):
+    """Mixture-of-experts style: each step some parameters have no gradient. They sit the
+    step out (state untouched, as torch), in the same prepared bucket, no rebuild."""
+    monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+    ours = [torch.nn.Parameter(torch.linspace(-1, 1, 7) + i) for i in range(5)]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    a, b = antigrad.Adam(ours, lr=0.05), torch.optim.Adam(theirs, lr=0.05)
+    patterns = [(1, 1, 1, 1, 1), (1, 0, 1, 0, 1), (0, 1, 1, 1, 0), (1, 1, 0, 1, 1),
+                (1, 0, 1, 0, 1), (1, 1, 1, 1, 1)]
+    buckets = None
+    for t, pattern in enumerate(patterns):
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            g = torch.full((7,), 0.2 * (t + 1) - 0.1 * i)
+            p.grad, q.grad = (g, g.clone()) if pattern[i] else (None, None)
+        a.step()
+        b.step()
+        if t == 0:
+            (*_, buckets), = a._prepared.values()
+        assert a._prepared[0][-1] is buckets  # never rebuilt
+        for p, q in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+            assert a.state[p]["step"].item() == b.state[q]["step"].item()
+    # A NaN among the parameters that step: nothing moves, sitting-out ones included.
+    before = [p.detach().clone() for p in ours]
+    steps = [a.state[p]["step"].item() for p in ours]
+    for i, p in enumerate(ours):
+        p.grad = None if i == 2 else torch.full((7,), float("nan") if i == 4 else 0.1)
+    with pytest.raises(antigrad.NonFiniteGradientError, match="parameter 4"):
+        a.step()
+    assert all(torch.equal(p, x) for p, x in zip(ours, before, strict=True))
+    assert [a.state[p]["step"].item() for p in ours] == steps

@@ -35,10 +35,11 @@ def choice() -> str:
 class Plan:
     """A graph ready to run: its foreach plan and, compiled on first use, its native kernel."""
 
-    __slots__ = ("graph", "foreach", "use_native", "_kernel")
+    __slots__ = ("graph", "scalars", "foreach", "use_native", "_kernel")
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        self.scalars = list(graph.scalar_inputs)
         self.foreach = foreach.ForeachPlan(graph)
         self.use_native = choice() == "native"
         self._kernel: Any = None  # None: not loaded yet; False: unavailable
@@ -69,7 +70,9 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
     if kernel is not None and native.eligible(tensors, tensors["param"][0].device, dtype) \
             and (store is None or native.storable(store[0])):
         targets, values = store if store is not None else ([], [])
-        return kernel.bind(tensors, dtype, targets)(tensors["grad"], [scalars], [values], check)
+        rows = [0] * len(tensors["param"])
+        return kernel.bind(tensors, dtype, targets)(tensors["grad"], [scalars], [values], check,
+                                                    rows)
     if check and not all_finite(tensors["grad"]):
         return False
     foreach.run(plan.foreach, tensors, scalars)

@@ -24,8 +24,8 @@ from ..transforms.base import Chain, ScalarState
 from . import backends, native
 
 
-def _real(ts: list[Tensor]) -> list[Tensor]:
-    return [torch.view_as_real(t) if t.is_complex() else t for t in ts]
+def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
+    return [torch.view_as_real(t) if t is not None and t.is_complex() else t for t in ts]
 
 
 class Bucket:
@@ -75,57 +75,98 @@ class Bucket:
             self._versions() == self.versions
 
     def step(self, plan: backends.Plan, chain: Chain, group: dict[str, Any],
-             grads: list[Tensor], check: bool) -> bool:
-        """One update of every parameter in the bucket with these gradients; False (nothing
+             grads: list[Tensor | None], check: bool) -> bool:
+        """One update of the bucket's parameters with these gradients (one per parameter;
+        ``None``: the parameter sits this step out, its state untouched); False (nothing
         written) if ``check`` found a non-finite gradient."""
         # Parameters are read afresh: `p.data` may be a new tensor.
         params = self.params
         if self.is_complex:
             params, grads = _real(params), _real(grads)
-        rows = [ScalarState(row, row.dtype) for row in self.rows]
-        scalars = [chain.scalars(group, row, fresh)
-                   for row, fresh in zip(rows, self.row_fresh, strict=True)]
-        values = [[row[n] for n in self.scalar_names] for row in rows]
-        bound = self._bound(plan, params, grads)
-        if bound is not None:
-            ok = bound(grads, scalars, values, check)
+        partial = any(g is None for g in grads)
+        if partial:
+            row_of, rows, fresh, call_rows = self._split_rows(grads)
+            moving = set(call_rows)
         else:
-            ok = self._run_by_rows(plan, params, grads, scalars, values, check)
+            row_of, fresh, call_rows = self.row_of, self.row_fresh, self.row_of
+            rows = [ScalarState(row, row.dtype) for row in self.rows]
+            moving = range(len(rows))
+        scalars = [chain.scalars(group, row, f) if r in moving else dict.fromkeys(plan.scalars, 0.0)
+                   for r, (row, f) in enumerate(zip(rows, fresh, strict=True))]
+        values = [[row[n] for n in self.scalar_names] for row in rows]
+        bound = self._bound(plan, params, grads, partial)
+        if bound is not None:
+            ok = bound(grads, scalars, values, check, call_rows, partial)
+        else:
+            ok = self._run_by_rows(plan, params, grads, scalars, values, check, call_rows)
             self.versions = self._versions()
         if ok:
-            self.rows, self.row_fresh = rows, [False] * len(rows)
+            self.row_of, self.rows = row_of, rows
+            if partial:
+                self.row_fresh = [f and r not in moving for r, f in enumerate(fresh)]
+                self._merge_rows()
+            elif any(fresh):
+                self.row_fresh = [False] * len(rows)
         return ok
 
-    def _run_by_rows(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor],
-                     scalars: list[dict[str, float]], values: list[list[float]],
-                     check: bool) -> bool:
+    def _split_rows(self, grads: list[Tensor | None]) -> tuple[list[int], list[ScalarState],
+                                                              list[bool], list[int]]:
+        """Rows for a step that some parameters sit out: a row splits into the parameters
+        that step (their scalar state advances) and those that do not (row -1 in the call)."""
+        keys: dict[tuple[int, bool], int] = {}
+        row_of = [keys.setdefault((r, g is not None), len(keys))
+                  for r, g in zip(self.row_of, grads, strict=True)]
+        rows = [ScalarState(self.rows[r], self.rows[r].dtype) for r, _ in keys]
+        fresh = [self.row_fresh[r] for r, _ in keys]
+        call_rows = [r if g is not None else -1 for r, g in zip(row_of, grads, strict=True)]
+        return row_of, rows, fresh, call_rows
+
+    def _merge_rows(self) -> None:
+        """One row per distinct scalar state (rows that split may have met again)."""
+        keys: dict[tuple, int] = {}
+        new = [keys.setdefault((f, tuple(row.values())), len(keys))
+               for row, f in zip(self.rows, self.row_fresh, strict=True)]
+        if len(keys) < len(self.rows):
+            first = {n: r for r, n in reversed(list(enumerate(new)))}
+            self.rows = [self.rows[first[n]] for n in range(len(keys))]
+            self.row_fresh = [self.row_fresh[first[n]] for n in range(len(keys))]
+            self.row_of = [new[r] for r in self.row_of]
+
+    def _run_by_rows(self, plan: backends.Plan, params: list[Tensor],
+                     grads: list[Tensor | None], scalars: list[dict[str, float]],
+                     values: list[list[float]], check: bool, call_rows: list[int]) -> bool:
         """The general path: one backend call per row of scalars."""
         tensors = {"param": params, "grad": grads, **self.tensors}
-        if len(self.rows) == 1:
+        if len(scalars) == 1 and call_rows[0] == 0 and -1 not in call_rows:
             return backends.run(plan, tensors, scalars[0], self.dtype, check=check,
                                 store=(self.scalar_tensors, values[0]))
-        if check and not backends.all_finite(grads):
+        if check and not backends.all_finite([g for g in grads if g is not None]):
             return False
-        for r in range(len(self.rows)):
-            pick = [i for i, row in enumerate(self.row_of) if row == r]
+        for r in sorted(set(call_rows) - {-1}):
+            pick = [i for i, row in enumerate(call_rows) if row == r]
             backends.run(plan, {n: [ts[i] for i in pick] for n, ts in tensors.items()},
                          scalars[r], self.dtype,
                          store=([[ts[i] for i in pick] for ts in self.scalar_tensors], values[r]))
         return True
 
-    def _bound(self, plan: backends.Plan, params: list[Tensor],
-               grads: list[Tensor]) -> native.Bound | None:
+    def _bound(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor | None],
+               partial: bool) -> native.Bound | None:
         """The native kernel bound to this bucket, if it can run this step."""
         if not (self.native and plan.use_native):
             return None
         bound = self.bound
         if bound is None or [p.data_ptr() for p in params] != bound.param_ptrs:
             kernel = plan.kernel
-            tensors = {"param": params, "grad": grads, **self.tensors}
+            # A parameter sitting this step out stands in for its gradient: same layout.
+            tensors = {"param": params, "grad": [p if g is None else g
+                                                 for p, g in zip(params, grads, strict=True)],
+                       **self.tensors}
             if kernel is None or not native.eligible(tensors, self.device, self.dtype):
                 return None
-            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors,
-                                             self.row_of)
-        if [(type(g), g.numel(), g.stride()) for g in grads] != bound.grad_layout:
-            return None
-        return bound
+            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+        if partial:
+            layout = [(type(g), g.numel(), g.stride()) if g is not None else want
+                      for g, want in zip(grads, bound.grad_layout, strict=True)]
+        else:
+            layout = [(type(g), g.numel(), g.stride()) for g in grads]
+        return bound if layout == bound.grad_layout else None

@@ -57,7 +57,8 @@ _FINITE = r"""
    else. AG_LANES independent sums, so that the additions' latency does not bound the
    speed on gradients still in cache. */
 #define AG_LANES_%(sfx)s (128 / (int)sizeof(%(T)s))
-static int ag_finite_range_%(sfx)s(i64 nt, %(T)s *const *G, const i64 *numel, i64 lo, i64 hi) {
+static int ag_finite_range_%(sfx)s(i64 nt, %(T)s *const *G, const i64 *numel, const int *R,
+                                   i64 lo, i64 hi) {
     %(T)s lanes[AG_LANES_%(sfx)s] = {0}, acc = 0;
 %(walk)s
     for (int k = 0; k < AG_LANES_%(sfx)s; k++) acc += lanes[k];
@@ -72,13 +73,14 @@ int ag_all_finite_%(sfx)s(i64 nt, %(T)s *const *G, const i64 *numel) {
     {
         i64 lo, hi;
         ag_share(total, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-        ok = ag_finite_range_%(sfx)s(nt, G, numel, lo, hi);
+        ok = ag_finite_range_%(sfx)s(nt, G, numel, 0, lo, hi);
     }
     return ok;
 }
 """
 
 _FINITE_BODY = r"""
+            if (R && R[i] < 0) continue;
             const %(T)s *restrict g = G[i];
             i64 j = s;
             for (; j + AG_LANES_%(sfx)s <= e; j += AG_LANES_%(sfx)s) {
@@ -91,7 +93,8 @@ _FINITE_BODY = r"""
 _STEP = r"""
 /* One step over nt tensors. P[k * nt + i] is input k (in Graph.tensor_inputs order) of
    tensor i. Tensor i takes its %(ns)d scalar inputs from row R[i] of S (tensors whose
-   scalar state differs, e.g. their step counts, share a call). With check != 0, all
+   scalar state differs, e.g. their step counts, share a call); R[i] < 0 leaves tensor i
+   alone (a parameter without gradient this step). With check != 0, all
    gradients (input %(grad)d) are checked first and nothing is written when one is not
    finite: the return value is then 1. After the update the scalar state is stored:
    V[R[i] * nq + n] into the 0-d tensor Q[n * nt + i], for n < nq (float64 tensors if
@@ -107,7 +110,7 @@ int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
         i64 lo, hi;
         ag_share(total, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
         if (check) {
-            if (!ag_finite_range_%(sfx)s(nt, P + %(grad)d * nt, numel, lo, hi)) {
+            if (!ag_finite_range_%(sfx)s(nt, P + %(grad)d * nt, numel, R, lo, hi)) {
                 #pragma omp atomic write
                 bad = 1;
             }
@@ -123,6 +126,7 @@ int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
     if (!bad)
         for (i64 n = 0; n < nq; n++)
             for (i64 i = 0; i < nt; i++) {
+                if (R[i] < 0) continue;
                 const double v = V[(i64)R[i] * nq + n];
                 if (q64) *(double *)Q[n * nt + i] = v;
                 else *(float *)Q[n * nt + i] = (float)v;
@@ -214,7 +218,8 @@ class _Gen:
         self.body.append(f"{ind}}}")
         # This tensor's scalars, from its row of S (a few flops, once per tensor and thread).
         ns = len(g.scalar_inputs)
-        scalars = [f"const double *Si = S + (i64)R[i] * {ns};", "(void)Si;", *self.scalar_lines]
+        scalars = ["if (R[i] < 0) continue;", f"const double *Si = S + (i64)R[i] * {ns};",
+                   "(void)Si;", *self.scalar_lines]
         walk = _WALK % "\n".join([ind + line for line in scalars] + self.body)
         fin_walk = _WALK % (_FINITE_BODY % {"T": T, "sfx": self.sfx})
         fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"), "ns": ns,

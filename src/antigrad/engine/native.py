@@ -82,9 +82,9 @@ class Bound:
         self.fn = kernel.fns[dtype]
         self.scalar_names = kernel.scalar_names
         self.nt = nt = len(tensors["param"])
-        rows = rows or [0] * nt
-        self.nrows = max(rows) + 1
-        self.rows = (ctypes.c_int * max(1, nt))(*rows)
+        self.rows = (ctypes.c_int * max(1, nt))()
+        self.row_list: list[int] = []
+        self.nrows = 0
         inputs = kernel.inputs
         self.ptrs = (ctypes.c_void_p * (nt * len(inputs)))()
         for k, name in enumerate(inputs):
@@ -96,25 +96,39 @@ class Bound:
         # What each call's gradients must look like: plain tensors laid out as the parameters.
         self.grad_layout = [(Tensor, n, t.stride()) for n, t in zip(sizes, tensors["param"],
                                                                     strict=True)]
-        self.svals = (ctypes.c_double * max(1, self.nrows * len(self.scalar_names)))()
         self.nq = len(store)
-        self.qvals = (ctypes.c_double * max(1, self.nrows * self.nq))()
+        self._use_rows(rows or [0] * nt, 1)
         self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
             *[t.data_ptr() for ts in store for t in ts])
         self.q64 = int(bool(store) and store[0][0].dtype == torch.float64)
 
-    def __call__(self, grads: list[Tensor], scalars: list[dict[str, float]],
-                 values: list[list[float]], check: bool) -> bool:
+    def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
+                 values: list[list[float]], check: bool, rows: list[int],
+                 partial: bool = True) -> bool:
         """One step of the bound parameters (at the addresses ``param_ptrs``) with these
-        gradients, which must match ``grad_layout``. ``scalars[r]`` and ``values[r]`` are
-        row ``r``'s scalar inputs and new scalar state. False (and nothing written) if
-        ``check`` found a non-finite gradient."""
-        self.ptrs[self.grad_at:self.grad_at + self.nt] = [g.data_ptr() for g in grads]
+        gradients, which must match ``grad_layout``. Tensor ``i`` uses row ``rows[i]``:
+        ``scalars[r]`` and ``values[r]`` are row ``r``'s scalar inputs and new scalar
+        state; row -1 (gradient ``None``, allowed if ``partial``) leaves the tensor alone.
+        False (and nothing written) if ``check`` found a non-finite gradient."""
+        if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
+            self._use_rows(rows, len(scalars))
+        self.ptrs[self.grad_at:self.grad_at + self.nt] = [
+            0 if g is None else g.data_ptr() for g in grads] if partial else [
+            g.data_ptr() for g in grads]
         names = self.scalar_names
-        self.svals[:self.nrows * len(names)] = [row[n] for row in scalars for n in names]
-        self.qvals[:self.nrows * self.nq] = [v for row in values for v in row]
+        self.svals[:len(scalars) * len(names)] = [row[n] for row in scalars for n in names]
+        self.qvals[:len(values) * self.nq] = [v for row in values for v in row]
         return self.fn(self.nt, self.ptrs, self.numel, self.svals, self.rows, int(check),
                        self.nq, self.qvals, self.qptrs, self.q64) == CHECK_OK
+
+
+    def _use_rows(self, rows: list[int], nrows: int) -> None:
+        self.rows[:self.nt] = rows
+        self.row_list = rows  # the caller's list, never changed in place
+        if nrows > self.nrows:  # room for every row's scalars and new scalar state
+            self.nrows = nrows
+            self.svals = (ctypes.c_double * max(1, nrows * len(self.scalar_names)))()
+            self.qvals = (ctypes.c_double * max(1, nrows * self.nq))()
 
 
 def storable(targets: list[list[Tensor]]) -> bool:

@@ -107,25 +107,25 @@ class ChainOptimizer(torch.optim.Optimizer):
             return
         check = self.nonfinite != "ignore"
         ready = [self._buckets(gi, params, chain) for gi, _, params, _, chain in work]
-        if check and len(work) == 1 and ready[0] is not None and len(ready[0]) == 1:
+        if check and len(work) == 1 and ready[0] is not None and len(ready[0][0]) == 1:
             # The common case, one bucket in all: the backend checks in the same call.
             _, group, _, grads, chain = work[0]
-            if not ready[0][0].step(self._plan(chain), chain, group, grads, check=True):
+            (bucket,), exact = ready[0]
+            if not bucket.step(self._plan(chain), chain, group,
+                               grads if exact else [p.grad for p in bucket.params], check=True):
                 self._refuse()
             return
         if check and not backends.all_finite([g for w in work for g in w[3]]):
             self._refuse()
             return
-        for (gi, group, params, grads, chain), buckets in zip(work, ready, strict=True):
-            if buckets is None:
-                buckets = self._make_buckets(gi, group, params, chain)
-            if len(buckets) == 1:
+        for (gi, group, params, grads, chain), prepared in zip(work, ready, strict=True):
+            buckets, exact = prepared or (self._make_buckets(gi, group, params, chain), False)
+            if exact and len(buckets) == 1:
                 buckets[0].step(self._plan(chain), chain, group, grads, check=False)
                 continue
-            where = {id(p): i for i, p in enumerate(params)}
-            for bucket in buckets:
+            for bucket in buckets:  # a parameter without gradient sits the step out (None)
                 bucket.step(self._plan(chain), chain, group,
-                            [grads[where[id(p)]] for p in bucket.params], check=False)
+                            [p.grad for p in bucket.params], check=False)
 
     def _refuse(self) -> None:
         if self.nonfinite == "skip":
@@ -153,19 +153,32 @@ class ChainOptimizer(torch.optim.Optimizer):
             plan = self._plans[chain.key] = backends.prepare(chain.graph)
         return plan
 
-    def _buckets(self, gi: int, params: list[Tensor], chain: Chain) -> list[Bucket] | None:
-        """The group's prepared buckets if they still apply to these parameters."""
+    def _buckets(self, gi: int, params: list[Tensor],
+                 chain: Chain) -> tuple[list[Bucket], bool] | None:
+        """The group's prepared buckets if they still apply to these parameters, and whether
+        they hold exactly these (else more: the others sit the step out)."""
         cached = self._prepared.get(gi)
         if cached is None:
             return None
-        key, ids, buckets = cached
-        if key != chain.key or ids != [id(p) for p in params]:
+        key, ids, idset, buckets = cached
+        if key != chain.key:
             return None
-        return buckets if all(b.valid(self.state) for b in buckets) else None
+        now = [id(p) for p in params]
+        exact = now == ids
+        if not exact and not idset.issuperset(now):
+            return None  # a parameter got its first gradient
+        return (buckets, exact) if all(b.valid(self.state) for b in buckets) else None
 
     def _make_buckets(self, gi: int, group: dict[str, Any], params: list[Tensor],
                       chain: Chain) -> list[Bucket]:
-        """Create missing state and split the parameters by device and dtype."""
+        """Create missing state and split the parameters by device and dtype. Parameters
+        prepared before that still have state stay in (without gradient now, they sit the
+        step out), so that gradients coming and going do not rebuild the buckets."""
+        prepared = self._prepared.get(gi)
+        if prepared is not None and prepared[0] == chain.key:
+            keep = prepared[2] | {id(p) for p in params}
+            params = [p for p in group["params"] if id(p) in keep and (
+                p.grad is not None or all(n in self.state.get(p, ()) for n in chain.state))]
         names = list(chain.scalar_state)
         fresh = [self._init_state(p, group, chain) for p in params]
         for p in params:  # e.g. a state_dict loaded into another model: refuse, write nothing
@@ -186,7 +199,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         buckets = [Bucket([params[i] for i in idx], [self.state[params[i]] for i in idx], chain,
                           [tuple(values[i * k:(i + 1) * k]) for i in idx], [fresh[i] for i in idx])
                    for idx in split.values()]
-        self._prepared[gi] = (chain.key, [id(p) for p in params], buckets)
+        ids = [id(p) for p in params]
+        self._prepared[gi] = (chain.key, ids, frozenset(ids), buckets)
         return buckets
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
