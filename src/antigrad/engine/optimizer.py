@@ -177,8 +177,9 @@ class ChainOptimizer(torch.optim.Optimizer):
         prepared = self._prepared.get(gi)
         if prepared is not None and prepared[0] == chain.key:
             keep = prepared[2] | {id(p) for p in params}
+            needs = [*chain.state, *chain.scalar_state]
             params = [p for p in group["params"] if id(p) in keep and (
-                p.grad is not None or all(n in self.state.get(p, ()) for n in chain.state))]
+                p.grad is not None or all(n in self.state.get(p, ()) for n in needs))]
         names = list(chain.scalar_state)
         fresh = [self._init_state(p, group, chain) for p in params]
         for p in params:  # e.g. a state_dict loaded into another model: refuse, write nothing
