@@ -275,6 +275,8 @@ def _check_adam(lr, betas, eps, weight_decay, name: str, capturable: bool,
 
 
 def _weight_decay(group: dict[str, Any]):
-    if group["weight_decay"] == 0:
-        return None
-    return decoupled_weight_decay() if group.get("decoupled_weight_decay") else add_weight_decay()
+    if group.get("decoupled_weight_decay"):
+        # Kept at weight_decay=0 (w * 1.0 is exactly w), so that AdamW's decay and no-decay
+        # groups share one chain, hence one kernel call.
+        return decoupled_weight_decay()
+    return add_weight_decay() if group["weight_decay"] != 0 else None

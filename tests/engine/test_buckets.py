@@ -27,10 +27,10 @@ def test_bucket_is_reused_and_step_counter_is_written():
     p, q, ours, theirs = pair()
     for t in range(3):
         step_both(p, q, ours, theirs, t)
-    (*_, buckets), = ours._prepared.values()
+    buckets = ours._prepared[-1]
     bound = buckets[0].bound
     step_both(p, q, ours, theirs, 3)
-    assert ours._prepared[0][-1] is buckets and buckets[0].bound is bound
+    assert ours._prepared[-1] is buckets and buckets[0].bound is bound
     assert ours.state[p]["step"].item() == 4.0
 
 
@@ -164,7 +164,7 @@ def test_parameters_with_different_step_counts_share_one_bucket(backend, monkeyp
             p.grad, q.grad = (None, None) if (t + i) % 3 == 0 and t < 4 else (g, g.clone())
         a.step()
         b.step()
-    (*_, buckets), = a._prepared.values()
+    buckets = a._prepared[-1]
     assert len(buckets) == 1 and len(buckets[0].rows) > 1
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
@@ -190,8 +190,8 @@ def test_gradients_coming_and_going_reuse_the_bucket(backend, monkeypatch):
         a.step()
         b.step()
         if t == 0:
-            (*_, buckets), = a._prepared.values()
-        assert a._prepared[0][-1] is buckets  # never rebuilt
+            buckets = a._prepared[-1]
+        assert a._prepared[-1] is buckets  # never rebuilt
         for p, q in zip(ours, theirs, strict=True):
             torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
             assert a.state[p]["step"].item() == b.state[q]["step"].item()
@@ -204,3 +204,30 @@ def test_gradients_coming_and_going_reuse_the_bucket(backend, monkeypatch):
         a.step()
     assert all(torch.equal(p, x) for p, x in zip(ours, before, strict=True))
     assert [a.state[p]["step"].item() for p in ours] == steps
+
+
+@pytest.mark.parametrize("backend", ["native", "foreach"])
+def test_groups_with_one_chain_share_one_bucket(backend, monkeypatch):
+    """AdamW's usual decay / no-decay groups, and groups that differ only in lr: one
+    bucket, one call, each group with its own scalars; torch's numbers."""
+    monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+    ours = [torch.nn.Parameter(torch.linspace(-1, 1, 6) * (i + 1)) for i in range(4)]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+
+    def groups(ps):
+        return [{"params": ps[:2], "weight_decay": 0.1}, {"params": ps[2:3], "weight_decay": 0.0},
+                {"params": ps[3:], "weight_decay": 0.0, "lr": 0.01}]
+
+    a = antigrad.AdamW(groups(ours), lr=0.05)
+    b = torch.optim.AdamW(groups(theirs), lr=0.05)
+    for t in range(5):
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            p.grad = torch.full((6,), 0.3 * (t + 1) - 0.2 * i)
+            q.grad = p.grad.clone()
+        a.step()
+        b.step()
+    assert len(a._prepared[-1]) == 1
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+        if backend == "foreach":
+            assert torch.equal(p, q)

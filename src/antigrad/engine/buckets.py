@@ -32,8 +32,9 @@ class Bucket:
     """Parameters updated by one backend call; see the module docstring."""
 
     def __init__(self, params: list[Tensor], states: list[dict[str, Any]], chain: Chain,
-                 scalar_values: list[tuple[float, ...]], fresh: list[bool]) -> None:
-        self.params, self.states = params, states
+                 scalar_values: list[tuple[float, ...]], fresh: list[bool],
+                 group_of: list[int]) -> None:
+        self.params, self.states, self.chain = params, states, chain
         self.device, self.dtype = params[0].device, params[0].dtype
         self.is_complex = params[0].is_complex()
         self.kept = {n: [s[n] for s in states] for n in chain.state}
@@ -46,15 +47,16 @@ class Bucket:
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
         self.tensors = {n: _real(ts) for n, ts in self.kept.items()} if self.is_complex \
             else dict(self.kept)
-        # Parameters whose scalar state differs (step counts, say) take their scalars from
-        # different rows; a row is a Python mirror of that state.
+        # Parameters whose param group or scalar state (step counts, say) differ take their
+        # scalars from different rows; a row is a Python mirror of that state.
         kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
         keys: dict[tuple, int] = {}
-        self.row_of = [keys.setdefault((f, v), len(keys)) for f, v in zip(fresh, scalar_values,
-                                                                          strict=True)]
+        self.row_of = [keys.setdefault(key, len(keys))
+                       for key in zip(group_of, fresh, scalar_values, strict=True)]
         self.rows = [ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as)
-                     for _, v in keys]
-        self.row_fresh = [f for f, _ in keys]
+                     for _, _, v in keys]
+        self.row_group = [g for g, _, _ in keys]
+        self.row_fresh = [f for _, f, _ in keys]
         self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
         self.bound: native.Bound | None = None
@@ -74,7 +76,7 @@ class Bucket:
         return [t.data_ptr() for t in now] == self.addresses and \
             self._versions() == self.versions
 
-    def step(self, plan: backends.Plan, chain: Chain, group: dict[str, Any],
+    def step(self, plan: backends.Plan, chain: Chain, groups: list[dict[str, Any]],
              grads: list[Tensor | None], check: bool) -> bool:
         """One update of the bucket's parameters with these gradients (one per parameter;
         ``None``: the parameter sits this step out, its state untouched); False (nothing
@@ -85,14 +87,16 @@ class Bucket:
             params, grads = _real(params), _real(grads)
         partial = any(g is None for g in grads)
         if partial:
-            row_of, rows, fresh, call_rows = self._split_rows(grads)
+            row_of, rows, fresh, row_group, call_rows = self._split_rows(grads)
             moving = set(call_rows)
         else:
-            row_of, fresh, call_rows = self.row_of, self.row_fresh, self.row_of
+            row_of, fresh, row_group, call_rows = (self.row_of, self.row_fresh, self.row_group,
+                                                   self.row_of)
             rows = [ScalarState(row, row.dtype) for row in self.rows]
             moving = range(len(rows))
-        scalars = [chain.scalars(group, row, f) if r in moving else dict.fromkeys(plan.scalars, 0.0)
-                   for r, (row, f) in enumerate(zip(rows, fresh, strict=True))]
+        scalars = [chain.scalars(groups[gi], row, f) if r in moving
+                   else dict.fromkeys(plan.scalars, 0.0)
+                   for r, (row, f, gi) in enumerate(zip(rows, fresh, row_group, strict=True))]
         values = [[row[n] for n in self.scalar_names] for row in rows]
         bound = self._bound(plan, params, grads, partial)
         if bound is not None:
@@ -101,7 +105,7 @@ class Bucket:
             ok = self._run_by_rows(plan, params, grads, scalars, values, check, call_rows)
             self.versions = self._versions()
         if ok:
-            self.row_of, self.rows = row_of, rows
+            self.row_of, self.rows, self.row_group = row_of, rows, row_group
             if partial:
                 self.row_fresh = [f and r not in moving for r, f in enumerate(fresh)]
                 self._merge_rows()
@@ -109,8 +113,8 @@ class Bucket:
                 self.row_fresh = [False] * len(rows)
         return ok
 
-    def _split_rows(self, grads: list[Tensor | None]) -> tuple[list[int], list[ScalarState],
-                                                              list[bool], list[int]]:
+    def _split_rows(self, grads: list[Tensor | None]) -> tuple[
+            list[int], list[ScalarState], list[bool], list[int], list[int]]:
         """Rows for a step that some parameters sit out: a row splits into the parameters
         that step (their scalar state advances) and those that do not (row -1 in the call)."""
         keys: dict[tuple[int, bool], int] = {}
@@ -118,18 +122,20 @@ class Bucket:
                   for r, g in zip(self.row_of, grads, strict=True)]
         rows = [ScalarState(self.rows[r], self.rows[r].dtype) for r, _ in keys]
         fresh = [self.row_fresh[r] for r, _ in keys]
+        row_group = [self.row_group[r] for r, _ in keys]
         call_rows = [r if g is not None else -1 for r, g in zip(row_of, grads, strict=True)]
-        return row_of, rows, fresh, call_rows
+        return row_of, rows, fresh, row_group, call_rows
 
     def _merge_rows(self) -> None:
-        """One row per distinct scalar state (rows that split may have met again)."""
+        """One row per param group and scalar state (rows that split may have met again)."""
         keys: dict[tuple, int] = {}
-        new = [keys.setdefault((f, tuple(row.values())), len(keys))
-               for row, f in zip(self.rows, self.row_fresh, strict=True)]
+        new = [keys.setdefault((gi, f, tuple(row.values())), len(keys))
+               for row, f, gi in zip(self.rows, self.row_fresh, self.row_group, strict=True)]
         if len(keys) < len(self.rows):
             first = {n: r for r, n in reversed(list(enumerate(new)))}
             self.rows = [self.rows[first[n]] for n in range(len(keys))]
             self.row_fresh = [self.row_fresh[first[n]] for n in range(len(keys))]
+            self.row_group = [self.row_group[first[n]] for n in range(len(keys))]
             self.row_of = [new[r] for r in self.row_of]
 
     def _run_by_rows(self, plan: backends.Plan, params: list[Tensor],

@@ -61,8 +61,9 @@ class ChainOptimizer(torch.optim.Optimizer):
         self.nonfinite = nonfinite
         self.skipped_steps = 0
         self._plans: dict[tuple, backends.Plan] = {}
-        # param-group index -> (chain key, ids of the parameters with gradients, buckets)
-        self._prepared: dict[int, tuple[tuple, list[int], list[Bucket]]] = {}
+        # Prepared buckets: (chain key, ids and id set of the parameters per param-group
+        # index, buckets); None until the first step and after anything that invalidates it.
+        self._prepared: tuple | None = None
         base = dict(chain.defaults) if chain is not None else {}
         super().__init__(params, {**base, **defaults})
 
@@ -106,26 +107,24 @@ class ChainOptimizer(torch.optim.Optimizer):
         if not work:
             return
         check = self.nonfinite != "ignore"
-        ready = [self._buckets(gi, params, chain) for gi, _, params, _, chain in work]
-        if check and len(work) == 1 and ready[0] is not None and len(ready[0][0]) == 1:
+        ready = self._ready(work)
+        if check and ready is not None and len(ready[0]) == 1:
             # The common case, one bucket in all: the backend checks in the same call.
-            _, group, _, grads, chain = work[0]
-            (bucket,), exact = ready[0]
-            if not bucket.step(self._plan(chain), chain, group,
-                               grads if exact else [p.grad for p in bucket.params], check=True):
+            (bucket,), exact = ready
+            grads = work[0][3] if exact and len(work) == 1 else [p.grad for p in bucket.params]
+            if not bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
+                               check=True):
                 self._refuse()
             return
         if check and not backends.all_finite([g for w in work for g in w[3]]):
             self._refuse()
             return
-        for (gi, group, params, grads, chain), prepared in zip(work, ready, strict=True):
-            buckets, exact = prepared or (self._make_buckets(gi, group, params, chain), False)
-            if exact and len(buckets) == 1:
-                buckets[0].step(self._plan(chain), chain, group, grads, check=False)
-                continue
-            for bucket in buckets:  # a parameter without gradient sits the step out (None)
-                bucket.step(self._plan(chain), chain, group,
-                            [p.grad for p in bucket.params], check=False)
+        buckets, exact = ready or (self._make_buckets(work), False)
+        for bucket in buckets:  # a parameter without gradient sits the step out (None)
+            grads = work[0][3] if exact and len(work) == 1 and len(buckets) == 1 else [
+                p.grad for p in bucket.params]
+            bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
+                        check=False)
 
     def _refuse(self) -> None:
         if self.nonfinite == "skip":
@@ -153,59 +152,73 @@ class ChainOptimizer(torch.optim.Optimizer):
             plan = self._plans[chain.key] = backends.prepare(chain.graph)
         return plan
 
-    def _buckets(self, gi: int, params: list[Tensor],
-                 chain: Chain) -> tuple[list[Bucket], bool] | None:
-        """The group's prepared buckets if they still apply to these parameters, and whether
-        they hold exactly these (else more: the others sit the step out)."""
-        cached = self._prepared.get(gi)
-        if cached is None:
+    def _ready(self, work: list[tuple]) -> tuple[list[Bucket], bool] | None:
+        """The prepared buckets if they still apply to the parameters with gradients in
+        ``work``, and whether they hold exactly those (else more: the others sit the step
+        out); None if they must be rebuilt."""
+        if self._prepared is None:
             return None
-        key, ids, idset, buckets = cached
-        if key != chain.key:
-            return None
-        now = [id(p) for p in params]
-        exact = now == ids
-        if not exact and not idset.issuperset(now):
-            return None  # a parameter got its first gradient
+        keys, ids, idsets, buckets = self._prepared
+        exact = len(work) == len(keys)
+        for gi, _, params, _, chain in work:
+            if keys.get(gi) != chain.key:
+                return None
+            now = [id(p) for p in params]
+            if now != ids[gi]:
+                if not idsets[gi].issuperset(now):
+                    return None  # a parameter got its first gradient
+                exact = False
         return (buckets, exact) if all(b.valid(self.state) for b in buckets) else None
 
-    def _make_buckets(self, gi: int, group: dict[str, Any], params: list[Tensor],
-                      chain: Chain) -> list[Bucket]:
-        """Create missing state and split the parameters by device and dtype. Parameters
-        prepared before that still have state stay in (without gradient now, they sit the
-        step out), so that gradients coming and going do not rebuild the buckets."""
-        prepared = self._prepared.get(gi)
-        if prepared is not None and prepared[0] == chain.key:
-            keep = prepared[2] | {id(p) for p in params}
-            needs = [*chain.state, *chain.scalar_state]
-            params = [p for p in group["params"] if id(p) in keep and (
-                p.grad is not None or all(n in self.state.get(p, ()) for n in needs))]
-        names = list(chain.scalar_state)
-        fresh = [self._init_state(p, group, chain) for p in params]
-        for p in params:  # e.g. a state_dict loaded into another model: refuse, write nothing
+    def _make_buckets(self, work: list[tuple]) -> list[Bucket]:
+        """Create missing state and split the parameters of all groups by chain, device and
+        dtype: one bucket updates groups whose chains agree (each group has rows of its
+        own scalars). Parameters prepared before that still have state stay in (without
+        gradient now, they sit the step out), so gradients coming and going rebuild
+        nothing."""
+        before = self._prepared
+        chosen: list[tuple[int, Tensor, Chain, bool]] = []
+        for gi, group, params, _, chain in work:
+            if before is not None and before[0].get(gi) == chain.key:
+                keep = before[2][gi] | {id(p) for p in params}
+                needs = [*chain.state, *chain.scalar_state]
+                params = [p for p in group["params"] if id(p) in keep and (
+                    p.grad is not None or all(n in self.state.get(p, ()) for n in needs))]
+            for p in params:
+                chosen.append((gi, p, chain, self._init_state(p, group, chain)))
+        for gi, p, chain, _ in chosen:  # a state_dict of another model: refuse, write nothing
             for name in chain.state:
                 t = self.state[p][name]
                 if not isinstance(t, Tensor) or t.shape != p.shape:
                     found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
                     raise RuntimeError(
                         f"{type(self).__name__}: state {name!r} of parameter "
-                        f"{_position(group, p)} in param group {gi} is {found}, but the "
-                        f"parameter has shape {tuple(p.shape)} (was the state_dict saved "
-                        f"for another model?)")
-        values = _as_floats([self.state[p][n] for p in params for n in names]) if names else []
-        k = len(names)
-        split: dict[tuple, list[int]] = defaultdict(list)
-        for i, p in enumerate(params):
-            split[(p.device, p.dtype)].append(i)
-        buckets = [Bucket([params[i] for i in idx], [self.state[params[i]] for i in idx], chain,
-                          [tuple(values[i * k:(i + 1) * k]) for i in idx], [fresh[i] for i in idx])
-                   for idx in split.values()]
-        ids = [id(p) for p in params]
-        self._prepared[gi] = (chain.key, ids, frozenset(ids), buckets)
+                        f"{_position(self.param_groups[gi], p)} in param group {gi} is "
+                        f"{found}, but the parameter has shape {tuple(p.shape)} (was the "
+                        f"state_dict saved for another model?)")
+        split: dict[tuple, list[tuple[int, Tensor, Chain, bool]]] = defaultdict(list)
+        for item in chosen:
+            split[(item[2].key, item[1].device, item[1].dtype)].append(item)
+        buckets = []
+        for items in split.values():
+            chain = items[0][2]
+            names = list(chain.scalar_state)
+            flat = _as_floats([self.state[p][n] for _, p, _, _ in items for n in names]) \
+                if names else []
+            k = len(names)
+            buckets.append(Bucket([p for _, p, _, _ in items],
+                                  [self.state[p] for _, p, _, _ in items], chain,
+                                  [tuple(flat[i * k:(i + 1) * k]) for i in range(len(items))],
+                                  [fresh for *_, fresh in items], [gi for gi, *_ in items]))
+        keys = {gi: chain.key for gi, _, _, _, chain in work}
+        ids: dict[int, list[int]] = {gi: [] for gi in keys}
+        for gi, p, _, _ in chosen:
+            ids[gi].append(id(p))
+        self._prepared = (keys, ids, {gi: frozenset(v) for gi, v in ids.items()}, buckets)
         return buckets
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._prepared.clear()
+        self._prepared = None
         super().load_state_dict(state_dict)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -215,11 +228,10 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._plans, self._prepared = {}, {}
+        self._plans, self._prepared = {}, None
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        if hasattr(self, "_prepared"):
-            self._prepared.clear()
+        self._prepared = None
         super().add_param_group(param_group)
 
     def _init_state(self, p: Tensor, group: dict[str, Any], chain: Chain) -> bool:
