@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +29,18 @@ def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
     return [torch.view_as_real(t) if t is not None and t.is_complex() else t for t in ts]
 
 
+@dataclass
+class Row:
+    """Parameters of one param group that share scalar state: its Python mirror."""
+
+    group: int
+    fresh: bool  # their state buffers were just created
+    state: ScalarState
+
+    def copy(self) -> Row:
+        return Row(self.group, self.fresh, ScalarState(self.state, self.state.dtype))
+
+
 class Bucket:
     """Parameters updated by one backend call; see the module docstring."""
 
@@ -37,7 +50,7 @@ class Bucket:
         self.params, self.states, self.chain = params, states, chain
         self.device, self.dtype = params[0].device, params[0].dtype
         self.is_complex = params[0].is_complex()
-        self.kept = {n: [s[n] for s in states] for n in chain.state}
+        kept = {n: [s[n] for s in states] for n in chain.state}
         self.scalar_names = list(chain.scalar_state)
         self.scalar_tensors = [[s[n] for s in states] for n in self.scalar_names]
         # Everything a step relies on, to notice when someone replaces or moves it.
@@ -45,18 +58,15 @@ class Bucket:
         self.held = [s[n] for s in states for n in self.names]
         self.addresses = [t.data_ptr() for t in self.held]
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
-        self.tensors = {n: _real(ts) for n, ts in self.kept.items()} if self.is_complex \
-            else dict(self.kept)
+        self.tensors = {n: _real(ts) for n, ts in kept.items()} if self.is_complex else kept
         # Parameters whose param group or scalar state (step counts, say) differ take their
         # scalars from different rows; a row is a Python mirror of that state.
         kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
         keys: dict[tuple, int] = {}
         self.row_of = [keys.setdefault(key, len(keys))
                        for key in zip(group_of, fresh, scalar_values, strict=True)]
-        self.rows = [ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as)
-                     for _, _, v in keys]
-        self.row_group = [g for g, _, _ in keys]
-        self.row_fresh = [f for _, f, _ in keys]
+        self.rows = [Row(g, f, ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as))
+                     for g, f, v in keys]
         self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
         self.bound: native.Bound | None = None
@@ -87,17 +97,16 @@ class Bucket:
             params, grads = _real(params), _real(grads)
         partial = any(g is None for g in grads)
         if partial:
-            row_of, rows, fresh, row_group, call_rows = self._split_rows(grads)
-            moving = set(call_rows)
+            row_of, rows, call_rows = self._split_rows(grads)
+            moving = set(call_rows) - {-1}
         else:
-            row_of, fresh, row_group, call_rows = (self.row_of, self.row_fresh, self.row_group,
-                                                   self.row_of)
-            rows = [ScalarState(row, row.dtype) for row in self.rows]
+            row_of = call_rows = self.row_of
+            rows = [row.copy() for row in self.rows]
             moving = range(len(rows))
-        scalars = [chain.scalars(groups[gi], row, f) if r in moving
-                   else dict.fromkeys(plan.scalars, 0.0)
-                   for r, (row, f, gi) in enumerate(zip(rows, fresh, row_group, strict=True))]
-        values = [[row[n] for n in self.scalar_names] for row in rows]
+        # Advancing a row's copy: the bucket keeps the old state if the step is refused.
+        scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
+                   else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
+        values = [[row.state[n] for n in self.scalar_names] for row in rows]
         bound = self._bound(plan, params, grads, partial)
         if bound is not None:
             ok = bound(grads, scalars, values, check, call_rows, partial)
@@ -105,37 +114,33 @@ class Bucket:
             ok = self._run_by_rows(plan, params, grads, scalars, values, check, call_rows)
             self.versions = self._versions()
         if ok:
-            self.row_of, self.rows, self.row_group = row_of, rows, row_group
+            for r in moving:
+                rows[r].fresh = False
+            self.row_of, self.rows = row_of, rows
             if partial:
-                self.row_fresh = [f and r not in moving for r, f in enumerate(fresh)]
                 self._merge_rows()
-            elif any(fresh):
-                self.row_fresh = [False] * len(rows)
         return ok
 
-    def _split_rows(self, grads: list[Tensor | None]) -> tuple[
-            list[int], list[ScalarState], list[bool], list[int], list[int]]:
+    def _split_rows(self, grads: list[Tensor | None]) -> tuple[list[int], list[Row], list[int]]:
         """Rows for a step that some parameters sit out: a row splits into the parameters
         that step (their scalar state advances) and those that do not (row -1 in the call)."""
         keys: dict[tuple[int, bool], int] = {}
         row_of = [keys.setdefault((r, g is not None), len(keys))
                   for r, g in zip(self.row_of, grads, strict=True)]
-        rows = [ScalarState(self.rows[r], self.rows[r].dtype) for r, _ in keys]
-        fresh = [self.row_fresh[r] for r, _ in keys]
-        row_group = [self.row_group[r] for r, _ in keys]
+        rows = [self.rows[r].copy() for r, _ in keys]
         call_rows = [r if g is not None else -1 for r, g in zip(row_of, grads, strict=True)]
-        return row_of, rows, fresh, row_group, call_rows
+        return row_of, rows, call_rows
 
     def _merge_rows(self) -> None:
         """One row per param group and scalar state (rows that split may have met again)."""
         keys: dict[tuple, int] = {}
-        new = [keys.setdefault((gi, f, tuple(row.values())), len(keys))
-               for row, f, gi in zip(self.rows, self.row_fresh, self.row_group, strict=True)]
+        new = [keys.setdefault((row.group, row.fresh, tuple(row.state.values())), len(keys))
+               for row in self.rows]
         if len(keys) < len(self.rows):
-            first = {n: r for r, n in reversed(list(enumerate(new)))}
+            first: dict[int, int] = {}
+            for r, n in enumerate(new):
+                first.setdefault(n, r)
             self.rows = [self.rows[first[n]] for n in range(len(keys))]
-            self.row_fresh = [self.row_fresh[first[n]] for n in range(len(keys))]
-            self.row_group = [self.row_group[first[n]] for n in range(len(keys))]
             self.row_of = [new[r] for r in self.row_of]
 
     def _run_by_rows(self, plan: backends.Plan, params: list[Tensor],
@@ -143,7 +148,7 @@ class Bucket:
                      values: list[list[float]], check: bool, call_rows: list[int]) -> bool:
         """The general path: one backend call per row of scalars."""
         tensors = {"param": params, "grad": grads, **self.tensors}
-        if len(scalars) == 1 and call_rows[0] == 0 and -1 not in call_rows:
+        if len(scalars) == 1 and -1 not in call_rows:
             return backends.run(plan, tensors, scalars[0], self.dtype, check=check,
                                 store=(self.scalar_tensors, values[0]))
         if check and not backends.all_finite([g for g in grads if g is not None]):

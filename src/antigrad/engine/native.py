@@ -61,9 +61,9 @@ class Kernel:
             self.fns[dtype] = fn
 
     def bind(self, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
-             store: list[list[Tensor]], rows: list[int] | None = None) -> Bound:
+             store: list[list[Tensor]]) -> Bound:
         """The kernel set up for these tensors (see :class:`Bound`)."""
-        return Bound(self, tensors, dtype, store, rows)
+        return Bound(self, tensors, dtype, store)
 
 
 class Bound:
@@ -71,14 +71,14 @@ class Bound:
 
     ``tensors`` are the bucket's inputs by name. Every address but the gradients' is kept:
     the caller binds again when a parameter or a state tensor moves; gradients are passed
-    to every call. Tensor ``i`` takes its scalars from row ``rows[i]`` (default: all from
-    row 0) of those passed to each call. ``store`` are 0-d scalar-state tensors, one list
-    per name, that each successful call sets to the step's new values (of the tensor's
-    row). They must pass :func:`storable`; the write does not bump their version counters.
+    to every call, with the rows of scalars each tensor takes. ``store`` are 0-d
+    scalar-state tensors, one list per name, that each successful call sets to the step's
+    new values (of the tensor's row). They must pass :func:`storable`; the write does not
+    bump their version counters.
     """
 
     def __init__(self, kernel: Kernel, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
-                 store: list[list[Tensor]], rows: list[int] | None = None) -> None:
+                 store: list[list[Tensor]]) -> None:
         self.fn = kernel.fns[dtype]
         self.scalar_names = kernel.scalar_names
         self.nt = nt = len(tensors["param"])
@@ -97,7 +97,7 @@ class Bound:
         self.grad_layout = [(Tensor, n, t.stride()) for n, t in zip(sizes, tensors["param"],
                                                                     strict=True)]
         self.nq = len(store)
-        self._use_rows(rows or [0] * nt, 1)
+        self._use_rows([0] * nt, 1)
         self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
             *[t.data_ptr() for ts in store for t in ts])
         self.q64 = int(bool(store) and store[0][0].dtype == torch.float64)
@@ -120,7 +120,6 @@ class Bound:
         self.qvals[:len(values) * self.nq] = [v for row in values for v in row]
         return self.fn(self.nt, self.ptrs, self.numel, self.svals, self.rows, int(check),
                        self.nq, self.qvals, self.qptrs, self.q64) == CHECK_OK
-
 
     def _use_rows(self, rows: list[int], nrows: int) -> None:
         self.rows[:self.nt] = rows
