@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -14,6 +14,15 @@ from . import backends, sharded
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
+
+
+class _Prepared(NamedTuple):
+    """The buckets of the last step and what they were built for."""
+
+    keys: dict[int, tuple]  # param-group index -> key of its chain
+    ids: dict[int, list[int]]  # param-group index -> ids of its parameters in the buckets
+    idsets: dict[int, frozenset[int]]  # the same, as sets
+    buckets: list[Bucket]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -61,9 +70,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         self.nonfinite = nonfinite
         self.skipped_steps = 0
         self._plans: dict[tuple, backends.Plan] = {}
-        # Prepared buckets: (chain key, ids and id set of the parameters per param-group
-        # index, buckets); None until the first step and after anything that invalidates it.
-        self._prepared: tuple | None = None
+        # None until the first step and after anything that invalidates the buckets.
+        self._prepared: _Prepared | None = None
         base = dict(chain.defaults) if chain is not None else {}
         super().__init__(params, {**base, **defaults})
 
@@ -108,23 +116,19 @@ class ChainOptimizer(torch.optim.Optimizer):
             return
         check = self.nonfinite != "ignore"
         ready = self._ready(work)
-        if check and ready is not None and len(ready[0]) == 1:
-            # The common case, one bucket in all: the backend checks in the same call.
-            (bucket,), exact = ready
-            grads = work[0][3] if exact and len(work) == 1 else [p.grad for p in bucket.params]
-            if not bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
-                               check=True):
-                self._refuse()
-            return
-        if check and not backends.all_finite([g for w in work for g in w[3]]):
+        # The common case, one bucket in all: the backend checks in the same call.
+        folded = check and ready is not None and len(ready[0]) == 1
+        if check and not folded and not backends.all_finite([g for w in work for g in w[3]]):
             self._refuse()
             return
         buckets, exact = ready or (self._make_buckets(work), False)
         for bucket in buckets:  # a parameter without gradient sits the step out (None)
-            grads = work[0][3] if exact and len(work) == 1 and len(buckets) == 1 else [
+            grads = work[0][3] if exact and len(work) == len(buckets) == 1 else [
                 p.grad for p in bucket.params]
-            bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
-                        check=False)
+            if not bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
+                               check=folded):
+                self._refuse()
+                return
 
     def _refuse(self) -> None:
         if self.nonfinite == "skip":
@@ -158,16 +162,17 @@ class ChainOptimizer(torch.optim.Optimizer):
         out); None if they must be rebuilt."""
         if self._prepared is None:
             return None
-        keys, ids, idsets, buckets = self._prepared
-        exact = len(work) == len(keys)
+        prepared = self._prepared
+        exact = len(work) == len(prepared.keys)
         for gi, _, params, _, chain in work:
-            if keys.get(gi) != chain.key:
+            if prepared.keys.get(gi) != chain.key:
                 return None
             now = [id(p) for p in params]
-            if now != ids[gi]:
-                if not idsets[gi].issuperset(now):
+            if now != prepared.ids[gi]:
+                if not prepared.idsets[gi].issuperset(now):
                     return None  # a parameter got its first gradient
                 exact = False
+        buckets = prepared.buckets
         return (buckets, exact) if all(b.valid(self.state) for b in buckets) else None
 
     def _make_buckets(self, work: list[tuple]) -> list[Bucket]:
@@ -179,8 +184,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         before = self._prepared
         chosen: list[tuple[int, Tensor, Chain, bool]] = []
         for gi, group, params, _, chain in work:
-            if before is not None and before[0].get(gi) == chain.key:
-                keep = before[2][gi] | {id(p) for p in params}
+            if before is not None and before.keys.get(gi) == chain.key:
+                keep = before.idsets[gi] | {id(p) for p in params}
                 needs = [*chain.state, *chain.scalar_state]
                 params = [p for p in group["params"] if id(p) in keep and (
                     p.grad is not None or all(n in self.state.get(p, ()) for n in needs))]
@@ -214,7 +219,8 @@ class ChainOptimizer(torch.optim.Optimizer):
         ids: dict[int, list[int]] = {gi: [] for gi in keys}
         for gi, p, _, _ in chosen:
             ids[gi].append(id(p))
-        self._prepared = (keys, ids, {gi: frozenset(v) for gi, v in ids.items()}, buckets)
+        self._prepared = _Prepared(keys, ids, {gi: frozenset(v) for gi, v in ids.items()},
+                                   buckets)
         return buckets
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
