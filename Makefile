@@ -7,11 +7,11 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # torch is pinned here (the CPU build installs offline); the package itself accepts torch>=2.4.
+# Everything is installed in the same pip call as the pin, so pip can never upgrade torch.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[lab,test]'
+	$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)
