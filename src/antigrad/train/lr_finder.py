@@ -3,7 +3,9 @@ r"""The learning-rate range test (L4): grow ε exponentially until the loss dive
 Step i of ``steps`` trains with ``ε_i = lr_min · (lr_max / lr_min)^(i / (steps − 1))`` and
 records the batch loss; the loss is smoothed with a bias-corrected exponential moving
 average (``s_i = EMA_β(L) / (1 − β^{i+1})``, β = ``beta``). The test stops early when the
-loss is NaN/inf or ``s_i > diverge · min_{j<=i} s_j``. Suggestions:
+loss is NaN/inf, the optimizer refuses a NaN/inf gradient (a ``FloatingPointError`` such
+as :class:`~antigrad.engine.NonFiniteGradientError`), or ``s_i > diverge · min_{j<=i} s_j``.
+Suggestions:
 
 - ``"steepest"`` (default): the ε where the smoothed loss falls fastest per decade of ε,
   ``argmin_i ds/d log10 ε`` over the points up to the minimum of ``s`` (slopes by central
@@ -167,7 +169,11 @@ def find_lr(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train:
                     diverged_at = lr
                     break
                 loss.backward()
-                opt.step()
+                try:
+                    opt.step()
+                except FloatingPointError:  # a refused NaN/inf gradient: the lr diverged
+                    diverged_at = lr
+                    break
         finally:
             model.load_state_dict(saved_model)
             opt.load_state_dict(saved_opt)

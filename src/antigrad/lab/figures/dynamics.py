@@ -57,7 +57,11 @@ def plot_sgd_vs_gd(problem: str = "noisy-least-squares", lr: float = 0.1,
                     g["lr"] = lr / (1 + t / 20) ** 0.6
             opt.zero_grad(set_to_none=True)
             task.loss(task.model, task.x_train[idx], task.y_train[idx]).backward()
-            opt.step()
+            try:
+                opt.step()
+            except FloatingPointError:  # a refused NaN/inf gradient: the run diverged
+                label += " (diverged)"
+                break
             losses.append(_full_loss(task, task.model))
             seen.append(t * k)
         axes[0].plot(np.arange(len(losses)), losses, color=color, label=label,
