@@ -8,6 +8,7 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from antigrad.cli import app  # noqa: E402
+from antigrad.lab.outdir import MARKER  # noqa: E402
 
 runner = CliRunner()
 FAST = ["--problem", "breast-cancer", "-o", "sgd,adam", "--grid-points", "1", "--seeds", "1",
@@ -100,3 +101,42 @@ def test_main_is_the_console_script():
     with pytest.raises(SystemExit) as err:
         main(["list"])
     assert err.value.code == 0
+
+
+def refused(*args):
+    """Run the command; it must exit 2 with a message on stderr and no traceback."""
+    r = run(*args)
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), (r.output, r.exception)
+    assert "Traceback" not in r.output and r.stderr.strip()
+    return " ".join(r.stderr.replace("│", " ").split())
+
+
+def snapshot(root):
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def user_files(in_tmp):
+    (in_tmp / "mine").mkdir()
+    (in_tmp / "mine" / "thesis.tex").write_text("years of work")
+    (in_tmp / "notes.txt").write_text("a file")
+    return in_tmp
+
+
+@pytest.mark.parametrize("out, why", [
+    ("mine", "did not make"), ("notes.txt", "existing file"), ("", "empty"),
+    (".", "current folder"), ("..", "current folder"), ("{cwd}", "current folder"),
+    ("/proc/antigrad-report", "cannot be written"), ("notes.txt/x", "not a folder"),
+    ("runs", "holds the result store"),
+])
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_out_never_replaces_user_files(command, out, why, user_files):
+    if out == "runs":
+        (user_files / "runs").mkdir()
+        (user_files / "runs" / MARKER).write_text("")
+    before = snapshot(user_files)
+    args = FAST if command == "compare" else []
+    msg = refused(command, *args, "--out", out.format(cwd=user_files))
+    assert "--out" in msg and why in msg
+    assert snapshot(user_files) == before  # nothing trained, saved, renamed or deleted

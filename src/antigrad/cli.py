@@ -61,6 +61,20 @@ def _check_out(path: Path, param: str = "--out") -> Path:
     return path
 
 
+def _report_dir(out: str | Path, store: Path, param: str = "--out") -> Path:
+    """``out`` if a report may replace it (only antigrad's own folders), else a usage error."""
+    from antigrad.lab.outdir import ReportDirError, check_report_dir
+
+    try:
+        path = check_report_dir(out)
+    except ReportDirError as err:
+        raise _bad(str(err), param) from None
+    if path.resolve() in store.absolute().resolve().parents:
+        raise _bad(f"{str(out)!r} holds the result store {str(store)!r}; a report replaces "
+                   "its folder whole: name another folder", param)
+    return path
+
+
 def _save_figure(fig, path: Path) -> None:
     """Save ``fig`` to ``path`` atomically (temporary file, then rename) and say so."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +141,8 @@ def compare(
     steps: Annotated[int | None, typer.Option(min=1, help="steps per run")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
-    out: Annotated[Path | None, typer.Option(help="report folder")] = None,
+    out: Annotated[str | None, typer.Option(
+        help="report folder (new, empty, or a report antigrad wrote)")] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
 ) -> None:
     """Run every lecture optimizer on a problem, save the results, write an HTML report."""
@@ -143,6 +158,7 @@ def compare(
         raise _bad(str(err), "--problem" if err.kind == "problem" else "--optimizer") from None
     except ValueError as err:
         raise _bad(str(err)) from None
+    out_dir = None if out is None else _report_dir(out, store)
 
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
@@ -153,7 +169,7 @@ def compare(
 
         cmp = run_compare(config, progress)
     cid = Store(store).save(cmp)
-    _report(cmp, store, out, gallery, f"comparison {cid} saved in {store}")
+    _report(cmp, store, out_dir, gallery, f"comparison {cid} saved in {store}")
 
 
 def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") -> None:
@@ -162,8 +178,9 @@ def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") 
     from antigrad.lab.figures import LECTURE_FIGURES
     from antigrad.lab.report import default_report_dir
 
+    out = out or _report_dir(default_report_dir(cmp, store.parent), store, "--store")
     figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
-    path = write_report(cmp, out or default_report_dir(cmp, store.parent), gallery=figures)
+    path = write_report(cmp, out, gallery=figures)
     _print_summary(cmp)
     if saved:
         console.print(saved)
@@ -272,13 +289,15 @@ def lr_find(
 def report(
     comparison: Annotated[int | None, typer.Argument(help="comparison id; default: newest")] = None,
     store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
-    out: Annotated[Path | None, typer.Option(help="report folder")] = None,
+    out: Annotated[str | None, typer.Option(
+        help="report folder (new, empty, or a report antigrad wrote)")] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
     list_: Annotated[bool, typer.Option("--list", help="list stored comparisons")] = False,
 ) -> None:
     """Rebuild the HTML report of a stored comparison."""
     from antigrad.lab import Store, StoreError
 
+    out_dir = None if out is None or list_ else _report_dir(out, store)
     st = Store(store)
     if list_:
         t = Table(title=f"comparisons in {store}")
@@ -293,7 +312,7 @@ def report(
         cmp = st.load(comparison)
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
-    _report(cmp, store, out, gallery)
+    _report(cmp, store, out_dir, gallery)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,7 +6,8 @@
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
 - :mod:`~antigrad.lab.store`: SQLite store under ``runs/``.
 - :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18.
-- :mod:`~antigrad.lab.report`: the HTML report.
+- :mod:`~antigrad.lab.report`: the HTML report; :mod:`~antigrad.lab.outdir`: which
+  folders a report may replace (only antigrad's own).
 
 Example::
 
@@ -25,6 +26,7 @@ from .optimizers import (
     optimizer_names,
     register_optimizer,
 )
+from .outdir import ReportDirError, check_report_dir
 from .paths import Path, run_path
 from .report import default_report_dir, write_report
 from .runner import RunResult, train_run
@@ -34,5 +36,6 @@ from .table import summary_text
 __all__ = ["figures", "CompareConfig", "Comparison", "Summary", "lr_grid", "run_compare",
            "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
-           "Path", "run_path", "default_report_dir", "write_report", "RunResult",
-           "train_run", "DEFAULT_STORE", "Store", "StoreError", "summary_text"]
+           "Path", "run_path", "ReportDirError", "check_report_dir", "default_report_dir",
+           "write_report", "RunResult", "train_run", "DEFAULT_STORE", "Store", "StoreError",
+           "summary_text"]

@@ -2,9 +2,11 @@
 
 :func:`write_report` renders everything into a fresh temporary folder beside the target
 and renames it into place only when complete, so a failure never leaves a half-written
-report (an older report at the same place is replaced whole). The report is one
-``report.html`` that references its PNG figures by relative path, plus ``summary.txt``;
-it loads nothing from the network and runs no script.
+report. An older report at the same place is replaced whole, but only a folder antigrad
+made (it holds the marker file :data:`~antigrad.lab.outdir.MARKER`) or an empty one:
+anything else raises :class:`~antigrad.lab.outdir.ReportDirError` and is left untouched.
+The report is one ``report.html`` that references its PNG figures by relative path, plus
+``summary.txt``; it loads nothing from the network and runs no script.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from matplotlib.figure import Figure
 
 from .compare import Comparison
 from .figures.comparison import comparison_figures
+from .outdir import MARKER, MARKER_TEXT, check_report_dir, safe_name
 from .table import HEADERS, summary_rows, summary_text
 
 __all__ = ["write_report", "render_html", "default_report_dir"]
@@ -38,9 +41,10 @@ figcaption{color:#555;font-size:.9rem}pre{background:#f7f7f7;padding:.8rem;overf
 
 
 def default_report_dir(cmp: Comparison, root: str | Path = "runs") -> Path:
-    """``runs/<id>-<problem>`` (``runs/report-<problem>`` before the comparison is saved)."""
-    stem = f"{cmp.id:04d}" if cmp.id is not None else "report"
-    return Path(root) / f"{stem}-{cmp.config.problem}"
+    """``runs/<id>-<problem>`` (``runs/report-<problem>`` before the comparison is saved);
+    the problem name is reduced to a harmless path component (it may come from a store)."""
+    stem = f"{int(cmp.id):04d}" if cmp.id is not None else "report"
+    return Path(root) / f"{stem}-{safe_name(cmp.config.problem)}"
 
 
 def _figure_block(stem: str, fig_title: str) -> str:
@@ -91,8 +95,10 @@ def write_report(cmp: Comparison, out_dir: str | Path | None = None,
 
     ``out_dir`` defaults to :func:`default_report_dir`; ``gallery`` adds extra figures
     (e.g. :data:`antigrad.lab.figures.LECTURE_FIGURES`, drawn) in their own section.
+    Raises :class:`~antigrad.lab.outdir.ReportDirError` for a folder antigrad must not
+    replace (checked before drawing and again before the rename).
     """
-    final = Path(out_dir) if out_dir is not None else default_report_dir(cmp)
+    final = check_report_dir(out_dir if out_dir is not None else default_report_dir(cmp))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
@@ -106,14 +112,16 @@ def write_report(cmp: Comparison, out_dir: str | Path | None = None,
             extra[f"lecture-{stem}"] = (fig.get_suptitle() or fig.axes[0].get_title() or stem)
         (tmp / "report.html").write_text(render_html(cmp, captions, extra), encoding="utf-8")
         (tmp / "summary.txt").write_text(summary_text(cmp), encoding="utf-8")
+        (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         os.chmod(tmp, 0o755)
-        if final.exists():
+        check_report_dir(final)  # again: the folder may have changed while we drew
+        if final.exists() and any(final.iterdir()):
             old = final.parent / f".{final.name}.old-{os.getpid()}"
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, final)
+            os.replace(tmp, final)  # an empty folder is replaced, a non-empty one refused
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,0 +1,99 @@
+"""Report folders: antigrad replaces a folder only if it made that folder itself.
+
+A report is written to a temporary folder and renamed into place; an older report at the
+same place is replaced whole. So that this can never delete somebody's files, every report
+folder holds a marker file, :data:`MARKER`, and :func:`check_report_dir` accepts only
+
+- a path that does not exist yet (its nearest existing parent must be a writable folder),
+- an empty folder, or
+- a folder that holds the marker (a report antigrad wrote).
+
+Anything else (a file, a folder of other files, the current folder or one containing it,
+a symbolic link, an empty name) raises :class:`ReportDirError`, before any work starts.
+
+Example::
+
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> check_report_dir(root / "new-report") == root / "new-report"
+    True
+    >>> (root / "notes.txt").write_text("mine")
+    4
+    >>> check_report_dir(root)
+    Traceback (most recent call last):
+    ...
+    antigrad.lab.outdir.ReportDirError: ...is a folder antigrad did not make...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+__all__ = ["MARKER", "ReportDirError", "check_report_dir", "safe_name"]
+
+#: The file that marks a folder as a report antigrad wrote (and may replace).
+MARKER = ".antigrad-report"
+
+MARKER_TEXT = ("This folder is a report written by antigrad. antigrad replaces it whole when\n"
+               "a report is written here again; delete this file to keep it from that.\n")
+
+
+class ReportDirError(ValueError):
+    """A report folder that antigrad must not (or cannot) write."""
+
+
+def safe_name(text: str, fallback: str = "report") -> str:
+    """``text`` as one harmless path component: letters, digits, ``.``, ``_``, ``-`` only,
+    no leading dot, at most 64 characters (names read from a store are untrusted)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", str(text)).strip(".-")[:64]
+    return name or fallback
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_writable(path: Path) -> None:
+    """The folder that will hold ``path`` exists or can be made, and accepts new entries."""
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise ReportDirError(f"{str(path)!r} cannot be created: {str(base)!r} is not a folder")
+    try:  # a real probe: permission bits say nothing for root or read-only mounts
+        os.rmdir(tempfile.mkdtemp(prefix=".antigrad-probe-", dir=base))
+    except OSError as err:
+        raise ReportDirError(f"{str(path)!r} cannot be written: no write access to "
+                             f"{str(base)!r} ({err.strerror or err})") from None
+
+
+def _check_existing(path: Path) -> None:
+    if path.is_symlink():
+        raise ReportDirError(f"{str(path)!r} is a symbolic link; name a new folder")
+    if not path.is_dir():
+        raise ReportDirError(f"{str(path)!r} is an existing file, not a report folder; "
+                             "antigrad does not replace it: name a new folder")
+    if not (path / MARKER).is_file() and any(path.iterdir()):
+        raise ReportDirError(f"{str(path)!r} is a folder antigrad did not make (no {MARKER} "
+                             "file inside) and it is not empty; antigrad replaces only its "
+                             "own report folders: name a new or empty folder")
+
+
+def check_report_dir(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a report may be written there (see the
+    module doc); otherwise :class:`ReportDirError` saying why."""
+    if not str(path).strip():
+        raise ReportDirError("the report folder name is empty; name a new folder")
+    path = Path(path)
+    where = path.absolute()
+    cwd = Path.cwd().resolve()
+    if where.resolve() == cwd or where.resolve() in cwd.parents or path.name in ("", ".", ".."):
+        raise ReportDirError(f"{str(path)!r} is the current folder or contains it; a report "
+                             "replaces its folder whole: name a new folder")
+    if path.exists() or path.is_symlink():
+        _check_existing(path)
+    _check_writable(where)
+    return path
