@@ -10,6 +10,12 @@ the hyperparameters and where they enter differ:
 - weight decay ``lambda`` is the coefficient of ``lambda ||w||^2``, i.e. ``2 lambda w``
   in the gradient (Adam) or in the decoupled step (AdamW).
 
+The param groups also answer to torch's names for the moments, as views of the same values:
+``group["betas"]`` is ``(beta1, beta2)`` (Adam, AdamSimple, Nadam, AdamW) and
+``group["momentum"]`` is ``gamma`` (Momentum, Nesterov, RMSprop), so torch's
+``OneCycleLR`` and ``CyclicLR`` cycle them with their default ``cycle_momentum=True``
+(see :mod:`antigrad._aliases`).
+
 Example::
 
     >>> import torch
@@ -28,6 +34,7 @@ from typing import Any
 
 import torch
 
+from . import _aliases
 from . import validation as check
 from .engine import ChainOptimizer
 from .transforms import (
@@ -55,6 +62,8 @@ class _Textbook(ChainOptimizer):
     """A fixed chain with the lecture's hyperparameter names, validated on construction."""
 
     formula: Chain
+    # The dict type of defaults and param groups: torch's name for the moments, or None.
+    groups: type[_aliases.Aliased] | None = None
 
     def __init__(self, params, nonfinite: str = "raise", **hyper: Any) -> None:
         check.at_least("lr", hyper["lr"])
@@ -65,6 +74,21 @@ class _Textbook(ChainOptimizer):
             if name in hyper:
                 check.at_least(name, hyper[name])
         super().__init__(params, self.formula, nonfinite=nonfinite, **hyper)
+        self._wrap_groups()
+
+    def _wrap_groups(self) -> None:
+        if self.groups is not None:
+            self.defaults = self.groups.wrap(self.defaults)
+            self.param_groups = [self.groups.wrap(g) for g in self.param_groups]
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if self.groups is not None and isinstance(param_group, dict):
+            param_group = self.groups.wrap(param_group)
+        super().add_param_group(param_group)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)   # load_state_dict builds plain dicts: wrap them again
+        self._wrap_groups()
 
 
 class SGD(_Textbook):
@@ -85,6 +109,8 @@ class Momentum(_Textbook):
     The velocity carries the learning rate, so a new ``lr`` affects only new gradients.
     Reference: Polyak, 1964.
     """
+
+    groups = _aliases.Momentum
 
     formula = chain(scale_by_lr(), trace("gamma", state="velocity"), apply_update())
 
@@ -107,6 +133,8 @@ class Nesterov(_Textbook):
     (Sutskever et al., 2013). Do not mix the two forms in one run.
     Reference: Nesterov, 1983.
     """
+
+    groups = _aliases.Momentum
 
     formula = chain(scale_by_lr(), trace("gamma", nesterov=True, state="velocity"),
                     apply_update())
@@ -163,6 +191,8 @@ class RMSprop(_Textbook):
     Reference: Tieleman & Hinton, 2012.
     """
 
+    groups = _aliases.Momentum
+
     formula = chain(scale_by_rms(decay="gamma", eps=0.0, eps_root="s"), descend())
 
     def __init__(self, params, lr: float, gamma: float = 0.9, s: float = 1e-6, *,
@@ -176,6 +206,8 @@ class AdamSimple(_Textbook):
     .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\ G \leftarrow \beta_2 G + (1-\beta_2) g^2,\
               w \leftarrow w - \varepsilon\, m / (\sqrt{G} + s)
     """
+
+    groups = _aliases.Betas
 
     formula = chain(scale_by_adam(BETAS, eps="s", bias_correction=False), descend())
 
@@ -194,6 +226,8 @@ class Adam(_Textbook):
     coupled regularization that L14 warns about (see :class:`AdamW`).
     Reference: Kingma & Ba, arXiv 1412.6980.
     """
+
+    groups = _aliases.Betas
 
     formula = chain(scale_by_adam(BETAS, eps=0.0, eps_root="s"), descend())
     decayed = chain(add_weight_decay(factor=2.0), formula)
@@ -217,6 +251,8 @@ class Nadam(_Textbook):
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
     """
 
+    groups = _aliases.Betas
+
     formula = chain(scale_by_nadam(BETAS, eps=0.0, eps_root="s", momentum_decay=None),
                     descend())
 
@@ -235,6 +271,8 @@ class AdamW(_Textbook):
     default 0.005 matches torch's default 0.01.
     Reference: Loshchilov & Hutter, arXiv 1711.05101.
     """
+
+    groups = _aliases.Betas
 
     formula = chain(decoupled_weight_decay(factor=2.0), scale_by_adam(BETAS, eps="s"),
                     descend())
