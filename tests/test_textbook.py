@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import textbook_reference as ref
+from antigrad import NonFiniteGradientError
 from antigrad import textbook as tb
 
 rng = np.random.default_rng(0)
@@ -138,3 +139,23 @@ def test_deepcopy_continues_identically(cls, kw):
             p.grad = grad_torch(p.detach())
             o.step()
     assert v is not w and torch.equal(v, w)
+
+
+def test_nesterov_refused_closure_step_leaves_parameters_bit_for_bit():
+    """A NaN gradient at the look-ahead point is refused: w is exactly what it was (moving
+    by -gamma v and back does not round-trip in float32)."""
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(100):
+        w = torch.nn.Parameter(torch.randn(64, generator=gen))
+        opt = tb.Nesterov([w], lr=0.1, gamma=0.9)
+        w.grad = torch.randn(64, generator=gen)
+        opt.step()  # builds a velocity
+        before = w.detach().clone()
+
+        def closure(w=w):
+            w.grad = torch.full_like(w, float("nan"))
+            return 0.0
+
+        with pytest.raises(NonFiniteGradientError):
+            opt.step(closure)
+        assert torch.equal(w.detach(), before)

@@ -149,26 +149,30 @@ class Nesterov(_Textbook):
         if closure is None:
             self._apply()
             return None
-        shifted = self._shift(-1.0)
+        # w - gamma v, then back to w: restored from a copy, since adding gamma v back
+        # does not round-trip in floating point (a refused step must change nothing)
+        moved, saved = self._shift_to_lookahead()
         try:
             with torch.enable_grad():
                 loss = closure()
         finally:
-            self._shift(1.0, shifted)
+            if moved:
+                torch._foreach_copy_(moved, saved)
         self._apply(lambda group: self.at_lookahead)
         return loss
 
-    def _shift(self, sign: float, params: list | None = None) -> list:
-        """Move every parameter with a velocity by ``sign * gamma * v``."""
-        moved = []
+    def _shift_to_lookahead(self) -> tuple[list, list]:
+        """Move every parameter with a velocity to ``w - gamma v``; return them and copies
+        of their values before the move."""
+        moved, saved = [], []
         for group in self.param_groups:
-            ps = [p for p in group["params"] if "velocity" in self.state[p]
-                  and (params is None or any(p is q for q in params))]
+            ps = [p for p in group["params"] if "velocity" in self.state[p]]
             if ps:
+                saved.extend(p.detach().clone() for p in ps)
                 vs = [self.state[p]["velocity"] for p in ps]
-                torch._foreach_add_(ps, vs, alpha=sign * float(group["gamma"]))
+                torch._foreach_add_(ps, vs, alpha=-float(group["gamma"]))
                 moved.extend(ps)
-        return moved
+        return moved, saved
 
 
 class AdaGrad(_Textbook):

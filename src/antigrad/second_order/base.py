@@ -172,18 +172,17 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
 
             try:
                 t, new = self.search(phi, p, d, t, gtd, o, state)
-            except NonFiniteLossError:
+                if new is not last[0]:  # params sit at the last trial, not the pick
+                    flat.set_(new.x)
+                    if graph and new is not p:
+                        new = flat.evaluate(closure, new.x, graph=True)
+                        last[1] += 1
+            except BaseException:  # NaN, or the closure raised (Ctrl-C too): undo the trial
                 flat.set_(x0)
                 raise
             finally:
                 res.func_evals += last[1]
                 state["func_evals"] += last[1]
-            if new is not last[0]:  # params sit at the last trial, not the pick
-                flat.set_(new.x)
-                if graph and new is not p:
-                    new = flat.evaluate(closure, new.x, graph=True)
-                    res.func_evals += 1
-                    state["func_evals"] += 1
             res.iterations += 1
             state["n_iter"] += 1
             s = new.x - x0

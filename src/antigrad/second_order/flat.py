@@ -133,26 +133,19 @@ class FlatParams:
         With ``graph`` the gradient keeps its autograd graph (for Hessian-vector
         products). The closure may call ``loss.backward()`` (gradients are read from
         ``.grad``) or just return the loss (gradients are taken with ``autograd.grad``).
+        Every ``.grad`` is cleared before the call, so a gradient left by an earlier
+        evaluation is never mistaken for this one's.
         """
         x = self.vector() if x is None else x
         ctx = _backward_with_graph() if graph else contextlib.nullcontext([True])
+        for p in self.params:
+            p.grad = None
         with torch.enable_grad(), ctx as called:
             loss = closure()
-            grads: list[Tensor | None]
-            if graph and not called[0] or not graph and all(p.grad is None for p in self.params):
-                if not (isinstance(loss, Tensor) and loss.requires_grad):
-                    raise RuntimeError(
-                        f"{self.owner}: the closure neither called loss.backward() nor "
-                        f"returned a loss that requires grad; "
-                        + CLOSURE_REQUIRED.format(name=self.owner))
-                grads = list(torch.autograd.grad(loss, self.params, create_graph=graph,
-                                                 allow_unused=True))
-                if not graph:
-                    for p, gp in zip(self.params, grads, strict=True):
-                        p.grad = gp
-            else:
-                grads = [p.grad for p in self.params]
-        f = float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
+            f = loss_value(loss, self.owner)
+            grads: list[Tensor | None] = [p.grad for p in self.params]
+            if graph and not called[0] or all(gp is None for gp in grads):
+                grads = self._autograd(loss, graph)
         g = self.flat_grad(grads)
         kept = None
         if graph:
@@ -162,3 +155,34 @@ class FlatParams:
                 if p.grad is not None and p.grad.grad_fn is not None:
                     p.grad = p.grad.detach()
         return Point(x, f, g, loss, kept)
+
+    def _autograd(self, loss: Any, graph: bool) -> list[Tensor | None]:
+        """The gradient of a loss whose closure did not call ``backward()``; left in
+        ``.grad`` as ``backward()`` would have."""
+        if not (isinstance(loss, Tensor) and loss.requires_grad):
+            raise ValueError(
+                f"{self.owner}: the closure neither called loss.backward() nor returned a "
+                f"loss that requires grad, so there is no gradient to follow; "
+                + CLOSURE_REQUIRED.format(name=self.owner))
+        grads = list(torch.autograd.grad(loss.reshape(()), self.params, create_graph=graph,
+                                         allow_unused=True))
+        if not graph:
+            for p, gp in zip(self.params, grads, strict=True):
+                p.grad = gp
+        return grads
+
+
+def loss_value(loss: Any, owner: str) -> float:
+    """The closure's loss as a float; a clear error for anything but one real number."""
+    if isinstance(loss, Tensor):
+        if loss.numel() != 1:
+            raise ValueError(f"{owner}: the closure returned a tensor of shape "
+                             f"{tuple(loss.shape)}; it must return the scalar loss")
+        if loss.is_complex():
+            raise ValueError(f"{owner}: the closure returned a complex loss ({loss.item()}); "
+                             f"it must return a real scalar")
+        return float(loss.detach())
+    if isinstance(loss, bool) or not isinstance(loss, (int, float)):
+        raise TypeError(f"{owner}: the closure returned {type(loss).__name__} "
+                        f"({loss!r:.60}); it must return the loss (a scalar tensor or number)")
+    return float(loss)

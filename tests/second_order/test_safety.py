@@ -1,0 +1,100 @@
+"""Never a wrong answer, never a moved parameter on failure, never an internal error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from second_order.so_problems import METHODS, closure_for, make
+
+
+def double_well(w):
+    return (w**4 - 3 * w**2 + w).sum()
+
+
+def true_grad(w):
+    x = w.detach().clone().requires_grad_()
+    return torch.autograd.grad(double_well(x), x)[0]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_closure_without_backward_gets_fresh_gradients(name):
+    """A loss returned without backward(): each point's own gradient, not the last one's.
+
+    Reading the ``.grad`` an earlier evaluation left behind stopped BFGS/L-BFGS at a
+    point whose true gradient was 0.5 while reporting convergence."""
+    w = torch.tensor([0.5, -0.3], dtype=torch.float64, requires_grad=True)
+    opt = make(name, [w], max_iter=100, tolerance_change=0.0, tolerance_grad=1e-8)
+    opt.step(lambda: double_well(w))
+    assert opt.result.reason == "gradient"
+    assert float(true_grad(w).abs().max()) <= 1e-8
+    assert opt.result.loss == pytest.approx(-4.584135221, abs=1e-8)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_closure_that_accumulates_gradients_is_not_misled(name):
+    """A closure calling backward() without zero_grad() still sees only its own gradient."""
+    w = torch.tensor([0.5, -0.3], dtype=torch.float64, requires_grad=True)
+    opt = make(name, [w], max_iter=100, tolerance_change=0.0, tolerance_grad=1e-8)
+
+    def closure():
+        loss = double_well(w)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    assert float(true_grad(w).abs().max()) <= 1e-8
+
+
+class Stop(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError, Stop])
+def test_closure_error_in_line_search_restores_parameters(name, error):
+    """The closure raises at the 3rd evaluation: parameters are back at the last accepted
+    point (the start of that line search), bit for bit, and the error propagates."""
+    w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    calls, accepted = [0], []
+    opt = make(name, [w], max_iter=50, line_search_fn="strong_wolfe")
+    inner = closure_for(opt, lambda: 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2)
+
+    def closure():
+        calls[0] += 1
+        if calls[0] == 3:
+            raise error("interrupted")
+        return inner()
+
+    original = opt.search
+
+    def search(*args, **kw):
+        accepted.append(w.detach().clone())
+        return original(*args, **kw)
+
+    opt.search = search
+    with pytest.raises(error, match="interrupted"):
+        opt.step(closure)
+    assert torch.equal(w.detach(), accepted[-1])
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("result,kind,match", [
+    (None, TypeError, "returned NoneType"),
+    ("1.0", TypeError, "returned str"),
+    (torch.ones(3, requires_grad=True), ValueError, r"shape \(3,\).*scalar"),
+])
+def test_closure_must_return_a_scalar_loss(name, result, kind, match):
+    w = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    opt = make(name, [w])
+    with pytest.raises(kind, match=match):
+        opt.step(lambda: result)
+    assert torch.equal(w.detach(), torch.ones(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_closure_without_any_gradient_is_a_value_error(name):
+    w = torch.ones(2, requires_grad=True)
+    opt = make(name, [w])
+    with pytest.raises(ValueError, match="neither called loss.backward"):
+        opt.step(lambda: torch.tensor(1.0))
