@@ -98,3 +98,72 @@ def test_closure_without_any_gradient_is_a_value_error(name):
     opt = make(name, [w])
     with pytest.raises(ValueError, match="neither called loss.backward"):
         opt.step(lambda: torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_empty_parameters_are_refused_at_construction(name):
+    with pytest.raises(ValueError, match="only empty parameters"):
+        make(name, [torch.zeros(0, requires_grad=True)])
+
+
+@pytest.mark.parametrize("name", ["Newton", "DiagonalNewton"])
+def test_complex_parameters_are_refused_by_hessian_methods(name):
+    w = torch.zeros(2, dtype=torch.complex128, requires_grad=True)
+    with pytest.raises(TypeError, match=rf"{name} does not support complex parameters"):
+        make(name, [w])
+
+
+@pytest.mark.parametrize("name", ["BFGS", "LBFGS"])
+def test_complex_parameters_are_pairs_of_reals(name):
+    """|z - c|^2 over complex z: the minimum is z = c, as for the real pair view."""
+    c = torch.tensor([1 + 2j, -0.5 + 0.25j], dtype=torch.complex128)
+    z = torch.zeros(2, dtype=torch.complex128, requires_grad=True)
+    opt = make(name, [z], max_iter=50, tolerance_grad=1e-12, tolerance_change=0.0)
+    opt.step(closure_for(opt, lambda: ((z - c).abs() ** 2).sum()))
+    torch.testing.assert_close(z.detach(), c, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["Newton", "DiagonalNewton"])
+def test_infinite_damping_is_refused(name):
+    with pytest.raises(ValueError, match="Invalid damping: inf"):
+        make(name, [torch.zeros(2, requires_grad=True)], damping=float("inf"))
+
+
+def foreign_state_dicts(params):
+    model = torch.nn.Linear(2, 1)
+    adam = torch.optim.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    adam.step()
+    yield "model", model.state_dict(), r"not an optimizer state_dict.*model's"
+    yield "adam", adam.state_dict(), "lacks .*another optimizer"
+    yield "list", [1, 2], "expects a dict"
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_foreign_state_dicts_are_refused_and_change_nothing(name):
+    w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    opt = make(name, [w], max_iter=3)
+    opt.step(closure_for(opt, lambda: (100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2)))
+    before = opt.state_dict()
+    for _, sd, match in foreign_state_dicts([torch.zeros(2, requires_grad=True)]):
+        with pytest.raises((TypeError, ValueError), match=match):
+            opt.load_state_dict(sd)
+    for other in METHODS:  # another second-order optimizer's state_dict
+        if other != name:
+            o = make(other, [torch.zeros(2, dtype=torch.float64, requires_grad=True)])
+            x = o.param_groups[0]["params"][0]
+            o.step(closure_for(o, lambda x=x: ((x - 1) ** 4).sum()))
+            with pytest.raises(ValueError, match="another optimizer"):
+                opt.load_state_dict(o.state_dict())
+    assert str(opt.state_dict()) == str(before)
+
+
+@pytest.mark.parametrize("name", ["BFGS", "LBFGS"])
+def test_state_dict_of_other_size_is_refused(name):
+    big = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+    src = make(name, [big])
+    src.step(closure_for(src, lambda: ((big - 1) ** 4).sum()))
+    w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match=r"has shape .*expected .*3 parameters"):
+        make(name, [w]).load_state_dict(src.state_dict())

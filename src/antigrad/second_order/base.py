@@ -38,6 +38,13 @@ def positive(name: str, value: Any) -> None:
         raise ValueError(f"Invalid {name}: {value} (must be > 0)")
 
 
+def finite_damping(value: Any) -> None:
+    validation.at_least("damping", value)
+    if not math.isfinite(float(value)):
+        raise ValueError(f"Invalid damping: {value} (must be finite: infinite damping "
+                         f"takes no step)")
+
+
 def positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= 1)")
@@ -70,6 +77,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.result: SolveResult | None = None
         self._flat_cache: FlatParams | None = None
+        self._flat()  # validates the parameters now, not at the first step
 
     # -- parameters and options ----------------------------------------------------------
     def _flat(self) -> FlatParams:
@@ -96,12 +104,51 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self._flat_cache = None  # a view of the parameters, rebuilt on first use
 
+    #: what ``self.state`` may hold for this optimizer (others mean a foreign state_dict)
+    state_keys: frozenset[str] = frozenset({"func_evals", "n_iter"})
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict of this optimizer; refuse anything else before changing state."""
+        self._check_state_dict(state_dict)
         super().load_state_dict(state_dict)
         for st in self.state.values():  # own the buffers: they are updated in place
             for k, v in st.items():
                 if isinstance(v, Tensor):
                     st[k] = v.clone()
+
+    def _check_state_dict(self, sd: Any) -> None:
+        name = type(self).__name__
+        if not isinstance(sd, dict):
+            raise TypeError(f"{name}.load_state_dict expects a dict from "
+                            f"optimizer.state_dict(), got {type(sd).__name__}")
+        if "state" not in sd or "param_groups" not in sd:
+            keys = ", ".join(map(str, list(sd)[:5]))
+            raise ValueError(f"{name}.load_state_dict: not an optimizer state_dict (it needs "
+                             f"'state' and 'param_groups'; got keys {keys}... — a model's "
+                             f"state_dict?)")
+        for i, group in enumerate(sd["param_groups"]):
+            missing = sorted(set(self.defaults) - set(group))
+            if missing:
+                raise ValueError(f"{name}.load_state_dict: param group {i} lacks "
+                                 f"{', '.join(missing)}: this state_dict is from another "
+                                 f"optimizer, not {name}")
+        for st in sd["state"].values():
+            foreign = sorted(set(st) - self.state_keys)
+            if foreign:
+                raise ValueError(f"{name}.load_state_dict: unknown state "
+                                 f"{', '.join(foreign)}: this state_dict is from another "
+                                 f"optimizer, not {name}")
+            self.check_state(st)
+
+    def check_state(self, st: dict[str, Any]) -> None:
+        """Refuse loaded buffers that do not fit these parameters (subclasses)."""
+
+    def _check_shape(self, st: dict[str, Any], key: str, shape: tuple[int, ...]) -> None:
+        v = st.get(key)
+        if v is not None and (not isinstance(v, Tensor) or tuple(v.shape) != shape):
+            got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape {got}, "
+                             f"expected {shape} for these {self._flat().n} parameters")
 
     # -- what subclasses define ----------------------------------------------------------
     def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],

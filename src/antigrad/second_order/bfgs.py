@@ -57,6 +57,8 @@ class BFGS(SecondOrderOptimizer):
         max_hessian_bytes: memory the dense ``H`` may take (default 1 GiB).
     """
 
+    state_keys = SecondOrderOptimizer.state_keys | {"inv_hessian"}
+
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *,
                  line_search_fn: str | None = "strong_wolfe", max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
@@ -72,6 +74,10 @@ class BFGS(SecondOrderOptimizer):
         flat = self._flat()
         curvature.check_dense_memory("BFGS", flat.n, flat.dtype, 2, o["max_hessian_bytes"],
                                      "antigrad.LBFGS (O(history_size * n) memory)")
+
+    def check_state(self, st: dict[str, Any]) -> None:
+        n = self._flat().n
+        self._check_shape(st, "inv_hessian", (n, n))
 
     def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
                   result: SolveResult) -> tuple[Tensor, float]:

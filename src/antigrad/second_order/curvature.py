@@ -23,13 +23,15 @@ CHUNK_BYTES = 64 * 2**20  # one block of one-hot vectors and the HVP rows it yie
 
 
 def check_dense_memory(owner: str, n: int, dtype: torch.dtype, copies: int, limit: int,
-                       alternative: str) -> None:
-    """Raise :class:`HessianMemoryError` if ``copies`` dense ``n × n`` matrices exceed ``limit``."""
-    need = copies * n * n * torch.empty((), dtype=dtype).element_size()
+                       alternative: str, working: int = 0) -> None:
+    """Raise :class:`HessianMemoryError` if ``copies`` dense ``n × n`` matrices and
+    ``working`` more bytes exceed ``limit``."""
+    need = copies * n * n * torch.empty((), dtype=dtype).element_size() + working
     if need > limit:
+        extra = f" and {working / 2**20:.0f} MiB of working memory" if working else ""
         raise HessianMemoryError(
             f"{owner} needs {copies} dense {n}x{n} {str(dtype).replace('torch.', '')} "
-            f"matrices, about {need:,} bytes ({need / 2**30:.2f} GiB), over the limit "
+            f"matrices{extra}, about {need:,} bytes ({need / 2**30:.2f} GiB), over the limit "
             f"max_hessian_bytes={limit:,}; nothing was allocated. Use {alternative}, or "
             f"raise max_hessian_bytes if the memory is there.")
 
@@ -75,21 +77,40 @@ def _hvps(flat: FlatParams, grads: list[Tensor], vectors: Tensor) -> Tensor:
     return torch.cat([r.reshape(k, -1) for r in rows], dim=1)
 
 
-def _chunk(flat: FlatParams) -> int:
+def chunk_rows(flat: FlatParams) -> int:
+    """How many Hessian-vector products to batch so one batch stays near ``CHUNK_BYTES``:
+    each takes a one-hot vector and a result row (``2n`` numbers) plus about the graph
+    it differentiates through (``flat.graph_bytes``, measured at the evaluation)."""
     size = torch.empty((), dtype=flat.dtype).element_size()
-    return max(1, min(flat.n, CHUNK_BYTES // (2 * size * flat.n)))
+    return max(1, min(flat.n, CHUNK_BYTES // (2 * size * flat.n + flat.graph_bytes)))
+
+
+def batch_bytes(flat: FlatParams) -> int:
+    """The working memory of one batch of Hessian-vector products (estimate)."""
+    size = torch.empty((), dtype=flat.dtype).element_size()
+    return chunk_rows(flat) * (2 * size * flat.n + flat.graph_bytes)
 
 
 def hessian(flat: FlatParams, grads: list[Tensor]) -> Tensor:
-    """The dense symmetric ``n × n`` Hessian (``n`` HVPs, batched)."""
-    c = _chunk(flat)
-    h = torch.cat([_rows(flat, grads, i, min(i + c, flat.n)) for i in range(0, flat.n, c)])
-    return (h + h.T).mul_(0.5)
+    """The dense symmetric ``n × n`` Hessian (``n`` HVPs, batched), built in place: one
+    ``n × n`` matrix and one batch of rows at a time."""
+    c, n = chunk_rows(flat), flat.n
+    h = torch.empty(n, n, dtype=flat.dtype, device=flat.device)
+    for i in range(0, n, c):
+        h[i:i + c] = _rows(flat, grads, i, min(i + c, n))
+    for i in range(0, n, c):  # symmetrise block by block: (H + Hᵀ) / 2 without a copy of H
+        j = min(i + c, n)
+        diag = h[i:j, i:j]
+        diag.copy_((diag + diag.T).mul_(0.5))
+        upper = (h[i:j, j:] + h[j:, i:j].T).mul_(0.5)
+        h[i:j, j:] = upper
+        h[j:, i:j] = upper.T
+    return h
 
 
 def exact_diagonal(flat: FlatParams, grads: list[Tensor]) -> Tensor:
     """``diag(H)`` exactly, from ``n`` batched HVPs but only ``O(chunk · n)`` memory."""
-    c = _chunk(flat)
+    c = chunk_rows(flat)
     parts = []
     for i in range(0, flat.n, c):
         rows = _rows(flat, grads, i, min(i + c, flat.n))
@@ -102,4 +123,6 @@ def hutchinson_diagonal(flat: FlatParams, grads: list[Tensor], samples: int,
     """Hutchinson's unbiased estimate ``1/k Σ z ⊙ H z``, ``z`` Rademacher, batched."""
     z = torch.randint(0, 2, (samples, flat.n), generator=generator, dtype=flat.dtype,
                       device="cpu").mul_(2).sub_(1).to(flat.device)
-    return (z * _hvps(flat, grads, z)).mean(0)
+    c = chunk_rows(flat)
+    total = sum((zc * _hvps(flat, grads, zc)).sum(0) for zc in z.split(c))
+    return total / samples

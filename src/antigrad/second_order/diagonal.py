@@ -48,7 +48,7 @@ from torch import Tensor
 
 from .. import validation
 from . import curvature
-from .base import SecondOrderOptimizer, common_defaults, positive_int
+from .base import SecondOrderOptimizer, common_defaults, finite_damping, positive_int
 from .flat import Point
 from .result import SolveResult
 
@@ -72,6 +72,7 @@ class DiagonalNewton(SecondOrderOptimizer):
     """
 
     needs_graph = True
+    state_keys = SecondOrderOptimizer.state_keys | {"probe_draws"}
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, hessian: str = "auto",
                  damping: float = 1e-4, samples: int = 8, seed: int = 0,
@@ -82,7 +83,7 @@ class DiagonalNewton(SecondOrderOptimizer):
         if hessian not in HESSIANS:
             raise ValueError(f"Invalid hessian: {hessian!r} (must be one of "
                              f"{', '.join(map(repr, HESSIANS))})")
-        validation.at_least("damping", damping)
+        finite_damping(damping)
         positive_int("samples", samples)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"Invalid seed: {seed!r} (must be an integer)")
@@ -92,6 +93,7 @@ class DiagonalNewton(SecondOrderOptimizer):
         defaults.update(hessian=hessian, damping=damping, samples=samples, seed=seed,
                         exact_max_params=exact_max_params)
         super().__init__(params, defaults)
+        self._flat().refuse_complex()
 
     def diagonal(self, p: Point, state: dict[str, Any], o: dict[str, Any],
                  result: SolveResult) -> Tensor:

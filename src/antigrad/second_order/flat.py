@@ -82,11 +82,39 @@ def _backward_with_graph() -> Iterator[list[bool]]:
         _patch_active = False
 
 
+def as_real(t: Tensor) -> Tensor:
+    """A complex tensor as a real view with a trailing dimension of 2 (as torch.optim.LBFGS
+    treats complex parameters); a real tensor as is."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
+    """Counts the bytes of the distinct storages autograd saves within the block: the
+    forward graph and the graph of the gradient, which every Hessian-vector product
+    differentiates through (a batch of ``k`` of them materialises ``~k`` times as much)."""
+
+    def __init__(self) -> None:
+        self.total, self._seen = 0, set()
+        super().__init__(self._pack, lambda t: t)
+
+    def _pack(self, t: Tensor) -> Tensor:
+        try:
+            storage = t.untyped_storage()
+            key = storage.data_ptr()
+            if key not in self._seen:
+                self._seen.add(key)
+                self.total += storage.nbytes()
+        except (RuntimeError, NotImplementedError):  # no plain storage: count its elements
+            self.total += t.numel() * t.element_size()
+        return t
+
+
 class FlatParams:
     """All parameters of ``param_groups`` as one flat vector.
 
-    All parameters must share a dtype and a device (the flat vector, and any Hessian or
-    history built on it, lives there).
+    All parameters must share a (real) dtype and a device (the flat vector, and any
+    Hessian or history built on it, lives there). A complex parameter counts as its real
+    and imaginary parts, interleaved.
     """
 
     def __init__(self, param_groups: Sequence[dict[str, Any]], owner: str) -> None:
@@ -95,36 +123,59 @@ class FlatParams:
         if not self.params:
             raise ValueError(f"{owner} got an empty parameter list")
         first = self.params[0]
+        real = as_real(first.detach()).dtype
         for p in self.params:
-            if p.dtype != first.dtype or p.device != first.device:
+            if as_real(p.detach()).dtype != real or p.device != first.device:
                 raise ValueError(
                     f"{owner} treats all parameters as one vector, so they must share a dtype "
                     f"and device; got {first.dtype} on {first.device} and {p.dtype} on "
                     f"{p.device}")
-        self.numels = [p.numel() for p in self.params]
+            if not (p.is_floating_point() or p.is_complex()):
+                raise TypeError(f"{owner} optimizes floating-point parameters; got {p.dtype}")
+        self.numels = [p.numel() * (2 if p.is_complex() else 1) for p in self.params]
         self.n = sum(self.numels)
-        self.dtype, self.device = first.dtype, first.device
+        if self.n == 0:
+            raise ValueError(f"{owner} got only empty parameters (0 elements in all); "
+                             f"there is nothing to optimize")
+        self.dtype, self.device = real, first.device
+        #: bytes autograd saved for the last graph-keeping evaluation: what one
+        #: Hessian-vector product works through (see :func:`curvature.chunk_rows`)
+        self.graph_bytes = 0
+
+    def refuse_complex(self) -> None:
+        """Raise a TypeError if a parameter is complex (for methods that need Hessians)."""
+        for p in self.params:
+            if p.is_complex():
+                raise TypeError(
+                    f"{self.owner} does not support complex parameters (got {p.dtype}): its "
+                    f"Hessian-vector products assume real ones. LBFGS and BFGS treat a "
+                    f"complex parameter as pairs of real numbers; or optimize "
+                    f"torch.view_as_real of it")
+
+    def _reals(self) -> list[Tensor]:
+        return [as_real(p.detach()) for p in self.params]
 
     def split(self, vec: Tensor) -> list[Tensor]:
-        """Views of ``vec`` shaped like each parameter."""
-        return [v.view_as(p) for v, p in zip(vec.split(self.numels), self.params, strict=True)]
+        """Views of ``vec`` shaped like each parameter (as real views, if complex)."""
+        return [v.view_as(r) for v, r in zip(vec.split(self.numels), self._reals(), strict=True)]
 
     def vector(self) -> Tensor:
         """A copy of the current parameters as one vector."""
-        return torch.cat([p.detach().reshape(-1) for p in self.params])
+        return torch.cat([r.reshape(-1) for r in self._reals()])
 
     @torch.no_grad()
     def set_(self, vec: Tensor) -> None:
-        torch._foreach_copy_(self.params, self.split(vec))
+        reals = self._reals()
+        torch._foreach_copy_(reals, self.split(vec))
 
     @torch.no_grad()
     def add_(self, vec: Tensor, alpha: float = 1.0) -> None:
-        torch._foreach_add_(self.params, self.split(vec), alpha=alpha)
+        torch._foreach_add_(self._reals(), self.split(vec), alpha=alpha)
 
     def flat_grad(self, grads: Sequence[Tensor | None]) -> Tensor:
-        return torch.cat([torch.zeros(p.numel(), dtype=self.dtype, device=self.device)
-                          if g is None else g.detach().reshape(-1)
-                          for g, p in zip(grads, self.params, strict=True)])
+        return torch.cat([torch.zeros(k, dtype=self.dtype, device=self.device)
+                          if g is None else as_real(g.detach()).reshape(-1)
+                          for g, k in zip(grads, self.numels, strict=True)])
 
     def evaluate(self, closure: Callable[[], Any], x: Tensor | None = None,
                  graph: bool = False) -> Point:
@@ -140,7 +191,8 @@ class FlatParams:
         ctx = _backward_with_graph() if graph else contextlib.nullcontext([True])
         for p in self.params:
             p.grad = None
-        with torch.enable_grad(), ctx as called:
+        counter = _SavedBytes() if graph else contextlib.nullcontext()
+        with torch.enable_grad(), ctx as called, counter:
             loss = closure()
             f = loss_value(loss, self.owner)
             grads: list[Tensor | None] = [p.grad for p in self.params]
@@ -149,6 +201,7 @@ class FlatParams:
         g = self.flat_grad(grads)
         kept = None
         if graph:
+            self.graph_bytes = counter.total
             kept = [torch.zeros_like(p) if gp is None else gp for p, gp in zip(
                 self.params, grads, strict=True)]
             for p in self.params:  # break the param -> grad -> graph -> param cycle

@@ -13,9 +13,11 @@ with ``S, Y`` the ``k × n`` histories, ``R`` the upper triangle of ``SᵀY`` an
 diagonal. The pairs are stored interleaved (``s_0, y_0, s_1, y_1, ...``) in one buffer
 with their Gram matrix, so ``H g`` takes two ``2k × n`` matrix-vector products and two
 ``k × k`` triangular solves — about a dozen tensor operations whatever ``m`` — and a new
-pair one ``2k × n × 2`` product. The step is ``d = −H g``
-with a strong-Wolfe line search; the first step tries ``t = lr · min(1, 1/‖g‖₁)``.
-A pair with ``yᵀs ≤ ε yᵀy`` is skipped.
+pair one ``2k × n × 2`` product. The buffer holds exactly ``m`` pairs (``2mn`` numbers, as
+the two lists of ``torch.optim.LBFGS`` at full history) as a ring: a new pair overwrites
+the oldest, and only the ``2k × 2k`` Gram matrix is read in chronological order.
+The step is ``d = −H g`` with a strong-Wolfe line search; the first step tries
+``t = lr · min(1, 1/‖g‖₁)``. A pair with ``yᵀs ≤ ε yᵀy`` is skipped.
 
 Also accepts ``torch.optim.LBFGS``'s signature, positionally and by keyword:
 ``LBFGS(params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
@@ -54,12 +56,16 @@ from .flat import Point
 from .result import SolveResult
 
 
-def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: float
-                                    ) -> Tensor:
+def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: float,
+                                    order: Tensor | None = None) -> Tensor:
     """``H g`` for the L-BFGS matrix of the pairs ``z = [s_0, y_0, s_1, y_1, ...]``
-    (``(2k, n)``, oldest first) with ``gram = z zᵀ``: two ``2k × n`` products."""
+    (``(2k, n)``) with ``gram = z zᵀ``: two ``2k × n`` products. The pairs are oldest
+    first, or in the row order ``order`` (a permutation of ``range(2k)``) if given."""
     k = z.shape[0] // 2
-    ab = torch.mv(z, g).view(k, 2)
+    ab = torch.mv(z, g)
+    if order is not None:
+        ab, gram = ab[order], gram[order][:, order]
+    ab = ab.view(k, 2)
     a, b = ab[:, 0], ab[:, 1]
     sy = gram[0::2, 1::2]
     r = sy.triu()
@@ -68,6 +74,8 @@ def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: f
     v.sub_(b, alpha=gamma)
     p = torch.linalg.solve_triangular(r.mT, v.unsqueeze(1), upper=False).squeeze(1)
     coef = torch.stack((p, u.mul_(-gamma)), 1).view(-1)
+    if order is not None:
+        coef = torch.empty_like(coef).index_copy_(0, order, coef)
     return torch.addmv(g, z.T, coef, beta=gamma)
 
 
@@ -85,6 +93,8 @@ class LBFGS(SecondOrderOptimizer):
         line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"`` or ``None``.
     """
 
+    state_keys = SecondOrderOptimizer.state_keys | {"pairs", "gram", "start", "count", "gamma"}
+
     def __init__(self, params: Iterable[Any], lr: float = 1.0, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
@@ -95,46 +105,68 @@ class LBFGS(SecondOrderOptimizer):
         defaults.update(history_size=history_size)
         super().__init__(params, defaults)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        m = self.param_groups[0]["history_size"]
+        for st in self.state.values():
+            if "pairs" in st and st["pairs"].shape[0] != 2 * m:
+                self._to_ring(st, m)
+
+    @staticmethod
+    def _to_ring(st: dict[str, Any], m: int) -> None:
+        """Move a history kept as a window ``[start, start + count)`` of a larger buffer
+        (the layout before the ring) into a ring of ``m`` pairs, oldest first."""
+        lo, k = 2 * st["start"], min(st["count"], m)
+        hi = lo + 2 * st["count"]
+        pairs, gram = st["pairs"][hi - 2 * k: hi], st["gram"][hi - 2 * k: hi, hi - 2 * k: hi]
+        st["pairs"] = pairs.new_empty(2 * m, pairs.shape[1])
+        st["pairs"][: 2 * k] = pairs
+        st["gram"] = gram.new_zeros(2 * m, 2 * m)
+        st["gram"][: 2 * k, : 2 * k] = gram
+        st["start"], st["count"] = 0, k
+
+    def check_state(self, st: dict[str, Any]) -> None:
+        pairs = st.get("pairs")
+        if pairs is not None:
+            self._check_shape(st, "pairs", (pairs.shape[0], self._flat().n))
+
     def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
                   result: SolveResult) -> tuple[Tensor, float]:
         k = state.get("count", 0)
         if k == 0:
             return p.g.neg(), o["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
-        lo, hi = 2 * state["start"], 2 * (state["start"] + k)
-        hg = compact_inverse_hessian_product(p.g, state["pairs"][lo:hi],
-                                             state["gram"][lo:hi, lo:hi], state["gamma"])
+        start, rows = state["start"], 2 * k
+        order = None
+        if start:  # the ring has wrapped: oldest pair at slot `start`
+            slots = (torch.arange(k, device=p.g.device) + start) % k
+            order = torch.stack((2 * slots, 2 * slots + 1), 1).view(-1)
+        hg = compact_inverse_hessian_product(p.g, state["pairs"][:rows],
+                                             state["gram"][:rows, :rows], state["gamma"],
+                                             order)
         return hg.neg_(), o["lr"]
 
     def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
-        """Append ``(s, y)`` to a window of the last ``m`` pairs in a ``2m``-pair buffer.
-
-        The window stays contiguous and oldest-first; when it reaches the buffer's end it
-        is copied to the front (once every ``m`` pairs, so ``O(n)`` per pair amortised).
-        """
-        m = o["history_size"]
-        if "pairs" not in state or state["pairs"].shape != (4 * m, s.numel()):
-            state["pairs"] = s.new_zeros(4 * m, s.numel())  # rows s_0, y_0, s_1, y_1, ...
-            state["gram"] = s.new_zeros(4 * m, 4 * m)  # pairs @ pairs.T on the window
-            state["start"] = state["count"] = 0
-        z, gram = state["pairs"], state["gram"]
-        start, k = state["start"], state["count"]
-        if k == m:  # drop the oldest pair
-            start, k = start + 1, k - 1
-        if start + k == 2 * m:  # window at the end of the buffer: move it to the front
-            lo, hi = 2 * start, 2 * (start + k)
-            z[: hi - lo] = z[lo:hi].clone()
-            gram[: hi - lo, : hi - lo] = gram[lo:hi, lo:hi].clone()
-            start = 0
-        j = 2 * (start + k)
-        z[j], z[j + 1] = s, y
-        cross = torch.mm(z[2 * start: j + 2], z[j: j + 2].T)  # new pair against the window
-        sy, yy = cross[-2:, 1].tolist()
-        if not sy > torch.finfo(s.dtype).eps * yy:  # skip: written past the window, unused
+        """Put ``(s, y)`` in the ring of the last ``m`` pairs (over the oldest when full)."""
+        sy, yy = float(s @ y), float(y @ y)
+        if not sy > torch.finfo(s.dtype).eps * yy:  # skip: would spoil positive definiteness
             return
-        gram[2 * start: j + 2, j: j + 2] = cross
-        gram[j: j + 2, 2 * start: j + 2] = cross.T
-        state["start"], state["count"], state["gamma"] = start, k + 1, sy / yy
-
+        m = o["history_size"]
+        if "pairs" not in state or state["pairs"].shape != (2 * m, s.numel()):
+            # empty, not zeros: on CPU the pages of unused rows are never touched
+            state["pairs"] = s.new_empty(2 * m, s.numel())  # rows s_0, y_0, s_1, y_1, ...
+            state["gram"] = s.new_zeros(2 * m, 2 * m)  # pairs @ pairs.T, in slot order
+            state["start"] = state["count"] = 0
+        z, gram, start, k = state["pairs"], state["gram"], state["start"], state["count"]
+        if k == m:  # full: overwrite the oldest
+            j, start = 2 * start, (start + 1) % m
+        else:
+            j, k = 2 * k, k + 1
+        z[j], z[j + 1] = s, y
+        rows = 2 * k
+        cross = torch.mm(z[:rows], z[j: j + 2].T)  # the new pair against every kept one
+        gram[:rows, j: j + 2] = cross
+        gram[j: j + 2, :rows] = cross.T
+        state["start"], state["count"], state["gamma"] = start, k, sy / yy
     def forget(self, state: dict[str, Any]) -> None:
         state["count"] = 0
         state["start"] = 0

@@ -54,9 +54,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import validation
 from . import curvature
-from .base import MAX_LS, SecondOrderOptimizer, common_defaults, positive_int
+from .base import MAX_LS, SecondOrderOptimizer, common_defaults, finite_damping, positive_int
 from .flat import Point
 from .line_search import Phi
 from .result import NonFiniteLossError, SolveResult
@@ -65,14 +64,19 @@ MODES = ("exact", "cg")
 
 
 def shifted_cholesky_solve(h: Tensor, g: Tensor, tau: float) -> tuple[Tensor, float]:
-    """Solve ``(H + τ' I) d = −g`` for the least ``τ' ≥ τ`` (doubling) with ``H + τ' I ≻ 0``."""
+    """Solve ``(H + τ' I) d = −g`` for the least ``τ' ≥ τ`` (doubling) with ``H + τ' I ≻ 0``.
+
+    Takes two ``n × n`` buffers besides ``H`` (the shifted matrix and its factor), reused
+    across the doublings."""
     diag = h.diagonal()
     beta = 1e-3 * max(float(diag.abs().mean()), torch.finfo(h.dtype).tiny ** 0.5)
     if float(diag.min()) + tau <= 0:
         tau = -float(diag.min()) + beta
-    eye = torch.eye(h.shape[0], dtype=h.dtype, device=h.device)
+    shifted, factor = torch.empty_like(h), torch.empty_like(h)
+    info = torch.empty((), dtype=torch.int32, device=h.device)
     for _ in range(200):
-        factor, info = torch.linalg.cholesky_ex(h + tau * eye)
+        shifted.copy_(h).diagonal().add_(tau)
+        torch.linalg.cholesky_ex(shifted, out=(factor, info))
         if int(info) == 0:
             return -torch.cholesky_solve(g.unsqueeze(1), factor).squeeze(1), tau
         tau = max(2 * tau, beta)
@@ -97,6 +101,7 @@ class Newton(SecondOrderOptimizer):
     """
 
     needs_graph = True
+    state_keys = SecondOrderOptimizer.state_keys | {"shift", "lm_damping"}
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, mode: str = "exact",
                  damping: float = 0.0, line_search_fn: str | None = "backtracking",
@@ -105,7 +110,7 @@ class Newton(SecondOrderOptimizer):
                  cg_max_iter: int | None = None, max_hessian_bytes: int = 2**30) -> None:
         if mode not in MODES:
             raise ValueError(f"Invalid mode: {mode!r} (must be 'exact' or 'cg')")
-        validation.at_least("damping", damping)
+        finite_damping(damping)
         if cg_max_iter is not None:
             positive_int("cg_max_iter", cg_max_iter)
         positive_int("max_hessian_bytes", max_hessian_bytes)
@@ -114,15 +119,19 @@ class Newton(SecondOrderOptimizer):
         defaults.update(mode=mode, damping=damping, cg_max_iter=cg_max_iter,
                         max_hessian_bytes=max_hessian_bytes)
         super().__init__(params, defaults)
+        self._flat().refuse_complex()
         self._check_memory(self.param_groups[0])
         self._h: Tensor | None = None
 
     def _check_memory(self, o: dict[str, Any]) -> None:
+        """``H``, ``H + τI`` and its Cholesky factor, plus one batch of the Hessian-vector
+        products that build ``H`` (sized by the graph measured at the last evaluation)."""
         if o["mode"] == "exact":
             flat = self._flat()
             curvature.check_dense_memory(
                 "Newton(mode='exact')", flat.n, flat.dtype, 3, o["max_hessian_bytes"],
-                "Newton(mode='cg') (Hessian-vector products, O(n) memory) or antigrad.LBFGS")
+                "Newton(mode='cg') (Hessian-vector products, O(n) memory) or antigrad.LBFGS",
+                working=curvature.batch_bytes(flat))
 
     def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
                   result: SolveResult) -> tuple[Tensor, float]:
@@ -131,6 +140,7 @@ class Newton(SecondOrderOptimizer):
         if o["mode"] == "cg":
             self._h = None
             return self._cg(flat, p, o, result), o["lr"]
+        self._h = None  # free the last Hessian before building the next
         self._check_memory(o)
         self._h = curvature.hessian(flat, p.grads)
         result.hvp_evals += flat.n
