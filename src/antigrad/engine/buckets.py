@@ -5,10 +5,12 @@ them all; parameters whose scalar state differs (``step`` counts, after some ski
 take their scalars from different rows. The bucket keeps the state tensors in lists and a
 Python mirror of the scalar state, so a step reads no scalar tensor and looks nothing up
 by parameter. It stays valid while the same parameters have gradients, their state
-entries are the same tensors at the same addresses, and the scalar tensors were not
-modified by anyone else (their version counters are unchanged); otherwise the optimizer
-rebuilds it. On the native backend it holds its kernel bound to its tensors
-(:class:`~antigrad.engine.native.Bound`), bound again when a parameter moves.
+entries are the same tensors at the same addresses with the same dtypes, shapes and
+strides, and the scalar tensors were not modified by anyone else (their version counters
+are unchanged); otherwise the optimizer rebuilds it. On the native backend it holds its
+kernel bound to its tensors (:class:`~antigrad.engine.native.Bound`), bound again when a
+parameter moves or changes dtype, shape or strides; a gradient unlike its parameter runs
+on foreach that step.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Bucket:
         # Everything a step relies on, to notice when someone replaces or moves it.
         self.names = [*chain.state, *self.scalar_names]
         self.held = [s[n] for s in states for n in self.names]
-        self.addresses = [t.data_ptr() for t in self.held]
+        self.addresses = native.param_layout(self.held)
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
         self.tensors = {n: _real(ts) for n, ts in kept.items()} if self.is_complex else kept
         # Parameters whose param group or scalar state (step counts, say) differ take their
@@ -83,7 +85,8 @@ class Bucket:
         now = [s.get(n) for s in self.states for n in self.names]
         if not all(map(operator.is_, now, self.held)):
             return False
-        return [t.data_ptr() for t in now] == self.addresses and \
+        # Address, dtype, shape and strides: `state["exp_avg"].data = ...` can change any.
+        return native.param_layout(now) == self.addresses and \
             self._versions() == self.versions
 
     def step(self, plan: backends.Plan, chain: Chain, groups: list[dict[str, Any]],
@@ -166,7 +169,7 @@ class Bucket:
         if not (self.native and plan.use_native):
             return None
         bound = self.bound
-        if bound is None or [p.data_ptr() for p in params] != bound.param_ptrs:
+        if bound is None or native.param_layout(params) != bound.param_layout:
             kernel = plan.kernel
             # A parameter sitting this step out stands in for its gradient: same layout.
             tensors = {"param": params, "grad": [p if g is None else g
@@ -176,8 +179,7 @@ class Bucket:
                 return None
             bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
         if partial:
-            layout = [(type(g), g.numel(), g.stride()) if g is not None else want
-                      for g, want in zip(grads, bound.grad_layout, strict=True)]
+            layout = native.grad_layout(grads, bound.grad_layout)
         else:
-            layout = [(type(g), g.numel(), g.stride()) for g in grads]
+            layout = [(type(g), g.dtype, g.shape, g.stride()) for g in grads]
         return bound if layout == bound.grad_layout else None

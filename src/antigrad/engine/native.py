@@ -89,13 +89,16 @@ class Bound:
         self.ptrs = (ctypes.c_void_p * (nt * len(inputs)))()
         for k, name in enumerate(inputs):
             self.ptrs[k * nt:(k + 1) * nt] = [t.data_ptr() for t in tensors[name]]
-        self.param_ptrs = [t.data_ptr() for t in tensors["param"]]
+        params = tensors["param"]
+        # What the parameters were bound as: a parameter whose address, dtype, shape or
+        # strides changed (`p.data = ...`) makes the caller bind again, or fall back.
+        self.param_layout = param_layout(params)
         self.grad_at = inputs.index("grad") * nt
-        sizes = [t.numel() for t in tensors["param"]]
-        self.numel = (ctypes.c_longlong * nt)(*sizes)
-        # What each call's gradients must look like: plain tensors laid out as the parameters.
-        self.grad_layout = [(Tensor, n, t.stride()) for n, t in zip(sizes, tensors["param"],
-                                                                    strict=True)]
+        self.numel = (ctypes.c_longlong * nt)(*[t.numel() for t in params])
+        # What each call's gradients must look like: plain tensors of the parameters' dtype,
+        # shape and strides. Anything else (`p.grad.data = g.double()`, a view with other
+        # strides) is refused before a byte is read: it runs on the foreach backend.
+        self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
         self.nq = len(store)
         self._use_rows([0] * nt, 1)
         self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
@@ -105,11 +108,11 @@ class Bound:
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
                  partial: bool = True) -> bool:
-        """One step of the bound parameters (at the addresses ``param_ptrs``) with these
-        gradients, which must match ``grad_layout``. Tensor ``i`` uses row ``rows[i]``:
-        ``scalars[r]`` and ``values[r]`` are row ``r``'s scalar inputs and new scalar
-        state; row -1 (gradient ``None``, allowed if ``partial``) leaves the tensor alone.
-        False (and nothing written) if ``check`` found a non-finite gradient."""
+        """One step of the bound parameters (as ``param_layout`` says) with these
+        gradients, which must match ``grad_layout`` (see :func:`grad_layout`). Tensor ``i``
+        uses row ``rows[i]``: ``scalars[r]`` and ``values[r]`` are row ``r``'s scalar inputs
+        and new scalar state; row -1 (gradient ``None``, allowed if ``partial``) leaves the
+        tensor alone. False (and nothing written) if ``check`` found a non-finite gradient."""
         if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
             self._use_rows(rows, len(scalars))
         self.ptrs[self.grad_at:self.grad_at + self.nt] = [
@@ -128,6 +131,20 @@ class Bound:
             self.nrows = nrows
             self.svals = (ctypes.c_double * max(1, nrows * len(self.scalar_names)))()
             self.qvals = (ctypes.c_double * max(1, nrows * self.nq))()
+
+
+def param_layout(params: list[Tensor]) -> list[tuple]:
+    """What a bound kernel assumes of each parameter: address, dtype, shape, strides."""
+    return [(p.data_ptr(), p.dtype, p.shape, p.stride()) for p in params]
+
+
+def grad_layout(grads: list[Tensor | None], bound: list[tuple]) -> list[tuple]:
+    """Each gradient's type, dtype, shape and strides, to compare with a :class:`Bound`'s
+    ``grad_layout``; a missing gradient (``None``) takes the bound value (it is skipped).
+    The device needs no check: torch refuses a gradient on another device, by ``p.grad =``
+    and by ``p.grad.data =`` alike."""
+    return [(type(g), g.dtype, g.shape, g.stride()) if g is not None else want
+            for g, want in zip(grads, bound, strict=True)]
 
 
 def storable(targets: list[list[Tensor]]) -> bool:
