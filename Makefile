@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench browser-test setup
+.PHONY: demo test test-slow test-integrations lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -25,6 +25,15 @@ test: lint
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The Lightning and Hugging Face integrations (tests, docstrings, docs/integrations.md):
+# installs the `lightning` and `hf` extras when missing (in the same pip call as the torch
+# pin) and fails if any of these tests is skipped.
+test-integrations: $(STAMP)
+	$(PY) -c "import lightning, transformers, accelerate" 2>/dev/null || \
+		$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,lightning,hf]'
+	ANTIGRAD_NO_SKIPS=1 $(PY) -m pytest -q -m integrations -p no:cacheprovider \
+		tests/integrations tests/test_docs.py tests/test_docstrings.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_speed.py

@@ -9,8 +9,16 @@ DOCS = sorted((Path(__file__).resolve().parents[1] / "docs").glob("*.md"))
 WITH_CODE = [d for d in DOCS if "```python" in d.read_text()]
 
 
-@pytest.mark.parametrize("doc", WITH_CODE, ids=lambda d: d.name)
+# Pages whose examples need optional extras run under `make test-integrations`.
+EXTRAS = {"integrations.md": ("lightning", "transformers", "accelerate")}
+PARAMS = [pytest.param(d, marks=pytest.mark.integrations) if d.name in EXTRAS else d
+          for d in WITH_CODE]
+
+
+@pytest.mark.parametrize("doc", PARAMS, ids=lambda d: d.name)
 def test_doc_examples_run(doc, tmp_path, monkeypatch):
+    for module in EXTRAS.get(doc.name, ()):
+        pytest.importorskip(module)
     monkeypatch.chdir(tmp_path)  # examples may write runs/ or checkpoints
     namespace: dict = {}
     for block in re.findall(r"```python\n(.*?)```", doc.read_text(), re.S):

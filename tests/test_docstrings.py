@@ -12,8 +12,18 @@ MODULES = sorted(
     for path in (SRC / "antigrad").rglob("*.py") if ">>>" in path.read_text())
 
 
-@pytest.mark.parametrize("name", MODULES)
+# Modules that import an optional extra run under `make test-integrations` (which installs
+# the extras and fails if anything is skipped); elsewhere they skip without the extra.
+EXTRAS = {"antigrad.integrations.lightning": "lightning", "antigrad.integrations.hf":
+          "transformers"}
+PARAMS = [pytest.param(m, marks=pytest.mark.integrations) if m in EXTRAS else m
+          for m in MODULES]
+
+
+@pytest.mark.parametrize("name", PARAMS)
 def test_docstring_examples(name, tmp_path, monkeypatch):
+    if name in EXTRAS:
+        pytest.importorskip(EXTRAS[name])
     monkeypatch.chdir(tmp_path)  # examples may write files
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -85,3 +85,11 @@ def test_steepest_suggestion_on_a_known_curve():
             for x in lrs]
     s = _suggest(lrs, loss, "steepest")
     assert 10**-2.6 <= s <= 10**-1.9
+
+
+def test_safe_suggestion_caps_at_a_tenth_of_the_lr_of_the_lowest_loss():
+    from antigrad.train.lr_finder import LRFinderResult
+    fields = dict(lrs=[], losses=[], smoothed=[], method="steepest", diverged_at=None)
+    assert LRFinderResult(suggestion=0.5, lr_at_min=1.0, **fields).safe_suggestion == 0.1
+    assert LRFinderResult(suggestion=0.05, lr_at_min=1.0, **fields).safe_suggestion == 0.05
+    assert LRFinderResult(suggestion=None, lr_at_min=1.0, **fields).safe_suggestion == 0.1

@@ -51,6 +51,13 @@ class LRFinderResult:
     def diverged(self) -> bool:
         return self.diverged_at is not None
 
+    @property
+    def safe_suggestion(self) -> float:
+        """The suggestion capped at a tenth of the lr of the lowest smoothed loss
+        (``min/10``): a whole run at the steepest point alone can sit next to instability."""
+        cap = self.lr_at_min / 10
+        return cap if self.suggestion is None else min(self.suggestion, cap)
+
     def plot(self, ax: Any = None) -> Any:
         """Loss and smoothed loss against lr (log scale), with the suggestion marked."""
         import matplotlib.pyplot as plt
