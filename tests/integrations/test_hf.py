@@ -79,6 +79,23 @@ def test_each_rule_stops_the_hf_trainer_where_it_stops_fit(name, tmp_path):
         torch.testing.assert_close(model.net.weight, expected.model.weight)
 
 
+def test_gradient_accumulation_counts_optimizer_steps_and_their_mean_loss(tmp_path):
+    x, y, _, _ = P.data()
+    big = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    make_rule = lambda: stop.LossChange(1e-2, on="epoch") | stop.LossChange(5e-3)  # noqa: E731
+    expected = antigrad.fit(P.model(), F.mse_loss, big, optimizer=antigrad.SGD, lr=0.05,
+                            stop=make_rule(), divergence=None, epochs=200, progress=False)
+    assert not expected.stopped_by.startswith("MaxEpochs(n=200")
+    callback = aghf.Stop(make_rule())
+    model = Net(P.model())
+    t = hf_trainer(tmp_path, model, antigrad.SGD(model.parameters(), lr=0.05), [callback],
+                   gradient_accumulation_steps=2)
+    t.train()
+    assert (t.state.global_step, callback.stopped_by) == (expected.stopped_at,
+                                                          expected.stopped_by)
+    assert callback.stop_reason == expected.stop_reason
+
+
 def test_a_model_built_from_a_config_trains_under_stop(tmp_path):
     config = transformers.GPT2Config(vocab_size=32, n_positions=16, n_embd=16, n_layer=1,
                                      n_head=2, resid_pdrop=0.0, embd_pdrop=0.0,

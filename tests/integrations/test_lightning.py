@@ -109,6 +109,22 @@ def test_a_validation_every_few_batches_is_judged_at_its_step():
     assert (t.global_step, callback.stop_reason) == (expected.stopped_at, expected.stop_reason)
 
 
+def test_gradient_accumulation_counts_optimizer_steps_and_their_mean_loss():
+    # two accumulated batches of 16 take the step of one batch of 32: fit's on batches of 32
+    x, y, _, _ = P.data()
+    big = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    make_rule = lambda: stop.LossChange(1e-2, on="epoch") | stop.LossChange(5e-3)  # noqa: E731
+    expected = antigrad.fit(P.model(), F.mse_loss, big, optimizer=antigrad.SGD, lr=0.05,
+                            stop=make_rule(), divergence=None, epochs=200, progress=False)
+    assert not expected.stopped_by.startswith("MaxEpochs(n=200")
+    callback = agl.Stop(make_rule())
+    train, _ = P.loaders()
+    t = trainer([callback], accumulate_grad_batches=2)
+    t.fit(Regression(P.model()), train)
+    assert (t.global_step, callback.stopped_by) == (expected.stopped_at, expected.stopped_by)
+    assert callback.stop_reason == expected.stop_reason
+
+
 def test_stop_rejects_what_is_not_a_rule():
     with pytest.raises(TypeError, match="Invalid rule"):
         agl.Stop(lambda obs: True)

@@ -118,6 +118,9 @@ class Stop(pl.Callback):
         if loss is None:
             raise ValueError("Invalid training_step output: antigrad's Stop needs the loss "
                              "(return it, or a dict with 'loss')")
+        # Lightning hands on the loss divided by accumulate_grad_batches (what it
+        # backpropagates); undo that to record the batch's own loss, as fit does
+        loss *= trainer.accumulate_grad_batches
         n = batch_len(batch)
         self._sum, self._n = self._sum + loss * n, self._n + n
         if trainer.global_step == self._seen:
