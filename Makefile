@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-integrations lint bench browser-test setup
+.PHONY: demo test test-slow test-integrations test-triton lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ test-integrations: $(STAMP)
 		$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,lightning,hf]'
 	ANTIGRAD_NO_SKIPS=1 $(PY) -m pytest -q -m integrations -p no:cacheprovider \
 		tests/integrations tests/test_docs.py tests/test_docstrings.py
+
+# The Triton backend's generated kernels, run on CPU tensors by Triton's interpreter (the
+# extra `triton` is installed when absent; the interpreter must be on before triton loads).
+test-triton: $(STAMP)
+	$(PY) -c 'import triton' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,triton]'
+	TRITON_INTERPRET=1 $(PY) -m pytest -q -m triton tests/engine_triton
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_speed.py

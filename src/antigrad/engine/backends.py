@@ -1,11 +1,16 @@
-"""Choose how a traced update runs: one compiled native loop when possible, else foreach.
+"""Choose how a traced update runs: a generated kernel when possible, else foreach.
 
-``ANTIGRAD_BACKEND`` forces a choice: ``foreach`` (always the general ``torch._foreach_*``
-backend) or ``native`` (the compiled loop wherever it applies, the default). It is read
-when an optimizer first prepares a chain. The native backend applies to plain CPU tensors
-of dtype float32/float64, each dense (contiguous, channels-last, ...) and laid out as its
-parameter; every other bucket (other devices, bfloat16/float16, strided views, tensor
-subclasses) runs on foreach with the same formulas.
+By default the native backend (compiled C) runs plain CPU float32/float64 tensors, each
+dense (contiguous, channels-last, ...) and laid out as its parameter; the Triton backend
+(generated Triton, :mod:`.tritonkernel`) runs such tensors of any float dtype on CUDA
+(and ROCm) and XPU devices when Triton is installed; every other bucket (strided views,
+tensor subclasses such as DTensor, the CPU in half precision) runs on foreach with the
+same formulas.
+
+``ANTIGRAD_BACKEND`` forces a choice, read when an optimizer builds its buckets:
+``foreach`` (always the general ``torch._foreach_*`` backend), ``native`` (never Triton),
+or ``triton`` (Triton on every device it can run, the CPU included under Triton's
+interpreter, ``TRITON_INTERPRET=1``; an error where it cannot).
 """
 
 from __future__ import annotations
@@ -18,18 +23,36 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import foreach, native, sharded
+from . import foreach, native, sharded, tritonkernel
 from .expr import Graph
 
-BACKENDS = ("native", "foreach")
+BACKENDS = ("auto", "native", "foreach", "triton")
+GPU_DEVICES = ("cuda", "xpu")  # where Triton runs by default
 
 
 def choice() -> str:
-    """The backend asked for by ``$ANTIGRAD_BACKEND`` (``native`` when unset)."""
-    name = os.environ.get("ANTIGRAD_BACKEND", "native").strip().lower() or "native"
+    """The backend asked for by ``$ANTIGRAD_BACKEND`` (``auto`` when unset)."""
+    name = os.environ.get("ANTIGRAD_BACKEND", "auto").strip().lower() or "auto"
     if name not in BACKENDS:
-        raise ValueError(f"Invalid ANTIGRAD_BACKEND: {name!r} (must be 'native' or 'foreach')")
+        raise ValueError(f"Invalid ANTIGRAD_BACKEND: {name!r} (must be 'native', 'foreach' "
+                         f"or 'triton')")
     return name
+
+
+def use_triton(device: torch.device) -> bool:
+    """Whether buckets on ``device`` run on the Triton backend: by default on GPU devices
+    when Triton is installed; with ``ANTIGRAD_BACKEND=triton`` everywhere (RuntimeError if
+    Triton is missing, or for CPU tensors unless ``TRITON_INTERPRET=1``)."""
+    name = choice()
+    if name == "triton":
+        if not tritonkernel.available():
+            raise RuntimeError("ANTIGRAD_BACKEND=triton, but Triton is not installed "
+                               "(pip install 'antigrad[triton]')")
+        if device.type == "cpu" and not tritonkernel.interpreted():
+            raise RuntimeError("ANTIGRAD_BACKEND=triton runs CPU tensors only in Triton's "
+                               "interpreter: set TRITON_INTERPRET=1 as well")
+        return True
+    return name == "auto" and device.type in GPU_DEVICES and tritonkernel.available()
 
 
 class Plan:
@@ -41,7 +64,7 @@ class Plan:
         self.graph = graph
         self.scalars = list(graph.scalar_inputs)
         self.foreach = foreach.ForeachPlan(graph)
-        self.use_native = choice() == "native"
+        self.use_native = choice() in ("auto", "native", "triton")
         self._kernel: Any = None  # None: not loaded yet; False: unavailable
 
     @property
@@ -96,7 +119,7 @@ def all_finite(grads: list[Tensor]) -> bool:
 
 
 def _all_finite_here(grads: list[Tensor]) -> bool:
-    if choice() == "native":
+    if choice() != "foreach":
         verdict = native.all_finite(grads)
         if verdict is not None:
             return verdict

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..transforms.base import Chain, ScalarState
-from . import backends, native
+from . import backends, native, tritonkernel
 
 
 def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
@@ -41,6 +41,22 @@ class Row:
 
     def copy(self) -> Row:
         return Row(self.group, self.fresh, ScalarState(self.state, self.state.dtype))
+
+
+@dataclass
+class Step:
+    """A bucket's step, prepared (:meth:`Bucket.stage`) but not yet committed."""
+
+    params: list[Tensor]
+    grads: list[Tensor | None]
+    partial: bool
+    row_of: list[int]
+    rows: list[Row]
+    call_rows: list[int]
+    moving: Any
+    scalars: list[dict[str, float]]
+    values: list[list[float]]
+    bound: Any  # native.Bound, tritonkernel.Bound or None (the general path)
 
 
 class Bucket:
@@ -71,7 +87,10 @@ class Bucket:
                      for g, f, v in keys]
         self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
-        self.bound: native.Bound | None = None
+        self.triton = backends.use_triton(self.device) and tritonkernel.eligible(
+            {"param": _real(params), **self.tensors}, self.device, self.scalar_tensors)
+        self.bound: native.Bound | tritonkernel.Bound | None = None
+        self.undo: tuple[list[int], list[Row]] | None = None
         self.versions = self._versions()
 
     def _versions(self) -> list[int]:
@@ -94,6 +113,22 @@ class Bucket:
         """One update of the bucket's parameters with these gradients (one per parameter;
         ``None``: the parameter sits this step out, its state untouched); False (nothing
         written) if ``check`` found a non-finite gradient."""
+        step = self.stage(plan, chain, groups, grads)
+        if step.bound is not None:
+            ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
+                            step.partial)
+        else:
+            ok = self._run_by_rows(plan, step.params, step.grads, step.scalars, step.values,
+                                   check, step.call_rows)
+            self.versions = self._versions()
+        if ok:
+            self.commit(step)
+        return ok
+
+    def stage(self, plan: backends.Plan, chain: Chain, groups: list[dict[str, Any]],
+              grads: list[Tensor | None]) -> Step:
+        """Everything a step needs, computed without changing the bucket: its rows (copies,
+        advanced), scalars, new scalar state and the bound kernel that can run it."""
         # Parameters are read afresh: `p.data` may be a new tensor.
         params = self.params
         if self.is_complex:
@@ -110,19 +145,25 @@ class Bucket:
         scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
                    else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
-        bound = self._bound(plan, params, grads, partial)
-        if bound is not None:
-            ok = bound(grads, scalars, values, check, call_rows, partial)
-        else:
-            ok = self._run_by_rows(plan, params, grads, scalars, values, check, call_rows)
-            self.versions = self._versions()
-        if ok:
-            for r in moving:
-                rows[r].fresh = False
-            self.row_of, self.rows = row_of, rows
-            if partial:
-                self._merge_rows()
-        return ok
+        return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,
+                    self._bound(plan, params, grads, partial))
+
+    def commit(self, step: Step, undo: bool = False) -> None:
+        """Make ``step``'s advanced rows the bucket's own (the update was applied); with
+        ``undo``, keep the old ones for :meth:`revert`."""
+        self.undo = (self.row_of, self.rows) if undo else None
+        for r in step.moving:
+            step.rows[r].fresh = False
+        self.row_of, self.rows = step.row_of, step.rows
+        if step.partial:
+            self._merge_rows()
+
+    def revert(self) -> None:
+        """Back to the rows before the last :meth:`commit` with ``undo``: the device refused
+        that step, so its scalar state did not advance."""
+        if self.undo is not None:
+            self.row_of, self.rows = self.undo
+            self.undo = None
 
     def _split_rows(self, grads: list[Tensor | None]) -> tuple[list[int], list[Row], list[int]]:
         """Rows for a step that some parameters sit out: a row splits into the parameters
@@ -164,22 +205,47 @@ class Bucket:
         return True
 
     def _bound(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor | None],
-               partial: bool) -> native.Bound | None:
-        """The native kernel bound to this bucket, if it can run this step."""
-        if not (self.native and plan.use_native):
+               partial: bool) -> native.Bound | tritonkernel.Bound | None:
+        """The native or Triton kernel bound to this bucket, if it can run this step."""
+        if self.triton:
+            bound = self._bind_triton(plan, params, grads)
+        elif self.native and plan.use_native:
+            bound = self._bind_native(plan, params, grads)
+        else:
             return None
-        bound = self.bound
-        if bound is None or native.param_layout(params) != bound.param_layout:
-            kernel = plan.kernel
-            # A parameter sitting this step out stands in for its gradient: same layout.
-            tensors = {"param": params, "grad": [p if g is None else g
-                                                 for p, g in zip(params, grads, strict=True)],
-                       **self.tensors}
-            if kernel is None or not native.eligible(tensors, self.device, self.dtype):
-                return None
-            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+        if bound is None:
+            return None
         if partial:
             layout = native.grad_layout(grads, bound.grad_layout)
         else:
             layout = [(type(g), g.dtype, g.shape, g.stride()) for g in grads]
         return bound if layout == bound.grad_layout else None
+
+    def _stand_ins(self, params: list[Tensor], grads: list[Tensor | None]
+                   ) -> dict[str, list[Tensor]]:
+        # A parameter sitting this step out stands in for its gradient: same layout.
+        return {"param": params, "grad": [p if g is None else g
+                                          for p, g in zip(params, grads, strict=True)],
+                **self.tensors}
+
+    def _bind_native(self, plan: backends.Plan, params: list[Tensor],
+                     grads: list[Tensor | None]) -> native.Bound | None:
+        bound = self.bound
+        if not isinstance(bound, native.Bound) or native.param_layout(params) != bound.param_layout:
+            kernel = plan.kernel
+            tensors = self._stand_ins(params, grads)
+            if kernel is None or not native.eligible(tensors, self.device, self.dtype):
+                return None
+            bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+        return bound
+
+    def _bind_triton(self, plan: backends.Plan, params: list[Tensor],
+                     grads: list[Tensor | None]) -> tritonkernel.Bound | None:
+        bound = self.bound
+        if not isinstance(bound, tritonkernel.Bound) or \
+                native.param_layout(params) != bound.param_layout:
+            tensors = self._stand_ins(params, grads)
+            if not tritonkernel.eligible(tensors, self.device, self.scalar_tensors):
+                return None
+            bound = self.bound = tritonkernel.Bound(plan.graph, tensors, self.scalar_tensors)
+        return bound

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..transforms.base import Chain
-from . import backends, sharded
+from . import backends, sharded, tritonkernel
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
@@ -68,6 +68,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             raise TypeError(f"Invalid chain: {chain!r} (build one with antigrad.chain(...))")
         self._chain = chain
         self.nonfinite = nonfinite
+        self._pending: tuple[tritonkernel.Verdict, list[Bucket]] | None = None
         self.skipped_steps = 0
         self._plans: dict[tuple, backends.Plan] = {}
         # None until the first step and after anything that invalidates the buckets.
@@ -99,6 +100,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             _apply_without_grad(self, build)
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
+        self.synchronize()
         build = build or self.build
         work = []
         for gi, group in enumerate(self.param_groups):
@@ -116,6 +118,8 @@ class ChainOptimizer(torch.optim.Optimizer):
             return
         check = self.nonfinite != "ignore"
         ready = self._ready(work)
+        if check and ready is not None and self._step_on_device(*ready, work):
+            return
         # The common case, one bucket in all: the backend checks in the same call.
         folded = check and ready is not None and len(ready[0]) == 1
         if check and not folded and not backends.all_finite([g for w in work for g in w[3]]):
@@ -130,11 +134,78 @@ class ChainOptimizer(torch.optim.Optimizer):
                 self._refuse()
                 return
 
-    def _refuse(self) -> None:
+    def _refuse(self, message: str | None = None) -> None:
         if self.nonfinite == "skip":
-            self.skipped_steps += 1
+            self._skipped += 1
             return
-        raise NonFiniteGradientError(self._describe_nonfinite())
+        raise NonFiniteGradientError(message or self._describe_nonfinite())
+
+    def _grads_of(self, buckets: list[Bucket], exact: bool, work: list[tuple]
+                  ) -> list[list[Tensor | None]]:
+        """Each bucket's gradients this step (``None``: the parameter sits it out)."""
+        if exact and len(work) == len(buckets) == 1:
+            return [work[0][3]]
+        return [[p.grad for p in b.params] for b in buckets]
+
+    def _step_on_device(self, buckets: list[Bucket], exact: bool, work: list[tuple]) -> bool:
+        """The checked step of buckets all on the Triton backend, on one device, without
+        waiting for the verdict: the gradients are checked into a device flag that the
+        updates read, and the verdict is settled when next needed (:meth:`synchronize`).
+        False (nothing done) if the buckets cannot run so."""
+        if not all(b.triton for b in buckets) or len({b.device for b in buckets}) != 1:
+            return False
+        steps = [b.stage(self._plan(b.chain), b.chain, self.param_groups, grads)
+                 for b, grads in zip(buckets, self._grads_of(buckets, exact, work), strict=True)]
+        if not all(isinstance(s.bound, tritonkernel.Bound) for s in steps):
+            return False
+        verdict = tritonkernel.step_all(steps, buckets[0].device)
+        for bucket, step in zip(buckets, steps, strict=True):
+            bucket.commit(step, undo=True)
+        self._pending = (verdict, buckets)
+        return True
+
+    def synchronize(self) -> None:
+        """Settle the last step's non-finite verdict now, waiting for the device if it is
+        still running it: with ``nonfinite="raise"`` raise :class:`NonFiniteGradientError`
+        if it refused the step, with ``"skip"`` count it in ``skipped_steps``.
+
+        Only steps on the Triton (GPU) backend leave a verdict pending: they check their
+        gradients on the device, and a refused step writes nothing there. The next
+        ``step()``, ``state_dict()`` and reading ``skipped_steps`` settle it too, first.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        verdict, buckets = pending
+        bad = verdict.value()
+        if bad is None:
+            return
+        for bucket in buckets:
+            bucket.revert()
+        index, has_nan = bad
+        p = [p for b in buckets for p in b.params][index]
+        gi = next(i for i, g in enumerate(self.param_groups) if any(q is p for q in g["params"]))
+        self._refuse(
+            f"gradient of parameter {_position(self.param_groups[gi], p)} in param group {gi} "
+            f"(shape {tuple(p.shape)}) contained {'NaN' if has_nan else 'infinity'} in the "
+            f"previous step; that step was not applied (the device checked it without "
+            f"waiting) and parameters and optimizer state are as before it; this call did "
+            f"nothing either. Pass nonfinite='skip' to skip such steps or 'ignore' to apply "
+            f"them.")
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps refused for a non-finite gradient (with ``nonfinite="skip"``)."""
+        self.synchronize()
+        return self._skipped
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._skipped = value
+
+    def state_dict(self) -> dict[str, Any]:
+        self.synchronize()
+        return super().state_dict()
 
     def _describe_nonfinite(self) -> str:
         tail = ("the step was not applied and parameters and optimizer state are unchanged. "
@@ -233,8 +304,10 @@ class ChainOptimizer(torch.optim.Optimizer):
                 "skipped_steps": self.skipped_steps}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        skipped = state.pop("skipped_steps", 0)
         super().__setstate__(state)
-        self._plans, self._prepared = {}, None
+        self._plans, self._prepared, self._pending = {}, None, None
+        self.skipped_steps = skipped
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         self._prepared = None
@@ -248,9 +321,14 @@ class ChainOptimizer(torch.optim.Optimizer):
             if name not in state:
                 state[name] = init(p, group)
                 fresh = True
+        # On the Triton backend the kernel writes the scalar state: it lives on the device.
+        on_device = backends.use_triton(p.device)
+        device = p.device if on_device else torch.device("cpu")
         for name, value in chain.scalar_state.items():
             if name not in state:
-                state[name] = torch.tensor(value, dtype=_scalar_dtype())
+                state[name] = torch.tensor(value, dtype=_scalar_dtype(), device=device)
+            elif on_device and isinstance(state[name], Tensor) and state[name].device != device:
+                state[name] = state[name].to(device)  # e.g. loaded from torch.optim's format
         return fresh
 
     def init_state(self) -> None:

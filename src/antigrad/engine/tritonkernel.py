@@ -1,0 +1,268 @@
+"""Run a traced update as one generated Triton kernel per bucket (the GPU backend).
+
+:mod:`.tritonsource` writes the kernel; this module loads it (once per chain and dtype
+combination, from a file under the kernel cache so that Triton can read its source, and
+Triton caches the compiled binary), binds it to a bucket and launches it.
+
+How a bucket is laid out for the kernel: a **table**, not flat copies. Binding builds two
+device tensors once: the static table (per tensor: its size, the addresses of the
+parameter and state tensors, of its scalar-state tensors) and the chunk table (per
+program: which tensor, which first element), ``BLOCK`` elements per program. A step
+uploads one small buffer, in one asynchronous copy from pinned memory: the gradients'
+addresses, each tensor's row, and per row the step's scalars (learning rate, bias
+corrections) and new scalar state (``step``), as float64. So a step is one upload and one
+launch (two with the non-finite check), whatever the number of tensors, and no step
+waits for the device: scalars are data, never compile-time constants, and nothing is
+read back.
+
+The non-finite check (:func:`check_launch`) sets a device flag that the update kernel
+reads: a refused step writes nothing, and the host learns the verdict later
+(:class:`Verdict`), when it next needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import struct
+import sys
+import threading
+from types import ModuleType
+
+import torch
+from torch import Tensor
+
+from .compiler import kernel_folder
+from .expr import Graph
+from .native import dense, param_layout, plain
+from .tritonsource import TL, check_source, step_source, width
+
+BLOCK = 2048  # elements per program (a multiple of the 4 warps' 128 threads)
+SCALAR_DTYPES = (torch.float32, torch.float64)
+_lock = threading.Lock()
+_modules: dict[str, ModuleType] = {}
+# (kernel source hash, compile-time arguments) pairs launched so far: each is one Triton
+# compilation (per-step values are runtime arguments, so they never add one).
+signatures: set[tuple] = set()
+
+
+def available() -> bool:
+    """Whether Triton can be imported (it is an optional dependency: ``antigrad[triton]``)."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def interpreted() -> bool:
+    """Whether Triton runs kernels in its interpreter (``TRITON_INTERPRET=1``, CPU tensors)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _load(src: str) -> ModuleType:
+    """The module of generated source ``src``, written once under the kernel cache."""
+    key = hashlib.sha256(src.encode()).hexdigest()[:24]
+    mod = _modules.get(key)
+    if mod is not None:
+        return mod
+    with _lock:
+        if key not in _modules:
+            folder = kernel_folder() / "triton"
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"ag_{key}.py"
+            if not path.exists():  # atomic: another process sees the whole file or none
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(src)
+                os.replace(tmp, path)
+            spec = importlib.util.spec_from_file_location(f"antigrad_kernel_{key}", path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod  # Triton resolves the kernel's globals through it
+            spec.loader.exec_module(mod)
+            mod.KEY = key
+            _modules[key] = mod
+    return _modules[key]
+
+
+def step_module(graph: Graph, dtypes: dict[str, torch.dtype], nq: int,
+                scalar_dtype: torch.dtype) -> ModuleType:
+    """The loaded ``ag_step`` of ``graph`` for these dtypes (generated on first use)."""
+    return _load(step_source(graph, dtypes, nq, scalar_dtype))
+
+
+def check_module(dtype: torch.dtype) -> ModuleType:
+    return _load(check_source(dtype))
+
+
+def upload(ints: list[int], floats: list[float], device: torch.device) -> Tensor:
+    """``ints`` then the bits of ``floats`` (float64) as one int64 tensor on ``device``,
+    copied asynchronously from pinned memory (the host never waits)."""
+    buf = bytearray(struct.pack(f"{len(ints)}q{len(floats)}d", *ints, *floats))
+    t = torch.frombuffer(buf, dtype=torch.int64) if buf else torch.zeros(1, dtype=torch.int64)
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        t = t.pin_memory()  # the caching host allocator keeps it until the copy is done
+    return t.to(device, non_blocking=True)
+
+
+def chunk_table(sizes: list[int], device: torch.device) -> tuple[Tensor, int]:
+    """Per program: (tensor index, first element), ``BLOCK`` elements each; an empty
+    tensor gets one (empty) chunk so that its scalar state is still written."""
+    rows: list[int] = []
+    for i, n in enumerate(sizes):
+        for start in range(0, max(n, 1), BLOCK):
+            rows += (i, start)
+    return torch.tensor(rows, dtype=torch.int64, device=device), len(rows) // 2
+
+
+def eligible(tensors: dict[str, list[Tensor]], device: torch.device,
+             store: list[list[Tensor]]) -> bool:
+    """Whether a bucket can run on this backend: plain floating tensors on ``device``
+    (float32/float64/bfloat16/float16, each list of one dtype), each dense and laid out as
+    its parameter, and scalar-state tensors the kernel can write (0-d float32 or float64,
+    all of one dtype, on the same device)."""
+    first = tensors["param"]
+    layout = [(t.shape, t.stride()) for t in first]
+    for ts in tensors.values():
+        if not ts or len({t.dtype for t in ts}) != 1 or ts[0].dtype not in TL:
+            return False
+        if not all(plain(t) and t.device == device for t in ts):
+            return False
+        if [(t.shape, t.stride()) for t in ts] != layout:
+            return False
+    if not all(dense(t) for t in first):
+        return False
+    qs = [t for ts in store for t in ts]
+    return len({t.dtype for t in qs}) <= 1 and all(
+        t.dtype in SCALAR_DTYPES and t.dim() == 0 and t.device == device for t in qs)
+
+
+def _launch(fn, grid: int, device: torch.device, *args, **meta) -> None:
+    if device.type == "cuda" and device.index is not None \
+            and device.index != torch.cuda.current_device():
+        with torch.cuda.device(device):
+            fn[(grid,)](*args, **meta)
+    else:
+        fn[(grid,)](*args, **meta)
+
+
+class Bound:
+    """The kernel of one chain bound to one bucket (see the module docstring).
+
+    ``tensors`` are the bucket's inputs by name (the gradients' entries only fix the
+    layout); ``store`` the 0-d scalar-state tensors the kernel writes after the update.
+    """
+
+    def __init__(self, graph: Graph, tensors: dict[str, list[Tensor]],
+                 store: list[list[Tensor]]) -> None:
+        params = tensors["param"]
+        self.device = params[0].device
+        self.nt = nt = len(params)
+        self.nq = len(store)
+        self.scalar_names = list(graph.scalar_inputs)
+        dtypes = {n: tensors[n][0].dtype for n in graph.tensor_inputs}
+        scalar_dtype = store[0][0].dtype if store else torch.float32
+        self.step_fn = step_module(graph, dtypes, self.nq, scalar_dtype)
+        self.check_fn = check_module(dtypes["grad"])
+        sizes = [t.numel() for t in params]
+        self.width = width(graph, self.nq)
+        table: list[int] = []
+        for i in range(nt):
+            table.append(sizes[i])
+            table += [0 if n == "grad" else tensors[n][i].data_ptr() for n in graph.tensor_inputs]
+            table += [ts[i].data_ptr() for ts in store]
+        self.stat = torch.tensor(table, dtype=torch.int64, device=self.device)
+        self.chunks, self.grid = chunk_table(sizes, self.device)
+        # What the parameters were bound as (a change makes the bucket bind again), and what
+        # each call's gradients must look like: plain tensors of the parameters' dtype,
+        # shape and strides (anything else runs that step on foreach).
+        self.param_layout = param_layout(params)
+        self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
+        self.dtypes = dtypes
+
+    def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
+              values: list[list[float]], rows: list[int]) -> tuple[Tensor, int, int]:
+        """Upload this step's gradient addresses, rows, scalars and new scalar state."""
+        names = self.scalar_names
+        ints = [0 if g is None else g.data_ptr() for g in grads] + rows
+        floats = [row[n] for row in scalars for n in names]
+        s_off, v_off = 2 * self.nt, 2 * self.nt + len(floats)
+        floats += [v for row in values for v in row]
+        return upload(ints, floats, self.device), s_off, v_off
+
+    def check(self, staged: tuple[Tensor, int, int], flag: Tensor, base: int) -> None:
+        """Set ``flag`` (see ``ag_check``) if a gradient of this step is not finite."""
+        signatures.add((self.check_fn.KEY, BLOCK))
+        _launch(self.check_fn.ag_check, self.grid, self.device, self.stat, staged[0],
+                self.chunks, flag, self.nt, self.width, base, BLOCK=BLOCK)
+
+    def update(self, staged: tuple[Tensor, int, int], flag: Tensor | None) -> None:
+        """The update, in place; with ``flag``, only if it is still 0."""
+        dyn, s_off, v_off = staged
+        check = flag is not None
+        signatures.add((self.step_fn.KEY, BLOCK, check))
+        _launch(self.step_fn.ag_step, self.grid, self.device, self.stat, dyn, self.chunks,
+                flag if check else dyn, self.nt, s_off, v_off, BLOCK=BLOCK, CHECK=check)
+
+    def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
+                 values: list[list[float]], check: bool, rows: list[int],
+                 partial: bool = True) -> bool:
+        """One step, as :meth:`antigrad.engine.native.Bound.__call__`. With ``check`` the
+        verdict is read back (the host waits for the device): the optimizer avoids this
+        by checking all its buckets against one flag (:class:`Verdict`)."""
+        staged = self.stage(grads, scalars, values, rows)
+        if not check:
+            self.update(staged, None)
+            return True
+        flag = new_flag(self.device)
+        self.check(staged, flag, 0)
+        self.update(staged, flag)
+        return int(flag.item()) == 0
+
+
+def new_flag(device: torch.device) -> Tensor:
+    """A zeroed int32 verdict flag on ``device``."""
+    return torch.zeros(1, dtype=torch.int32, device=device)
+
+
+class Verdict:
+    """A step's non-finite flag, copied to the host without waiting for it.
+
+    :meth:`value` waits for that copy only (not for work queued after the step), and
+    decodes it: None if every gradient was finite, else ``(index, has_nan)`` of a gradient
+    that was not.
+    """
+
+    def __init__(self, flag: Tensor) -> None:
+        self.event = None
+        if flag.device.type == "cuda":
+            self.host = torch.empty(1, dtype=torch.int32, pin_memory=True)
+            self.host.copy_(flag, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.host = flag
+
+    def value(self) -> tuple[int, bool] | None:
+        if self.event is not None:
+            self.event.synchronize()
+        code = int(self.host[0])
+        return None if code == 0 else (code // 2 - 1, bool(code % 2))
+
+
+def step_all(steps: list, device: torch.device) -> Verdict:
+    """Checked updates of several bound buckets on ``device`` (``steps``: their staged
+    :class:`~antigrad.engine.buckets.Step`), without waiting: every gradient is checked
+    into one flag before any update runs, and every update reads it, so a refused step
+    writes nothing anywhere. Gradient ``k`` of the flag counts across the buckets in order."""
+    flag = new_flag(device)
+    uploads = [s.bound.stage(s.grads, s.scalars, s.values, s.call_rows) for s in steps]
+    base = 0
+    for s, up in zip(steps, uploads, strict=True):
+        s.bound.check(up, flag, base)
+        base += s.bound.nt
+    for s, up in zip(steps, uploads, strict=True):
+        s.bound.update(up, flag)
+    return Verdict(flag)
