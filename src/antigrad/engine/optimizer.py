@@ -126,6 +126,10 @@ class ChainOptimizer(torch.optim.Optimizer):
             self._refuse()
             return
         buckets, exact = ready or (self._make_buckets(work), False)
+        # New buckets: checked above; on the device once more, so that the first step
+        # compiles every kernel a steady step runs.
+        if check and ready is None and self._step_on_device(buckets, exact, work):
+            return
         for bucket in buckets:  # a parameter without gradient sits the step out (None)
             grads = work[0][3] if exact and len(work) == len(buckets) == 1 else [
                 p.grad for p in bucket.params]

@@ -181,6 +181,7 @@ class Bound:
         self.param_layout = param_layout(params)
         self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
         self.dtypes = dtypes
+        self.zero = new_flag(self.device)
 
     def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
               values: list[list[float]], rows: list[int]) -> tuple[Tensor, int, int]:
@@ -201,10 +202,10 @@ class Bound:
     def update(self, staged: tuple[Tensor, int, int], flag: Tensor | None) -> None:
         """The update, in place; with ``flag``, only if it is still 0."""
         dyn, s_off, v_off = staged
-        check = flag is not None
-        signatures.add((self.step_fn.KEY, BLOCK, check))
+        # Unchecked steps read a flag that stays 0: one compiled variant for both.
+        signatures.add((self.step_fn.KEY, BLOCK))
         _launch(self.step_fn.ag_step, self.grid, self.device, self.stat, dyn, self.chunks,
-                flag if check else dyn, self.nt, s_off, v_off, BLOCK=BLOCK, CHECK=check)
+                self.zero if flag is None else flag, self.nt, s_off, v_off, BLOCK=BLOCK)
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],

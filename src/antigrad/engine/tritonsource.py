@@ -65,13 +65,12 @@ def ag_check(stat, dyn, chunks, flag, nt, width, base, BLOCK: tl.constexpr):
 _STEP = '''
 
 @triton.jit(do_not_specialize=["nt", "s_off", "v_off"])
-def ag_step(stat, dyn, chunks, flag, nt, s_off, v_off, BLOCK: tl.constexpr,
-            CHECK: tl.constexpr):
+def ag_step(stat, dyn, chunks, flag, nt, s_off, v_off, BLOCK: tl.constexpr):
     # stat[i]: tensor i's size, the addresses of its inputs (%(inputs)s; the gradient's
     # is 0), the addresses of its %(nq)d scalar-state tensors. dyn: gradient addresses
     # (nt), rows (nt), then at s_off the rows of %(ns)d scalars and at v_off the rows of
-    # %(nq)d new scalar-state values, float64. Row -1 leaves tensor i alone; with CHECK, a
-    # non-zero flag leaves every tensor alone.
+    # %(nq)d new scalar-state values, float64. Row -1 leaves tensor i alone; a non-zero flag
+    # (a failed check) leaves every tensor alone.
     pid = tl.program_id(0)
     i = tl.load(chunks + 2 * pid)
     start = tl.load(chunks + 2 * pid + 1)
@@ -83,9 +82,7 @@ def ag_step(stat, dyn, chunks, flag, nt, s_off, v_off, BLOCK: tl.constexpr,
 %(scalars)s
     offs = start + tl.arange(0, BLOCK)
     # (scalar conditions broadcast by arithmetic: the interpreter cannot `&` a scalar mask)
-    live = (row + offs * 0) >= 0
-    if CHECK:
-        live = live & ((tl.load(flag) + offs * 0) == 0)
+    live = ((row + offs * 0) >= 0) & ((tl.load(flag) + offs * 0) == 0)
     m = (offs < n) & live
 %(body)s
 %(store)s
@@ -184,8 +181,7 @@ class _Gen:
         T = TL[self.scalar_dtype]
         lines = ["V = (dyn + v_off).to(tl.pointer_type(tl.float64), bitcast=True)",
                  "o1 = tl.arange(0, 1)",
-                 "first = ((start + o1) == 0) & ((row + o1) >= 0)"]
-        lines += ["if CHECK:", "    first = first & ((tl.load(flag) + o1) == 0)"]
+                 "first = ((start + o1) == 0) & ((row + o1) >= 0) & ((tl.load(flag) + o1) == 0)"]
         for q in range(self.nq):
             lines.append(f"q{q} = tl.load(base + {k + 1 + q}).to(tl.pointer_type({T}))")
             lines.append(f"tl.store(q{q} + o1, tl.load(V + r * {self.nq} + {q} + o1)"
