@@ -17,7 +17,10 @@ def backend(name):
     try:
         yield
     finally:
-        os.environ["ANTIGRAD_BACKEND"] = old
+        if old is None:
+            del os.environ["ANTIGRAD_BACKEND"]
+        else:
+            os.environ["ANTIGRAD_BACKEND"] = old
 
 
 SHAPES = [(5, 3), (7,), (2, 2, 2)]
