@@ -172,6 +172,18 @@ def test_find_lr_runs_antigrads_range_test_and_sets_the_lr():
     assert uncapped.lr == expected.suggestion
 
 
+def test_find_lr_keeps_the_ratios_of_the_param_groups_lrs():
+    module = Regression(P.model(), lr=1e-3)
+    module.optimizer = lambda params, lr: antigrad.SGD(
+        [{"params": [module.net.weight]}, {"params": [module.net.bias], "lr": 2 * lr}], lr=lr)
+    callback = agl.FindLR(lr_min=1e-4, lr_max=10, steps=40)
+    train, _ = P.loaders()
+    t = trainer([callback], max_steps=1)
+    t.fit(module, train)
+    assert [g["lr"] for g in t.optimizers[0].param_groups] == pytest.approx(
+        [callback.lr, 2 * callback.lr], rel=1e-12)
+
+
 def test_find_batch_size_sets_the_module_batch_size():
     timer = lambda b: 1e-3 + 1e-5 * max(b - 8, 0)  # noqa: E731 - parallel up to 8
     callback = agl.FindBatchSize(timer=timer, max_batch_size=64)

@@ -209,9 +209,10 @@ class FindLR(pl.Callback):
         if lr is None:
             raise ValueError("Invalid lr_min: the range test diverged before it could "
                              "suggest an lr (lower lr_min)")
-        base = opt.param_groups[0]["lr"] or 1.0
-        for group in opt.param_groups:
-            group["lr"] = lr * (group["lr"] / base if base else 1.0)
+        base = opt.param_groups[0]["lr"]    # the groups keep their lr ratios
+        ratios = [g["lr"] / base if base else 1.0 for g in opt.param_groups]
+        for group, ratio in zip(opt.param_groups, ratios, strict=True):
+            group["lr"] = lr * ratio
             if "initial_lr" in group:
                 group["initial_lr"] = group["lr"]
         for config in trainer.lr_scheduler_configs:
