@@ -1,5 +1,8 @@
 """The `antigrad` command, driven as a user would: outputs, errors with choices, exit codes."""
 
+import json
+import sqlite3
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -140,3 +143,163 @@ def test_out_never_replaces_user_files(command, out, why, user_files):
     msg = refused(command, *args, "--out", out.format(cwd=user_files))
     assert "--out" in msg and why in msg
     assert snapshot(user_files) == before  # nothing trained, saved, renamed or deleted
+
+
+@pytest.fixture
+def user_world(in_tmp):
+    """Files a user has in the folder where antigrad is run."""
+    (in_tmp / "mine").mkdir()
+    (in_tmp / "mine" / "thesis.tex").write_text("years of work")
+    (in_tmp / "notes.txt").write_text("a file")
+    (in_tmp / "photo.png").write_bytes(b"\x89PNG not antigrad's")
+    (in_tmp / "folder.png").mkdir()
+    with sqlite3.connect(in_tmp / "app.sqlite") as con:
+        con.execute("CREATE TABLE users (name TEXT)")
+    return in_tmp
+
+
+BAD = [
+    # compare: budgets (limits) and values
+    (["compare", "-o", ""], "--optimizer", "empty"),
+    (["compare", "-p", ""], "--problem", "empty"),
+    (["compare", "--grid-points", "1300"], "--grid-points", "from 1 to 25"),
+    (["compare", "--grid-points", "0"], "--grid-points", "from 1 to 25"),
+    (["compare", "--seeds", "100000"], "--seeds", "from 1 to 1,000"),
+    (["compare", "--steps", "1000000000"], "--steps", "from 1 to 10,000,000"),
+    (["compare", "--steps", "1e9"], "--steps", "integer"),
+    (["compare", "--steps", "0"], "--steps", "from 1"),
+    (["compare", "--batch-size", "0"], "--batch-size", "from 1"),
+    (["compare", "--lr", "inf"], "--lr", "finite"),
+    (["compare", "--lr", "nan"], "--lr", "finite"),
+    (["compare", "--lr", "-1"], "--lr", "finite"),
+    (["compare", "--lr", "0.1", "--lr", "0.1"], "--lr", "repeated"),
+    (["compare", "--lr-method", "magic"], "--lr-method", "grid or range"),
+    # compare/report: stores that are not antigrad's
+    (["compare", "--store", "mine"], "--store", "is a folder"),
+    (["compare", "--store", ""], "--store", "is a folder"),
+    (["compare", "--store", "notes.txt"], "--store", "not an SQLite database"),
+    (["compare", "--store", "app.sqlite"], "--store", "another application"),
+    (["compare", "--store", "/proc/antigrad.sqlite"], "--store", "cannot write"),
+    (["compare", "--store", "notes.txt/s.sqlite"], "--store", "not a folder"),
+    (["report", "--store", "notes.txt"], "--store", "not an SQLite database"),
+    (["report", "--store", "app.sqlite"], "--store", "another application"),
+    (["report", "--list", "--store", "app.sqlite"], "--store", "another application"),
+    (["report", "--store", "mine"], "--store", "is a folder"),
+    (["report", "--", "-1"], "COMPARISON", "antigrad compare"),
+    # lr-find
+    (["lr-find", "--lr-max", "inf"], "--lr-max", "finite"),
+    (["lr-find", "--lr-min", "nan"], "--lr-min", "finite"),
+    (["lr-find", "--lr-min", "0"], "--lr-min", "finite"),
+    (["lr-find", "--lr-min", "-1"], "--lr-min", "finite"),
+    (["lr-find", "--steps", "2"], "--steps", "out of range"),
+    (["lr-find", "--steps", "1000000"], "--steps", "out of range"),
+    (["lr-find", "-p", ""], "--problem", "empty"),
+    (["lr-find", "-o", ""], "--optimizer", "unknown optimizer"),
+    (["lr-find", "--out", ""], "--out", "empty"),
+    (["lr-find", "--out", "photo.png"], "--out", "did not write"),
+    # landscape
+    (["landscape", "--start", "nan,0"], "--start", "finite"),
+    (["landscape", "--start", "0,inf"], "--start", "finite"),
+    (["landscape", "--steps", "0"], "--steps", "out of range"),
+    (["landscape", "--steps", "10000000"], "--steps", "out of range"),
+    (["landscape", "-o", ""], "--optimizer", "empty"),
+    (["landscape", "--lr", "inf"], "--lr", "finite"),
+    (["landscape", "--lr", "sgd=0"], "--lr", "finite"),
+    (["landscape", "--out", ""], "--out", "empty"),
+    (["landscape", "--out", "photo.png"], "--out", "did not write"),
+    (["landscape", "--out", "folder.png"], "--out", "folder"),
+    (["landscape", "--out", "notes.txt/x.png"], "--out", "not a folder"),
+]
+
+
+@pytest.mark.parametrize("args, option, why", BAD, ids=[" ".join(a) for a, _, _ in BAD])
+def test_every_bad_value_exits_2_naming_the_option(args, option, why, user_world):
+    before = snapshot(user_world)
+    msg = refused(*args)
+    assert option in msg and why in msg, msg
+    assert snapshot(user_world) == before  # nothing run, written, renamed or deleted
+
+
+def test_locked_store_exits_2(user_world, monkeypatch):
+    from antigrad.lab import Store
+
+    monkeypatch.setattr(Store, "TIMEOUT", 0.05)
+    Store("s.sqlite").check_writable()
+    holder = sqlite3.connect("s.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for command in (["compare", *FAST], ["report"]):
+            msg = refused(*command, "--store", "s.sqlite")
+            assert "--store" in msg and "locked" in msg
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert not (user_world / "runs").exists()
+
+
+def test_compare_says_what_it_will_do(in_tmp):
+    r = run("compare", *FAST)
+    assert r.exit_code == 0, r.output
+    assert ("2 optimizer(s) x (1 lrs + 1 seed(s), seed 0 shared) = 2 runs of up to 10 steps "
+            "(at most 20 steps)") in " ".join(r.stderr.split())
+
+
+def test_interrupted_compare_keeps_finished_runs(in_tmp, monkeypatch):
+    from antigrad.lab import compare as compare_mod
+
+    real, calls = compare_mod.train_run, []
+
+    def train_then_interrupt(*args, **kwargs):
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compare_mod, "train_run", train_then_interrupt)
+    r = run("compare", *FAST)
+    assert r.exit_code == 130 and "keeps its 1 finished run(s)" in " ".join(r.stderr.split())
+    monkeypatch.setattr(compare_mod, "train_run", real)
+    r = run("report", "--list")
+    assert r.exit_code == 0 and "interrupted" in r.output
+    r = run("report", "1", "--no-gallery")
+    assert r.exit_code == 0, r.output
+    assert 'id="incomplete"' in (in_tmp / "runs" / "0001-breast-cancer" / "report.html").read_text()
+
+
+def crafted_store(sql, *params):
+    """A store with one hand-made comparison, then changed by ``sql``."""
+    from antigrad.lab import CompareConfig, Comparison, RunResult, Store
+
+    cmp = Comparison(CompareConfig("breast-cancer", ["sgd"], grid_points=1, seeds=1, steps=2),
+                     "test accuracy", True, 0.95, "Breast cancer", chosen_lr={"sgd": 0.1})
+    cmp.runs.append(RunResult("sgd", 0.1, 0, 2, False, 0.5, 0.9, 0.01, None, None,
+                              [(1, 0.7), (2, 0.5)], [(0, 0.0, 0.5), (2, 0.01, 0.9)]))
+    Store("runs/antigrad.sqlite").save(cmp)
+    with sqlite3.connect("runs/antigrad.sqlite") as con:
+        con.execute(sql, params)
+
+
+def crafted_config(**changes):
+    return json.dumps({"problem": "breast-cancer", "optimizers": ["sgd"], "seeds": 1} | changes)
+
+
+def test_crafted_store_cannot_delete_a_folder(user_world):
+    crafted_store("UPDATE comparisons SET config = ?", crafted_config(problem="x/../../mine"))
+    before = snapshot(user_world)
+    msg = refused("report", "--no-gallery")
+    assert "malformed: config.problem" in msg
+    assert snapshot(user_world) == before
+
+
+def test_crafted_store_cannot_inject_a_script(user_world):
+    crafted_store("UPDATE comparisons SET config = ?",
+                  crafted_config(seeds="<script>alert(1)</script>"))
+    msg = refused("report", "--no-gallery")
+    assert "malformed: config.seeds" in msg and not (user_world / "runs" / "0001-").exists()
+    with sqlite3.connect("runs/antigrad.sqlite") as con:
+        con.execute("UPDATE comparisons SET config = ?, title = ?, created = ?",
+                    (crafted_config(), "<script>alert(2)</script>", "<img src=x onerror=y>"))
+    r = run("report", "--no-gallery")
+    assert r.exit_code == 0, r.output
+    page = (user_world / "runs" / "0001-breast-cancer" / "report.html").read_text()
+    assert "<script" not in page and "<img src=x" not in page and "&lt;script&gt;" in page

@@ -8,8 +8,10 @@ Commands::
     antigrad report       rebuild a report from the result store
     antigrad list         problems and optimizers
 
-Unknown names and bad options print the valid choices and exit with code 2 before any
-file is written; outputs are written to a temporary name and renamed when complete.
+Every bad value (unknown or empty names, non-finite numbers, budgets out of range, a store
+that is not antigrad's, an output that antigrad did not make) exits with code 2 and a
+message naming the option before any work or write; outputs are written to a temporary
+name and renamed when complete, and never replace a user's file or folder.
 """
 
 from __future__ import annotations
@@ -29,10 +31,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="antigrad: compare and draw the gradient methods of the lecture.")
-console = Console()
-
-_FIG_EXT = (".png", ".svg", ".pdf")
-
+console = Console(markup=False)  # names and paths are shown as they are, never as markup
 
 def _bad(message: str, param: str | None = None) -> typer.BadParameter:
     """A usage error (exit code 2) that names the option."""
@@ -54,11 +53,14 @@ def _lookup(get, name: str, param: str):
         raise _bad(str(err), param) from None
 
 
-def _check_out(path: Path, param: str = "--out") -> Path:
-    if path.suffix.lower() not in _FIG_EXT:
-        raise _bad(f"unsupported file type {path.suffix or '(none)'!r}; "
-                   f"choose from: {', '.join(_FIG_EXT)}", param)
-    return path
+def _check_out(path: str, param: str = "--out") -> Path:
+    """A figure file antigrad may write (new, or a figure it wrote), else a usage error."""
+    from antigrad.lab.outdir import ReportDirError, check_figure_path
+
+    try:
+        return check_figure_path(path)
+    except ReportDirError as err:
+        raise _bad(str(err), param) from None
 
 
 def _report_dir(out: str | Path, store: Path, param: str = "--out") -> Path:
@@ -77,12 +79,15 @@ def _report_dir(out: str | Path, store: Path, param: str = "--out") -> Path:
 
 def _save_figure(fig, path: Path) -> None:
     """Save ``fig`` to ``path`` atomically (temporary file, then rename) and say so."""
+    from antigrad.lab.outdir import FIGURE_CREATOR
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, metadata={"Creator": FIGURE_CREATOR})
         os.chmod(tmp, 0o644)
+        _check_out(str(path))  # again: the file may have appeared while we drew
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -130,46 +135,127 @@ def list_cmd() -> None:
 
 @app.command()
 def compare(
-    problem: Annotated[str, typer.Option("--problem", "-p", help="training problem")] = "",
+    problem: Annotated[str | None, typer.Option(
+        "--problem", "-p", help="training problem; default: mnist1d-mlp")] = None,
     optimizer: Annotated[list[str] | None, typer.Option(
         "--optimizer", "-o", help="optimizer (repeat or comma-separate); default: all")] = None,
     lr_method: Annotated[str, typer.Option(help="grid or range")] = "grid",
-    grid_points: Annotated[int, typer.Option(min=1, help="lrs per optimizer (grid)")] = 3,
+    grid_points: Annotated[int, typer.Option(help="lrs per optimizer (grid), 1 to 25")] = 3,
     lr: Annotated[list[float] | None, typer.Option(
         "--lr", help="explicit lr grid for every optimizer (repeat)")] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="seeds at the chosen lr")] = 3,
-    steps: Annotated[int | None, typer.Option(min=1, help="steps per run")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    seeds: Annotated[int, typer.Option(help="seeds at the chosen lr, 1 to 1000")] = 3,
+    steps: Annotated[int | None, typer.Option(help="steps per run, up to 10,000,000")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="minibatch size")] = None,
     store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
     out: Annotated[str | None, typer.Option(
         help="report folder (new, empty, or a report antigrad wrote)")] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
 ) -> None:
     """Run every lecture optimizer on a problem, save the results, write an HTML report."""
-    from antigrad.lab import CompareConfig, Store, run_compare
+    from antigrad.lab import CompareConfig
     from antigrad.lab.optimizers import optimizer_names
-    from antigrad.problems import DEFAULT_PROBLEM, UnknownNameError
+    from antigrad.problems import DEFAULT_PROBLEM
 
-    config = CompareConfig(problem or DEFAULT_PROBLEM, _names(optimizer) or optimizer_names(),
+    names = _names(optimizer)
+    if optimizer is not None and not names:
+        raise _bad("no optimizer named (the value is empty)", "--optimizer")
+    config = CompareConfig(_problem_name(problem, DEFAULT_PROBLEM), names or optimizer_names(),
                            lr_method, grid_points, lr or None, seeds, steps, batch_size)
+    _validate_config(config)
+    out_dir = None if out is None else _report_dir(out, store)
+    cmp, recording = _begin(config, store)
+    with recording:
+        if out_dir is None:
+            out_dir = _default_report_dir(cmp, store, recording)
+        typer.echo(_estimate(cmp), err=True)
+        _run(cmp, recording, store)
+    _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
+
+
+_CONFIG_OPTIONS = {"optimizers": "--optimizer", "lr_method": "--lr-method",
+                   "grid_points": "--grid-points", "lrs": "--lr", "seeds": "--seeds",
+                   "steps": "--steps", "batch_size": "--batch-size"}
+
+
+def _problem_name(value: str | None, default: str, param: str = "--problem") -> str:
+    if value is not None and not value.strip():
+        raise _bad("no problem named (the value is empty)", param)
+    return default if value is None else value
+
+
+def _validate_config(config) -> None:
+    """``config.validate()``, its errors as usage errors naming the option."""
+    from antigrad.lab.compare import ConfigError
+    from antigrad.problems import UnknownNameError
+
     try:
         config.validate()
     except UnknownNameError as err:
         raise _bad(str(err), "--problem" if err.kind == "problem" else "--optimizer") from None
-    except ValueError as err:
-        raise _bad(str(err)) from None
-    out_dir = None if out is None else _report_dir(out, store)
+    except ConfigError as err:
+        raise _bad(str(err), _CONFIG_OPTIONS.get(err.field)) from None
+
+
+def _begin(config, store: Path):
+    """A new comparison, begun in the store (checked first: exit 2, nothing run)."""
+    from antigrad.lab import Store, StoreError
+    from antigrad.lab.compare import new_comparison
+
+    cmp = new_comparison(config)
+    try:
+        return cmp, Store(store).begin(cmp)
+    except StoreError as err:
+        raise _bad(str(err), "--store") from None
+
+
+def _default_report_dir(cmp, store: Path, recording) -> Path:
+    """``runs/<id>-<problem>``, checked; if refused, the just-begun comparison is removed."""
+    from antigrad.lab.report import default_report_dir
+
+    try:
+        return _report_dir(default_report_dir(cmp, store.parent), store, "--store")
+    except typer.BadParameter:
+        recording.discard()
+        raise
+
+
+def _estimate(cmp) -> str:
+    """What the comparison will do, said before it starts."""
+    from antigrad.lab.compare import count_runs
+    from antigrad.problems import get_training_problem
+
+    c = cmp.config
+    steps = c.steps or get_training_problem(c.problem).steps
+    tune = "1 range test" if c.lr_method == "range" else f"{len(c.lrs or []) or c.grid_points} lrs"
+    runs = count_runs(c)
+    return (f"compare {c.problem}: {len(c.optimizers)} optimizer(s) x ({tune} + "
+            f"{c.seeds} seed(s), seed 0 shared) = {runs} runs of up to {steps:,} steps "
+            f"(at most {runs * steps:,} steps); comparison {cmp.id} in the store")
+
+
+def _run(cmp, recording, store: Path) -> None:
+    """Run ``cmp`` with a progress bar, saving each run as it finishes."""
+    from antigrad.lab import StoreError, run_compare
 
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=False) as bar:
-        task = bar.add_task(f"compare {config.problem}", total=None)
+        task = bar.add_task(f"compare {cmp.config.problem}", total=None)
 
         def progress(label: str, done: int, total: int) -> None:
             bar.update(task, description=label, completed=done, total=total)
 
-        cmp = run_compare(config, progress)
-    cid = Store(store).save(cmp)
-    _report(cmp, store, out_dir, gallery, f"comparison {cid} saved in {store}")
+        try:
+            run_compare(cmp, progress, recording)
+        except KeyboardInterrupt:
+            bar.stop()
+            typer.echo(f"interrupted: comparison {cmp.id} in {store} keeps its "
+                       f"{len(cmp.runs)} finished run(s); `antigrad report {cmp.id}` draws "
+                       "them", err=True)
+            raise typer.Exit(130) from None
+        except StoreError as err:
+            bar.stop()
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
 
 
 def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") -> None:
@@ -210,24 +296,38 @@ def landscape(
         "--optimizer", "-o", help="optimizer (repeat or comma-separate)")] = None,
     lr: Annotated[list[str] | None, typer.Option(
         "--lr", help="VALUE for all, or NAME=VALUE (repeat); default: the surface's")] = None,
-    steps: Annotated[int, typer.Option(min=1)] = 200,
+    steps: Annotated[int, typer.Option(help="steps per path, 1 to 100,000")] = 200,
     start: Annotated[str | None, typer.Option(help="start point 'x,y'")] = None,
-    out: Annotated[Path, typer.Option(help=".png, .svg or .pdf")] = Path("landscape.png"),
+    out: Annotated[str, typer.Option(help=".png, .svg or .pdf")] = "landscape.png",
 ) -> None:
     """Draw optimizer paths over a surface's contour lines (diverged runs marked)."""
     from antigrad.lab.figures import plot_trajectories
     from antigrad.lab.optimizers import get_optimizer
     from antigrad.problems import get_surface
 
-    _check_out(out)
+    path = _check_out(out)
     surf = _lookup(get_surface, surface, "--surface")
-    names = _names(optimizer) or ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
+    names = _names(optimizer)
+    if optimizer is not None and not names:
+        raise _bad("no optimizer named (the value is empty)", "--optimizer")
+    names = names or ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
     for name in names:
         _lookup(get_optimizer, name, "--optimizer")
+    _in_range(steps, 1, MAX_PATH_STEPS, "--steps")
     lrs = _parse_lrs(lr or [], names)
-    point = _parse_point(start) if start else None
+    point = _parse_point(start) if start is not None else None
     fig = plot_trajectories(surf, {n: lrs.get(n) for n in names}, steps=steps, start=point)
-    _save_figure(fig, out)
+    _save_figure(fig, path)
+
+
+#: Longest path ``landscape`` draws, and longest range test ``lr-find`` runs.
+MAX_PATH_STEPS = 100_000
+MAX_RANGE_STEPS = 100_000
+
+
+def _in_range(value: int, lo: int, hi: int, param: str) -> None:
+    if not lo <= value <= hi:
+        raise _bad(f"{value:,} is out of range (from {lo:,} to {hi:,})", param)
 
 
 def _parse_lrs(values: list[str], names: list[str]) -> dict[str, float | None]:
@@ -253,17 +353,26 @@ def _parse_point(text: str) -> tuple[float, float]:
         x, y = (float(v) for v in text.split(","))
     except ValueError:
         raise _bad(f"invalid point {text!r} (use 'x,y', e.g. '-1.5,2')", "--start") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise _bad(f"invalid point {text!r} (both coordinates must be finite)", "--start")
     return x, y
+
+
+def _positive(value: float, param: str) -> float:
+    if not (value > 0 and math.isfinite(value)):
+        raise _bad(f"invalid value {value!r} (must be a finite number > 0)", param)
+    return value
 
 
 @app.command("lr-find")
 def lr_find(
-    problem: Annotated[str, typer.Option("--problem", "-p")] = "",
+    problem: Annotated[str | None, typer.Option(
+        "--problem", "-p", help="training problem; default: mnist1d-mlp")] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", "-o")] = "adam",
-    lr_min: Annotated[float, typer.Option(min=0.0)] = 1e-5,
-    lr_max: Annotated[float, typer.Option(min=0.0)] = 10.0,
-    steps: Annotated[int, typer.Option(min=3)] = 100,
-    out: Annotated[Path | None, typer.Option(help="figure: .png, .svg or .pdf")] = None,
+    lr_min: Annotated[float, typer.Option(help="first lr, finite > 0")] = 1e-5,
+    lr_max: Annotated[float, typer.Option(help="last lr, finite > lr-min")] = 10.0,
+    steps: Annotated[int, typer.Option(help="steps, 3 to 100,000")] = 100,
+    out: Annotated[str | None, typer.Option(help="figure: .png, .svg or .pdf")] = None,
 ) -> None:
     """Learning-rate range test: grow the lr until the loss explodes; suggest one."""
     from antigrad.lab import lr_range_test
@@ -271,18 +380,21 @@ def lr_find(
     from antigrad.lab.optimizers import get_optimizer
     from antigrad.problems import DEFAULT_PROBLEM, get_training_problem
 
-    if out is not None:
-        _check_out(out)
-    prob = _lookup(get_training_problem, problem or DEFAULT_PROBLEM, "--problem")
+    path = None if out is None else _check_out(out)
+    prob = _lookup(get_training_problem, _problem_name(problem, DEFAULT_PROBLEM), "--problem")
     spec = _lookup(get_optimizer, optimizer, "--optimizer")
-    if not 0 < lr_min < lr_max:
-        raise _bad(f"need 0 < lr-min < lr-max, got {lr_min:g} and {lr_max:g}", "--lr-min")
+    _positive(lr_min, "--lr-min")
+    _positive(lr_max, "--lr-max")
+    if not lr_min < lr_max:
+        raise _bad(f"need lr-min < lr-max, got {lr_min:g} and {lr_max:g}", "--lr-max")
+    _in_range(steps, 3, MAX_RANGE_STEPS, "--steps")
     result = lr_range_test(prob, spec, lr_min=lr_min, lr_max=lr_max, steps=steps)
-    console.print(f"{spec.name} on {prob.name}: suggested lr = {result.suggestion:.3g}"
-                  + (f" (loss exploded at lr = {result.diverged_at:.3g})"
-                     if result.diverged else ""))
-    if out is not None:
-        _save_figure(plot_lr_range(result), out)
+    console.print(f"{spec.name} on {prob.name}: " + (
+        f"suggested lr = {result.suggestion:.3g}" if result.suggestion is not None
+        else "no suggestion (the loss diverged within the first steps: lower --lr-min)")
+        + (f" (loss exploded at lr = {result.diverged_at:.3g})" if result.diverged else ""))
+    if path is not None:
+        _save_figure(plot_lr_range(result), path)
 
 
 @app.command()
@@ -294,25 +406,29 @@ def report(
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
     list_: Annotated[bool, typer.Option("--list", help="list stored comparisons")] = False,
 ) -> None:
-    """Rebuild the HTML report of a stored comparison."""
+    """Rebuild the HTML report of a stored comparison (the store is only read)."""
     from antigrad.lab import Store, StoreError
 
     out_dir = None if out is None or list_ else _report_dir(out, store)
     st = Store(store)
-    if list_:
-        t = Table(title=f"comparisons in {store}")
-        for col in ("id", "created", "problem", "seconds"):
-            t.add_column(col)
-        for row in st.list():
-            t.add_row(str(row["id"]), str(row["created"]), str(row["problem"]),
-                      f"{row['seconds']:.1f}")
-        console.print(t)
-        return
     try:
+        if list_:
+            _print_listing(st.list(), store)
+            return
         cmp = st.load(comparison)
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
     _report(cmp, store, out_dir, gallery)
+
+
+def _print_listing(rows: list[dict], store: Path) -> None:
+    t = Table(title=f"comparisons in {store}")
+    for col in ("id", "created", "problem", "seconds", "finished"):
+        t.add_column(col)
+    for row in rows:
+        t.add_row(str(row["id"]), str(row["created"]), str(row["problem"]),
+                  f"{row['seconds']:.1f}", "yes" if row["complete"] else "no (interrupted)")
+    console.print(t)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,7 +17,15 @@ Example::
 """
 
 from . import figures
-from .compare import CompareConfig, Comparison, Summary, lr_grid, run_compare
+from .compare import (
+    CompareConfig,
+    Comparison,
+    ConfigError,
+    Summary,
+    lr_grid,
+    new_comparison,
+    run_compare,
+)
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import (
     LECTURE_OPTIMIZERS,
@@ -30,12 +38,13 @@ from .outdir import ReportDirError, check_report_dir
 from .paths import Path, run_path
 from .report import default_report_dir, write_report
 from .runner import RunResult, train_run
-from .store import DEFAULT_STORE, Store, StoreError
+from .store import DEFAULT_STORE, Store, StoreError, StoreRecording
 from .table import summary_text
 
-__all__ = ["figures", "CompareConfig", "Comparison", "Summary", "lr_grid", "run_compare",
+__all__ = ["figures", "CompareConfig", "Comparison", "ConfigError", "Summary", "lr_grid",
+           "run_compare", "new_comparison",
            "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
            "Path", "run_path", "ReportDirError", "check_report_dir", "default_report_dir",
            "write_report", "RunResult", "train_run", "DEFAULT_STORE", "Store", "StoreError",
-           "summary_text"]
+           "StoreRecording", "summary_text"]

@@ -8,8 +8,9 @@ For each optimizer the learning rate is chosen either
 - ``"range"``: the learning-rate range test (:mod:`~antigrad.lab.lr_range`).
 
 Then the chosen lr is run with ``seeds`` seeds (the grid's seed-0 run is reused). The
-result is a :class:`Comparison`, saved by :class:`~antigrad.lab.store.Store` and drawn by
-:func:`~antigrad.lab.report.write_report`.
+result is a :class:`Comparison`, saved by :class:`~antigrad.lab.store.Store` (run by run
+as they finish, through a :class:`Recorder`) and drawn by
+:func:`~antigrad.lab.report.write_report`. Budgets are bounded by :data:`LIMITS`.
 
 Example::
 
@@ -28,24 +29,44 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..problems.registry import get_training_problem
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer, optimizer_names
 from .runner import RunResult, train_run
 
-__all__ = ["CompareConfig", "Comparison", "Summary", "run_compare", "lr_grid"]
+__all__ = ["CompareConfig", "ConfigError", "LIMITS", "Comparison", "Summary", "Recorder",
+           "run_compare", "new_comparison", "count_runs", "lr_grid"]
 
 Progress = Callable[[str, int, int], None]
 
 
 def lr_grid(center: float, points: int, spacing: float = 0.5) -> list[float]:
     """``points`` learning rates ``center * 10^(k * spacing)``, centred on ``center``."""
-    if points < 1:
-        raise ValueError(f"Invalid grid_points: {points} (must be >= 1)")
+    hi = LIMITS["grid_points"][1]
+    if isinstance(points, bool) or not isinstance(points, int) or not 1 <= points <= hi:
+        raise ValueError(f"Invalid grid_points: {points!r} (must be an int from 1 to {hi})")
     offset = (points - 1) / 2
     return [float(f"{center * 10 ** ((k - offset) * spacing):.3g}") for k in range(points)]
+
+
+#: Allowed ranges of a comparison's budgets (a wider grid spans over 12 decades of lr).
+LIMITS: dict[str, tuple[int, int]] = {
+    "grid_points": (1, 25),
+    "seeds": (1, 1000),
+    "steps": (1, 10_000_000),
+    "batch_size": (1, 1_000_000),
+    "eval_every": (1, 10_000_000),
+}
+
+
+class ConfigError(ValueError):
+    """A bad :class:`CompareConfig` value; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -63,23 +84,36 @@ class CompareConfig:
     eval_every: int | None = None
 
     def validate(self) -> None:
-        """Raise ``ValueError`` (unknown names list the valid ones) before any work."""
+        """Raise ``ValueError`` (unknown names list the valid ones; a
+        :class:`ConfigError` names the field) before any work."""
         get_training_problem(self.problem)
         if not self.optimizers:
-            raise ValueError("Invalid optimizers: empty (name at least one)")
+            raise ConfigError("optimizers", "Invalid optimizers: empty (name at least one)")
         for name in self.optimizers:
             get_optimizer(name)
         if len(set(self.optimizers)) != len(self.optimizers):
-            raise ValueError(f"Invalid optimizers: {self.optimizers} (names repeat)")
+            raise ConfigError("optimizers", f"Invalid optimizers: {self.optimizers} "
+                              "(names repeat)")
         if self.lr_method not in ("grid", "range"):
-            raise ValueError(f"Invalid lr_method: {self.lr_method!r} (choose grid or range)")
-        if self.lrs is not None and (not self.lrs or any(not (x > 0 and math.isfinite(x))
-                                                         for x in self.lrs)):
-            raise ValueError(f"Invalid lrs: {self.lrs} (need finite values > 0)")
-        for name in ("grid_points", "seeds", "steps", "batch_size", "eval_every"):
+            raise ConfigError("lr_method", f"Invalid lr_method: {self.lr_method!r} "
+                              "(choose grid or range)")
+        self._validate_lrs()
+        for name, (lo, hi) in LIMITS.items():
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"Invalid {name}: {value!r} (must be an int >= 1)")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not lo <= value <= hi):
+                raise ConfigError(name, f"Invalid {name}: {value!r} (must be an int from "
+                                  f"{lo} to {hi:,})")
+
+    def _validate_lrs(self) -> None:
+        if self.lrs is None:
+            return
+        if not self.lrs or any(isinstance(x, bool) or not isinstance(x, int | float)
+                               or not (x > 0 and math.isfinite(x)) for x in self.lrs):
+            raise ConfigError("lrs", f"Invalid lrs: {self.lrs} (need finite values > 0)")
+        if len(self.lrs) > LIMITS["grid_points"][1] or len(set(self.lrs)) != len(self.lrs):
+            raise ConfigError("lrs", f"Invalid lrs: {self.lrs} (at most "
+                              f"{LIMITS['grid_points'][1]} values, none repeated)")
 
 
 @dataclass
@@ -101,7 +135,11 @@ class Summary:
 
 @dataclass
 class Comparison:
-    """Everything one comparison produced (what the store saves and the report draws)."""
+    """Everything one comparison produced (what the store saves and the report draws).
+
+    ``complete`` is ``False`` while it runs, and stays so for one that was interrupted:
+    its ``runs`` are then the runs that finished.
+    """
 
     config: CompareConfig
     metric: str
@@ -114,6 +152,7 @@ class Comparison:
     created: str = ""
     seconds: float = 0.0
     id: int | None = None
+    complete: bool = True
 
     def final_runs(self, optimizer: str) -> list[RunResult]:
         """The seeds run at the chosen lr for ``optimizer``."""
@@ -156,53 +195,102 @@ class Comparison:
         return asdict(self)
 
 
-def run_compare(config: CompareConfig, progress: Progress | None = None) -> Comparison:
-    """Run the comparison described by ``config`` (validated first); see the module doc.
+class Recorder(Protocol):
+    """Where a comparison's results go as they come (e.g. a
+    :meth:`~antigrad.lab.store.Store.begin` recording), so an interrupted comparison keeps
+    every run that finished."""
 
-    ``progress(task, done, total)`` is called as runs finish (for progress bars).
-    """
+    def add_run(self, run: RunResult) -> None:
+        """A finished run (appended to ``cmp.runs`` just before)."""
+
+    def add_range_test(self, test: LRRangeResult) -> None:
+        """A finished range test."""
+
+    def choose(self, optimizer: str, final: RunResult | None) -> None:
+        """``cmp.chosen_lr[optimizer]`` is set; ``final`` (a grid run) became seed 0's run."""
+
+    def finish(self) -> None:
+        """The comparison is complete (``cmp.seconds`` set)."""
+
+
+def new_comparison(config: CompareConfig) -> Comparison:
+    """An empty :class:`Comparison` for ``config`` (validated first): the problem's metric,
+    target and title, the creation time, no runs yet."""
     config.validate()
     problem = get_training_problem(config.problem)
-    start = time.perf_counter()
-    cmp = Comparison(config, problem.metric, problem.higher_is_better, problem.target,
-                     problem.title,
-                     created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    per_opt = (1 if config.lr_method == "range" else
-               len(config.lrs) if config.lrs else config.grid_points) + config.seeds
-    total, done = per_opt * len(config.optimizers), 0
+    return Comparison(config, problem.metric, problem.higher_is_better, problem.target,
+                      problem.title,
+                      created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      complete=False)
 
-    def tick(label: str, n: int = 1) -> None:
+
+def count_runs(config: CompareConfig) -> int:
+    """Training runs (and range tests) the comparison will do: a grid's best run is
+    reused as seed 0's run."""
+    per_opt = (1 + config.seeds if config.lr_method == "range" else
+               (len(config.lrs) if config.lrs else config.grid_points) + config.seeds - 1)
+    return per_opt * len(config.optimizers)
+
+
+def run_compare(config: CompareConfig | Comparison, progress: Progress | None = None,
+                recorder: Recorder | None = None) -> Comparison:
+    """Run the comparison described by ``config`` (validated first); see the module doc.
+
+    ``config`` may also be a fresh :func:`new_comparison` (one already begun in a store).
+    ``progress(task, done, total)`` is called as runs finish (for progress bars);
+    ``recorder`` receives every result as soon as it exists.
+    """
+    cmp = config if isinstance(config, Comparison) else new_comparison(config)
+    if cmp.runs or cmp.complete:
+        raise ValueError("Invalid comparison: it already holds results (start a new one)")
+    cmp.config.validate()
+    problem = get_training_problem(cmp.config.problem)
+    start = time.perf_counter()
+    total, done = count_runs(cmp.config), 0
+
+    def finished(label: str, run: RunResult | LRRangeResult) -> None:
         nonlocal done
-        done += n
+        cmp.seconds = time.perf_counter() - start
+        if isinstance(run, RunResult):
+            cmp.runs.append(run)
+        else:
+            cmp.range_tests.append(run)
+        if recorder is not None:
+            (recorder.add_run if isinstance(run, RunResult) else recorder.add_range_test)(run)
+        done += 1
         if progress is not None:
             progress(label, done, total)
 
+    for name in cmp.config.optimizers:
+        _one_optimizer(cmp, problem, name, finished, recorder)
+    cmp.seconds = time.perf_counter() - start
+    cmp.complete = True
+    if recorder is not None:
+        recorder.finish()
+    return cmp
+
+
+def _one_optimizer(cmp: Comparison, problem: Any, name: str,
+                   finished: Callable[[str, Any], None], recorder: Recorder | None) -> None:
+    """Choose ``name``'s lr (grid or range test), then run the seeds at it."""
+    config, spec = cmp.config, get_optimizer(name)
     common = dict(steps=config.steps, batch_size=config.batch_size,
                   eval_every=config.eval_every)
-    for name in config.optimizers:
-        spec = get_optimizer(name)
-        seed0: RunResult | None = None
-        if config.lr_method == "range":
-            test = lr_range_test(problem, spec, batch_size=config.batch_size)
-            cmp.range_tests.append(test)
-            chosen = test.suggestion
-            tick(f"{name}: range test")
-        else:
-            grid = config.lrs or lr_grid(spec.default_lr, config.grid_points)
-            tuned = []
-            for lr in grid:
-                tuned.append(train_run(problem, spec, lr, 0, phase="tune", **common))
-                tick(f"{name} lr={lr:g}")
-            best = min(tuned, key=lambda r: r.tail_loss())
-            chosen, seed0 = best.lr, best
-            best.phase = "final"
-            cmp.runs.extend(r for r in tuned if r is not best)
-        cmp.chosen_lr[name] = chosen
-        for seed in range(config.seeds):
-            if seed == 0 and seed0 is not None:
-                cmp.runs.append(seed0)  # the winning grid run is seed 0's final run
-            else:
-                cmp.runs.append(train_run(problem, spec, chosen, seed, **common))
-            tick(f"{name} seed {seed}")
-    cmp.seconds = time.perf_counter() - start
-    return cmp
+    seed0: RunResult | None = None
+    if config.lr_method == "range":
+        test = lr_range_test(problem, spec, batch_size=config.batch_size)
+        finished(f"{name}: range test", test)
+        chosen = test.suggestion
+    else:
+        tuned = []
+        for lr in config.lrs or lr_grid(spec.default_lr, config.grid_points):
+            tuned.append(train_run(problem, spec, lr, 0, phase="tune", **common))
+            finished(f"{name} lr={lr:g}", tuned[-1])
+        seed0 = min(tuned, key=lambda r: r.tail_loss())
+        seed0.phase = "final"  # the winning grid run is seed 0's final run
+        chosen = seed0.lr
+    cmp.chosen_lr[name] = chosen
+    if recorder is not None:
+        recorder.choose(name, seed0)
+    for seed in range(0 if seed0 is None else 1, config.seeds):
+        finished(f"{name} seed {seed}", train_run(problem, spec, chosen, seed, **common))

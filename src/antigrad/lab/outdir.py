@@ -1,4 +1,4 @@
-"""Report folders: antigrad replaces a folder only if it made that folder itself.
+"""Output paths: antigrad replaces a folder or a figure file only if it made it itself.
 
 A report is written to a temporary folder and renamed into place; an older report at the
 same place is replaced whole. So that this can never delete somebody's files, every report
@@ -10,6 +10,9 @@ folder holds a marker file, :data:`MARKER`, and :func:`check_report_dir` accepts
 
 Anything else (a file, a folder of other files, the current folder or one containing it,
 a symbolic link, an empty name) raises :class:`ReportDirError`, before any work starts.
+
+Figure files (``antigrad landscape/lr-find --out``) carry :data:`FIGURE_CREATOR` in their
+metadata; :func:`check_figure_path` accepts a new file or one that carries it.
 
 Example::
 
@@ -32,7 +35,8 @@ import re
 import tempfile
 from pathlib import Path
 
-__all__ = ["MARKER", "ReportDirError", "check_report_dir", "safe_name"]
+__all__ = ["MARKER", "ReportDirError", "check_report_dir", "safe_name", "FIGURE_CREATOR",
+           "FIGURE_SUFFIXES", "check_figure_path"]
 
 #: The file that marks a folder as a report antigrad wrote (and may replace).
 MARKER = ".antigrad-report"
@@ -96,4 +100,35 @@ def check_report_dir(path: str | Path) -> Path:
     if path.exists() or path.is_symlink():
         _check_existing(path)
     _check_writable(where)
+    return path
+
+
+#: The ``Creator`` metadata of every figure file antigrad writes (PNG, SVG and PDF).
+FIGURE_CREATOR = "antigrad figure"
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+_MAX_FIGURE_BYTES = 64 << 20
+
+
+def _written_by_antigrad(path: Path) -> bool:
+    if path.stat().st_size > _MAX_FIGURE_BYTES:
+        return False
+    return FIGURE_CREATOR.encode() in path.read_bytes()
+
+
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a figure may be written there: a supported
+    type, a new file or a figure antigrad wrote, in a writable folder; otherwise
+    :class:`ReportDirError` saying why."""
+    if not str(path).strip():
+        raise ReportDirError("the figure file name is empty; name a .png, .svg or .pdf file")
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise ReportDirError(f"unsupported file type {path.suffix or '(none)'!r}; "
+                             f"choose from: {', '.join(FIGURE_SUFFIXES)}")
+    if path.is_symlink() or path.is_dir():
+        raise ReportDirError(f"{str(path)!r} is a folder or a link; name a new file")
+    if path.exists() and not _written_by_antigrad(path):
+        raise ReportDirError(f"{str(path)!r} exists and antigrad did not write it; it is "
+                             "left as it is: name a new file")
+    _check_writable(path.absolute())
     return path

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
+import matplotlib
 from matplotlib.figure import Figure
 
 from .compare import Comparison
@@ -47,30 +48,41 @@ def default_report_dir(cmp: Comparison, root: str | Path = "runs") -> Path:
     return Path(root) / f"{stem}-{safe_name(cmp.config.problem)}"
 
 
+def _e(value: object, spec: str = "") -> str:
+    """``value`` formatted (numbers by ``spec``) and HTML-escaped: every text on the page
+    goes through here, since a comparison may come from an edited store."""
+    if spec and isinstance(value, int | float) and not isinstance(value, bool):
+        return html.escape(format(value, spec))
+    return html.escape(str(value))
+
+
 def _figure_block(stem: str, fig_title: str) -> str:
-    return (f'<figure id="fig-{stem}"><img src="{stem}.png" alt="{html.escape(fig_title)}">'
-            f"<figcaption>{html.escape(fig_title)}</figcaption></figure>")
+    return (f'<figure id="fig-{_e(stem)}"><img src="{_e(stem)}.png" alt="{_e(fig_title)}">'
+            f"<figcaption>{_e(fig_title)}</figcaption></figure>")
 
 
 def render_html(cmp: Comparison, figures: Mapping[str, str],
                 gallery: Mapping[str, str] | None = None) -> str:
     """The report page; ``figures``/``gallery`` map PNG stems to captions."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+    head = "".join(f"<th>{_e(h)}</th>" for h in HEADERS)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>"
                    for row in summary_rows(cmp))
     config = json.dumps(asdict(cmp.config), indent=2)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<link rel="icon" href="data:,">',
-        f"<title>antigrad compare: {html.escape(cmp.config.problem)}</title>",
+        f"<title>antigrad compare: {_e(cmp.config.problem)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>antigrad compare — {html.escape(cmp.title)}</h1>",
-        f"<p>Metric: <b>{html.escape(cmp.metric)}</b> on the test set "
+        f"<h1>antigrad compare — {_e(cmp.title)}</h1>",
+        f"<p>Metric: <b>{_e(cmp.metric)}</b> on the test set "
         f"({'higher' if cmp.higher_is_better else 'lower'} is better), target "
-        f"<b>{cmp.target:g}</b>. Learning rate per optimizer chosen by "
-        f"<b>{html.escape(cmp.config.lr_method)}</b> on the final training loss of seed 0 "
-        f"(never on the test metric); then {cmp.config.seeds} seed(s) at that lr. "
-        f"Created {html.escape(cmp.created)}, {cmp.seconds:.1f} s in all.</p>",
+        f"<b>{_e(cmp.target, 'g')}</b>. Learning rate per optimizer chosen by "
+        f"<b>{_e(cmp.config.lr_method)}</b> on the final training loss of seed 0 "
+        f"(never on the test metric); then {_e(cmp.config.seeds)} seed(s) at that lr. "
+        f"Created {_e(cmp.created)}, {_e(cmp.seconds, '.1f')} s in all.</p>",
+        *([] if cmp.complete else [
+            f'<p id="incomplete"><b>Interrupted:</b> this comparison did not finish; shown '
+            f"are the {len(cmp.runs)} run(s) that did.</p>"]),
         "<h2>Results</h2>",
         f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
         "<p>Steps and seconds to target: median over the seeds that reached it; seconds "
@@ -81,7 +93,7 @@ def render_html(cmp: Comparison, figures: Mapping[str, str],
     if gallery:
         parts += ["<h2>The lecture's pictures</h2>",
                   *(_figure_block(stem, caption) for stem, caption in gallery.items())]
-    parts += ["<h2>Settings</h2>", f"<pre>{html.escape(config)}</pre>", "</body></html>"]
+    parts += ["<h2>Settings</h2>", f"<pre>{_e(config)}</pre>", "</body></html>"]
     return "\n".join(parts)
 
 
@@ -103,7 +115,9 @@ def write_report(cmp: Comparison, out_dir: str | Path | None = None,
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         captions = {}
-        for stem, fig in comparison_figures(cmp).items():
+        with matplotlib.rc_context({"text.parse_math": False}):  # names are not TeX
+            drawn = comparison_figures(cmp)
+        for stem, fig in drawn.items():
             _save(fig, tmp / f"{stem}.png")
             captions[stem] = fig.axes[0].get_title() or stem
         extra = {}
