@@ -133,8 +133,9 @@ def solvers() -> dict[str, Callable]:
         "antigrad.Newton": lambda p: ag.Newton(p, **stop),
         "antigrad.Newton(mode='cg')": lambda p: ag.Newton(p, mode="cg", **stop),
         "antigrad.BFGS": lambda p: ag.BFGS(p, **stop),
-        "antigrad.LBFGS": lambda p: ag.LBFGS(p, **stop),
-        "antigrad.LBFGS(history_size=10)": lambda p: ag.LBFGS(p, history_size=10, **stop),
+        "antigrad.LBFGS": lambda p: ag.LBFGS(p, line_search_fn="strong_wolfe", **stop),
+        "antigrad.LBFGS(history_size=10)": lambda p: ag.LBFGS(
+            p, line_search_fn="strong_wolfe", history_size=10, **stop),
         "antigrad.DiagonalNewton": lambda p: ag.DiagonalNewton(
             p, line_search_fn="strong_wolfe", **stop),
         "torch.optim.LBFGS(strong_wolfe)": lambda p: torch.optim.LBFGS(
@@ -162,7 +163,8 @@ def digits(seconds: float, out: str) -> None:
         return torch.nn.functional.cross_entropy(model(xtr), ytr) + 0.5e-4 * l2
     runs = {
         "antigrad.LBFGS": lambda p: antigrad.LBFGS(p, max_iter=10, tolerance_grad=0,
-                                                   tolerance_change=0),
+                                                   tolerance_change=0,
+                                                   line_search_fn="strong_wolfe"),
         "torch.optim.LBFGS(strong_wolfe)": lambda p: torch.optim.LBFGS(
             p, max_iter=10, line_search_fn="strong_wolfe", tolerance_grad=0,
             tolerance_change=0),

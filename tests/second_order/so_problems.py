@@ -14,6 +14,10 @@ LAM = 1e-3
 
 
 def make(name: str, params, **kw):
+    """The optimizer ``name``; LBFGS with the strong-Wolfe search unless told otherwise
+    (its default is torch's fixed step)."""
+    if name == "LBFGS":
+        kw.setdefault("line_search_fn", "strong_wolfe")
     return getattr(antigrad, name)(params, **kw)
 
 

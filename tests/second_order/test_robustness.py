@@ -166,7 +166,7 @@ def test_lbfgs_history_window_matches_two_loop_over_many_iterations(m):
     a = torch.randn(n, n, generator=gen, dtype=torch.float64)
     a = a @ a.T + torch.eye(n, dtype=torch.float64)
     w = torch.zeros(n, dtype=torch.float64, requires_grad=True)
-    opt = antigrad.LBFGS([w], history_size=m)
+    opt = antigrad.LBFGS([w], history_size=m, line_search_fn="strong_wolfe")
     state, pairs = {}, []
     for _ in range(4 * m + 3):
         s = torch.randn(n, generator=gen, dtype=torch.float64)

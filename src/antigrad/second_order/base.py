@@ -51,15 +51,26 @@ def positive_int(name: str, value: Any) -> None:
 
 
 def common_defaults(lr: float, max_iter: int, max_eval: int | None, tolerance_grad: float,
-                    tolerance_change: float, line_search_fn: str | None) -> dict[str, Any]:
-    """Validate the options every second-order optimizer takes."""
+                    tolerance_change: float, line_search_fn: str | None,
+                    signed_tolerances: bool = False) -> dict[str, Any]:
+    """Validate the options every second-order optimizer takes.
+
+    With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
+    but NaN: a negative one never fires."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError(f"Invalid lr: a tensor lr must have one element, got shape "
+                         f"{tuple(lr.shape)}")
     positive("lr", lr)
     positive_int("max_iter", max_iter)
     if max_eval is None:
         max_eval = max_iter * 5 // 4
     positive_int("max_eval", max_eval)
-    validation.at_least("tolerance_grad", tolerance_grad)
-    validation.at_least("tolerance_change", tolerance_change)
+    for name, tol in (("tolerance_grad", tolerance_grad),
+                      ("tolerance_change", tolerance_change)):
+        if signed_tolerances:
+            validation.number(name, tol)
+        else:
+            validation.at_least(name, tol)
     if line_search_fn not in LINE_SEARCHES:
         raise ValueError(f"Invalid line_search_fn: {line_search_fn!r} (must be one of "
                          f"{', '.join(map(repr, LINE_SEARCHES))})")
@@ -74,7 +85,9 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
     needs_graph = False
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        super().__init__(params, defaults)
+        # Optimizer's own __init__: a subclass may also inherit a torch.optim class (for
+        # isinstance checks) whose __init__ takes other arguments
+        torch.optim.Optimizer.__init__(self, params, defaults)
         self.result: SolveResult | None = None
         self._flat_cache: FlatParams | None = None
         self._flat()  # validates the parameters now, not at the first step
@@ -87,6 +100,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         return self._flat_cache
 
     def _options(self) -> dict[str, Any]:
+        """The options of group 0 (checked equal in every group), ``lr`` as a float."""
         first = self.param_groups[0]
         for i, group in enumerate(self.param_groups[1:], 1):
             for key in self.defaults:
@@ -95,7 +109,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                         f"Invalid {key}: {group[key]!r} in param group {i} differs from "
                         f"{first[key]!r} in group 0; {type(self).__name__} treats all "
                         f"parameters as one vector, so its options must agree across groups")
-        return first
+        return {**first, "lr": float(first["lr"])}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "result": self.result}
@@ -162,6 +176,13 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
     def forget(self, state: dict[str, Any]) -> None:
         """Drop learnt curvature (called when it stopped giving a descent direction)."""
 
+    def resume(self, state: dict[str, Any], p: Point, o: dict[str, Any]) -> None:
+        """Called with the first point of every ``step()`` (to finish a loaded history)."""
+
+    def step_taken(self, new: Point, x0: Tensor, d: Tensor, t: float) -> Tensor:
+        """The step ``s`` to learn from: where the parameters moved."""
+        return new.x - x0
+
     def search(self, phi: ls.Phi, p: Point, d: Tensor, t: float, gtd: float,
                o: dict[str, Any], state: dict[str, Any]) -> tuple[float, Point]:
         name = o["line_search_fn"]
@@ -196,6 +217,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                 f"{type(self).__name__}: the loss ({p.f}) or its gradient is not finite at "
                 f"the current parameters; nothing was changed")
         loss = p.loss.detach() if isinstance(p.loss, Tensor) else p.loss
+        self.resume(state, p, o)
         reason = "gradient" if res.grad_norm <= o["tolerance_grad"] else None
         while reason is None:
             d, t = self.direction(p, state, o, res)
@@ -232,7 +254,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                 state["func_evals"] += last[1]
             res.iterations += 1
             state["n_iter"] += 1
-            s = new.x - x0
+            s = self.step_taken(new, x0, d, t)
             res.step_norm = float(s.abs().max())
             if res.step_norm > 0:
                 self.remember(state, s, new.g - p.g, o)

@@ -16,13 +16,17 @@ with their Gram matrix, so ``H g`` takes two ``2k × n`` matrix-vector products 
 pair one ``2k × n × 2`` product. The buffer holds exactly ``m`` pairs (``2mn`` numbers, as
 the two lists of ``torch.optim.LBFGS`` at full history) as a ring: a new pair overwrites
 the oldest, and only the ``2k × 2k`` Gram matrix is read in chronological order.
-The step is ``d = −H g`` with a strong-Wolfe line search; the first step tries
-``t = lr · min(1, 1/‖g‖₁)``. A pair with ``yᵀs ≤ ε yᵀy`` is skipped.
+The step is ``d = −H g``; with a line search the first step tries
+``t = lr · min(1, 1/‖g‖₁)`` and a pair with ``yᵀs ≤ ε yᵀy`` is skipped.
 
-Also accepts ``torch.optim.LBFGS``'s signature, positionally and by keyword:
-``LBFGS(params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
-tolerance_change=1e-9, history_size=100, line_search_fn=None)`` — except that the line
-search defaults to ``"strong_wolfe"`` (pass ``line_search_fn=None`` for torch's fixed step).
+A drop-in for ``torch.optim.LBFGS`` (and an instance of it): the same signature,
+positionally and by keyword, and the same defaults, ``LBFGS(params, lr=1, max_iter=20,
+max_eval=None, tolerance_grad=1e-7, tolerance_change=1e-9, history_size=100,
+line_search_fn=None)``. With ``line_search_fn=None`` it follows torch's rules (fixed step
+``t = lr``, the first one ``lr · min(1, 1/‖g‖₁)``; a pair is kept if ``yᵀs > 10⁻¹⁰``) and
+gives torch's iterates to rounding; its ``state_dict`` is torch's layout, so checkpoints
+move both ways. ``line_search_fn="strong_wolfe"`` is recommended: a fixed step of 1 can
+overshoot, the line search cannot.
 
 Reference: J. Nocedal, S. J. Wright, *Numerical Optimization*, 2nd ed., 2006, ch. 7.2;
 R. H. Byrd, J. Nocedal, R. B. Schnabel, *Representations of quasi-Newton matrices and
@@ -32,7 +36,8 @@ Example::
 
     >>> import torch, antigrad
     >>> w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
-    >>> opt = antigrad.LBFGS([w], max_iter=100, tolerance_grad=1e-10, tolerance_change=0)
+    >>> opt = antigrad.LBFGS([w], max_iter=100, tolerance_grad=1e-10, tolerance_change=0,
+    ...                      line_search_fn="strong_wolfe")
     >>> def closure():
     ...     opt.zero_grad()
     ...     loss = 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2
@@ -53,6 +58,7 @@ from torch import Tensor
 
 from .base import SecondOrderOptimizer, common_defaults, positive_int
 from .flat import Point
+from .lbfgs_state import TORCH_KEYS, export_state, import_state
 from .result import SolveResult
 
 
@@ -79,62 +85,85 @@ def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: f
     return torch.addmv(g, z.T, coef, beta=gamma)
 
 
-class LBFGS(SecondOrderOptimizer):
-    """Limited-memory BFGS with a strong-Wolfe line search.
+class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
+    """Limited-memory BFGS; ``torch.optim.LBFGS``'s signature, defaults and state layout.
 
     Args:
         params: parameters or param groups (all treated as one vector).
-        lr: step size tried first along ``d = −H g``.
+        lr: step size tried first along ``d = −H g`` (a float or a one-element tensor).
         max_iter: iterations per ``step()`` (default 20).
         max_eval: closure evaluations per ``step()`` (default ``max_iter * 5 // 4``).
-        tolerance_grad: stop when ``‖g‖∞ ≤ tolerance_grad``.
+        tolerance_grad: stop when ``‖g‖∞ ≤ tolerance_grad`` (negative: never).
         tolerance_change: stop when the loss or the parameters change less than this.
         history_size: ``m``, pairs kept (default 100, as torch).
-        line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"`` or ``None``.
+        line_search_fn: ``None`` (default, torch's fixed step), ``"strong_wolfe"``
+            (recommended) or ``"backtracking"``.
     """
 
-    state_keys = SecondOrderOptimizer.state_keys | {"pairs", "gram", "start", "count", "gamma"}
+    state_keys = SecondOrderOptimizer.state_keys | TORCH_KEYS | {
+        "pairs", "gram", "start", "count", "gamma", "history_at"}
 
-    def __init__(self, params: Iterable[Any], lr: float = 1.0, max_iter: int = 20,
+    def __init__(self, params: Iterable[Any], lr: float | Tensor = 1.0, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
-                 line_search_fn: str | None = "strong_wolfe") -> None:
+                 line_search_fn: str | None = None) -> None:
         positive_int("history_size", history_size)
         defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
-                                   line_search_fn)
+                                   line_search_fn, signed_tolerances=True)
         defaults.update(history_size=history_size)
         super().__init__(params, defaults)
+        self._params = self._flat().params  # torch.optim.LBFGS's attributes
+        self._numel_cache = None
+
+    # -- checkpoints: torch.optim.LBFGS's layout ---------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim.LBFGS's ``state_dict`` (history as ``old_dirs``/``old_stps``), plus
+        the Gram matrix so a reload continues bit for bit."""
+        sd = super().state_dict()
+        flat = self._flat()
+        like = torch.empty(flat.n, dtype=flat.dtype, device=flat.device)
+        sd["state"] = {i: export_state(st, like) if "n_iter" in st else st
+                       for i, st in sd["state"].items()}
+        return sd
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state_dict of this class or of ``torch.optim.LBFGS``."""
         super().load_state_dict(state_dict)
-        m = self.param_groups[0]["history_size"]
+        o = self._options()
         for st in self.state.values():
-            if "pairs" in st and st["pairs"].shape[0] != 2 * m:
-                self._to_ring(st, m)
-
-    @staticmethod
-    def _to_ring(st: dict[str, Any], m: int) -> None:
-        """Move a history kept as a window ``[start, start + count)`` of a larger buffer
-        (the layout before the ring) into a ring of ``m`` pairs, oldest first."""
-        lo, k = 2 * st["start"], min(st["count"], m)
-        hi = lo + 2 * st["count"]
-        pairs, gram = st["pairs"][hi - 2 * k: hi], st["gram"][hi - 2 * k: hi, hi - 2 * k: hi]
-        st["pairs"] = pairs.new_empty(2 * m, pairs.shape[1])
-        st["pairs"][: 2 * k] = pairs
-        st["gram"] = gram.new_zeros(2 * m, 2 * m)
-        st["gram"][: 2 * k, : 2 * k] = gram
-        st["start"], st["count"] = 0, k
+            import_state(st, o["history_size"], self._flat().n,
+                         torch_rule=o["line_search_fn"] is None)
 
     def check_state(self, st: dict[str, Any]) -> None:
+        n = self._flat().n
+        for key in ("old_dirs", "old_stps"):
+            for v in st.get(key) or []:
+                if not isinstance(v, Tensor) or v.numel() != n:
+                    self._check_shape({key: v}, key, (n,))
+        for key in ("d", "prev_flat_grad"):
+            if isinstance(st.get(key), Tensor):
+                self._check_shape(st, key, (n,))
         pairs = st.get("pairs")
         if pairs is not None:
-            self._check_shape(st, "pairs", (pairs.shape[0], self._flat().n))
+            self._check_shape(st, "pairs", (pairs.shape[0], n))
+
+    # -- the method ----------------------------------------------------------------------
+    def resume(self, state: dict[str, Any], p: Point, o: dict[str, Any]) -> None:
+        """Learn the pair still pending in a torch checkpoint (torch adds the last step's
+        pair at the start of the next ``step()``)."""
+        if "d" in state:
+            d, t, prev = state.pop("d"), state.pop("t"), state.pop("prev_flat_grad")
+            self.remember(state, d.mul(float(t)), p.g - prev, o)
 
     def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
                   result: SolveResult) -> tuple[Tensor, float]:
-        k = state.get("count", 0)
+        k, torch_rule = state.get("count", 0), o["line_search_fn"] is None
+        if torch_rule:  # torch: min(1, 1/|g|_1) on the very first iteration only
+            t = o["lr"] if state.get("n_iter", 0) else first_step(p.g, o["lr"])
+        else:
+            t = first_step(p.g, o["lr"]) if k == 0 else o["lr"]
         if k == 0:
-            return p.g.neg(), o["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
+            return p.g.mul(-state.get("gamma", 1.0) if torch_rule else -1.0), t
         start, rows = state["start"], 2 * k
         order = None
         if start:  # the ring has wrapped: oldest pair at slot `start`
@@ -143,12 +172,16 @@ class LBFGS(SecondOrderOptimizer):
         hg = compact_inverse_hessian_product(p.g, state["pairs"][:rows],
                                              state["gram"][:rows, :rows], state["gamma"],
                                              order)
-        return hg.neg_(), o["lr"]
+        return hg.neg_(), t
+
+    def step_taken(self, new: Point, x0: Tensor, d: Tensor, t: float) -> Tensor:
+        return d.mul(t)  # as torch: s = t d, not the rounded difference of the iterates
 
     def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
         """Put ``(s, y)`` in the ring of the last ``m`` pairs (over the oldest when full)."""
         sy, yy = float(s @ y), float(y @ y)
-        if not sy > torch.finfo(s.dtype).eps * yy:  # skip: would spoil positive definiteness
+        keep = sy > 1e-10 if o["line_search_fn"] is None else sy > torch.finfo(s.dtype).eps * yy
+        if not keep:  # would spoil positive definiteness
             return
         m = o["history_size"]
         if "pairs" not in state or state["pairs"].shape != (2 * m, s.numel()):
@@ -167,6 +200,13 @@ class LBFGS(SecondOrderOptimizer):
         gram[:rows, j: j + 2] = cross
         gram[j: j + 2, :rows] = cross.T
         state["start"], state["count"], state["gamma"] = start, k, sy / yy
+
     def forget(self, state: dict[str, Any]) -> None:
         state["count"] = 0
         state["start"] = 0
+
+
+def first_step(g: Tensor, lr: float) -> float:
+    """torch's first step ``lr · min(1, 1/‖g‖₁)``, with ``1/‖g‖₁`` in ``g``'s precision."""
+    inv = 1.0 / g.abs().sum()
+    return float(inv * lr) if inv < 1.0 else lr
