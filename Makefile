@@ -40,6 +40,7 @@ test-integrations: $(STAMP)
 test-triton: $(STAMP)
 	$(PY) -c 'import triton' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,triton]'
 	TRITON_INTERPRET=1 $(PY) -m pytest -q -m triton tests/engine_triton
+	TRITON_INTERPRET=1 $(PY) benchmarks/gpu_step.py --smoke
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_speed.py

@@ -31,6 +31,7 @@ TEXTBOOK = {"SGD": dict(lr=0.05), "Momentum": dict(lr=0.05), "Nesterov": dict(lr
             "Adam": dict(lr=0.01, weight_decay=0.01), "Nadam": dict(lr=0.01),
             "AdamW": dict(lr=0.01)}
 FUSED = ("SGD", "Adagrad", "Adam", "AdamW")  # torch has fused (one rounding) kernels for these
+ONE_ROUNDING = 1 / 8  # of the dtype's epsilon, relative to the largest value
 
 
 def _ids(cases):
@@ -74,8 +75,10 @@ def _half(name, kw, dtype):
     assert isinstance(opt._prepared.buckets[0].bound, tritonkernel.Bound)
     assert all(p.dtype == dtype for p in params)
     ref, _ = run_rounded(torch_twin(name, kw), start, dtype)
-    # float32 arithmetic, one rounding per stored value: equal up to a rounding flip.
-    assert rel_error(params, ref) <= 2 * EPS[dtype]
+    # float32 arithmetic, one rounding per stored value: the same numbers, short of a
+    # rare rounding flip. (The foreach path, which rounds after every operation, is off by
+    # a quarter to several roundings here, or overflows in float16.)
+    assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
     if name in FUSED:  # torch's fused kernels promise the same precision
         fused = twin(start)
         run(torch_twin(name, {**kw, "fused": True}), fused)
@@ -112,7 +115,7 @@ def test_float32_state_for_half_parameters(dtype):
                 if t == 0:
                     for key in ("exp_avg", "exp_avg_sq"):
                         r.state[p][key].copy_(r.state[p][key].to(dtype).float())
-    assert rel_error(params, ref) <= 2 * EPS[dtype]
+    assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
     assert rel_error(_state(opt, params, "exp_avg_sq"), _state(r, ref, "exp_avg_sq")) <= 1e-5
 
 
@@ -130,7 +133,7 @@ def test_textbook_face_matches_foreach(name, dtype):
         assert rel_error(params, fe) <= 1e-12
     else:
         ref, _ = run_rounded(ours(name, kw, textbook), start, dtype)
-        assert rel_error(params, ref) <= 2 * EPS[dtype]
+        assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
 
 
 def _custom() -> T.Chain:
@@ -164,4 +167,4 @@ def test_custom_chain(dtype):
         assert rel_error(params, fe) <= 1e-6
     else:
         ref, _ = run_rounded(factory, start, dtype)
-        assert rel_error(params, ref) <= 2 * EPS[dtype]
+        assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]

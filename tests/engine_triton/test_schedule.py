@@ -1,6 +1,7 @@
 """Per-step values are kernel arguments: schedulers, bias corrections and parameters that
 skip steps never compile another kernel."""
 
+import pytest
 import torch
 
 import antigrad
@@ -70,3 +71,23 @@ def test_complex_parameters():
     assert isinstance(a._prepared.buckets[0].bound, tritonkernel.Bound)
     assert rel_error([torch.view_as_real(p) for p in params],
                      [torch.view_as_real(p) for p in theirs]) <= 1e-6
+
+
+def test_a_kernel_that_cannot_be_built_leaves_the_bucket_to_foreach(monkeypatch):
+    """Triton failing for a device (an unsupported GPU, say) costs speed, not the step."""
+    def fail(*args, **kwargs):
+        raise RuntimeError("no backend for this device")
+
+    monkeypatch.setattr(tritonkernel.Bound, "__init__", fail)
+    params = make(torch.float32)
+    theirs = twin(params)
+    a, b = antigrad.Adam(params, lr=0.01), torch.optim.Adam(theirs, lr=0.01)
+    with pytest.warns(RuntimeWarning, match="failed to build .*another backend"):
+        for t in range(3):
+            for ps in (params, theirs):
+                for p, g in zip(ps, grads(ps, t), strict=True):
+                    p.grad = g
+            a.step()
+            b.step()
+    assert not isinstance(a._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert rel_error(params, theirs) <= 1e-6

@@ -16,6 +16,7 @@ on foreach that step.
 from __future__ import annotations
 
 import operator
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -247,5 +248,15 @@ class Bucket:
             tensors = self._stand_ins(params, grads)
             if not tritonkernel.eligible(tensors, self.device, self.scalar_tensors):
                 return None
-            bound = self.bound = tritonkernel.Bound(plan.graph, tensors, self.scalar_tensors)
+            try:
+                bound = tritonkernel.Bound(plan.graph, tensors, self.scalar_tensors)
+            except Exception as err:  # Triton cannot compile for this device: say so, go on
+                warnings.warn(f"antigrad's Triton kernel for {self.chain!r} on {self.device} "
+                              f"failed to build ({type(err).__name__}: {err}); this bucket "
+                              f"runs on another backend (foreach on a GPU: same numbers, "
+                              f"slower).",
+                              RuntimeWarning, stacklevel=6)
+                self.triton = False
+                return None
+            self.bound = bound
         return bound

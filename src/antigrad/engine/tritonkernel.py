@@ -182,6 +182,11 @@ class Bound:
         self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
         self.dtypes = dtypes
         self.zero = new_flag(self.device)
+        if not interpreted():  # compile now: a failure leaves the bucket to foreach
+            self.step_fn.ag_step.warmup(self.stat, self.stat, self.chunks, self.zero, 0, 0, 0,
+                                        BLOCK=BLOCK, grid=(1,))
+            self.check_fn.ag_check.warmup(self.stat, self.stat, self.chunks, self.zero, 0, 0,
+                                          0, BLOCK=BLOCK, grid=(1,))
 
     def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
               values: list[list[float]], rows: list[int]) -> tuple[Tensor, int, int]:
