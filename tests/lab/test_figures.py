@@ -144,3 +144,20 @@ def test_gallery_lists_every_lecture_picture():
     assert set(F.LECTURE_FIGURES) == {"trajectories", "lr-regimes", "sgd-vs-gd", "momentum",
                                       "adaptive", "restarts"}
     assert get_surface("rosenbrock").lrs
+
+
+def test_loss_curve_is_drawn_at_the_steps_it_holds():
+    from antigrad.lab import CompareConfig, Comparison, RunResult
+    from antigrad.lab.figures import plot_loss_curves
+
+    cmp = Comparison(CompareConfig("breast-cancer", ["sgd"], seeds=1), "m", True, 1.0, "t",
+                     chosen_lr={"sgd": 0.1})
+    every_step = [(s, 1.0 / s) for s in range(1, 41)]
+    blocks = [(s, 1.0 / s) for s in range(100, 4001, 100)]  # a long run's block means
+    for losses in (every_step, blocks):
+        cmp.runs = [RunResult("sgd", 0.1, 0, losses[-1][0], False, 0.1, 0.5, 1.0,
+                              losses=losses, evals=[(0, 0.0, 0.1)])]
+        (line,) = [x for x in plot_loss_curves(cmp, window=5).axes[0].lines
+                   if x.get_gid() == "path:sgd"]
+        x = list(line.get_xdata())
+        assert x == [s for s, _ in losses[4:]]

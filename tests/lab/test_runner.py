@@ -56,3 +56,31 @@ def test_range_test_stops_when_loss_explodes_and_suggests_inside():
     assert all(b > a for a, b in zip(r.lrs, r.lrs[1:], strict=False))
     with pytest.raises(ValueError, match="lr_max"):
         lr_range_test(p, get_optimizer("sgd"), lr_min=1.0, lr_max=0.1)
+
+
+def test_long_runs_keep_bounded_curves(monkeypatch):
+    from antigrad.lab import runner
+
+    p = get_training_problem("noisy-least-squares")
+    full = train_run(p, get_optimizer("sgd"), 0.01, steps=1000, eval_every=15)
+    assert len(full.losses) == 1000 and len(full.evals) == 1 + 66 + 1
+    monkeypatch.setattr(runner, "MAX_CURVE_POINTS", 100)
+    monkeypatch.setattr(runner, "MAX_EVALS", 10)
+    r = train_run(p, get_optimizer("sgd"), 0.01, steps=1000, eval_every=15)
+    assert len(r.losses) == 100 and [s for s, _ in r.losses[:2]] == [10, 20]
+    assert r.losses[-1][0] == 1000 and len(r.evals) == 1 + 10
+    # the same run: block means of the full curve, same tail loss, last loss, metric
+    blocks = [sum(v for _, v in full.losses[k:k + 10]) / 10 for k in range(0, 1000, 10)]
+    assert [v for _, v in r.losses] == pytest.approx(blocks, rel=1e-12)
+    assert r.tail_loss() == pytest.approx(full.tail_loss(), rel=1e-12)
+    assert r.final_loss == full.final_loss and r.final_metric == full.final_metric
+
+
+def test_diverged_long_run_keeps_its_last_block(monkeypatch):
+    from antigrad.lab import runner
+
+    monkeypatch.setattr(runner, "MAX_CURVE_POINTS", 10)
+    r = train_run(get_training_problem("noisy-least-squares"), get_optimizer("sgd"), 50.0,
+                  steps=1000)
+    assert r.diverged and r.steps < 100  # inside the first block of 100 steps
+    assert r.losses == [(r.steps, r.losses[0][1])] and len(r.losses) == 1

@@ -26,10 +26,18 @@ import torch
 from ..problems.base import TrainingProblem
 from .optimizers import OptimizerSpec
 
-__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "flush_denormals"]
+__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "MAX_CURVE_POINTS", "MAX_EVALS",
+           "flush_denormals"]
 
 #: A loss above this multiple of the first loss counts as diverged.
 DIVERGENCE_FACTOR = 1e3
+
+#: Most ``(step, loss)`` points a run keeps: longer runs keep means over consecutive steps,
+#: so a run's memory does not grow with its length.
+MAX_CURVE_POINTS = 10_000
+
+#: Most evaluations of the metric in a run: longer runs evaluate less often.
+MAX_EVALS = 1_000
 
 
 #: Intra-op threads per run: the lab's models are small, one thread is as fast as two
@@ -62,8 +70,11 @@ def flush_denormals(threads: int | None = RUN_THREADS) -> Iterator[None]:
 class RunResult:
     """What one run measured.
 
-    ``losses`` holds ``(step, minibatch loss)`` for every step; ``evals`` holds
-    ``(step, training seconds so far, metric)``, starting with step 0.
+    ``losses`` holds ``(step, minibatch loss)`` for every step (a run of more than
+    :data:`MAX_CURVE_POINTS` steps keeps the mean over each block of consecutive steps,
+    stamped with the block's last step); ``evals`` holds ``(step, training seconds so far,
+    metric)``, starting with step 0 (at most about :data:`MAX_EVALS` of them).
+    ``final_loss`` is the last step's minibatch loss.
     ``steps_to_target``/``seconds_to_target`` are ``None`` when the target was not met.
     """
 
@@ -104,16 +115,62 @@ def train_run(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: in
                       divergence_factor, on_step)
 
 
-def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
-           steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
-           divergence_factor: float, on_step: Callable[[int], None] | None) -> RunResult:
+def _settings(problem: TrainingProblem, steps: int | None, batch_size: int | None,
+              eval_every: int | None) -> tuple[int, int, int]:
+    """The run's steps, batch size and evaluation interval (the problem's by default;
+    evaluations thinned to at most :data:`MAX_EVALS`)."""
     steps = problem.steps if steps is None else steps
     batch_size = problem.batch_size if batch_size is None else batch_size
     eval_every = problem.eval_every if eval_every is None else eval_every
     for name, value in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every)):
-        if not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Invalid {name}: {value!r} (must be an int >= 1)")
+    return steps, batch_size, max(eval_every, -(-steps // MAX_EVALS))
 
+
+class _Curve:
+    """``(step, loss)`` at bounded resolution: every step while ``steps <= limit``, else the
+    mean over each ``ceil(steps / limit)`` consecutive steps, stamped with its last step."""
+
+    def __init__(self, steps: int, limit: int) -> None:
+        self.every, self.points = max(1, -(-steps // limit)), []
+        self._sum, self._n = 0.0, 0
+
+    def add(self, step: int, value: float) -> None:
+        if self.every == 1:  # exactly the loss, as it always was
+            self.points.append((step, value))
+            return
+        self._sum, self._n = self._sum + value, self._n + 1
+        if self._n == self.every:
+            self.flush(step)
+
+    def flush(self, step: int) -> None:
+        if self._n:
+            self.points.append((step, self._sum / self._n))
+            self._sum, self._n = 0.0, 0
+
+
+def _step(task: Any, opt: torch.optim.Optimizer, idx: torch.Tensor, limit: float | None,
+          ) -> tuple[float, bool]:
+    """One minibatch step: the loss, and whether the run diverged (a non-finite loss, one
+    above ``limit``, or a step the optimizer refused by raising a FloatingPointError)."""
+    opt.zero_grad(set_to_none=True)
+    loss = task.loss(task.model, task.x_train[idx], task.y_train[idx])
+    value = float(loss.detach())
+    if not math.isfinite(value) or (limit is not None and value > limit):
+        return value, True
+    loss.backward()
+    try:
+        opt.step()
+    except FloatingPointError:  # a refused step: NonFiniteGradientError/LossError
+        return value, True
+    return value, False
+
+
+def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
+           steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
+           divergence_factor: float, on_step: Callable[[int], None] | None) -> RunResult:
+    steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
     task = problem.make(seed)
     model, n = task.model, len(task.x_train)
     batch_size = min(batch_size, n)
@@ -134,27 +191,18 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
                        phase=phase)
     evaluate(0, 0.0)
-    first_loss, seconds = None, 0.0
+    curve, limit, value, seconds = _Curve(steps, MAX_CURVE_POINTS), None, math.nan, 0.0
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
         if pos + batch_size > n:  # new epoch: reshuffle (L5)
             order, pos = torch.randperm(n, generator=gen), 0
         idx = order[pos:pos + batch_size]
         pos += batch_size
-        opt.zero_grad(set_to_none=True)
-        loss = task.loss(model, task.x_train[idx], task.y_train[idx])
-        value = float(loss.detach())
-        first_loss = value if first_loss is None else first_loss
-        if not math.isfinite(value) or value > divergence_factor * max(abs(first_loss), 1e-12):
-            result.diverged = True
-        else:
-            loss.backward()
-            try:
-                opt.step()
-            except FloatingPointError:  # a refused step: NonFiniteGradientError/LossError
-                result.diverged = True
+        value, result.diverged = _step(task, opt, idx, limit)
+        if limit is None:  # the first loss sets the divergence threshold
+            limit = divergence_factor * max(abs(value), 1e-12)
         seconds += time.perf_counter() - t0
-        result.losses.append((step, value))
+        curve.add(step, value)
         result.steps = step
         if on_step is not None:
             on_step(step)
@@ -163,7 +211,7 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
         if step % eval_every == 0 or step == steps:
             evaluate(step, seconds)
 
-    result.seconds = seconds
-    result.final_loss = result.losses[-1][1] if result.losses else math.nan
+    curve.flush(result.steps)
+    result.losses, result.seconds, result.final_loss = curve.points, seconds, value
     result.final_metric = math.nan if result.diverged else result.evals[-1][2]
     return result

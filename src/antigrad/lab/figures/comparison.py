@@ -31,7 +31,8 @@ def plot_loss_curves(cmp: Comparison, window: int = 25) -> Figure:
         length = min(len(r.losses) for r in runs)
         curves = np.array([_smooth(np.array([v for _, v in r.losses[:length]]), window)
                            for r in runs])
-        steps = np.arange(curves.shape[1]) + (1 + (window - 1 if length >= window else 0))
+        stamps = np.array([s for s, _ in runs[0].losses[:length]])  # blocks in long runs
+        steps = stamps[window - 1:] if length >= window else stamps
         color = color_for(name, i)
         diverged = sum(r.diverged for r in runs)
         label = f"{name} (lr={cmp.chosen_lr.get(name, math.nan):.3g})"
