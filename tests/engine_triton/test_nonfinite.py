@@ -153,3 +153,32 @@ def test_forced_triton_on_the_cpu_needs_the_interpreter(monkeypatch):
         opt = antigrad.Adam([w])
         opt.step()
     assert float(opt.state[w]["step"]) == 1.0
+
+
+class _NaNOnSecondCall(torch.nn.Module):
+    """A finite loss whose gradient is NaN on the second call: 0 * sqrt(|w - w|)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 1)
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.lin(x) + 0.0 * self.w
+        if self.calls == 2:
+            out = out + 0.0 * (self.w - self.w.detach()).abs().sqrt()
+        return out
+
+
+def test_fit_raises_at_the_refused_step():
+    """fit waits for every step's loss anyway, so it settles the device's verdict there:
+    the step with the NaN gradient raises (not the next one), as on the CPU backends."""
+    torch.manual_seed(0)
+    model = _NaNOnSecondCall()
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    with pytest.raises(NonFiniteGradientError):
+        antigrad.fit(model, torch.nn.functional.mse_loss, (x, y), lr=0.1, steps=3,
+                     progress=False)
+    assert model.calls == 2

@@ -150,6 +150,9 @@ class Run:
         if s.skip_nonfinite and not math.isfinite(loss_value):
             return loss_value, n_global, grad_norm, None, lr   # never apply a NaN step
         self.optimizer.step()
+        # The loop waits for every step's loss anyway: a verdict on its gradients left on
+        # the device (the Triton backend) is settled now, so a refused step raises here.
+        getattr(self.optimizer, "synchronize", lambda: None)()
         if self.scheduler is not None and s.schedule_interval == "step" \
                 and not isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step()

@@ -178,6 +178,7 @@ def find_lr(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train:
                 loss.backward()
                 try:
                     opt.step()
+                    getattr(opt, "synchronize", lambda: None)()  # a verdict left on the device
                 except FloatingPointError:  # a refused NaN/inf gradient: the lr diverged
                     diverged_at = lr
                     break
