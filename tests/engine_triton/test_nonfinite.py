@@ -104,7 +104,7 @@ def test_raise_surfaces_at_the_next_sync_point_and_nothing_was_written(surface):
 
 def test_infinity_is_named():
     params = make(torch.float32)
-    opt = antigrad.Adam(_groups(params), lr=0.01)
+    opt = antigrad.Adam(_groups(params), lr=0.01, nonfinite="raise")
     _step(opt, params, 0)
     _step(opt, params, BAD, value=float("-inf"))
     with pytest.raises(NonFiniteGradientError, match="contained infinity"):
@@ -115,7 +115,7 @@ def test_one_flag_for_all_buckets():
     """Two buckets (float32 and bfloat16): a NaN in the second bucket's gradients stops
     the first bucket's update too, because every check runs before any update."""
     params = make(torch.float32) + make(torch.bfloat16, seed=1)
-    opt = antigrad.Adam(params, lr=0.01)
+    opt = antigrad.Adam(params, lr=0.01, nonfinite="raise")
     for p, g in zip(params, grads(params, 0), strict=True):
         p.grad = g
     opt.step()

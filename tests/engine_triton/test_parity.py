@@ -46,7 +46,9 @@ def _state(opt, params, key):
 def test_torch_face_float32_matches_torch_and_foreach(name, kw):
     params = make(torch.float32)
     theirs, fe = twin(params), twin(params)
-    a = run(ours(name, kw), params)
+    # checked: the device check and the update reading its flag (the step's other path,
+    # unchecked, runs in the half-precision tests with the default policy)
+    a = run(ours(name, {**kw, "nonfinite": "raise"}), params)
     b = run(torch_twin(name, kw), theirs)
     run(ours(name, kw), fe, name="foreach")
     assert all(b.bound is not None for b in a._prepared.buckets)  # the kernel ran
