@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         args.steps = args.steps or 50
     bandwidth, spec = copy_bandwidth(device, args.smoke), spec_bandwidth(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (interpreter)"
-    print(f"device: {name}; copy bandwidth {bandwidth / 1e9:.1f} GB/s"
+    print(f"device: {name}; copy bandwidth {bandwidth / 1e9:.3g} GB/s"
           + (f"; specification {spec / 1e9:.0f} GB/s" if spec else ""))
     rows = []
     cases = [(n, "torch") for n in TORCH_FACE] + [(n, "textbook") for n in TEXTBOOK]
