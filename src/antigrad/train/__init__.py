@@ -6,10 +6,11 @@ from .callbacks import Callback, ProgressBar, StopTraining
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint, save_checkpoint
 from .ensemble import Ensemble, reset_parameters
 from .fit import fit
+from .loggers import CSVLogger, TensorBoardLogger
 from .lr_finder import LRFinderResult, find_lr
 from .result import FitResult, History
 
 __all__ = ["fit", "find_lr", "find_batch_size", "FitResult", "History", "LRFinderResult",
            "BatchSizeResult", "Callback", "StopTraining", "ProgressBar", "Ensemble",
            "reset_parameters", "Checkpointer", "CheckpointError", "load_checkpoint",
-           "save_checkpoint"]
+           "save_checkpoint", "CSVLogger", "TensorBoardLogger"]

@@ -36,7 +36,11 @@ class StopTraining(Exception):  # noqa: N818 - a control-flow signal, not an err
 
 class Callback:
     """Base class of fit-loop hooks. ``run`` is the live :class:`~antigrad.train.loop.Run`
-    (its ``model``, ``optimizer``, ``scheduler``, ``history``, ``index`` of the restart)."""
+    (its ``model``, ``optimizer``, ``scheduler``, ``history``, ``index`` of the restart).
+    ``needs``: per-step measurements the callback reads (``"grad_norm"``,
+    ``"weight_change"``); fit then records them every step."""
+
+    needs: frozenset[str] = frozenset()
 
     def on_fit_start(self, run: Any) -> None:
         """Before the first step of a run (also after resuming)."""

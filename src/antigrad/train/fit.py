@@ -251,6 +251,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
             raise ValueError(f"Invalid restarts[{i}]: an optimizer override needs schedule= "
                              "as a callable optimizer -> scheduler")
     callbacks = as_callbacks(callbacks)
+    needs = frozenset().union(*(cb.needs for cb in callbacks))
     if world.main and ProgressBar.wanted(progress):
         per_epoch = data.batches_per_epoch()
         total = steps or (epochs * per_epoch if epochs and per_epoch else None)
@@ -287,7 +288,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
                 val_every=val_every, metrics=metrics, monitor=monitor, mode=mode,
                 keep_best=keep_best, callbacks=callbacks,
                 checkpointer=None if folder is None else Checkpointer(folder, keep_checkpoints),
-                checkpoint_every=checkpoint_every, track=track | rule.needs, seed=r["seed"],
+                checkpoint_every=checkpoint_every, track=track | rule.needs | needs,
+                seed=r["seed"],
                 skip_nonfinite=_has_divergence(rule), index=k, world=world)
             payload = _resume_payload(setup, resume)
             if payload is not None and payload.get("finished"):
