@@ -174,6 +174,7 @@ BAD = [
     (["compare", "--lr", "-1"], "--lr", "finite"),
     (["compare", "--lr", "0.1", "--lr", "0.1"], "--lr", "repeated"),
     (["compare", "--lr-method", "magic"], "--lr-method", "grid or range"),
+    (["compare", "--lr-method", "range", "--lr", "0.1"], "--lr", "'range'"),
     # compare/report: stores that are not antigrad's
     (["compare", "--store", "mine"], "--store", "is a folder"),
     (["compare", "--store", ""], "--store", "is a folder"),
@@ -185,12 +186,13 @@ BAD = [
     (["report", "--store", "app.sqlite"], "--store", "another application"),
     (["report", "--list", "--store", "app.sqlite"], "--store", "another application"),
     (["report", "--store", "mine"], "--store", "is a folder"),
-    (["report", "--", "-1"], "COMPARISON", "antigrad compare"),
+    (["report", "--", "-1"], "COMPARISON", "ids are integers"),
     # lr-find
     (["lr-find", "--lr-max", "inf"], "--lr-max", "finite"),
     (["lr-find", "--lr-min", "nan"], "--lr-min", "finite"),
     (["lr-find", "--lr-min", "0"], "--lr-min", "finite"),
     (["lr-find", "--lr-min", "-1"], "--lr-min", "finite"),
+    (["lr-find", "--lr-min", "1e-300", "--lr-max", "1e300"], "--lr-max", "decades"),
     (["lr-find", "--steps", "2"], "--steps", "out of range"),
     (["lr-find", "--steps", "1000000"], "--steps", "out of range"),
     (["lr-find", "-p", ""], "--problem", "empty"),
@@ -289,6 +291,7 @@ def test_crafted_store_cannot_delete_a_folder(user_world):
     msg = refused("report", "--no-gallery")
     assert "malformed: config.problem" in msg
     assert snapshot(user_world) == before
+    assert "ids are integers" in refused("report", "99999999999999999999999")
 
 
 def test_crafted_store_cannot_inject_a_script(user_world):

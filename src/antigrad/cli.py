@@ -323,6 +323,8 @@ def landscape(
 #: Longest path ``landscape`` draws, and longest range test ``lr-find`` runs.
 MAX_PATH_STEPS = 100_000
 MAX_RANGE_STEPS = 100_000
+#: Widest lr range ``lr-find`` sweeps (lr-max / lr-min).
+MAX_LR_SPAN = 1e16
 
 
 def _in_range(value: int, lo: int, hi: int, param: str) -> None:
@@ -387,6 +389,9 @@ def lr_find(
     _positive(lr_max, "--lr-max")
     if not lr_min < lr_max:
         raise _bad(f"need lr-min < lr-max, got {lr_min:g} and {lr_max:g}", "--lr-max")
+    if lr_max / lr_min > MAX_LR_SPAN:
+        raise _bad(f"lr-max / lr-min = {lr_max / lr_min:g} spans more than "
+                   f"{math.log10(MAX_LR_SPAN):.0f} decades", "--lr-max")
     _in_range(steps, 3, MAX_RANGE_STEPS, "--steps")
     result = lr_range_test(prob, spec, lr_min=lr_min, lr_max=lr_max, steps=steps)
     console.print(f"{spec.name} on {prob.name}: " + (

@@ -59,6 +59,12 @@ def test_range_method_records_tests():
     ({"lr_method": "magic"}, "grid or range"),
     ({"lrs": [0.1, -1.0]}, "lrs"),
     ({"seeds": 0}, "seeds"),
+    ({"grid_points": 1300}, "grid_points: 1300 .must be an int from 1 to 25"),
+    ({"seeds": 100_000}, "seeds"),
+    ({"steps": 10**9}, "steps"),
+    ({"steps": True}, "steps"),
+    ({"lrs": [0.1] * 26}, "at most 25"),
+    ({"lr_method": "range", "lrs": [0.1]}, "range"),
 ])
 def test_config_validation(kw, match):
     base = {"problem": "breast-cancer"}

@@ -108,6 +108,9 @@ class CompareConfig:
     def _validate_lrs(self) -> None:
         if self.lrs is None:
             return
+        if self.lr_method == "range":
+            raise ConfigError("lrs", "Invalid lrs: an lr grid is given but lr_method is "
+                              "'range' (the range test chooses the lr)")
         if not self.lrs or any(isinstance(x, bool) or not isinstance(x, int | float)
                                or not (x > 0 and math.isfinite(x)) for x in self.lrs):
             raise ConfigError("lrs", f"Invalid lrs: {self.lrs} (need finite values > 0)")

@@ -225,6 +225,9 @@ class Store:
 
     def load(self, cid: int | None = None) -> Comparison:
         """The comparison with id ``cid`` (the newest when ``None``), checked field by field."""
+        if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int)
+                                or not 1 <= cid < 2**63):
+            raise StoreError(f"no comparison {cid!r} in {self.path} (ids are integers >= 1)")
         cid = self.latest_id() if cid is None else cid
         con, names = self._open(write=False)
         with closing(con):
