@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from pathlib import Path
 
 import matplotlib
 
@@ -306,3 +307,40 @@ def test_crafted_store_cannot_inject_a_script(user_world):
     assert r.exit_code == 0, r.output
     page = (user_world / "runs" / "0001-breast-cancer" / "report.html").read_text()
     assert "<script" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
+
+
+def test_out_filled_during_the_run_is_kept_and_the_results_too(in_tmp, monkeypatch):
+    from antigrad.lab import report as report_mod
+
+    draw = report_mod.comparison_figures
+
+    def user_saves_a_file(cmp):
+        (in_tmp / "out" / "keep.txt").write_text("keep")
+        return draw(cmp)
+
+    monkeypatch.setattr(report_mod, "comparison_figures", user_saves_a_file)
+    (in_tmp / "out").mkdir()
+    msg = refused("compare", *FAST, "--out", "out")
+    assert "report not written" in msg and "antigrad report 1 --out DIR" in msg
+    assert [p.name for p in (in_tmp / "out").iterdir()] == ["keep.txt"]
+    assert run("report", "--list").output.count("breast-cancer") == 1
+
+
+@pytest.mark.parametrize("args, option", [
+    (["compare", "-o", ""], "--optimizer"),
+    (["lr-find", "--lr-max", "inf"], "--lr-max"),
+    (["landscape", "--start", "nan,0"], "--start"),
+])
+def test_real_process_exits_2_without_traceback(args, option, in_tmp):
+    import os
+    import subprocess
+    import sys
+
+    import antigrad
+
+    src = str(Path(antigrad.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    p = subprocess.run([sys.executable, "-m", "antigrad.cli", *args], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 2 and option in p.stderr and "Traceback" not in p.stderr
+    assert p.stdout == "" and list(in_tmp.iterdir()) == []

@@ -260,13 +260,18 @@ def _run(cmp, recording, store: Path) -> None:
 
 def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") -> None:
     """Write ``cmp``'s HTML report (next to ``store`` unless ``out``), print the table."""
-    from antigrad.lab import write_report
+    from antigrad.lab import ReportDirError, write_report
     from antigrad.lab.figures import LECTURE_FIGURES
     from antigrad.lab.report import default_report_dir
 
     out = out or _report_dir(default_report_dir(cmp, store.parent), store, "--store")
     figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
-    path = write_report(cmp, out, gallery=figures)
+    try:
+        path = write_report(cmp, out, gallery=figures)
+    except ReportDirError as err:  # the folder changed while the report was drawn
+        kept = f"; comparison {cmp.id} is in {store}: `antigrad report {cmp.id} --out DIR`"
+        typer.echo(f"error: report not written: {err}{kept if saved else ''}", err=True)
+        raise typer.Exit(2) from None
     _print_summary(cmp)
     if saved:
         console.print(saved)
