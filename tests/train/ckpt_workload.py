@@ -27,12 +27,14 @@ def model(seed=0):
 
 
 def train(folder, resume=False, callbacks=(), seed=0, **kw):
+    """The job; ``kw`` overrides any of its fit arguments."""
     x, y = data()
-    return antigrad.fit(
-        model(seed), mse_loss, (x, y), optimizer=antigrad.Adam, lr=0.01, batch_size=8,
-        steps=STEPS, schedule=lambda o: S.InverseTime(o, tau=10, p=0.75),
-        stop=stop.Patience(100), val=(x, y), checkpoint=folder, checkpoint_every=EVERY,
-        resume=resume, callbacks=list(callbacks), progress=False, **kw)
+    args = dict(optimizer=antigrad.Adam, lr=0.01, batch_size=8, steps=STEPS,
+                schedule=lambda o: S.InverseTime(o, tau=10, p=0.75), stop=stop.Patience(100),
+                val=(x, y), checkpoint=folder, checkpoint_every=EVERY, progress=False)
+    args.update(kw)
+    return antigrad.fit(model(seed), mse_loss, args.pop("train", (x, y)), resume=resume,
+                        callbacks=list(callbacks), **args)
 
 
 class Announce(Callback):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from antigrad.train import Callback, Checkpointer, CheckpointError, load_checkpoint
 from antigrad.train.checkpoint import save_checkpoint
@@ -148,3 +149,102 @@ def test_sigkill_mid_run_then_resume_loses_at_most_one_interval(tmp_path, refere
     resumed = job.train(tmp_path, resume=True)
     assert last - job.EVERY <= resumed.resumed_from <= last
     same_run(resumed, reference)
+    assert not list(tmp_path.glob(".*.tmp"))      # a write it killed left nothing behind
+
+
+def loader_train(folder, sampler, **kw):
+    """The job on a DataLoader that shuffles with its own generator (or whose sampler
+    does), validated on another such loader."""
+    x, y = job.data()
+    ds = TensorDataset(x, y)
+    g, gv = torch.Generator().manual_seed(7), torch.Generator().manual_seed(8)
+    if sampler:
+        train = DataLoader(ds, batch_size=8, sampler=RandomSampler(ds, generator=g))
+    else:
+        train = DataLoader(ds, batch_size=8, shuffle=True, generator=g)
+    val = DataLoader(ds, batch_size=7, shuffle=True, generator=gv)
+    return job.train(folder, train=train, batch_size=None, val=val, **kw)
+
+
+@pytest.mark.parametrize("sampler", [False, True], ids=["loader-generator", "sampler-generator"])
+def test_a_dataloader_with_its_own_generator_resumes_bit_identically(tmp_path, sampler):
+    reference = loader_train(tmp_path / "reference", sampler)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        loader_train(tmp_path / "run", sampler, callbacks=[CrashAt(37)])
+    resumed = loader_train(tmp_path / "run", sampler, resume=True)
+    assert resumed.resumed_from == 35                   # mid-epoch (4 batches an epoch)
+    same_run(resumed, reference)
+    with pytest.raises(RuntimeError, match="simulated crash"):   # at an epoch boundary
+        loader_train(tmp_path / "edge", sampler, callbacks=[CrashAt(42)], checkpoint_every=4)
+    same_run(loader_train(tmp_path / "edge", sampler, resume=True, checkpoint_every=4),
+             reference)
+
+
+def record_steps():
+    steps = []
+    return steps, [lambda obs: steps.append(obs.step)]
+
+
+def test_an_unwritable_checkpoint_folder_is_refused_before_any_training(tmp_path, monkeypatch):
+    steps, callbacks = record_steps()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(ValueError, match=re.escape(f"Invalid checkpoint: {a_file} is a file, "
+                                                   "not a folder")):
+        job.train(a_file, callbacks=callbacks)
+    with pytest.raises(ValueError, match=re.escape(f"Invalid checkpoint: cannot write "
+                                                   f"checkpoints in {a_file / 'run'}")):
+        job.train(a_file / "run", callbacks=callbacks)
+    real_open = os.open
+
+    def no_write(path, *args, **kw):         # as a read-only folder answers (root ignores
+        if ".write-test." in str(path):      # chmod, so the refusal is simulated)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kw)
+    monkeypatch.setattr(os, "open", no_write)
+    with pytest.raises(ValueError, match=r"cannot write checkpoints in .*read-only.*"
+                                         r"PermissionError: Permission denied"):
+        job.train(tmp_path / "read-only", callbacks=callbacks)
+    monkeypatch.undo()
+    assert steps == [] and a_file.read_text() == "mine"
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_stale_temp_files_of_killed_writes_are_removed_at_start_and_nothing_else(tmp_path):
+    dead, alive = dead_pid(), os.getppid()
+    stale = [f".step-000000035.ckpt.{dead}.tmp", f".write-test.{dead}.tmp"]
+    kept = [f".step-000000040.ckpt.{alive}.tmp",      # a live writer's: not ours to judge
+            ".step-000000035.ckpt.tmp", "step-000000035.ckpt.1.tmp", ".notes.123.tmp",
+            "notes.txt"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    steps, callbacks = record_steps()
+    job.train(tmp_path, callbacks=callbacks, steps=3)
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(stale) and set(kept) <= names
+    assert names - set(kept) == {"step-000000003.ckpt"} and steps == [1, 2, 3]
+
+
+def test_a_checkpoint_replaced_by_a_folder(tmp_path):
+    with pytest.raises(RuntimeError):
+        job.train(tmp_path, callbacks=[CrashAt(42)])
+    ck = Checkpointer(tmp_path)
+    in_the_way = tmp_path / "step-000000040.ckpt"
+    in_the_way.unlink()
+    in_the_way.mkdir()
+    (in_the_way / "mine.txt").write_text("keep me")
+    steps, callbacks = record_steps()
+    with pytest.raises(ValueError, match=re.escape(f"Invalid checkpoint: {in_the_way} is not "
+                                                   "a file (the checkpoint of step 40")):
+        job.train(tmp_path, resume=True, callbacks=callbacks)
+    assert steps == [] and (in_the_way / "mine.txt").read_text() == "keep me"
+    with pytest.raises(CheckpointError, match="Cannot write checkpoint .*not a file"):
+        ck.save(40, {"w": torch.ones(1)})             # appearing mid-run: a clear error
+    assert [s for s, _ in ck.files()] == [35]         # a folder is not a checkpoint ...
+    Checkpointer(tmp_path, keep=1).save(45, {"w": torch.ones(1)})   # ... nor rotated out
+    assert (in_the_way / "mine.txt").read_text() == "keep me"

@@ -27,6 +27,7 @@ import os
 import random
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +106,8 @@ class Checkpointer:
     ``keep``; ``latest()`` returns the newest one that loads, warning about any skipped."""
 
     _NAME = re.compile(r"^step-(\d+)\.ckpt$")
+    # our own temporary files: a checkpoint being written, the write test of prepare()
+    _TEMP = re.compile(r"^\.(?:step-\d+\.ckpt|write-test)\.(\d+)\.tmp$")
 
     def __init__(self, directory: str | os.PathLike[str], keep: int = 2) -> None:
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
@@ -112,16 +115,54 @@ class Checkpointer:
         self.directory = Path(directory)
         self.keep = keep
 
-    def files(self) -> list[tuple[int, Path]]:
+    def path(self, step: int) -> Path:
+        return self.directory / f"step-{step:09d}.ckpt"
+
+    def _named(self) -> list[tuple[int, Path]]:
         if not self.directory.is_dir():
             return []
         found = [(int(m.group(1)), p) for p in self.directory.iterdir()
                  if (m := self._NAME.match(p.name))]
         return sorted(found)
 
+    def files(self) -> list[tuple[int, Path]]:
+        """The checkpoint files, oldest first (anything else under such a name is ignored)."""
+        return [(step, p) for step, p in self._named() if p.is_file()]
+
+    def prepare(self) -> None:
+        """Before any training: create the folder and prove it writable, remove the temporary
+        files of writes killed midway, and refuse a non-file under a checkpoint's name
+        (ValueError naming the problem)."""
+        d = self.directory
+        if d.exists() and not d.is_dir():
+            raise ValueError(f"Invalid checkpoint: {d} is a file, not a folder")
+        probe = d / f".write-test.{os.getpid()}.tmp"
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            probe.unlink()
+        except OSError as e:
+            raise ValueError(f"Invalid checkpoint: cannot write checkpoints in {d} "
+                             f"({type(e).__name__}: {e.strerror or e})") from e
+        for step, p in self._named():
+            if not p.is_file():
+                raise ValueError(f"Invalid checkpoint: {p} is not a file (the checkpoint of "
+                                 f"step {step} would be written there); move it away")
+        self._remove_stale_temps()
+
+    def _remove_stale_temps(self) -> None:
+        for p in self.directory.iterdir():
+            m = self._TEMP.match(p.name)
+            if m and p.is_file() and not _alive(int(m.group(1))):
+                p.unlink(missing_ok=True)
+
     def save(self, step: int, payload: dict[str, Any]) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = save_checkpoint(self.directory / f"step-{step:09d}.ckpt", payload)
+        target = self.path(step)
+        if target.exists() and not target.is_file():
+            raise CheckpointError(f"Cannot write checkpoint {target}: something that is not a "
+                                  "file is in its place (antigrad removes only its own files)")
+        path = save_checkpoint(target, payload)
         for _, old in self.files()[:-self.keep]:
             old.unlink(missing_ok=True)
         return path
@@ -143,8 +184,23 @@ class Checkpointer:
         return None
 
 
-def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
-    """Every random state a training step may draw from, in checkpointable form."""
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` (not this one) may still be writing its temporary file."""
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:       # it exists but is not ours to signal
+        return True
+    return True
+
+
+def rng_state(generator: torch.Generator | None = None,
+              data: Sequence[torch.Generator] = ()) -> dict[str, Any]:
+    """Every random state a training step may draw from, in checkpointable form: the global
+    ones, the shuffle ``generator`` and the ``data`` loaders' own generators."""
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -156,10 +212,14 @@ def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
         state["cuda"] = torch.cuda.get_rng_state_all()
     if generator is not None:
         state["generator"] = generator.get_state()
+    if data:
+        state["data"] = [g.get_state() for g in data]
     return state
 
 
-def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
+def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None,
+                  data: Sequence[torch.Generator] = ()) -> None:
+    """Restore what :func:`rng_state` saved (the ``data`` generators in the same order)."""
     torch.set_rng_state(state["torch"])
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
@@ -169,3 +229,9 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = Non
         torch.cuda.set_rng_state_all(state["cuda"])
     if generator is not None and "generator" in state:
         generator.set_state(state["generator"])
+    saved = state.get("data", [])
+    if data and len(saved) != len(data):
+        raise CheckpointError(f"Invalid checkpoint: it holds {len(saved)} data generator "
+                              f"states, the data has {len(data)} generators")
+    for g, s in zip(data, saved, strict=False):
+        g.set_state(s)

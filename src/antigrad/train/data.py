@@ -89,6 +89,21 @@ class Data:
         except TypeError:
             return None
 
+    def generators(self) -> list[torch.Generator]:
+        """A loader's own random generators (its ``generator=``, its sampler's and its batch
+        sampler's), each once: checkpoints save and restore them for an exact resume."""
+        if self.loader is None:
+            return []
+        batch_sampler = getattr(self.loader, "batch_sampler", None)
+        owners = (self.loader, getattr(self.loader, "sampler", None), batch_sampler,
+                  getattr(batch_sampler, "sampler", None))
+        found: dict[int, torch.Generator] = {}
+        for owner in owners:
+            g = getattr(owner, "generator", None)
+            if isinstance(g, torch.Generator):
+                found.setdefault(id(g), g)
+        return list(found.values())
+
     def _iterable(self, generator: torch.Generator, shuffle: bool) -> Iterable[Any]:
         if self.tensors is not None:
             if self.batch_size is None:

@@ -14,12 +14,13 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from ..stop import Any as AnyRule
 from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
+from .budget import RunRule, end_of_resumed_run
 from .callbacks import ProgressBar, as_callbacks
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
 from .data import Data, evaluate
 from .ensemble import Ensemble, reset_parameters
+from .fingerprint import check_fingerprint, fingerprint
 from .loop import Run, RunSetup
 from .parallel import World
 from .result import FitResult
@@ -161,7 +162,11 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
             history, RNG states, loop position) is written atomically every
             ``checkpoint_every`` steps (default: every epoch) and at the end, keeping the
             last ``keep_checkpoints``. ``resume=True`` continues from the newest good one
-            (bit-identical to an uninterrupted run); ``resume=path`` from that file.
+            (bit-identical to an uninterrupted run); ``resume=path`` from that file. A
+            checkpoint of another run configuration (model, optimizer hyperparameters,
+            schedule, loss, data, seed: see ``docs/training.md``) raises
+            :class:`CheckpointError` naming what differs; the budget (``epochs``,
+            ``steps``) may grow: a finished run continues to it.
         restarts: K runs (run 0 from the model's weights, run k from ``init(model)`` under
             ``torch.manual_seed(seed + k)``; default ``init`` calls every module's
             ``reset_parameters``), or a list of per-run overrides (``lr``, ``optimizer``,
@@ -236,9 +241,10 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         raise ValueError("Invalid resume: a file path (with restarts, pass resume=True and "
                          "the checkpoint folder)")
 
-    rules: list[StopRule] = [] if divergence is None else [Divergence(divergence)]
-    rules += [r for r in (stop, steps and MaxSteps(steps), epochs and MaxEpochs(epochs)) if r]
-    rule = AnyRule(*rules)
+    fixed: list[StopRule] = [] if divergence is None else [Divergence(divergence)]
+    fixed += [] if stop is None else [stop]
+    rule = RunRule(fixed, [r for r in (steps and MaxSteps(steps),
+                                       epochs and MaxEpochs(epochs)) if r])
     world = World()
     make_opt = _optimizer_factory(model, optimizer, lr)
     make_sched = _scheduler_factory(schedule, optimizer)
@@ -260,6 +266,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
     sched_start = copy.deepcopy(schedule.state_dict()) \
         if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) else None
 
+    checkpointers = _checkpointers(checkpoint, len(runs), keep_checkpoints, world)
     results, states = [], []
     for k, r in enumerate(runs):
         fork = torch.random.fork_rng(devices=range(torch.cuda.device_count())) \
@@ -280,25 +287,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
             if sched_start is not None and k > 0:
                 sched.load_state_dict(copy.deepcopy(sched_start))
             rule.reset()
-            folder = None if checkpoint is None else \
-                Path(checkpoint) / f"run-{k}" if len(runs) > 1 else Path(checkpoint)
             setup = RunSetup(
                 model=model, loss_fn=loss_fn, data=data, optimizer=opt, scheduler=sched,
                 schedule_interval=schedule_interval, rule=rule, val=val_data,
                 val_every=val_every, metrics=metrics, monitor=monitor, mode=mode,
                 keep_best=keep_best, callbacks=callbacks,
-                checkpointer=None if folder is None else Checkpointer(folder, keep_checkpoints),
+                checkpointer=checkpointers[k],
                 checkpoint_every=checkpoint_every, track=track | rule.needs | needs,
                 seed=r["seed"],
                 skip_nonfinite=_has_divergence(rule), index=k, world=world)
-            payload = _resume_payload(setup, resume)
-            if payload is not None and payload.get("finished"):
-                result = Run.finished_result(setup, payload)
-            else:
-                run = Run(setup)
-                if payload is not None:
-                    run.restore(payload)
-                result = run.run()
+            result = _one_run(setup, resume)
         results.append(result)
         states.append({k_: v.detach().clone() for k_, v in model.state_dict().items()})
     if len(runs) == 1:
@@ -313,19 +311,50 @@ def _has_divergence(rule: StopRule) -> bool:
     return any(_has_divergence(r) for r in getattr(rule, "rules", ()))
 
 
+def _checkpointers(checkpoint: Any, n_runs: int, keep: int, world: World
+                   ) -> list[Checkpointer | None]:
+    """One checkpointer per run (``dir/run-k`` with restarts), each folder checked to be
+    writable (and cleared of stale temporary files) before any training."""
+    if checkpoint is None:
+        return [None] * n_runs
+    root = Path(checkpoint)
+    out = [Checkpointer(root / f"run-{k}" if n_runs > 1 else root, keep)
+           for k in range(n_runs)]
+    if world.main:
+        for ck in out:
+            ck.prepare()
+    return out
+
+
+def _one_run(setup: RunSetup, resume: Any) -> FitResult:
+    """Train run ``setup``: from scratch, or from its checkpoint (to its current budget)."""
+    setup.fingerprint = fingerprint(setup)
+    payload = _resume_payload(setup, resume)
+    if payload is None:
+        return Run(setup).run()
+    done = end_of_resumed_run(payload, setup.rule)
+    if done is not None:
+        return Run.finished_result(setup, payload, done)
+    run = Run(setup)
+    run.restore(payload)
+    return run.run()
+
+
 def _resume_payload(setup: RunSetup, resume: Any) -> dict[str, Any] | None:
     if not resume:
         return None
-    if isinstance(resume, (str, os.PathLike)):
-        payload = load_checkpoint(resume)
+    explicit = isinstance(resume, (str, os.PathLike))
+    if explicit:
+        source, payload = resume, load_checkpoint(resume)
     else:
         latest = setup.checkpointer.latest() if setup.checkpointer else None
         if latest is None:
             return None
-        payload = latest[1]
+        source, payload = setup.checkpointer.path(latest[0]), latest[1]
     if payload.get("format") != 1 or payload.get("run") != setup.index:
         raise CheckpointError(f"Invalid checkpoint for run {setup.index}: format "
                               f"{payload.get('format')!r}, run {payload.get('run')!r}")
+    check_fingerprint(payload, setup.fingerprint or {}, source, explicit)
     return payload
 
 

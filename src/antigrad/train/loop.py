@@ -53,6 +53,7 @@ class RunSetup:
     skip_nonfinite: bool = True
     index: int = 0
     world: World = field(default_factory=World)
+    fingerprint: dict[str, str] | None = None
 
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -81,13 +82,16 @@ class Run:
         self.epoch_rng: dict[str, Any] | None = None
         self.resumed_from: int | None = None
         self.device = next(iter(setup.model.parameters())).device
+        # the data's own shuffling generators (a DataLoader's generator=, its sampler's)
+        self.data_generators = setup.data.generators() + \
+            (setup.val.generators() if setup.val is not None else [])
         self.params = [p for p in setup.model.parameters() if p.requires_grad]
 
     # ------------------------------------------------------------ checkpoints
     def payload(self, finished: dict[str, Any] | None = None) -> dict[str, Any]:
         s = self.s
         return {
-            "format": 1, "run": self.index, "finished": finished,
+            "format": 1, "run": self.index, "finished": finished, "fingerprint": s.fingerprint,
             "position": {"step": self.step, "epoch": self.epoch,
                          "batch_in_epoch": self.batch_in_epoch},
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
@@ -97,7 +101,7 @@ class Run:
                      "epoch_n": self.epoch_n},
             "best": {"value": self.best_value, "step": self.best_step,
                      "state": self.best_state},
-            "rng": {"now": rng_state(self.generator), "epoch": self.epoch_rng},
+            "rng": {"now": self._rng_state(), "epoch": self.epoch_rng},
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -119,6 +123,12 @@ class Run:
         self.epoch_rng = payload["rng"]["epoch"]
         self._rng_now = payload["rng"]["now"]
         self.resumed_from = self.step
+
+    def _rng_state(self) -> dict[str, Any]:
+        return rng_state(self.generator, self.data_generators)
+
+    def _set_rng_state(self, state: dict[str, Any]) -> None:
+        set_rng_state(state, self.generator, self.data_generators)
 
     def _save(self, finished: dict[str, Any] | None = None) -> None:
         if self.s.checkpointer is not None and self.s.world.main:
@@ -185,13 +195,13 @@ class Run:
     def _epoch_batches(self) -> Any:
         if self.batch_in_epoch == 0:
             if self.s.checkpointer is not None:
-                self.epoch_rng = rng_state(self.generator)
+                self.epoch_rng = self._rng_state()
             return self.s.data.epoch(self.generator)
-        set_rng_state(self.epoch_rng, self.generator)          # resume mid-epoch: replay
+        self._set_rng_state(self.epoch_rng)                    # resume mid-epoch: replay
         batches = self.s.data.epoch(self.generator)            # the epoch's order, skip
         for _ in range(self.batch_in_epoch):                   # what was done, then go on
             next(batches)                                      # from the saved RNG state
-        set_rng_state(self._rng_now, self.generator)
+        self._set_rng_state(self._rng_now)
         return batches
 
     def run(self) -> FitResult:
@@ -199,7 +209,7 @@ class Run:
         if self.resumed_from is None:
             s.world.broadcast_module(self.model)
         elif self.batch_in_epoch == 0:
-            set_rng_state(self._rng_now, self.generator)
+            self._set_rng_state(self._rng_now)
         self.model.train()
         for cb in s.callbacks:
             cb.on_fit_start(self)
@@ -269,11 +279,12 @@ class Run:
         return result
 
     @classmethod
-    def finished_result(cls, setup: RunSetup, payload: dict[str, Any]) -> FitResult:
-        """The result of a run whose final checkpoint is ``payload`` (nothing to train)."""
+    def finished_result(cls, setup: RunSetup, payload: dict[str, Any],
+                        done: dict[str, str]) -> FitResult:
+        """The result of a run resumed from ``payload`` with nothing left to train; ``done``
+        says which rule ended it and why."""
         run = cls(setup)
         run.restore(payload)
-        done = payload["finished"]
         return FitResult(
             model=run.model, history=run.history, steps=run.step, epochs=run.epoch,
             stopped_by=done["stopped_by"], stop_reason=done["stop_reason"], stopped_at=run.step,
