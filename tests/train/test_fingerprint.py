@@ -133,3 +133,14 @@ def test_describe_and_differences():
     assert differences({"a": "1", "b": "x" * 500}, {"a": "1", "c": "2"}) == [
         "b: " + "x" * 117 + "... in the checkpoint, (absent) now",
         "c: (absent) in the checkpoint, 2 now"]
+
+
+def test_data_digests_any_dtype_and_samples_large_tensors():
+    from antigrad.train.fingerprint import _tensor_digest
+    big = torch.zeros(5_000_000)                   # > 4M elements: a strided sample
+    before = _tensor_digest(big)
+    big[2] = 1.0                                    # in the sample (stride 2)
+    assert _tensor_digest(big) != before
+    small = torch.arange(6, dtype=torch.bfloat16).reshape(2, 3).T   # not contiguous
+    assert _tensor_digest(small) == _tensor_digest(small.contiguous())
+    assert _tensor_digest(small) != _tensor_digest(small.to(torch.float16))
