@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from .parallel import World
 
-__all__ = ["Data", "forward_loss", "evaluate"]
+__all__ = ["Data", "forward_loss", "evaluate", "batch_len", "grouped"]
 
 Batch = tuple[torch.Tensor, ...]
 
@@ -144,6 +144,22 @@ def _parts(batch: Any) -> Batch:
         return tuple(batch)
     raise TypeError(f"Invalid batch: {type(batch).__name__} (must be a tensor or a tuple "
                     "(*inputs, target))")
+
+
+def batch_len(batch: Any) -> int:
+    """The number of examples in ``batch``."""
+    return len(_parts(batch)[0])
+
+
+def grouped(batches: Iterable[tuple[Any, bool]], k: int) -> Iterator[tuple[list[Any], bool]]:
+    """Consecutive batches ``k`` at a time (gradient accumulation), each group with whether
+    it ends the epoch; the epoch's last group may hold fewer."""
+    group: list[Any] = []
+    for batch, last in batches:
+        group.append(batch)
+        if last or len(group) == k:
+            yield group, last
+            group = []
 
 
 def _shard(parts: Batch, world: World) -> Batch:

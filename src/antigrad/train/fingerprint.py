@@ -140,6 +140,16 @@ def _schedule(scheduler: Any, interval: str) -> dict[str, str]:
     return out
 
 
+def _step_options(setup: RunSetup) -> dict[str, str]:
+    # only the options set away from their defaults, so that checkpoints written before
+    # these options existed keep matching a run that does not use them
+    values = {"precision": setup.precision.name, "clip_grad_norm": setup.clipping.max_norm,
+              "clip_grad_value": setup.clipping.max_value, "accumulate": setup.accumulate}
+    defaults = {"precision": None, "clip_grad_norm": None, "clip_grad_value": None,
+                "accumulate": 1}
+    return {k: describe(v) for k, v in values.items() if v != defaults[k]}
+
+
 def fingerprint(setup: RunSetup) -> dict[str, str]:
     """The fingerprint of the run ``setup`` describes, before it trains."""
     fixed: Sequence[Any] = getattr(setup.rule, "fixed", [setup.rule])
@@ -150,6 +160,7 @@ def fingerprint(setup: RunSetup) -> dict[str, str]:
         **_data(setup.val, "val"), "metrics": describe(sorted(setup.metrics)),
         "monitor": f"{setup.monitor} ({setup.mode})",
         "stop": describe(list(fixed)), "seed": describe(setup.seed),
+        **_step_options(setup),
     }
 
 

@@ -15,9 +15,11 @@ import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
+from .amp import Precision
 from .budget import RunRule, end_of_resumed_run
 from .callbacks import ProgressBar, as_callbacks
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
+from .clipping import Clipping
 from .data import Data, evaluate
 from .ensemble import Ensemble, reset_parameters
 from .fingerprint import check_fingerprint, fingerprint
@@ -125,6 +127,9 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         keep_checkpoints: int = 2, resume: bool | str | os.PathLike[str] = False,
         restarts: int | Sequence[Mapping[str, Any]] = 1, combine: str = "best",
         init: Callable[[torch.nn.Module], None] | None = None, seed: int | None = 0,
+        device: str | torch.device | None = None, precision: str | None = None,
+        clip_grad_norm: float | None = None, clip_grad_value: float | None = None,
+        accumulate: int = 1,
         ) -> FitResult:
     r"""Train ``model`` to minimise ``L(w) = 1/N Σ loss_fn(model(x_n), y_n)``.
 
@@ -176,6 +181,16 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
             ``result.model``. Either way ``model`` ends with the best run's weights.
         seed: seeds the shuffling and, inside ``torch.random.fork_rng`` (the caller's RNG
             is left untouched), torch's global RNG; ``None`` for no seeding.
+        device: moves the model there first (``model.to(device)``); every batch is moved
+            to the model's device. ``None``: where the model is.
+        precision: ``"bf16"`` (``torch.autocast`` in bfloat16), ``"fp16"`` (float16
+            autocast with a ``torch.amp.GradScaler``) or ``None`` (as the model is).
+        clip_grad_norm, clip_grad_value: clip the gradients before each step with
+            ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``; the history then
+            has ``grad_norm_clipped`` (after) beside ``grad_norm`` (before clipping).
+        accumulate: k micro-batches per optimizer step, each back-propagated with its
+            share of the examples, so a step's gradient is that of their mean loss (as one
+            batch k times larger); ``steps`` count optimizer steps.
 
     Returns:
         :class:`~antigrad.train.FitResult`: ``history`` (per step, epoch, validation),
@@ -203,6 +218,10 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
     if not callable(loss_fn):
         raise TypeError(f"Invalid loss_fn: {loss_fn!r} (must be callable)")
     data = Data(train, batch_size, drop_last, "train")
+    options = {"precision": Precision(precision), "accumulate": _positive_int(
+        "accumulate", accumulate, allow_none=False), "clipping": Clipping(clip_grad_norm,
+                                                                          clip_grad_value)}
+    _place(model, device)
     val_data = None if val is None else Data(val, val_batch_size, False, "val")
     epochs, steps = _positive_int("epochs", epochs), _positive_int("steps", steps)
     val_every = _positive_int("val_every", val_every)
@@ -260,7 +279,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
     needs = frozenset().union(*(cb.needs for cb in callbacks))
     if world.main and ProgressBar.wanted(progress):
         per_epoch = data.batches_per_epoch()
-        total = steps or (epochs * per_epoch if epochs and per_epoch else None)
+        total = steps or (epochs * -(-per_epoch // accumulate) if epochs and per_epoch
+                          else None)
         callbacks = [*callbacks, ProgressBar(total)]
     opt_start = copy.deepcopy(optimizer.state_dict()) if instance else None
     sched_start = copy.deepcopy(schedule.state_dict()) \
@@ -295,7 +315,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
                 checkpointer=checkpointers[k],
                 checkpoint_every=checkpoint_every, track=track | rule.needs | needs,
                 seed=r["seed"],
-                skip_nonfinite=_has_divergence(rule), index=k, world=world)
+                skip_nonfinite=_has_divergence(rule), index=k, world=world, **options)
             result = _one_run(setup, resume)
         results.append(result)
         states.append({k_: v.detach().clone() for k_, v in model.state_dict().items()})
@@ -303,6 +323,18 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         return results[0]
     return _combine(model, loss_fn, results, states, val_data or data, metrics, monitor, mode,
                     combine, world)
+
+
+def _place(model: torch.nn.Module, device: Any) -> None:
+    if device is None:
+        return
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"Invalid device: {device!r} (must be a str, a torch.device or None)")
+    try:
+        device = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"Invalid device: {device!r} ({e})") from None
+    model.to(device)
 
 
 def _has_divergence(rule: StopRule) -> bool:

@@ -19,9 +19,11 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from ..stop import Fired, Observation, StopRule
+from .amp import Precision
 from .callbacks import Callback, StopTraining
 from .checkpoint import Checkpointer, rng_state, set_rng_state
-from .data import Data, evaluate, forward_loss
+from .clipping import Clipping, grad_norm
+from .data import Data, batch_len, evaluate, forward_loss, grouped
 from .parallel import World
 from .result import FitResult, History
 
@@ -54,6 +56,9 @@ class RunSetup:
     index: int = 0
     world: World = field(default_factory=World)
     fingerprint: dict[str, str] | None = None
+    precision: Precision = field(default_factory=lambda: Precision(None))
+    clipping: Clipping = field(default_factory=Clipping)
+    accumulate: int = 1
 
 
 def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -86,6 +91,7 @@ class Run:
         self.data_generators = setup.data.generators() + \
             (setup.val.generators() if setup.val is not None else [])
         self.params = [p for p in setup.model.parameters() if p.requires_grad]
+        self.amp = setup.precision.for_device(self.device)
 
     # ------------------------------------------------------------ checkpoints
     def payload(self, finished: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,6 +108,7 @@ class Run:
             "best": {"value": self.best_value, "step": self.best_step,
                      "state": self.best_state},
             "rng": {"now": self._rng_state(), "epoch": self.epoch_rng},
+            "scaler": self.amp.state_dict(),
         }
 
     def restore(self, payload: dict[str, Any]) -> None:
@@ -122,6 +129,7 @@ class Run:
             best["state"]
         self.epoch_rng = payload["rng"]["epoch"]
         self._rng_now = payload["rng"]["now"]
+        self.amp.load_state_dict(payload.get("scaler"))
         self.resumed_from = self.step
 
     def _rng_state(self) -> dict[str, Any]:
@@ -135,42 +143,51 @@ class Run:
             self.s.checkpointer.save(self.step, self.payload(finished))
 
     # ------------------------------------------------------------ one step
-    def _train_step(self, batch: Any) -> tuple[float, int, float | None, float | None, float]:
+    def _backward(self, group: list[Any]) -> tuple[float, int]:
+        """Forward and backward over the step's micro-batches, each weighted by its share of
+        the step's examples (so the gradient is that of their mean loss); all-reduced under
+        DDP. Returns (mean loss, examples)."""
+        s = self.s
+        total = sum(batch_len(b) for b in group)
+        weighted = s.world.parallel or len(group) > 1
+        share = torch.zeros((), device=self.device, dtype=torch.float64)
+        for batch in group:
+            with self.amp.autocast():
+                loss, n_local, _ = forward_loss(self.model, s.loss_fn, batch, self.device,
+                                                s.world)
+            if loss is not None:
+                self.amp.backward(loss * (n_local / total) if weighted else loss)
+                share = share + loss.detach().to(torch.float64) * (n_local / total)
+        if s.world.parallel:
+            (share,) = s.world.reduce_grads_and(self.params, share)
+        return float(share), total
+
+    def _train_step(self, group: list[Any]) -> tuple[float, int, float, dict[str, float]]:
         s, params = self.s, self.params
         before = [p.detach().clone() for p in params] if "weight_change" in s.track else None
         self.optimizer.zero_grad(set_to_none=True)
-        loss, n_local, n_global = forward_loss(self.model, s.loss_fn, batch, self.device,
-                                               s.world)
-        share = torch.zeros((), device=self.device, dtype=torch.float64)
-        if loss is not None:
-            (loss * (n_local / n_global) if s.world.parallel else loss).backward()
-            share = loss.detach().to(torch.float64) * (n_local / n_global)
-        if s.world.parallel:
-            (total,) = s.world.reduce_grads_and(params, share)
-            loss_value = float(total)
-        else:
-            loss_value = float(share)
-        grad_norm = None
-        if "grad_norm" in s.track:
-            grads = [p.grad for p in params if p.grad is not None]
-            grad_norm = float(torch.linalg.vector_norm(torch.stack(
-                [torch.linalg.vector_norm(g.to(torch.float64)) for g in grads]))) \
-                if grads else 0.0
+        loss_value, n_global = self._backward(group)
+        self.amp.unscale(self.optimizer)
+        measured = {"grad_norm": grad_norm(params)} if "grad_norm" in s.track else {}
         lr = float(self.optimizer.param_groups[0]["lr"])
         if s.skip_nonfinite and not math.isfinite(loss_value):
-            return loss_value, n_global, grad_norm, None, lr   # never apply a NaN step
-        self.optimizer.step()
+            self.amp.skip()
+            return loss_value, n_global, lr, measured   # never apply a NaN step
+        clipped = s.clipping.apply(params)
+        if clipped is not None:
+            measured["grad_norm_clipped"] = clipped
+        self.amp.step(self.optimizer)
         # The loop waits for every step's loss anyway: a verdict on its gradients left on
         # the device (the Triton backend) is settled now, so a refused step raises here.
         getattr(self.optimizer, "synchronize", lambda: None)()
         if self.scheduler is not None and s.schedule_interval == "step" \
                 and not isinstance(self.scheduler, ReduceLROnPlateau):
             self.scheduler.step()
-        change = None
         if before is not None:
-            change = math.sqrt(sum(float((p.detach() - b).to(torch.float64).pow(2).sum())
-                                   for p, b in zip(params, before, strict=True)))
-        return loss_value, n_global, grad_norm, change, lr
+            measured["weight_change"] = math.sqrt(sum(
+                float((p.detach() - b).to(torch.float64).pow(2).sum())
+                for p, b in zip(params, before, strict=True)))
+        return loss_value, n_global, lr, measured
 
     def _validate(self) -> dict[str, float]:
         s = self.s
@@ -196,9 +213,10 @@ class Run:
         if self.batch_in_epoch == 0:
             if self.s.checkpointer is not None:
                 self.epoch_rng = self._rng_state()
-            return self.s.data.epoch(self.generator)
+            return grouped(self.s.data.epoch(self.generator), self.s.accumulate)
         self._set_rng_state(self.epoch_rng)                    # resume mid-epoch: replay
-        batches = self.s.data.epoch(self.generator)            # the epoch's order, skip
+        batches = grouped(self.s.data.epoch(self.generator),   # the epoch's order, skip
+                          self.s.accumulate)
         for _ in range(self.batch_in_epoch):                   # what was done, then go on
             next(batches)                                      # from the saved RNG state
         self._set_rng_state(self._rng_now)
@@ -215,13 +233,12 @@ class Run:
             cb.on_fit_start(self)
         fired: Fired | None = None
         while fired is None:
-            for batch, last in self._epoch_batches():
-                loss, n, grad_norm, change, lr = self._train_step(batch)
+            for group, last in self._epoch_batches():
+                loss, n, lr, measured = self._train_step(group)
                 self.step += 1
                 self.batch_in_epoch += 1
                 self.history.add_step(step=self.step, epoch=self.epoch, loss=loss, lr=lr,
-                                      **({} if grad_norm is None else {"grad_norm": grad_norm}),
-                                      **({} if change is None else {"weight_change": change}))
+                                      **measured)
                 self.epoch_sum += loss * n
                 self.epoch_n += n
                 epoch_loss = None
@@ -244,8 +261,9 @@ class Run:
                     self.scheduler.step(epoch_loss)
                 obs = Observation(step=self.step, epoch=self.epoch, loss=loss,
                                   prev_loss=self.prev_loss, lr=lr, epoch_end=last,
-                                  epoch_loss=epoch_loss, val=val, grad_norm=grad_norm,
-                                  weight_change=change, model=self.model)
+                                  epoch_loss=epoch_loss, val=val,
+                                  grad_norm=measured.get("grad_norm"),
+                                  weight_change=measured.get("weight_change"), model=self.model)
                 self.prev_loss = loss
                 fired = s.rule(obs)
                 for cb in s.callbacks:          # every callback sees the step, even after
