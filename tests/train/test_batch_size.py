@@ -75,3 +75,17 @@ def test_bad_arguments(kwargs, error, text):
         antigrad.find_batch_size(MODEL, LOSS, SAMPLE, **kwargs)
     with pytest.raises(TypeError, match="Invalid sample"):
         antigrad.find_batch_size(MODEL, LOSS, [])
+
+
+def test_out_of_memory_is_caught_by_type():
+    def timer(b):
+        if b >= 64:
+            raise torch.OutOfMemoryError("allocator: cannot allocate 1 GiB")
+        return 1e-3
+    r = antigrad.find_batch_size(MODEL, LOSS, SAMPLE, timer=timer)
+    assert r.batch_size == 32 and r.reason == "batch 64 ran out of memory"
+
+    def broken(b):  # a bug whose message mentions memory is not an out-of-memory
+        raise RuntimeError("index 9 is out of memory range")
+    with pytest.raises(RuntimeError, match="out of memory range"):
+        antigrad.find_batch_size(MODEL, LOSS, SAMPLE, timer=broken)

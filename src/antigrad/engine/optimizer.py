@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from ..errors import NonFiniteGradientError  # re-exported: its old home
 from ..transforms.base import Chain
 from . import backends, sharded, tritonkernel
 from .buckets import Bucket
@@ -23,10 +24,6 @@ class _Prepared(NamedTuple):
     ids: dict[int, list[int]]  # param-group index -> ids of its parameters in the buckets
     idsets: dict[int, frozenset[int]]  # the same, as sets
     buckets: list[Bucket]
-
-
-class NonFiniteGradientError(FloatingPointError):
-    """A gradient holds NaN or infinity; the step was not applied."""
 
 
 class ChainOptimizer(torch.optim.Optimizer):

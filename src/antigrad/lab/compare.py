@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ..errors import ConfigError  # re-exported: its old home
 from ..problems.registry import get_training_problem
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer, optimizer_names
@@ -59,14 +60,6 @@ LIMITS: dict[str, tuple[int, int]] = {
     "batch_size": (1, 1_000_000),
     "eval_every": (1, 10_000_000),
 }
-
-
-class ConfigError(ValueError):
-    """A bad :class:`CompareConfig` value; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass

@@ -25,7 +25,7 @@ Example::
     >>> check_report_dir(root)
     Traceback (most recent call last):
     ...
-    antigrad.lab.outdir.ReportDirError: ...is a folder antigrad did not make...
+    antigrad.errors.ReportDirError: ...is a folder antigrad did not make...
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..errors import ReportDirError  # re-exported: its old home
+
 __all__ = ["MARKER", "ReportDirError", "check_report_dir", "safe_name", "FIGURE_CREATOR",
            "FIGURE_SUFFIXES", "check_figure_path"]
 
@@ -43,10 +45,6 @@ MARKER = ".antigrad-report"
 
 MARKER_TEXT = ("This folder is a report written by antigrad. antigrad replaces it whole when\n"
                "a report is written here again; delete this file to keep it from that.\n")
-
-
-class ReportDirError(ValueError):
-    """A report folder that antigrad must not (or cannot) write."""
 
 
 def safe_name(text: str, fallback: str = "report") -> str:

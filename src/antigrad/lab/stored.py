@@ -15,6 +15,7 @@ import re
 from dataclasses import fields
 from typing import Any
 
+from ..errors import StoreError  # re-exported: its old home
 from .compare import CompareConfig, Comparison
 from .lr_range import LRRangeResult
 from .runner import RunResult
@@ -23,10 +24,6 @@ __all__ = ["StoreError", "comparison", "run", "range_test", "listing"]
 
 _NAME = re.compile(r"[\w.:+-]{1,64}")
 _MAX_TEXT = 500
-
-
-class StoreError(LookupError):
-    """A result store that cannot be used, a comparison it does not hold, or a malformed one."""
 
 
 def _bad(where: str, field: str, value: Any) -> StoreError:

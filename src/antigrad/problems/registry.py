@@ -11,9 +11,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cache
 
+from ..errors import UnknownNameError  # re-exported: its old home
 from .base import TrainingProblem
 from .stochastic import noisy_least_squares, noisy_quadratic
 from .surfaces import SURFACES, Surface
@@ -33,14 +34,6 @@ _TRAINING: dict[str, Callable[[], TrainingProblem]] = {
     "mnist1d-mlp": mnist1d_mlp,
     "mnist1d-cnn": mnist1d_cnn,
 }
-
-
-class UnknownNameError(ValueError):
-    """A name that is not in a registry; the message lists the valid choices."""
-
-    def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
-        self.kind, self.name, self.choices = kind, name, list(choices)
-        super().__init__(f"unknown {kind} {name!r}; choose from: {', '.join(self.choices)}")
 
 
 def surface_names() -> list[str]:

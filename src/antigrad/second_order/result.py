@@ -17,19 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..errors import HessianMemoryError, NonFiniteLossError  # noqa: F401 - re-exported: their old home
+
 CONVERGED = ("gradient", "loss_change", "step_size")
 REASONS = CONVERGED + ("max_iter", "max_eval")
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss (or its gradient) stayed NaN/inf however far the line search backtracked.
-
-    Parameters are left at the last point whose loss was finite.
-    """
-
-
-class HessianMemoryError(MemoryError):
-    """A dense ``n × n`` matrix would not fit in the allowed memory; nothing was allocated."""
 
 
 @dataclass

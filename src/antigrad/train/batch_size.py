@@ -68,10 +68,6 @@ def _cpu_memory(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor],
     return saved + grads + sum(t.numel() * t.element_size() for t in batch)
 
 
-def _is_oom(e: BaseException) -> bool:
-    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
-
-
 def find_batch_size(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor],
                     sample: Any, *, candidates: Sequence[int] | None = None,
                     max_batch_size: int = 4096, threshold: float = 0.1,
@@ -162,9 +158,7 @@ def find_batch_size(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]
                 reason = f"batch {b} needs {mem} bytes > memory_limit {memory_limit}"
                 break
             t = measure_time(b)
-        except RuntimeError as e:
-            if not _is_oom(e):
-                raise
+        except torch.OutOfMemoryError:  # by type: any device's allocator raises it
             if cuda:
                 torch.cuda.empty_cache()
             reason = f"batch {b} ran out of memory"

@@ -25,13 +25,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import StopTraining  # re-exported: its old home
 from ..stop import Observation
 
 __all__ = ["Callback", "StopTraining", "ProgressBar", "as_callbacks"]
-
-
-class StopTraining(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Raise from a callback to end training after the current step."""
 
 
 class Callback:

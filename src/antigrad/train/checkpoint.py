@@ -34,15 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import CheckpointError  # re-exported: its old home
+
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "Checkpointer",
            "rng_state", "set_rng_state"]
 
 MAGIC = b"ANTIGRAD-CKPT-1\n"
 _HEADER = len(MAGIC) + 32 + 8
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file that cannot be used (missing, truncated, corrupted, foreign)."""
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
