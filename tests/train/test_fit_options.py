@@ -189,3 +189,19 @@ def test_resuming_with_other_loop_options_is_refused(tmp_path):
     with pytest.raises(antigrad.train.CheckpointError, match="accumulate: 2 in the checkpoint"):
         antigrad.fit(linear(), mse_loss, problem(), checkpoint=tmp_path, resume=True,
                      epochs=3, batch_size=8, lr=0.05, progress=False)
+
+
+def test_fp16_a_nan_loss_is_not_applied_and_closes_the_scaler_iteration():
+    x, y = problem(dtype=torch.float32)
+    calls = []
+
+    def loss_fn(out, target):
+        calls.append(1)
+        loss = mse_loss(out, target)
+        return loss * float("nan") if len(calls) == 3 else loss
+
+    probe = Dtypes()
+    r = antigrad.fit(linear(torch.float32), loss_fn, (x, y), lr=0.05, steps=10,
+                     precision="fp16", callbacks=[probe], divergence=1e6, progress=False)
+    assert r.stopped_by.startswith("Divergence") and r.stopped_at == 3
+    assert probe.scales[-1] == probe.scales[-2] / 2     # the scaler saw the overflow
