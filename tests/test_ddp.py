@@ -64,7 +64,8 @@ def dtensor_worker(rank, world, out):
                      ("NAdam", dict(lr=0.1))]:
         ours = torch.nn.Parameter(distribute_tensor(torch.linspace(-1, 1, 16), mesh, [Shard(0)]))
         ref = torch.nn.Parameter(distribute_tensor(torch.linspace(-1, 1, 16), mesh, [Shard(0)]))
-        a, b = getattr(antigrad, name)([ours], **kw), getattr(torch.optim, name)([ref], **kw)
+        a = getattr(antigrad, name)([ours], nonfinite="raise", **kw)
+        b = getattr(torch.optim, name)([ref], **kw)
         for t in range(4):
             for p in (ours, ref):
                 p.grad = distribute_tensor(torch.linspace(0, 1, 16) * (t + 1), mesh, [Shard(0)])

@@ -1,5 +1,6 @@
 """The torch-compatible face: same numbers, state_dict format and validation as torch.optim."""
 
+import copy
 import io
 import warnings
 
@@ -319,3 +320,125 @@ def test_nadam_mu_product_rounds_as_torch(kw):
     assert rel_error(ours, theirs) <= 1e-13
     for p, q in zip(ours, theirs, strict=True):
         assert a.state[p]["mu_product"].item() == b.state[q]["mu_product"].item()
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_numpy_and_other_real_numbers_are_accepted_as_torch(name):
+    import fractions
+
+    import numpy as np
+    for value in (np.float32(1e-3), np.float64(1e-3), np.int64(0), fractions.Fraction(1, 1000)):
+        kw = dict(lr=value, weight_decay=np.float32(0.01))
+        if name in ("Adam", "AdamW", "NAdam"):
+            kw.update(betas=(np.float32(0.9), np.float64(0.99)), eps=np.float32(1e-8))
+        if name in ("SGD", "RMSprop"):
+            kw.update(momentum=np.float32(0.5))
+        ours = getattr(antigrad, name)(make_params(), **kw)
+        ps = ours.param_groups[0]["params"]
+        set_grads(ps, 0)
+        ours.step()
+        assert all(torch.isfinite(p).all() for p in ps)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_torchs_error_inputs_raise_the_same_exceptions(name):
+    """Every construction error of torch's own optimizer test database (CPU)."""
+    from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
+    info = next(i for i in optim_db if i.optim_cls is getattr(torch.optim, name))
+    checked = 0
+    for err in info.optim_error_inputs_func(device="cpu", dtype=torch.float32):
+        if err.error_on != OptimizerErrorEnum.CONSTRUCTION_ERROR:
+            continue
+        inp = err.optimizer_error_input
+        params = inp.params if inp.params is not None else make_params()
+        expect = pytest.warns if issubclass(err.error_type, Warning) else pytest.raises
+        with expect(err.error_type):
+            getattr(antigrad, name)(params, **inp.kwargs)
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_none_params_and_fused_meta_raise_as_torch(name):
+    with pytest.raises(TypeError):
+        getattr(antigrad, name)(None)
+    if name in ("SGD", "Adam", "AdamW", "Adagrad"):  # the classes with fused=True
+        with pytest.raises(RuntimeError):
+            getattr(antigrad, name)(make_params(), fused=True, foreach=True)
+        p = torch.nn.Parameter(torch.ones(2, device="meta"))
+        opt = getattr(antigrad, name)([p], lr=0.1, fused=True, nonfinite="ignore")
+        p.grad = torch.ones(2, device="meta")
+        with pytest.raises(RuntimeError, match="fused=True"):
+            opt.step()
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_an_antigrad_optimizer_is_an_instance_of_its_torch_twin(name):
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = getattr(antigrad, name)([p], lr=0.1)
+    assert isinstance(opt, getattr(torch.optim, name))
+    assert isinstance(opt, antigrad.ChainOptimizer) and type(opt).__name__ == name
+    calls = []
+    opt.register_step_post_hook(lambda *_: calls.append(1))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    p.grad = torch.ones(3)
+    opt.step()
+    sched.step()
+    assert calls == [1] and opt.param_groups[0]["lr"] == 0.05
+    theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    theirs.load_state_dict(opt.state_dict())  # still torch's format
+
+
+@pytest.mark.parametrize("name,kw", CASES, ids=[f"{n}-{kw}" for n, kw in CASES])
+def test_old_checkpoints_load_and_step_as_in_torch(name, kw):
+    """A state dict of an older torch: no maximize/foreach/differentiable/fused/capturable
+    in its param groups, and ``step`` a plain number."""
+    ours, _, a, _ = run_pair(name, kw, steps=3)
+    sd = copy.deepcopy(a.state_dict())
+    for group in sd["param_groups"]:
+        for key in ("maximize", "foreach", "differentiable", "fused", "capturable"):
+            group.pop(key, None)
+    for state in sd["state"].values():
+        if "step" in state:
+            state["step"] = float(state["step"])
+    ps, qs = make_params(seed=1), make_params(seed=1)
+    mine = getattr(antigrad, name)(ps, **kw)
+    ref = getattr(torch.optim, name)(qs, **kw)
+    mine.load_state_dict(copy.deepcopy(sd))
+    ref.load_state_dict(copy.deepcopy(sd))
+    for t in range(3):
+        set_grads(ps, t)
+        set_grads(qs, t)
+        mine.step()
+        ref.step()
+    assert rel_error(ps, qs) <= 1e-6
+    assert mine.param_groups[0]["maximize"] == ref.param_groups[0]["maximize"]
+
+
+def test_sgd_without_momentum_keeps_no_state_entry_as_torch():
+    ours, theirs, a, b = run_pair("SGD", dict(lr=0.05), steps=3)
+    assert a.state_dict()["state"] == b.state_dict()["state"] == {}
+    assert len(a.state) == len(b.state) == 0
+    sd = a.state_dict()
+    torch.optim.SGD(twin(ours), lr=0.05).load_state_dict(sd)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_nonfinite_gradients_are_applied_by_default_as_torch(name):
+    ps, qs = make_params(), make_params()
+    a = getattr(antigrad, name)(ps, lr=0.1)
+    b = getattr(torch.optim, name)(qs, lr=0.1)
+    assert a.nonfinite == "ignore" and not a.nonfinite_chosen
+    for t in range(3):
+        set_grads(ps, t)
+        set_grads(qs, t)
+        if t == 1:
+            for x in (ps, qs):
+                x[0].grad[0, 0], x[1].grad[2] = float("nan"), float("inf")
+        a.step()
+        b.step()
+    for p, q in zip(ps, qs, strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7, equal_nan=True)
+    assert ps[0].isnan().any()
+    strict = getattr(antigrad, name)(make_params(), lr=0.1, nonfinite="raise")
+    assert strict.nonfinite == "raise" and strict.nonfinite_chosen

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from . import validation as check
 from .engine import ChainOptimizer
 from .transforms import (
@@ -31,13 +33,28 @@ from .transforms import (
 from .transforms.base import Chain
 
 
+class _TorchFace(ChainOptimizer):
+    """The torch-compatible classes: NaN/inf gradients are applied, as torch.optim does,
+    unless ``nonfinite="raise"`` or ``"skip"`` is given.
+
+    Each class also derives from its torch.optim twin (``isinstance(antigrad.Adam(...),
+    torch.optim.Adam)`` holds, as code that branches on the optimizer's class expects),
+    after ChainOptimizer, so that antigrad's ``step`` and constructor run; from the twin it
+    takes ``__setstate__``, which fills in the options an old checkpoint lacks
+    (``maximize``, ``foreach``, ...) and turns a plain-number ``step`` into a tensor when a
+    state dict is loaded, exactly as torch does.
+    """
+
+    default_nonfinite = "ignore"
+
+
 def _options(local: dict[str, Any]) -> dict[str, Any]:
     """A constructor's arguments, minus those that are not param-group entries."""
     return {k: v for k, v in local.items()
             if k not in ("self", "params", "nonfinite", "__class__")}
 
 
-class SGD(ChainOptimizer):
+class SGD(_TorchFace, torch.optim.SGD):
     r"""Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
 
     .. math::
@@ -55,19 +72,29 @@ class SGD(ChainOptimizer):
     Reference: Sutskever et al., ICML 2013 (the form torch uses).
     """
 
+    optional_state = ("momentum_buffer",)  # torch starts a missing one afresh
+
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False,
-                 fused: bool | None = None, nonfinite: str = "raise") -> None:
-        check.at_least("lr", lr)
-        check.at_least("momentum", momentum)
-        check.number("dampening", dampening)
-        check.at_least("weight_decay", weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
+                 fused: bool | None = None, nonfinite: str | None = None) -> None:
+        options = _options(locals())
+        self.check_hyperparameters(options)
+        super().__init__(params, nonfinite=nonfinite, **options)
+
+    @staticmethod
+    def check_hyperparameters(group: dict[str, Any]) -> None:
+        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
+        check.at_least("lr", group["lr"])
+        check.at_least("momentum", group["momentum"])
+        check.number("dampening", group["dampening"])
+        check.at_least("weight_decay", group["weight_decay"])
+        mu, damp = group["momentum"], group["dampening"]
+        if group["nesterov"] and (mu <= 0 or damp != 0):
             raise ValueError(f"Invalid nesterov: True (requires momentum > 0 and dampening = 0, "
-                             f"got momentum={momentum}, dampening={dampening})")
-        check.unsupported("antigrad.SGD", differentiable=differentiable)
-        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+                             f"got momentum={mu}, dampening={damp})")
+        check.unsupported("antigrad.SGD", differentiable=group["differentiable"])
+        check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -78,7 +105,7 @@ class SGD(ChainOptimizer):
         )
 
 
-class Adagrad(ChainOptimizer):
+class Adagrad(_TorchFace, torch.optim.Adagrad):
     r"""AdaGrad, as ``torch.optim.Adagrad`` (epsilon outside the root, 1e-10).
 
     .. math::
@@ -100,15 +127,19 @@ class Adagrad(ChainOptimizer):
                  initial_accumulator_value: float = 0, eps: float = 1e-10,
                  foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
-                 nonfinite: str = "raise") -> None:
-        check.at_least("lr", lr)
-        check.at_least("lr_decay", lr_decay)
-        check.at_least("weight_decay", weight_decay)
-        check.at_least("initial_accumulator_value", initial_accumulator_value)
-        check.at_least("eps", eps)
-        check.unsupported("antigrad.Adagrad", differentiable=differentiable)
-        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+                 nonfinite: str | None = None) -> None:
+        options = _options(locals())
+        self.check_hyperparameters(options)
+        super().__init__(params, nonfinite=nonfinite, **options)
         self.init_state()
+
+    @staticmethod
+    def check_hyperparameters(group: dict[str, Any]) -> None:
+        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
+        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            check.at_least(name, group[name])
+        check.unsupported("antigrad.Adagrad", differentiable=group["differentiable"])
+        check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -120,7 +151,7 @@ class Adagrad(ChainOptimizer):
         )
 
 
-class RMSprop(ChainOptimizer):
+class RMSprop(_TorchFace, torch.optim.RMSprop):
     r"""RMSprop, as ``torch.optim.RMSprop`` (epsilon outside the root).
 
     .. math::
@@ -142,15 +173,18 @@ class RMSprop(ChainOptimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
-                 differentiable: bool = False, nonfinite: str = "raise") -> None:
-        check.at_least("lr", lr)
-        check.at_least("eps", eps)
-        check.at_least("momentum", momentum)
-        check.at_least("weight_decay", weight_decay)
-        check.at_least("alpha", alpha)
-        check.unsupported("antigrad.RMSprop", capturable=capturable,
-                          differentiable=differentiable)
-        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+                 differentiable: bool = False, nonfinite: str | None = None) -> None:
+        options = _options(locals())
+        self.check_hyperparameters(options)
+        super().__init__(params, nonfinite=nonfinite, **options)
+
+    @staticmethod
+    def check_hyperparameters(group: dict[str, Any]) -> None:
+        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
+        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
+            check.at_least(name, group[name])
+        check.unsupported("antigrad.RMSprop", capturable=group["capturable"],
+                          differentiable=group["differentiable"])
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -163,7 +197,7 @@ class RMSprop(ChainOptimizer):
         )
 
 
-class Adam(ChainOptimizer):
+class Adam(_TorchFace, torch.optim.Adam):
     r"""Adam, as ``torch.optim.Adam`` (epsilon outside the root).
 
     .. math::
@@ -188,9 +222,18 @@ class Adam(ChainOptimizer):
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
-                 decoupled_weight_decay: bool = False, nonfinite: str = "raise") -> None:
-        _check_adam(lr, betas, eps, weight_decay, type(self).__name__, capturable, differentiable)
-        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+                 decoupled_weight_decay: bool = False, nonfinite: str | None = None) -> None:
+        options = _options(locals())
+        self.check_hyperparameters(options)
+        super().__init__(params, nonfinite=nonfinite, **options)
+
+    @classmethod
+    def check_hyperparameters(cls, group: dict[str, Any]) -> None:
+        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
+        _check_adam(group, cls.__name__)
+        check.no_tensor_with_foreach(group["foreach"], group["capturable"], lr=group["lr"],
+                                     betas=group["betas"])
+        check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -201,7 +244,7 @@ class Adam(ChainOptimizer):
         )
 
 
-class AdamW(Adam):
+class AdamW(Adam, torch.optim.AdamW):
     r"""AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2).
 
     .. math:: w \leftarrow w (1 - \eta\,\text{wd}), \text{ then the Adam step}
@@ -221,14 +264,14 @@ class AdamW(Adam):
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
-                 nonfinite: str = "raise") -> None:
+                 nonfinite: str | None = None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach,
                          maximize=maximize, capturable=capturable,
                          differentiable=differentiable, fused=fused,
                          decoupled_weight_decay=True, nonfinite=nonfinite)
 
 
-class NAdam(ChainOptimizer):
+class NAdam(_TorchFace, torch.optim.NAdam):
     r"""NAdam, as ``torch.optim.NAdam`` (with its momentum-decay schedule).
 
     .. math::
@@ -251,10 +294,16 @@ class NAdam(ChainOptimizer):
                  eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
-                 nonfinite: str = "raise") -> None:
-        _check_adam(lr, betas, eps, weight_decay, "NAdam", capturable, differentiable)
-        check.at_least("momentum_decay", momentum_decay)
-        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
+                 nonfinite: str | None = None) -> None:
+        options = _options(locals())
+        self.check_hyperparameters(options)
+        super().__init__(params, nonfinite=nonfinite, **options)
+
+    @staticmethod
+    def check_hyperparameters(group: dict[str, Any]) -> None:
+        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
+        _check_adam(group, "NAdam")
+        check.at_least("momentum_decay", group["momentum_decay"])
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -265,13 +314,13 @@ class NAdam(ChainOptimizer):
         )
 
 
-def _check_adam(lr, betas, eps, weight_decay, name: str, capturable: bool,
-                differentiable: bool) -> None:
-    check.at_least("lr", lr)
-    check.at_least("eps", eps)
-    check.betas(betas)
-    check.at_least("weight_decay", weight_decay)
-    check.unsupported(f"antigrad.{name}", capturable=capturable, differentiable=differentiable)
+def _check_adam(group: dict[str, Any], name: str) -> None:
+    check.at_least("lr", group["lr"])
+    check.at_least("eps", group["eps"])
+    check.betas(group["betas"])
+    check.at_least("weight_decay", group["weight_decay"])
+    check.unsupported(f"antigrad.{name}", capturable=group["capturable"],
+                      differentiable=group["differentiable"])
 
 
 def _weight_decay(group: dict[str, Any]):

@@ -10,7 +10,7 @@ from antigrad.engine import native
 def pair(dtype=torch.float32, n=4):
     p = torch.nn.Parameter(torch.linspace(-1, 1, n, dtype=dtype))
     q = torch.nn.Parameter(p.detach().clone())
-    return p, q, antigrad.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+    return p, q, antigrad.Adam([p], lr=0.1, nonfinite="raise"), torch.optim.Adam([q], lr=0.1)
 
 
 def step_both(p, q, ours, theirs, t):
@@ -179,7 +179,8 @@ def test_gradients_coming_and_going_reuse_the_bucket(backend, monkeypatch):
     monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
     ours = [torch.nn.Parameter(torch.linspace(-1, 1, 7) + i) for i in range(5)]
     theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
-    a, b = antigrad.Adam(ours, lr=0.05), torch.optim.Adam(theirs, lr=0.05)
+    a = antigrad.Adam(ours, lr=0.05, nonfinite="raise")
+    b = torch.optim.Adam(theirs, lr=0.05)
     patterns = [(1, 1, 1, 1, 1), (1, 0, 1, 0, 1), (0, 1, 1, 1, 0), (1, 1, 0, 1, 1),
                 (1, 0, 1, 0, 1), (1, 1, 1, 1, 1)]
     buckets = None

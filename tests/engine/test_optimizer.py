@@ -1,5 +1,6 @@
 """ChainOptimizer: non-finite gradients, state handling, custom chains."""
 
+import copy
 import math
 
 import pytest
@@ -29,7 +30,8 @@ def warm(opt, ps):
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "NAdam"])
 def test_nonfinite_gradient_raises_and_changes_nothing(name, bad):
     ps = params_with_grads()
-    opt = getattr(antigrad, name)(ps, lr=0.1, **({"momentum": 0.9} if name == "SGD" else {}))
+    opt = getattr(antigrad, name)(ps, lr=0.1, nonfinite="raise",
+                                  **({"momentum": 0.9} if name == "SGD" else {}))
     warm(opt, ps)
     ps[1].grad[2] = bad
     before = [p.detach().clone() for p in ps]
@@ -173,7 +175,7 @@ def test_replaced_parameter_data_and_state_are_followed(dtype):
 def test_step_runs_without_grad_and_restores_grad_mode(backend, monkeypatch):
     monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
     p = torch.nn.Parameter(torch.ones(3))
-    opt = antigrad.Adam([p], lr=0.1)
+    opt = antigrad.Adam([p], lr=0.1, nonfinite="raise")
     for enabled in (True, False):
         with torch.set_grad_enabled(enabled):
             p.grad = torch.ones(3)
@@ -233,3 +235,78 @@ def test_step_inside_torch_compile_runs_eagerly_with_torch_numbers():
     for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
     assert a.state[ours.weight]["step"].item() == 4.0
+
+
+def _saved(name, **kw):
+    """A state dict after one step, copied so that editing it leaves the optimizer alone."""
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = getattr(antigrad, name)([p], **kw)
+    p.grad = torch.full_like(p, 0.5)
+    opt.step()
+    return copy.deepcopy(opt.state_dict())
+
+
+def _fresh(name, **kw):
+    p = torch.nn.Parameter(torch.ones(3))
+    return p, getattr(antigrad, name)([p], **kw)
+
+
+@pytest.mark.parametrize("name,kw,buffer", [
+    ("Adam", {}, "exp_avg_sq"), ("Adam", {}, "exp_avg"), ("Adam", {}, "step"),
+    ("AdamW", dict(amsgrad=True), "max_exp_avg_sq"), ("NAdam", {}, "mu_product"),
+    ("RMSprop", dict(centered=True), "grad_avg"), ("Adagrad", {}, "sum"),
+    ("RMSprop", dict(momentum=0.9), "momentum_buffer")])
+def test_a_state_dict_missing_a_buffer_is_refused_with_torchs_exception(name, kw, buffer):
+    sd = _saved(name, **kw)
+    del sd["state"][0][buffer]
+    with pytest.raises(KeyError):  # what torch.optim raises, at load or at the next step
+        theirs = getattr(torch.optim, name)([torch.nn.Parameter(torch.ones(3))], **kw)
+        theirs.load_state_dict(copy.deepcopy(sd))
+        theirs.param_groups[0]["params"][0].grad = torch.ones(3)
+        theirs.step()
+    p, opt = _fresh(name, **kw)
+    before = copy.deepcopy(opt.state_dict())
+    with pytest.raises(KeyError, match=f"no {buffer!r}"):
+        opt.load_state_dict(sd)
+    assert opt.state_dict()["state"].keys() == before["state"].keys()  # nothing loaded
+    p.grad = torch.ones(3)
+    opt.step()  # and the optimizer still works
+
+
+def test_sgd_without_its_momentum_buffer_starts_it_afresh_as_torch():
+    sd = _saved("SGD", lr=0.1, momentum=0.9)
+    del sd["state"][0]["momentum_buffer"]
+    ours, opt = _fresh("SGD", lr=0.1, momentum=0.9)
+    theirs = torch.nn.Parameter(torch.ones(3))
+    ref = torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    opt.load_state_dict(copy.deepcopy(sd))
+    ref.load_state_dict(copy.deepcopy(sd))
+    for p, o in ((ours, opt), (theirs, ref)):
+        p.grad = torch.full_like(p, 0.5)
+        o.step()
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("name,key,value,message", [
+    ("Adam", "lr", float("nan"), "Invalid lr: nan"), ("SGD", "lr", -1.0, "Invalid lr: -1.0"),
+    ("Adam", "betas", (0.9, 1.5), "Invalid beta2: 1.5"),
+    ("RMSprop", "momentum", -0.5, "Invalid momentum"),
+    ("NAdam", "momentum_decay", float("nan"), "Invalid momentum_decay: nan"),
+    ("Adagrad", "eps", -1.0, "Invalid eps: -1.0"),
+    ("SGD", "nesterov", True, "Invalid nesterov: True")])
+def test_a_loaded_hyperparameter_is_checked_as_by_the_constructor(name, key, value, message):
+    kw = dict(lr=0.1) if name == "SGD" else {}
+    sd = _saved(name, **kw)
+    sd["param_groups"][0][key] = value
+    p, opt = _fresh(name, **kw)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(sd)
+    assert not math.isnan(opt.param_groups[0]["lr"]) and opt.param_groups[0][key] != value
+    with pytest.raises(ValueError, match=message):  # the constructor says the same
+        getattr(antigrad, name)([p], **{**kw, key: value})
+
+
+def test_a_param_group_added_later_is_checked_too():
+    p, opt = _fresh("Adam")
+    with pytest.raises(ValueError, match="Invalid lr: nan"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "lr": math.nan})

@@ -265,3 +265,53 @@ def test_bad_data_and_loss():
         antigrad.fit(linear(), lambda o, t: (o - t) ** 2, (x, y), lr=0.1, epochs=1)
     with pytest.raises(TypeError, match="Invalid model"):
         antigrad.fit(lambda v: v, mse_loss, (x, y), lr=0.1, epochs=1)
+
+
+class _NaNGradient(torch.nn.Module):
+    """A linear model whose weight gradient is NaN from the second call on (finite loss)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = linear()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.lin(x)
+        if self.calls >= 2:  # adds 0 to the output, NaN to the weight's gradient
+            out = out + 0.0 * _NaNBackward.apply(self.lin.weight).sum()
+        return out
+
+
+class _NaNBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w):
+        return w.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return torch.full_like(g, float("nan"))
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: antigrad.Adam,                                   # a class
+    lambda m: (lambda ps, lr: antigrad.SGD(ps, lr=lr)),        # a factory
+    lambda m: antigrad.SGD(m.parameters(), lr=0.01),           # an instance
+    lambda m: None])                                           # fit's own antigrad.SGD
+def test_fit_raises_on_a_nan_gradient_with_torch_face_optimizers_left_at_their_default(make):
+    x, y = least_squares()
+    model = _NaNGradient()
+    opt = make(model)
+    with pytest.raises(antigrad.NonFiniteGradientError):
+        antigrad.fit(model, mse_loss, (x, y), optimizer=opt,
+                     lr=None if isinstance(opt, torch.optim.Optimizer) else 0.01,
+                     steps=5, progress=False)
+
+
+def test_fit_keeps_a_nonfinite_mode_that_was_chosen():
+    x, y = least_squares()
+    model = _NaNGradient()
+    r = antigrad.fit(model, mse_loss, (x, y), optimizer=antigrad.SGD(
+        model.parameters(), lr=0.01, nonfinite="skip"), steps=4, divergence=None,
+        progress=False)
+    assert r.steps == 4 and torch.isfinite(model.lin.weight).all()

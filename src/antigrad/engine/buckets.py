@@ -63,7 +63,7 @@ class Step:
 class Bucket:
     """Parameters updated by one backend call; see the module docstring."""
 
-    def __init__(self, params: list[Tensor], states: list[dict[str, Any]], chain: Chain,
+    def __init__(self, params: list[Tensor], states: list[dict[str, Any] | None], chain: Chain,
                  scalar_values: list[tuple[float, ...]], fresh: list[bool],
                  group_of: list[int]) -> None:
         self.params, self.states, self.chain = params, states, chain

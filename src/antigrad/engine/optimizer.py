@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import NonFiniteGradientError  # re-exported: its old home
 from ..transforms.base import Chain
 from . import backends, sharded, tritonkernel
@@ -38,10 +39,14 @@ class ChainOptimizer(torch.optim.Optimizer):
     Args:
         params: parameters or param-group dicts, as for any torch optimizer.
         chain: the update; or ``None`` when a subclass defines :meth:`build`.
-        nonfinite: what a NaN/inf gradient does: ``"raise"`` (default) raises
+        nonfinite: what a NaN/inf gradient does: ``"raise"`` raises
             :class:`NonFiniteGradientError` naming the parameter and leaves parameters and
             state untouched; ``"skip"`` skips the whole step (counted in
-            ``skipped_steps``); ``"ignore"`` applies it, as torch.optim does.
+            ``skipped_steps``); ``"ignore"`` applies it, as torch.optim does. ``None``
+            (default): the class's ``default_nonfinite``, ``"raise"`` here and in the
+            textbook face, ``"ignore"`` in the torch-compatible classes (as torch).
+            ``nonfinite_chosen`` records whether it was given (``antigrad.fit`` makes an
+            optimizer left at its default raise).
         **defaults: hyperparameter defaults (overriding the chain's own).
 
     Example::
@@ -56,8 +61,12 @@ class ChainOptimizer(torch.optim.Optimizer):
         tensor([0.8000, 0.8000, 0.8000])
     """
 
+    default_nonfinite = "raise"
+
     def __init__(self, params: Iterable[Any], chain: Chain | None = None, *,
-                 nonfinite: str = "raise", **defaults: Any) -> None:
+                 nonfinite: str | None = None, **defaults: Any) -> None:
+        self.nonfinite_chosen = nonfinite is not None
+        nonfinite = self.default_nonfinite if nonfinite is None else nonfinite
         if nonfinite not in NONFINITE_MODES:
             raise ValueError(f"Invalid nonfinite: {nonfinite!r} (must be one of "
                              f"{', '.join(map(repr, NONFINITE_MODES))})")
@@ -71,7 +80,10 @@ class ChainOptimizer(torch.optim.Optimizer):
         # None until the first step and after anything that invalidates the buckets.
         self._prepared: _Prepared | None = None
         base = dict(chain.defaults) if chain is not None else {}
-        super().__init__(params, {**base, **defaults})
+        # torch.optim.Optimizer's own constructor, even when a subclass also derives from a
+        # torch.optim class (antigrad.Adam is a torch.optim.Adam): that class's constructor
+        # would build torch's state, not ours.
+        torch.optim.Optimizer.__init__(self, params, {**base, **defaults})
 
     def build(self, group: dict[str, Any]) -> Chain:
         """The chain that updates ``group`` (subclasses pick it from the group's options)."""
@@ -262,6 +274,8 @@ class ChainOptimizer(torch.optim.Optimizer):
                 params = [p for p in group["params"] if id(p) in keep and (
                     p.grad is not None or all(n in self.state.get(p, ()) for n in needs))]
             for p in params:
+                if group.get("fused"):  # torch's check, on the parameter's first step
+                    validation.fused_device(p)
                 chosen.append((gi, p, chain, self._init_state(p, group, chain)))
         for gi, p, chain, _ in chosen:  # a state_dict of another model: refuse, write nothing
             for name in chain.state:
@@ -284,7 +298,7 @@ class ChainOptimizer(torch.optim.Optimizer):
                 if names else []
             k = len(names)
             buckets.append(Bucket([p for _, p, _, _ in items],
-                                  [self.state[p] for _, p, _, _ in items], chain,
+                                  [self.state.get(p) for _, p, _, _ in items], chain,
                                   [tuple(flat[i * k:(i + 1) * k]) for i in range(len(items))],
                                   [fresh for *_, fresh in items], [gi for gi, *_ in items]))
         keys = {gi: chain.key for gi, _, _, _, chain in work}
@@ -295,13 +309,48 @@ class ChainOptimizer(torch.optim.Optimizer):
                                    buckets)
         return buckets
 
+    # State buffers that may be missing from a parameter's state: created when needed, as
+    # torch's SGD does with its momentum buffer. Any other missing buffer is an error.
+    optional_state: tuple[str, ...] = ()
+
+    @staticmethod
+    def check_hyperparameters(group: dict[str, Any]) -> None:
+        """Raise if ``group``'s hyperparameters are invalid; subclasses check theirs (the
+        constructor's checks), for groups added later and for loaded state dicts too."""
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load as torch does, after checking the hyperparameters as the constructor does
+        (ValueError: a NaN ``lr``, ...) and that no parameter's state lacks a buffer its
+        update reads (KeyError, as torch raises); a refused state dict changes nothing."""
+        self._check_loaded(state_dict)
         self._prepared = None
         super().load_state_dict(state_dict)
+
+    def _check_loaded(self, state_dict: dict[str, Any]) -> None:
+        groups, states = state_dict.get("param_groups"), state_dict.get("state")
+        if not isinstance(groups, list) or not isinstance(states, dict):
+            return  # torch's own load reports a malformed state dict
+        for gi, saved in enumerate(groups):
+            if not isinstance(saved, dict):
+                return
+            group = {**self.defaults, **saved}
+            self.check_hyperparameters(group)
+            chain = self.build(group)
+            needs = [n for n in (*chain.state, *chain.scalar_state)
+                     if n not in self.optional_state]
+            for i in saved.get("params", ()):
+                state = states.get(i)
+                missing = [n for n in needs if state and n not in state]
+                if missing:
+                    raise KeyError(f"{type(self).__name__}.load_state_dict: the state of "
+                                   f"parameter {i} (param group {gi}) has no {missing[0]!r}; "
+                                   f"it holds {sorted(state)} (was it saved by another "
+                                   f"optimizer or with other options?)")
 
     def __getstate__(self) -> dict[str, Any]:
         # torch keeps only defaults, state and param_groups; prepared kernels are rebuilt.
         return {**super().__getstate__(), "_chain": self._chain, "nonfinite": self.nonfinite,
+                "nonfinite_chosen": getattr(self, "nonfinite_chosen", True),
                 "skipped_steps": self.skipped_steps}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -311,15 +360,21 @@ class ChainOptimizer(torch.optim.Optimizer):
         self.skipped_steps = skipped
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
+        if isinstance(param_group, dict):  # a group's own lr too, before anything is added
+            self.check_hyperparameters({**self.defaults, **param_group})
         self._prepared = None
         super().add_param_group(param_group)
 
     def _init_state(self, p: Tensor, group: dict[str, Any], chain: Chain) -> bool:
-        """Create the state ``chain`` needs for ``p``; true if a buffer had to be created."""
+        """Create the state ``chain`` needs for ``p``; true if a buffer had to be created.
+        A chain without state leaves ``p`` out of ``self.state`` (torch's SGD without
+        momentum keeps no entry, not even an empty one)."""
+        if not chain.state and not chain.scalar_state:
+            return False
         state = self.state[p]
         fresh = False
         for name, init in chain.state.items():
-            if name not in state:
+            if state.get(name) is None:  # torch's SGD saves a momentum buffer as None
                 state[name] = init(p, group)
                 fresh = True
         # On the Triton backend the kernel writes the scalar state: it lives on the device.

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from ..engine import ChainOptimizer
 from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
 from .amp import Precision
 from .budget import RunRule, end_of_resumed_run
@@ -147,7 +148,11 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         train: tensor(s) ``(*inputs, target)``, a ``Dataset`` or a ``DataLoader``.
         optimizer: ``None`` (``antigrad.SGD(params, lr=lr)``), an optimizer instance, or a
             callable ``params -> Optimizer`` (a class such as ``torch.optim.Adam`` is
-            called with ``lr=lr`` when ``lr`` is given).
+            called with ``lr=lr`` when ``lr`` is given). An antigrad optimizer left at its
+            default ``nonfinite`` raises :class:`~antigrad.NonFiniteGradientError` on a
+            NaN/inf gradient during the fit (the torch-compatible classes apply such
+            gradients elsewhere, as torch); pass ``nonfinite="skip"`` or ``"ignore"`` to it
+            to choose otherwise.
         schedule: an LR scheduler on that optimizer instance, or a callable
             ``optimizer -> scheduler`` (needed with restarts of a factory optimizer);
             stepped after every optimizer step (``schedule_interval="step"``) or epoch.
@@ -300,6 +305,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
                 opt = _optimizer_factory(model, r["optimizer"], lr)(r.get("lr"))
             else:
                 opt = make_opt(r.get("lr"))
+            _raise_on_nonfinite(opt)
             if opt_start is not None and k > 0:
                 opt.load_state_dict(opt_start)
             sched = (_scheduler_factory(r["schedule"], opt)(opt) if "schedule" in r
@@ -335,6 +341,13 @@ def _place(model: torch.nn.Module, device: Any) -> None:
     except RuntimeError as e:
         raise ValueError(f"Invalid device: {device!r} ({e})") from None
     model.to(device)
+
+
+def _raise_on_nonfinite(opt: torch.optim.Optimizer) -> None:
+    """fit refuses NaN/inf gradients: an antigrad optimizer whose ``nonfinite`` was not
+    chosen (the torch-compatible classes default to torch's "ignore") raises instead."""
+    if isinstance(opt, ChainOptimizer) and not opt.nonfinite_chosen:
+        opt.nonfinite = "raise"
 
 
 def _has_divergence(rule: StopRule) -> bool:
