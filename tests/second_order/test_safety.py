@@ -92,12 +92,26 @@ def test_closure_must_return_a_scalar_loss(name, result, kind, match):
     assert torch.equal(w.detach(), torch.ones(2, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("name", ["Newton", "DiagonalNewton"])
 def test_closure_without_any_gradient_is_a_value_error(name):
     w = torch.ones(2, requires_grad=True)
     opt = make(name, [w])
     with pytest.raises(ValueError, match="neither called loss.backward"):
         opt.step(lambda: torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("name", ["BFGS", "LBFGS"])
+def test_closure_without_any_gradient_reads_grad_as_torch(name):
+    """No backward() and no graph: the .grad already there is the gradient (None: zero),
+    as torch.optim.LBFGS reads it; at a new point that is stale, which is said."""
+    w = torch.ones(2, requires_grad=True)
+    opt = make(name, [w])
+    opt.step(lambda: torch.tensor(1.0))
+    assert opt.result.reason == "gradient" and torch.equal(w.detach(), torch.ones(2))
+    w.grad = torch.tensor([1.0, -1.0])
+    with pytest.warns(UserWarning, match="gradient at this new point is unknown"):
+        opt.step(lambda: 1.0)
+    assert torch.equal(w.grad, torch.tensor([1.0, -1.0]))
 
 
 @pytest.mark.parametrize("name", METHODS)

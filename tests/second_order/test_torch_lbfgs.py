@@ -94,7 +94,7 @@ def test_closure_without_backward_gets_the_gradient():
 
 
 def test_tensor_lr_must_have_one_element():
-    with pytest.raises(ValueError, match="one element"):
+    with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
         antigrad.LBFGS([torch.zeros(2, requires_grad=True)], lr=torch.tensor([0.1, 0.2]))
 
 
@@ -139,3 +139,27 @@ def test_state_dict_of_a_foreign_optimizer_is_refused_by_name():
     sgd.step()
     with pytest.raises(ValueError, match="another optimizer"):
         antigrad.LBFGS([w]).load_state_dict(sgd.state_dict())
+
+
+def test_state_dict_hooks_and_torch_flags_as_in_torch():
+    """Entries hooks put into optimizer.state, and the flags Optimizer.__setstate__ adds
+    to defaults, do not break state_dict()/load_state_dict() (as torch's suite checks)."""
+    w = torch.rand(2, 3, requires_grad=True)
+    opt = antigrad.LBFGS([w])
+    opt.register_state_dict_pre_hook(lambda o: o.state.__setitem__("test", 1))
+    assert opt.state_dict()["state"]["test"] == 1
+    opt.register_load_state_dict_post_hook(lambda o: o.state.__setitem__("ran", True))
+    sd = opt.state_dict()
+    opt.load_state_dict(sd)
+    opt.load_state_dict(sd)  # defaults now hold "differentiable" from __setstate__
+    assert opt.state["ran"] is True
+    opt.step(closure_for_rand(opt, w))
+
+
+def closure_for_rand(opt, w):
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+    return closure

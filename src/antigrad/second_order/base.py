@@ -30,6 +30,7 @@ from .flat import CLOSURE_REQUIRED, FlatParams, Point
 from .result import NonFiniteLossError, SolveResult
 
 C1, C2, MAX_LS = 1e-4, 0.9, 25
+TORCH_FLAGS = frozenset({"differentiable", "foreach", "fused", "capturable", "maximize"})
 LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
 
 
@@ -58,7 +59,7 @@ def common_defaults(lr: float, max_iter: int, max_eval: int | None, tolerance_gr
     With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
     but NaN: a negative one never fires."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError(f"Invalid lr: a tensor lr must have one element, got shape "
+        raise ValueError(f"Invalid lr: Tensor lr must be 1-element, got shape "
                          f"{tuple(lr.shape)}")
     positive("lr", lr)
     positive_int("max_iter", max_iter)
@@ -103,13 +104,18 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         """The options of group 0 (checked equal in every group), ``lr`` as a float."""
         first = self.param_groups[0]
         for i, group in enumerate(self.param_groups[1:], 1):
-            for key in self.defaults:
+            for key in self._option_keys():
                 if group[key] != first[key]:
                     raise ValueError(
                         f"Invalid {key}: {group[key]!r} in param group {i} differs from "
                         f"{first[key]!r} in group 0; {type(self).__name__} treats all "
                         f"parameters as one vector, so its options must agree across groups")
         return {**first, "lr": float(first["lr"])}
+
+    def _option_keys(self) -> set[str]:
+        """This optimizer's options (``Optimizer.__setstate__`` adds torch's flags to
+        ``defaults``; they are not ours)."""
+        return set(self.defaults) - TORCH_FLAGS
 
     def __getstate__(self) -> dict[str, Any]:
         return {**super().__getstate__(), "result": self.result}
@@ -126,7 +132,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         self._check_state_dict(state_dict)
         super().load_state_dict(state_dict)
         for st in self.state.values():  # own the buffers: they are updated in place
-            for k, v in st.items():
+            for k, v in (st.items() if isinstance(st, dict) else ()):
                 if isinstance(v, Tensor):
                     st[k] = v.clone()
 
@@ -141,12 +147,14 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                              f"'state' and 'param_groups'; got keys {keys}... — a model's "
                              f"state_dict?)")
         for i, group in enumerate(sd["param_groups"]):
-            missing = sorted(set(self.defaults) - set(group))
+            missing = sorted(self._option_keys() - set(group))
             if missing:
                 raise ValueError(f"{name}.load_state_dict: param group {i} lacks "
                                  f"{', '.join(missing)}: this state_dict is from another "
                                  f"optimizer, not {name}")
         for st in sd["state"].values():
+            if not isinstance(st, dict):  # an entry a hook put there, not a parameter's
+                continue
             foreign = sorted(set(st) - self.state_keys)
             if foreign:
                 raise ValueError(f"{name}.load_state_dict: unknown state "

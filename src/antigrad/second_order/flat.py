@@ -187,8 +187,9 @@ class FlatParams:
         Every ``.grad`` is cleared before the call, so a gradient left by an earlier
         evaluation is never mistaken for this one's.
         """
-        x = self.vector() if x is None else x
+        moved, x = x is not None, self.vector() if x is None else x
         ctx = _backward_with_graph() if graph else contextlib.nullcontext([True])
+        prior = [p.grad for p in self.params]
         for p in self.params:
             p.grad = None
         counter = _SavedBytes() if graph else contextlib.nullcontext()
@@ -197,7 +198,7 @@ class FlatParams:
             f = loss_value(loss, self.owner)
             grads: list[Tensor | None] = [p.grad for p in self.params]
             if graph and not called[0] or all(gp is None for gp in grads):
-                grads = self._autograd(loss, graph)
+                grads = self._no_backward(loss, graph, prior, moved)
         g = self.flat_grad(grads)
         kept = None
         if graph:
@@ -209,9 +210,22 @@ class FlatParams:
                     p.grad = p.grad.detach()
         return Point(x, f, g, loss, kept)
 
-    def _autograd(self, loss: Any, graph: bool) -> list[Tensor | None]:
-        """The gradient of a loss whose closure did not call ``backward()``; left in
-        ``.grad`` as ``backward()`` would have."""
+    def _no_backward(self, loss: Any, graph: bool, prior: list[Tensor | None],
+                     moved: bool) -> list[Tensor | None]:
+        """The gradient when the closure did not call ``backward()``: from the loss's graph
+        if it has one (left in ``.grad`` as ``backward()`` would have); else, for a
+        first-order evaluation, the ``.grad`` that was there (``None``: zero), as
+        ``torch.optim.LBFGS`` reads it."""
+        if not graph and not (isinstance(loss, Tensor) and loss.requires_grad):
+            for p, gp in zip(self.params, prior, strict=True):
+                p.grad = gp
+            if moved and any(gp is not None for gp in prior):
+                warnings.warn(
+                    f"{self.owner}: the closure returned a loss without a graph and did not "
+                    f"call backward(), so the gradient at this new point is unknown; the "
+                    f".grad already there is used, as torch.optim.LBFGS does. Call "
+                    f"loss.backward() in the closure.", stacklevel=4)
+            return prior
         if not (isinstance(loss, Tensor) and loss.requires_grad):
             raise ValueError(
                 f"{self.owner}: the closure neither called loss.backward() nor returned a "

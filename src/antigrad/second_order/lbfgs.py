@@ -122,7 +122,8 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
         sd = super().state_dict()
         flat = self._flat()
         like = torch.empty(flat.n, dtype=flat.dtype, device=flat.device)
-        sd["state"] = {i: export_state(st, like) if "n_iter" in st else st
+        sd["state"] = {i: export_state(st, like) if isinstance(st, dict) and "n_iter" in st
+                       else st
                        for i, st in sd["state"].items()}
         return sd
 
@@ -131,8 +132,9 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
         super().load_state_dict(state_dict)
         o = self._options()
         for st in self.state.values():
-            import_state(st, o["history_size"], self._flat().n,
-                         torch_rule=o["line_search_fn"] is None)
+            if isinstance(st, dict):
+                    import_state(st, o["history_size"], self._flat().n,
+                             torch_rule=o["line_search_fn"] is None)
 
     def check_state(self, st: dict[str, Any]) -> None:
         n = self._flat().n
