@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-integrations test-triton lint bench browser-test setup
+.PHONY: demo test test-slow test-integrations test-triton test-torch lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -41,6 +41,12 @@ test-triton: $(STAMP)
 	$(PY) -c 'import triton' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,triton]'
 	TRITON_INTERPRET=1 $(PY) -m pytest -q -m triton tests/engine_triton
 	TRITON_INTERPRET=1 $(PY) benchmarks/gpu_step.py --smoke
+
+# PyTorch's own optimizer suite (TestOptimRenewed of torch's test/test_optim.py, CPU) with
+# antigrad's classes in torch's optim_db; fails on any failure not in
+# tests/torch_suite/known_failures.py and on any listed test that passes. About 10 minutes.
+test-torch: $(STAMP)
+	$(PY) tests/torch_suite/driver.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_speed.py

@@ -199,9 +199,8 @@ def test_wrong_types_are_named():
         antigrad.Adam(make_params(), lr="fast")
 
 
-@pytest.mark.parametrize("name,flag", [("Adam", "differentiable"), ("Adam", "capturable"),
-                                       ("SGD", "differentiable"), ("RMSprop", "capturable"),
-                                       ("NAdam", "capturable"), ("AdamW", "differentiable")])
+@pytest.mark.parametrize("name,flag", [("Adam", "capturable"), ("AdamW", "capturable"),
+                                       ("RMSprop", "capturable"), ("NAdam", "capturable")])
 def test_unsupported_options_raise(name, flag):
     with pytest.raises(ValueError, match=f"Invalid {flag}: True"):
         getattr(antigrad, name)(make_params(), **{flag: True})
@@ -225,7 +224,7 @@ def test_empty_and_duplicate_parameters_rejected_like_torch():
     assert any("duplicate parameters" in str(w.message) for w in caught)
 
 
-@pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.parametrize("name", [n for n in OPTIONS if n not in ("SGD", "Adagrad")])
 def test_sparse_gradients_get_a_clear_error(name):
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = getattr(antigrad, name)(emb.parameters(), lr=0.1)

@@ -4,7 +4,8 @@ Swap ``torch.optim.Adam`` for ``antigrad.Adam`` and nothing else changes: param 
 ``state_dict`` (loadable by the torch twin and back), schedulers, closures. The
 differences are additions: ``nonfinite=`` (see :class:`~antigrad.ChainOptimizer`) and
 one engine for every formula. ``foreach`` and ``fused`` are accepted and recorded;
-``differentiable`` and ``capturable`` are not supported and raise.
+``differentiable=True`` runs the step on autograd's tape (see docs/engine.md); ``capturable``
+is not supported and raises.
 """
 
 from __future__ import annotations
@@ -93,7 +94,6 @@ class SGD(_TorchFace, torch.optim.SGD):
         if group["nesterov"] and (mu <= 0 or damp != 0):
             raise ValueError(f"Invalid nesterov: True (requires momentum > 0 and dampening = 0, "
                              f"got momentum={mu}, dampening={damp})")
-        check.unsupported("antigrad.SGD", differentiable=group["differentiable"])
         check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
@@ -103,6 +103,13 @@ class SGD(_TorchFace, torch.optim.SGD):
             momentum(nesterov=bool(group["nesterov"])) if group["momentum"] != 0 else None,
             descend(),
         )
+
+    def sparse_mode(self, group: dict[str, Any]) -> str:
+        if group["weight_decay"] != 0:  # torch.optim.SGD fails on it too (sparse + dense)
+            raise RuntimeError("SGD: weight_decay is not supported with sparse gradients "
+                               f"(weight_decay={group['weight_decay']}), as in torch.optim")
+        # Momentum moves every entry the buffer holds, not only the gradient's rows.
+        return "dense" if group["momentum"] != 0 else "rows"
 
 
 class Adagrad(_TorchFace, torch.optim.Adagrad):
@@ -138,7 +145,6 @@ class Adagrad(_TorchFace, torch.optim.Adagrad):
         """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
         for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
             check.at_least(name, group[name])
-        check.unsupported("antigrad.Adagrad", differentiable=group["differentiable"])
         check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
@@ -149,6 +155,13 @@ class Adagrad(_TorchFace, torch.optim.Adagrad):
             scale_by_inverse_time(),
             descend(),
         )
+
+    def sparse_mode(self, group: dict[str, Any]) -> str:
+        if group["weight_decay"] != 0:
+            raise RuntimeError("Adagrad: weight_decay option is not compatible with sparse "
+                               f"gradients (weight_decay={group['weight_decay']}), as in "
+                               "torch.optim")
+        return "rows"
 
 
 class RMSprop(_TorchFace, torch.optim.RMSprop):
@@ -183,8 +196,7 @@ class RMSprop(_TorchFace, torch.optim.RMSprop):
         """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
         for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
             check.at_least(name, group[name])
-        check.unsupported("antigrad.RMSprop", capturable=group["capturable"],
-                          differentiable=group["differentiable"])
+        check.unsupported("antigrad.RMSprop", capturable=group["capturable"])
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -319,8 +331,7 @@ def _check_adam(group: dict[str, Any], name: str) -> None:
     check.at_least("eps", group["eps"])
     check.betas(group["betas"])
     check.at_least("weight_decay", group["weight_decay"])
-    check.unsupported(f"antigrad.{name}", capturable=group["capturable"],
-                      differentiable=group["differentiable"])
+    check.unsupported(f"antigrad.{name}", capturable=group["capturable"])
 
 
 def _weight_decay(group: dict[str, Any]):

@@ -12,7 +12,7 @@ from torch import Tensor
 from .. import validation
 from ..errors import NonFiniteGradientError  # re-exported: its old home
 from ..transforms.base import Chain
-from . import backends, sharded, tritonkernel
+from . import backends, differentiable, sharded, sparse, tritonkernel
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
@@ -102,8 +102,10 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     def _apply(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
         """Run the chains (see :meth:`_apply_chains`) without autograd, and outside any
-        graph torch.compile is tracing."""
-        if torch.compiler.is_compiling():
+        graph torch.compile is tracing; with ``differentiable=True``, on autograd's tape."""
+        if self.defaults.get("differentiable"):
+            differentiable.step(self, build or self.build)
+        elif torch.compiler.is_compiling():
             _apply_outside_graph(self, build)
         else:
             _apply_without_grad(self, build)
@@ -111,41 +113,76 @@ class ChainOptimizer(torch.optim.Optimizer):
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
         self.synchronize()
         build = build or self.build
-        work = []
+        work: list[tuple] = []
+        sparse_work: list[tuple] = []
         for gi, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
             if params:
                 grads = [p.grad for p in params]
                 if any(g.is_sparse for g in grads):
-                    p = next(p for p in params if p.grad.is_sparse)
-                    raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients (parameter "
-                        f"{_position(group, p)} of param group {gi}, shape "
-                        f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
-                work.append((gi, group, params, grads, build(group)))
-        if not work:
+                    params = self._split_sparse(gi, group, params, build, sparse_work)
+                    grads = [p.grad for p in params]
+                if params:
+                    work.append((gi, group, params, grads, build(group)))
+        # Sparse gradients are checked first and applied last: a refused step writes nothing.
+        if sparse_work and self.nonfinite != "ignore" and not sparse.all_finite(
+                [p.grad for w in sparse_work for p in w[1]]):
+            self._refuse()
             return
+        if work and not self._apply_dense(work):
+            self._refuse()
+            return
+        if sparse_work:
+            sparse.step(self, sparse_work)
+
+    def _apply_dense(self, work: list[tuple]) -> bool:
+        """Update the parameters in ``work`` with the bucketed backends; False (nothing
+        written) if a gradient was not finite and ``nonfinite`` asks to check."""
         check = self.nonfinite != "ignore"
         ready = self._ready(work)
         if check and ready is not None and self._step_on_device(*ready, work):
-            return
+            return True
         # The common case, one bucket in all: the backend checks in the same call.
         folded = check and ready is not None and len(ready[0]) == 1
         if check and not folded and not backends.all_finite([g for w in work for g in w[3]]):
-            self._refuse()
-            return
+            return False
         buckets, exact = ready or (self._make_buckets(work), False)
         # New buckets: checked above; on the device once more, so that the first step
         # compiles every kernel a steady step runs.
         if check and ready is None and self._step_on_device(buckets, exact, work):
-            return
+            return True
         for bucket in buckets:  # a parameter without gradient sits the step out (None)
             grads = work[0][3] if exact and len(work) == len(buckets) == 1 else [
                 p.grad for p in bucket.params]
             if not bucket.step(self._plan(bucket.chain), bucket.chain, self.param_groups, grads,
                                check=folded):
-                self._refuse()
-                return
+                return False
+        return True
+
+    def sparse_mode(self, group: dict[str, Any]) -> str | None:
+        """How a sparse gradient updates ``group``'s parameters: ``"rows"`` (only the rows
+        it holds change), ``"dense"`` (as its dense form), or None: refused (the default,
+        as torch.optim for every optimizer but SGD, Adagrad and SparseAdam). See
+        :mod:`antigrad.engine.sparse`."""
+        return None
+
+    def _split_sparse(self, gi: int, group: dict[str, Any], params: list[Tensor],
+                      build: Callable[[dict[str, Any]], Chain], sparse_work: list[tuple]
+                      ) -> list[Tensor]:
+        """Move the parameters with sparse gradients to ``sparse_work``; the rest stay."""
+        mode = self.sparse_mode(group)
+        if mode is None:
+            self._refuse_sparse(gi, group, params)
+        sparse_work.append((group, [p for p in params if p.grad.is_sparse], build(group), mode))
+        return [p for p in params if not p.grad.is_sparse]
+
+    def _refuse_sparse(self, gi: int, group: dict[str, Any], params: list[Tensor]) -> None:
+        p = next((p for p in params if p.grad.is_sparse), None)
+        if p is not None:
+            raise RuntimeError(
+                f"{type(self).__name__} does not support sparse gradients (parameter "
+                f"{_position(group, p)} of param group {gi}, shape "
+                f"{tuple(p.shape)}); use torch.optim.SparseAdam or a dense embedding")
 
     def _refuse(self, message: str | None = None) -> None:
         if self.nonfinite == "skip":
@@ -228,6 +265,7 @@ class ChainOptimizer(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 (g,), _ = sharded.local_view([p.grad])
+                g = g._values() if g.is_sparse else g
                 if not bool(torch.isfinite(g).all()):
                     kind = "NaN" if bool(torch.isnan(g).any()) else "infinity"
                     return (f"gradient of parameter {i} in param group {gi} (shape "
