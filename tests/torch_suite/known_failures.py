@@ -32,9 +32,6 @@ LBFGS_CLOSURE = (
     "LBFGS refuses a closure that returns a loss without calling backward(); torch's accepts "
     "it (no gradient: no step)"
 )
-LBFGS_COMPLEX = (
-    "LBFGS does not take complex parameters (or complex mixed with real ones) as torch's does"
-)
 LBFGS_HOOK_STATE = (
     "LBFGS's load_state_dict fails on non-tensor entries a hook put into optimizer.state"
 )
@@ -49,8 +46,6 @@ KNOWN_FAILURES: dict[str, str] = {
     "test_can_load_older_state_dict_NAdam_cpu_float32": OLD_STATE_DICT,
     "test_can_load_older_state_dict_RMSprop_cpu_float32": OLD_STATE_DICT,
     "test_can_load_older_state_dict_SGD_cpu_float32": OLD_STATE_DICT,
-    "test_complex_2d_LBFGS_cpu_complex64": LBFGS_COMPLEX,
-    "test_complex_LBFGS_cpu_complex64": LBFGS_COMPLEX,
     "test_errors_Adagrad_cpu_float32": ERRORS,
     "test_errors_AdamW_cpu_float32": ERRORS,
     "test_errors_Adam_cpu_float32": ERRORS,
