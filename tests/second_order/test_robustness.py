@@ -219,3 +219,20 @@ def test_cubic_min_is_exact_on_a_cubic():
     f = lambda t: t**3 - 3 * t  # noqa: E731  minimum at t = 1
     g = lambda t: 3 * t**2 - 3  # noqa: E731
     assert ls.cubic_min(0.0, f(0), g(0), 2.0, f(2), g(2), 0, 2) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("f,start", [
+    # Moré, Garbow & Hillstrom problems 3 and 4: minimum 0
+    (lambda x: (1e4 * x[0] * x[1] - 1) ** 2 + (torch.exp(-x[0]) + torch.exp(-x[1]) - 1.0001) ** 2,
+     [0.0, 1.0]),
+    (lambda x: (x[0] - 1e6) ** 2 + (x[1] - 2e-6) ** 2 + (x[0] * x[1] - 2) ** 2, [1.0, 1.0]),
+], ids=["powell_badly_scaled", "brown_badly_scaled"])
+def test_levenberg_marquardt_damping_falls_below_the_diagonal_floor(f, start):
+    """The damping update starts from the damping that produced the step; restarting
+    each iteration from max(shift, 1e-3 max|diag H|) stalled both (|g|inf 0.27 and 1e6
+    after 300 iterations)."""
+    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    opt = antigrad.Newton([w], line_search_fn=None, max_iter=300, max_eval=600,
+                          tolerance_grad=1e-6, tolerance_change=0)
+    opt.step(closure_for(opt, lambda: f(w)))
+    assert opt.result.reason == "gradient" and opt.result.loss < 1e-12

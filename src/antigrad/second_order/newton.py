@@ -185,7 +185,9 @@ class Newton(SecondOrderOptimizer):
                              state: dict[str, Any]) -> tuple[float, Point]:
         h = self._h
         assert h is not None
-        lam = max(state["shift"], 1e-3 * float(h.diagonal().abs().max()))
+        # start from the damping that produced d (not a floor above it, which kept the
+        # damping from ever falling below 1e-3 max|diag H| on badly scaled problems)
+        lam = state["shift"]
         nu, found_finite, bad = 2.0, False, (lam, float("nan"))
         for _ in range(MAX_LS):
             pt = phi(o["lr"], d)
@@ -200,7 +202,8 @@ class Newton(SecondOrderOptimizer):
                     return o["lr"], pt
             else:
                 bad = (lam, pt.f)
-            lam *= nu
+            lam = lam * nu if lam > 0 else max(1e-3 * float(h.diagonal().abs().max()),
+                                               torch.finfo(h.dtype).eps)
             nu *= 2
             d, state["shift"] = shifted_cholesky_solve(h, p.g, lam)
         state["lm_damping"] = lam
