@@ -59,6 +59,7 @@ def test_minibatches_and_a_factory_optimizer():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(128, 4, generator=g)
     y = x.sum(1, keepdim=True) + 0.1 * torch.randn(128, 1, generator=g)
+    torch.manual_seed(0)    # the model's initial weights, whatever ran before this test
     r = antigrad.find_lr(torch.nn.Linear(4, 1), torch.nn.functional.mse_loss, (x, y),
                          optimizer=torch.optim.SGD, batch_size=16, lr_min=1e-4, lr_max=10.0,
                          steps=80)
