@@ -21,7 +21,7 @@ import torch
 
 from ..stop import Fired, Observation, StopRule
 
-__all__ = ["RuleWatch"]
+__all__ = ["RuleWatch", "WatchedRule"]
 
 
 def _grad_norm(params: list[torch.Tensor]) -> float:
@@ -95,3 +95,27 @@ class RuleWatch:
         if fired is not None and self.fired is None:
             self.fired = fired
         return fired
+
+
+class WatchedRule:
+    """What a trainer's stop callback tells about its rule (``self.watch`` is its
+    :class:`RuleWatch`): the rule, the firing, and its name and reason as ``fit`` reports
+    them. Shared by the Lightning and Hugging Face callbacks."""
+
+    watch: RuleWatch
+
+    @property
+    def rule(self) -> StopRule:
+        return self.watch.rule
+
+    @property
+    def fired(self) -> Fired | None:
+        return self.watch.fired
+
+    @property
+    def stopped_by(self) -> str | None:
+        return None if self.fired is None else repr(self.fired.rule)
+
+    @property
+    def stop_reason(self) -> str | None:
+        return None if self.fired is None else self.fired.reason

@@ -24,14 +24,14 @@ import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ..schedules import Verdict
-from ..stop import Fired, Observation, StopRule
+from ..stop import Observation, StopRule
 from ._common import batch_len, loss_value, report_verdicts
-from ._watch import RuleWatch
+from ._watch import RuleWatch, WatchedRule
 
 __all__ = ["Stop", "RobbinsMonro"]
 
 
-class Stop(TrainerCallback):
+class Stop(WatchedRule, TrainerCallback):
     """Stop training at the first step where ``rule`` fires, as :func:`antigrad.fit` would.
 
     A step followed by an evaluation (``eval_strategy``) is judged with that evaluation's
@@ -52,22 +52,6 @@ class Stop(TrainerCallback):
         self.stopped_at: int | None = None
         self._hook: Any = None
         self._reset_step()
-
-    @property
-    def rule(self) -> StopRule:
-        return self.watch.rule
-
-    @property
-    def fired(self) -> Fired | None:
-        return self.watch.fired
-
-    @property
-    def stopped_by(self) -> str | None:
-        return None if self.fired is None else repr(self.fired.rule)
-
-    @property
-    def stop_reason(self) -> str | None:
-        return None if self.fired is None else self.fired.reason
 
     def _reset_step(self) -> None:
         self._pending: Observation | None = None

@@ -32,12 +32,12 @@ import torch
 from lightning.pytorch.utilities.parsing import lightning_hasattr, lightning_setattr
 
 from ..schedules import Verdict
-from ..stop import Fired, Observation, StopRule
+from ..stop import Observation, StopRule
 from ..train.batch_size import BatchSizeResult, find_batch_size
 from ..train.ensemble import Ensemble, reset_parameters
 from ..train.lr_finder import LRFinderResult, find_lr
 from ._common import StepAsModel, batch_len, loss_value, report_verdicts
-from ._watch import RuleWatch
+from ._watch import RuleWatch, WatchedRule
 
 __all__ = ["Stop", "RobbinsMonro", "FindLR", "FindBatchSize", "fit_restarts",
            "RestartsResult"]
@@ -53,7 +53,7 @@ def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
     return (batch_idx + 1) % int(every) == 0 and (trainer.current_epoch + 1) % n == 0
 
 
-class Stop(pl.Callback):
+class Stop(WatchedRule, pl.Callback):
     """Stop training at the first step where ``rule`` fires, as :func:`antigrad.fit` would.
 
     The observation of a step that Lightning follows with a validation (the epoch's last
@@ -75,22 +75,6 @@ class Stop(pl.Callback):
         self.watch = RuleWatch(rule)
         self.stopped_at: int | None = None
         self._reset_batch()
-
-    @property
-    def rule(self) -> StopRule:
-        return self.watch.rule
-
-    @property
-    def fired(self) -> Fired | None:
-        return self.watch.fired
-
-    @property
-    def stopped_by(self) -> str | None:
-        return None if self.fired is None else repr(self.fired.rule)
-
-    @property
-    def stop_reason(self) -> str | None:
-        return None if self.fired is None else self.fired.reason
 
     def _reset_batch(self) -> None:
         self._pending: Observation | None = None
