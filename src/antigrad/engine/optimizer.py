@@ -297,6 +297,19 @@ class ChainOptimizer(torch.optim.Optimizer):
         buckets = prepared.buckets
         return (buckets, exact) if all(b.valid(self.state) for b in buckets) else None
 
+    def _check_state_shapes(self, chosen: list[tuple[int, Tensor, Chain, bool]]) -> None:
+        """A state_dict of another model: refuse before a kernel reads it, write nothing."""
+        for gi, p, chain, _ in chosen:
+            for name in chain.state:
+                t = self.state[p][name]
+                if not isinstance(t, Tensor) or t.shape != p.shape:
+                    found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                    raise RuntimeError(
+                        f"{type(self).__name__}: state {name!r} of parameter "
+                        f"{_position(self.param_groups[gi], p)} in param group {gi} is "
+                        f"{found}, but the parameter has shape {tuple(p.shape)} (was the "
+                        f"state_dict saved for another model?)")
+
     def _make_buckets(self, work: list[tuple]) -> list[Bucket]:
         """Create missing state and split the parameters of all groups by chain, device and
         dtype: one bucket updates groups whose chains agree (each group has rows of its
@@ -315,16 +328,7 @@ class ChainOptimizer(torch.optim.Optimizer):
                 if group.get("fused"):  # torch's check, on the parameter's first step
                     validation.fused_device(p)
                 chosen.append((gi, p, chain, self._init_state(p, group, chain)))
-        for gi, p, chain, _ in chosen:  # a state_dict of another model: refuse, write nothing
-            for name in chain.state:
-                t = self.state[p][name]
-                if not isinstance(t, Tensor) or t.shape != p.shape:
-                    found = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
-                    raise RuntimeError(
-                        f"{type(self).__name__}: state {name!r} of parameter "
-                        f"{_position(self.param_groups[gi], p)} in param group {gi} is "
-                        f"{found}, but the parameter has shape {tuple(p.shape)} (was the "
-                        f"state_dict saved for another model?)")
+        self._check_state_shapes(chosen)
         split: dict[tuple, list[tuple[int, Tensor, Chain, bool]]] = defaultdict(list)
         for item in chosen:
             split[(item[2].key, item[1].device, item[1].dtype)].append(item)

@@ -138,7 +138,19 @@ class _Gen:
 
     def generate(self) -> str:
         g = self.graph
-        for n in g.nodes:  # scalar nodes, in float64, once per program
+        self._emit_scalars()
+        self._emit_tensor_nodes()
+        self._emit_stores()
+        return _STEP % {
+            "inputs": ", ".join(g.tensor_inputs), "nq": self.nq, "ns": len(g.scalar_inputs),
+            "width": width(g, self.nq),
+            "scalars": _indent(self.scalar_lines), "body": _indent(self.body),
+            "store": _indent(self.store_lines())}
+
+    def _emit_scalars(self) -> None:
+        """Scalar nodes, in float64, once per program."""
+        g = self.graph
+        for n in g.nodes:
             if not n.is_scalar or n.op == "const":
                 continue
             if n.op == "scalar":
@@ -147,6 +159,10 @@ class _Gen:
                                          f" + {k})")
             else:
                 self.scalar_lines.append(f"s{n.index} = {self.scalar_node(n)}")
+
+    def _emit_tensor_nodes(self) -> None:
+        """Each tensor's pointer from the table, then every element-wise node."""
+        g = self.graph
         for k, name in enumerate(g.tensor_inputs):
             src = "dyn + i" if name == "grad" else f"base + {k + 1}"
             self.body.append(f"x{k} = tl.load({src}).to(tl.pointer_type({TL[self.dtypes[name]]}))")
@@ -158,6 +174,10 @@ class _Gen:
                 self.body.append(f"t{n.index} = tl.load(x{k} + offs, mask=m).to({self.C})")
             else:
                 self.body.append(f"t{n.index} = {self.node(n)}")
+
+    def _emit_stores(self) -> None:
+        """Every changed output stored through one rounding to its tensor's dtype."""
+        g = self.graph
         for name, out in g.outputs.items():
             if out.op == "tensor" and out.name == name:
                 continue  # unchanged
@@ -167,11 +187,6 @@ class _Gen:
                 v = f"tl.full([BLOCK], {v}, {self.C})"
             self.body.append(f"tl.store(x{k} + offs, {self.round(v, self.dtypes[name])}, "
                              f"mask=m)")
-        return _STEP % {
-            "inputs": ", ".join(g.tensor_inputs), "nq": self.nq, "ns": len(g.scalar_inputs),
-            "width": width(g, self.nq),
-            "scalars": _indent(self.scalar_lines), "body": _indent(self.body),
-            "store": _indent(self.store_lines())}
 
     def store_lines(self) -> list[str]:
         """The first chunk of each tensor writes its new scalar state (in-kernel store)."""

@@ -64,8 +64,6 @@ def lr_range_test(problem: TrainingProblem, spec: OptimizerSpec, *, lr_min: floa
         result = find_lr(wrapped, wrapped.loss, (task.x_train, task.y_train),
                          optimizer=lambda params: spec.build(params, lr_min), lr_min=lr_min,
                          lr_max=lr_max, steps=steps, batch_size=k, seed=seed)
-    cap = result.lr_at_min / 10
-    fields = asdict(result) | {
-        "suggestion": cap if result.suggestion is None else min(result.suggestion, cap),
-        "method": "steepest, at most min/10"}
+    fields = asdict(result) | {"suggestion": result.safe_suggestion,
+                               "method": "steepest, at most min/10"}
     return LRRangeResult(**fields, optimizer=spec.name)

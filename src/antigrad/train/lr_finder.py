@@ -87,6 +87,17 @@ def _suggest(lrs: list[float], smoothed: list[float], method: str) -> float | No
     return float(lrs[start + int(np.argmin(slope[start:]))])
 
 
+def _stepped(opt: Any) -> bool:
+    """One optimizer step, its verdict settled (a device backend may leave it pending);
+    False when the optimizer refused a NaN/inf gradient: that lr diverged."""
+    try:
+        opt.step()
+        getattr(opt, "synchronize", lambda: None)()
+    except FloatingPointError:
+        return False
+    return True
+
+
 def find_lr(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any, *,
             optimizer: Any = None, lr_min: float = 1e-7, lr_max: float = 10.0,
             steps: int = 100, batch_size: int | None = None, beta: float = 0.9,
@@ -176,10 +187,7 @@ def find_lr(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train:
                     diverged_at = lr
                     break
                 loss.backward()
-                try:
-                    opt.step()
-                    getattr(opt, "synchronize", lambda: None)()  # a verdict left on the device
-                except FloatingPointError:  # a refused NaN/inf gradient: the lr diverged
+                if not _stepped(opt):
                     diverged_at = lr
                     break
         finally:
