@@ -344,3 +344,59 @@ def test_real_process_exits_2_without_traceback(args, option, in_tmp):
                        text=True, env=env, timeout=300)
     assert p.returncode == 2 and option in p.stderr and "Traceback" not in p.stderr
     assert p.stdout == "" and list(in_tmp.iterdir()) == []
+
+
+USER_TASKS = """
+import torch
+from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss
+
+def make():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(100, 4, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return TrainingProblem(
+        name="my-blobs", title="my blobs, a linear model", metric="test accuracy",
+        higher_is_better=True, target=0.8, steps=12, batch_size=20, eval_every=4,
+        build=lambda seed: Task(torch.nn.Linear(4, 2), x[:80], y[:80], x[80:], y[80:],
+                                cross_entropy_loss, accuracy))
+
+def wrong():
+    return "a string"
+"""
+
+
+@pytest.fixture
+def user_tasks(in_tmp, monkeypatch):
+    from antigrad.problems import get_training_problem
+
+    code = in_tmp.parent / f"{in_tmp.name}-code"
+    code.mkdir()
+    (code / "clitasks_user.py").write_text(USER_TASKS)
+    monkeypatch.syspath_prepend(str(code))
+    yield "clitasks_user"
+    get_training_problem.cache_clear()
+
+
+def test_compare_runs_a_users_own_problem(user_tasks, in_tmp):
+    r = run("compare", "-p", f"{user_tasks}:make", "-o", "sgd,adam", "--grid-points", "1",
+            "--seeds", "2", "--no-gallery")
+    assert r.exit_code == 0, r.output
+    assert "12 steps" in " ".join(r.stderr.split())  # the problem's own default steps
+    page = (in_tmp / "runs" / f"0001-{user_tasks}-make" / "report.html").read_text()
+    assert "my blobs, a linear model" in page
+    from antigrad.lab import Store
+
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert cmp.config.problem == f"{user_tasks}:make" and len(cmp.final_runs("adam")) == 2
+    assert all(r.steps == 12 for r in cmp.runs)
+
+
+@pytest.mark.parametrize("target, why", [
+    ("nosuchmodule_qq:make", "module 'nosuchmodule_qq' not found"),
+    ("{m}:mkae", "no attribute 'mkae' (did you mean 'make'?)"),
+    ("{m}:wrong", "it returned str, not an antigrad.problems.TrainingProblem"),
+])
+def test_bad_problem_entry_point_exits_2_before_any_work(user_tasks, in_tmp, target, why):
+    msg = refused("compare", "-p", target.format(m=user_tasks), "--no-gallery")
+    assert "--problem" in msg and why in msg, msg
+    assert list(in_tmp.iterdir()) == []

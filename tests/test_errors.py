@@ -24,6 +24,7 @@ CLASSES = {
     "UnknownNameError": (ValueError, "antigrad.problems.registry"),
     "ConfigError": (ValueError, "antigrad.lab.compare"),
     "ReportDirError": (ValueError, "antigrad.lab.outdir"),
+    "EntryPointError": (ValueError, "antigrad.entry_points"),
     "StopTraining": (Exception, "antigrad.train.callbacks"),
 }
 
@@ -37,6 +38,7 @@ PACKAGES = {
     "UnknownNameError": ["antigrad.problems"],
     "ConfigError": ["antigrad.lab"],
     "ReportDirError": ["antigrad.lab"],
+    "EntryPointError": ["antigrad.problems", "antigrad.lab"],
     "StopTraining": ["antigrad.train"],
 }
 

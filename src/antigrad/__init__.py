@@ -26,6 +26,7 @@ _EXPORTS = {
     "UnknownNameError": "antigrad.errors",
     "ConfigError": "antigrad.errors",
     "ReportDirError": "antigrad.errors",
+    "EntryPointError": "antigrad.errors",
     "StopTraining": "antigrad.errors",
     "SGD": "antigrad.optim",
     "Adagrad": "antigrad.optim",

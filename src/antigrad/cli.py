@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -44,13 +45,23 @@ def _names(values: list[str] | None) -> list[str]:
 
 
 def _lookup(get, name: str, param: str):
-    """``get(name)``, or a usage error naming ``param`` and listing the valid names."""
-    from antigrad.problems import UnknownNameError
+    """``get(name)``, or a usage error naming ``param`` and listing the valid names (or
+    saying what is wrong with a ``module:attribute`` entry point)."""
+    from antigrad.errors import EntryPointError, UnknownNameError
 
+    _user_code_path()
     try:
         return get(name)
-    except UnknownNameError as err:
+    except (UnknownNameError, EntryPointError) as err:
         raise _bad(str(err), param) from None
+
+
+def _user_code_path() -> None:
+    """Let entry points (``-p mytasks:make``) find modules in the current folder, as
+    ``python -m`` does; appended, so nothing installed is shadowed."""
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.append(cwd)
 
 
 def _check_out(path: str, param: str = "--out") -> Path:
@@ -136,7 +147,8 @@ def list_cmd() -> None:
 @app.command()
 def compare(
     problem: Annotated[str | None, typer.Option(
-        "--problem", "-p", help="training problem; default: mnist1d-mlp")] = None,
+        "--problem", "-p", help="training problem (see `antigrad list`) or your own as "
+        "module:function returning a TrainingProblem; default: mnist1d-mlp")] = None,
     optimizer: Annotated[list[str] | None, typer.Option(
         "--optimizer", "-o", help="optimizer (repeat or comma-separate); default: all")] = None,
     lr_method: Annotated[str, typer.Option(help="grid or range")] = "grid",
@@ -185,12 +197,13 @@ def _problem_name(value: str | None, default: str, param: str = "--problem") -> 
 
 def _validate_config(config) -> None:
     """``config.validate()``, its errors as usage errors naming the option."""
+    from antigrad.errors import EntryPointError, UnknownNameError
     from antigrad.lab.compare import ConfigError
-    from antigrad.problems import UnknownNameError
 
+    _user_code_path()
     try:
         config.validate()
-    except UnknownNameError as err:
+    except (UnknownNameError, EntryPointError) as err:
         raise _bad(str(err), "--problem" if err.kind == "problem" else "--optimizer") from None
     except ConfigError as err:
         raise _bad(str(err), _CONFIG_OPTIONS.get(err.field)) from None
@@ -374,7 +387,8 @@ def _positive(value: float, param: str) -> float:
 @app.command("lr-find")
 def lr_find(
     problem: Annotated[str | None, typer.Option(
-        "--problem", "-p", help="training problem; default: mnist1d-mlp")] = None,
+        "--problem", "-p", help="training problem or module:function; default: "
+        "mnist1d-mlp")] = None,
     optimizer: Annotated[str, typer.Option("--optimizer", "-o")] = "adam",
     lr_min: Annotated[float, typer.Option(help="first lr, finite > 0")] = 1e-5,
     lr_max: Annotated[float, typer.Option(help="last lr, finite > lr-min")] = 10.0,

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 __all__ = ["NonFiniteGradientError", "NonFiniteLossError", "HessianMemoryError",
            "CheckpointError", "StoreError", "UnknownNameError", "ConfigError",
-           "ReportDirError", "StopTraining"]
+           "ReportDirError", "EntryPointError", "StopTraining"]
 
 
 class NonFiniteGradientError(FloatingPointError):
@@ -65,6 +65,17 @@ class ConfigError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class EntryPointError(ValueError):
+    """A ``module:attribute`` entry point (a user's problem or optimizer) that cannot be used:
+    its module is not found, the attribute is missing, calling it fails or it gives the wrong
+    type. ``kind`` says what it should give (``"problem"``, ``"optimizer"``), ``target`` is
+    the text as written."""
+
+    def __init__(self, kind: str, target: str, message: str) -> None:
+        self.kind, self.target = kind, target
+        super().__init__(f"{kind} entry point {target!r}: {message}")
 
 
 class ReportDirError(ValueError):

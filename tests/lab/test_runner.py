@@ -84,3 +84,27 @@ def test_diverged_long_run_keeps_its_last_block(monkeypatch):
                   steps=1000)
     assert r.diverged and r.steps < 100  # inside the first block of 100 steps
     assert r.losses == [(r.steps, r.losses[0][1])] and len(r.losses) == 1
+
+
+def test_fixed_order_batches_walk_the_data_in_order():
+    import dataclasses
+
+    seen = []
+    p = get_training_problem(BC)
+
+    def loss(model, xb, yb):
+        seen.append(xb.clone())
+        return p.make(0).loss(model, xb, yb)
+
+    def build(seed):
+        return dataclasses.replace(p.build(seed), loss=loss)
+
+    fixed = dataclasses.replace(p, build=build, shuffle=False)
+    train_run(fixed, get_optimizer("sgd"), 0.01, steps=4, batch_size=200)
+    x = p.make(0).x_train  # 455 rows: two batches of 200, then the first two again
+    expected = [x[:200], x[200:400], x[:200], x[200:400]]
+    assert all(torch.equal(a, b) for a, b in zip(seen, expected, strict=True))
+    seen.clear()
+    train_run(dataclasses.replace(p, build=build), get_optimizer("sgd"), 0.01, steps=1,
+              batch_size=200)
+    assert not torch.equal(seen[0], x[:200])  # the default reshuffles

@@ -1,5 +1,7 @@
 """Training problems: build, deterministic per seed, metrics and known optima, data cache."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -94,3 +96,113 @@ def test_registry_names_and_errors():
     assert err.value.name == "mnist2d" and "rosenbrock" in err.value.choices
     with pytest.raises(UnknownNameError, match="noisy-quadratic"):
         get_training_problem("rosenbrock")
+
+
+# --- the MNIST-1D paper's four models and setup
+
+
+@pytest.mark.parametrize("kind, weights", [("logistic", 410), ("mlp", 15_210),
+                                           ("cnn", 5_210), ("gru", 5_134)])
+def test_mnist1d_paper_models_have_the_papers_sizes(kind, weights):
+    p = get_training_problem(f"mnist1d-paper-{kind}")
+    model = p.make(0).model
+    assert sum(q.numel() for q in model.parameters()) == weights  # as the repository prints
+    assert (p.steps, p.batch_size, p.eval_every, p.shuffle) == (8000, 100, 250, False)
+    assert model(torch.zeros(7, 40)).shape == (7, 10)
+
+
+def test_mnist1d_paper_cnn_layers_and_residual_mlp():
+    from antigrad.problems.models import ResidualMLP
+
+    convs = [m for m in get_training_problem("mnist1d-paper-cnn").make(0).model.modules()
+             if isinstance(m, torch.nn.Conv1d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0]) for c in convs] == \
+        [(25, 5, 2, 1), (25, 3, 2, 1), (25, 3, 2, 1)]
+    torch.manual_seed(0)
+    m = ResidualMLP(4, 3, hidden=5)
+    x = torch.randn(2, 4)
+    h = m.inp(x).relu()
+    assert torch.allclose(m(x), m.out(h + m.mid(h).relu()))
+    assert not torch.allclose(m(x), m.out(m.mid(h).relu()))  # the skip connection counts
+
+
+def test_mnist1d_paper_data_are_not_standardized():
+    raw = get_training_problem("mnist1d-paper-mlp").make(0)
+    std = get_training_problem("mnist1d-mlp").make(0)
+    assert raw.x_train.shape == std.x_train.shape == (4000, 40)
+    assert torch.equal(raw.y_train, std.y_train)
+    mean, sd = raw.x_train.mean(0), raw.x_train.std(0)
+    assert torch.allclose(std.x_train, (raw.x_train - mean) / sd, atol=1e-3)
+    assert not torch.allclose(std.x_train, raw.x_train, atol=1e-2)
+
+
+# --- a user's own problem from a module:function entry point
+
+USER_TASKS = '''
+import torch
+from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss
+
+def make():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(120, 6, generator=g)
+    y = (x[:, 0] > 0).long()
+    return TrainingProblem(
+        name="two-blobs", metric="test accuracy", higher_is_better=True, target=0.9,
+        steps=30, batch_size=16, eval_every=10,
+        build=lambda seed: Task(torch.nn.Linear(6, 2), x[:90], y[:90], x[90:], y[90:],
+                                cross_entropy_loss, accuracy))
+
+PROBLEM = make()
+not_a_problem = 42
+
+def returns_a_dict():
+    return {"model": None}
+
+def raises():
+    raise RuntimeError("no data here")
+'''
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "usertasks_tp.py").write_text(USER_TASKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "usertasks_tp"
+    get_training_problem.cache_clear()
+
+
+def test_user_problem_from_entry_point(user_module):
+    p = get_training_problem(f"{user_module}:make")
+    assert (p.name, p.title, p.steps, p.shuffle) == ("two-blobs", "two-blobs", 30, True)
+    assert get_training_problem(f"{user_module}:PROBLEM").name == "two-blobs"
+    task = p.make(0)
+    assert task.metric(task.model, task.x_test, task.y_test) >= 0
+
+
+@pytest.mark.parametrize("target, why", [
+    ("no_such_module_xyz:make", "module 'no_such_module_xyz' not found"),
+    ("{m}:mkae", "has no attribute 'mkae' (did you mean 'make'?)"),
+    ("{m}:not_a_problem", "int is neither a function"),
+    ("{m}:returns_a_dict", "it returned dict, not an antigrad.problems.TrainingProblem"),
+    ("{m}:raises", "calling it failed: RuntimeError: no data here"),
+    ("{m}:", "write it as module:attribute"),
+])
+def test_bad_entry_points_say_what_is_wrong(user_module, target, why):
+    from antigrad.errors import EntryPointError
+
+    with pytest.raises(EntryPointError, match=re.escape(why)) as err:
+        get_training_problem(target.format(m=user_module))
+    assert err.value.kind == "problem" and isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"steps": 0}, "steps"), ({"target": float("nan")}, "target"),
+    ({"build": 3}, "build"), ({"higher_is_better": 1}, "higher_is_better"),
+    ({"name": ""}, "name"),
+])
+def test_training_problem_checks_its_fields(change, match):
+    from antigrad.problems import TrainingProblem
+
+    base = dict(name="p", metric="m", higher_is_better=True, target=1.0, build=lambda s: None)
+    with pytest.raises((TypeError, ValueError), match=match):
+        TrainingProblem(**{**base, **change})

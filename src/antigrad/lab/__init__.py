@@ -16,6 +16,7 @@ Example::
     >>> fig.savefig("lr-regimes.png")  # doctest: +SKIP
 """
 
+from ..errors import EntryPointError
 from . import figures
 from .compare import (
     CompareConfig,
@@ -41,8 +42,8 @@ from .runner import RunResult, train_run
 from .store import DEFAULT_STORE, Store, StoreError, StoreRecording
 from .table import summary_text
 
-__all__ = ["figures", "CompareConfig", "Comparison", "ConfigError", "Summary", "lr_grid",
-           "run_compare", "new_comparison",
+__all__ = ["EntryPointError", "figures", "CompareConfig", "Comparison", "ConfigError",
+           "Summary", "lr_grid", "run_compare", "new_comparison",
            "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
            "Path", "run_path", "ReportDirError", "check_report_dir", "default_report_dir",

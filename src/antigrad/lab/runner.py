@@ -2,8 +2,9 @@
 
 The loop is minibatch SGD as the lecture has it (L5): shuffle the training set before
 every epoch, walk through it ``batch_size`` examples at a time, one optimizer step per
-minibatch. Divergence (L4) is detected, not continued: a non-finite loss, a step the
-optimizer refuses (a ``FloatingPointError`` such as
+minibatch (a problem with ``shuffle=False`` walks its stored order every epoch instead;
+a last partial batch is skipped either way). Divergence (L4) is detected, not continued:
+a non-finite loss, a step the optimizer refuses (a ``FloatingPointError`` such as
 :class:`~antigrad.engine.NonFiniteGradientError`: finite loss, NaN/inf gradient), or a
 loss above ``divergence_factor`` times the initial one ends the run and marks it
 ``diverged``.
@@ -176,8 +177,9 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     batch_size = min(batch_size, n)
     opt = spec.build(model.parameters(), lr)
     gen = torch.Generator().manual_seed(10_000 + seed)
-    order = torch.randperm(n, generator=gen)
-    pos = 0
+    new_epoch = ((lambda: torch.randperm(n, generator=gen)) if problem.shuffle
+                 else (lambda: torch.arange(n)))
+    order, pos = new_epoch(), 0
 
     def evaluate(step: int, seconds: float) -> float:
         model.eval()
@@ -194,8 +196,8 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     curve, limit, value, seconds = _Curve(steps, MAX_CURVE_POINTS), None, math.nan, 0.0
     for step in range(1, steps + 1):
         t0 = time.perf_counter()
-        if pos + batch_size > n:  # new epoch: reshuffle (L5)
-            order, pos = torch.randperm(n, generator=gen), 0
+        if pos + batch_size > n:  # new epoch: reshuffle (L5), or the same order again
+            order, pos = new_epoch(), 0
         idx = order[pos:pos + batch_size]
         pos += batch_size
         value, result.diverged = _step(task, opt, idx, limit)

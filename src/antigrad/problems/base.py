@@ -9,6 +9,7 @@ calls ``task.loss`` and evaluates ``task.metric`` on the test set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,35 +39,77 @@ class Task:
     metric: MetricFn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingProblem:
-    """A benchmark workload for ``antigrad compare``.
+    """A benchmark workload for ``antigrad compare`` (built-in, or a user's own: see
+    :func:`~antigrad.problems.get_training_problem`'s ``module:function`` entry points).
 
-    Attributes:
+    Attributes (keyword-only; only ``name``, ``build``, ``metric``, ``higher_is_better`` and
+    ``target`` are required):
         name: registry name, e.g. ``"mnist1d-mlp"``.
-        title: one line for reports.
+        build: ``build(seed) -> Task``: a fresh model (initialized from the seed; torch's
+            global generator is seeded just before) and the data, loss and metric.
         metric: what :attr:`Task.metric` measures, e.g. ``"test accuracy"``.
         higher_is_better: direction of the metric.
         target: the metric value that counts as "solved" (for steps/seconds to target).
+        title: one line for reports (default: the name).
         optimum: the known best metric value, where one exists (``None`` otherwise).
         steps: default number of optimizer steps for a comparison.
         batch_size: default minibatch size ``K`` (L5).
         eval_every: evaluate the metric every this many steps.
-        build: ``build(seed) -> Task``.
+        shuffle: reshuffle the training set every epoch (L5); ``False`` walks it in its
+            stored order, batch after batch, every epoch alike (as some papers do).
         notes: what the optimum/target mean, shown by ``antigrad list``.
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss
+        >>> x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+        >>> p = TrainingProblem(
+        ...     name="tiny", metric="test accuracy", higher_is_better=True, target=0.5,
+        ...     build=lambda seed: Task(torch.nn.Linear(5, 3), x[:48], y[:48], x[48:], y[48:],
+        ...                             cross_entropy_loss, accuracy), steps=20)
+        >>> p.title, p.batch_size
+        ('tiny', 128)
     """
 
     name: str
-    title: str
+    build: Callable[[int], Task]
     metric: str
     higher_is_better: bool
     target: float
-    optimum: float | None
-    steps: int
-    batch_size: int
-    eval_every: int
-    build: Callable[[int], Task]
+    title: str = ""
+    optimum: float | None = None
+    steps: int = 1000
+    batch_size: int = 128
+    eval_every: int = 50
+    shuffle: bool = True
     notes: str = ""
+
+    def __post_init__(self) -> None:
+        for key in ("name", "metric", "title", "notes"):
+            if not isinstance(getattr(self, key), str):
+                raise TypeError(f"Invalid {key}: {getattr(self, key)!r} (must be a str)")
+        if not self.name.strip() or not self.name.isprintable() or len(self.name) > 64:
+            raise ValueError(f"Invalid name: {self.name!r} (1 to 64 printable characters)")
+        if not callable(self.build):
+            raise TypeError(f"Invalid build: {self.build!r} (must be a function seed -> Task)")
+        for key in ("higher_is_better", "shuffle"):
+            if not isinstance(getattr(self, key), bool):
+                raise TypeError(f"Invalid {key}: {getattr(self, key)!r} (must be a bool)")
+        for key in ("target", "optimum"):
+            value = getattr(self, key)
+            if (value is not None or key == "target") and (
+                    isinstance(value, bool) or not isinstance(value, int | float)
+                    or not math.isfinite(value)):
+                raise ValueError(f"Invalid {key}: {value!r} (must be a finite number)")
+        for key in ("steps", "batch_size", "eval_every"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Invalid {key}: {value!r} (must be an int >= 1)")
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
 
     def make(self, seed: int = 0) -> Task:
         """A fresh :class:`Task` whose model is initialized from ``seed``."""

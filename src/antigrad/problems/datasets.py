@@ -7,7 +7,8 @@
   ``$XDG_CACHE_HOME/antigrad``, else ``~/.cache/antigrad``).
 
 Every loader returns ``(x_train, y_train, x_test, y_test)`` as float32 / int64 tensors,
-with features standardized by the training set's statistics, and a fixed split.
+with features standardized by the training set's statistics, and a fixed split;
+``mnist1d(standardize=False)`` gives the data as generated (the MNIST-1D paper's setup).
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float = 0.2, seed: int =
     return _tensors(x[train], y[train], x[test], y[test])
 
 
-def _tensors(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray) -> Split:
-    mean, std = x_tr.mean(0), x_tr.std(0)
+def _tensors(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
+             standardize: bool = True) -> Split:
+    mean, std = (x_tr.mean(0), x_tr.std(0)) if standardize else (0.0, 1.0)
     std = np.where(std > 0, std, 1.0)
     f = lambda a: torch.as_tensor((a - mean) / std, dtype=torch.float32)  # noqa: E731
     i = lambda a: torch.as_tensor(a, dtype=torch.int64)  # noqa: E731
@@ -68,9 +70,10 @@ def digits() -> Split:
     return _split(data.data, data.target)
 
 
-@lru_cache(maxsize=1)
-def mnist1d() -> Split:
-    """MNIST-1D with the package's default arguments: 4000 train / 1000 test, length 40.
+@lru_cache(maxsize=2)
+def mnist1d(standardize: bool = True) -> Split:
+    """MNIST-1D with the package's default arguments: 4000 train / 1000 test, length 40;
+    standardized by the training set's statistics unless ``standardize=False``.
 
     Generated with ``mnist1d.data.make_dataset`` (the offline path of
     ``get_dataset(download=False, regenerate=True)``) and cached as ``mnist1d.npz``.
@@ -92,4 +95,4 @@ def mnist1d() -> Split:
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, **arrays)
         os.replace(tmp, path)
-    return _tensors(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"])
+    return _tensors(arrays["x"], arrays["y"], arrays["x_test"], arrays["y_test"], standardize)

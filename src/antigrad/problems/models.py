@@ -1,4 +1,5 @@
-"""The small models of the benchmark problems: logistic regression, MLP, 1-D CNN."""
+"""The small models of the benchmark problems: logistic regression, MLP, 1-D CNN, and the
+four models of the MNIST-1D paper (linear, residual MLP, CNN, bidirectional GRU)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-__all__ = ["logistic_regression", "mlp", "cnn1d", "LinearModel"]
+__all__ = ["logistic_regression", "mlp", "cnn1d", "LinearModel", "linear_classifier",
+           "ResidualMLP", "conv_classifier", "GRUClassifier"]
 
 
 class LinearModel(nn.Module):
@@ -61,3 +63,60 @@ def cnn1d(length: int, n_out: int, channels: int = 16, kernel: int = 5) -> nn.Mo
         nn.Conv1d(channels, channels, kernel, stride=2, padding=pad), nn.ReLU(),
         nn.Flatten(), nn.Linear(channels * out_len, n_out),
     )
+
+
+# --- The four models of the MNIST-1D paper (Greydanus & Kobak), as its repository's
+# notebooks/models.py defines them: sizes, layers and torch's default initialization.
+
+
+def linear_classifier(n_in: int, n_out: int) -> nn.Module:
+    """Multinomial logistic regression: one linear layer to ``n_out`` logits."""
+    return nn.Linear(n_in, n_out)
+
+
+class ResidualMLP(nn.Module):
+    """``h1 = relu(W1 x)``, ``h2 = h1 + relu(W2 h1)``, logits ``W3 h2``: two hidden layers of
+    ``hidden`` units with a residual connection around the second (MNIST-1D's MLP)."""
+
+    def __init__(self, n_in: int, n_out: int, hidden: int = 100) -> None:
+        super().__init__()
+        self.inp, self.mid, self.out = (nn.Linear(n_in, hidden), nn.Linear(hidden, hidden),
+                                        nn.Linear(hidden, n_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.inp(x).relu()
+        return self.out(h + self.mid(h).relu())
+
+
+def conv_classifier(length: int, n_out: int, channels: int = 25) -> nn.Module:
+    """Three stride-2 convolutions (kernels 5, 3, 3; padding 1; ReLU) on a one-channel
+    signal, flattened into a linear classifier (MNIST-1D's CNN: 5,210 weights at length 40).
+    """
+    out_len = length
+    for kernel in (5, 3, 3):
+        out_len = (out_len + 2 - kernel) // 2 + 1
+    if out_len < 1:
+        raise ValueError(f"Invalid length: {length} (too short for three stride-2 layers)")
+    return nn.Sequential(
+        _Channel(),
+        nn.Conv1d(1, channels, 5, stride=2, padding=1), nn.ReLU(),
+        nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(channels * out_len, n_out),
+    )
+
+
+class GRUClassifier(nn.Module):
+    """A bidirectional GRU over the signal, one value per time step, from a zero state; the
+    outputs of every step (``2 * hidden`` each) flattened into a linear classifier
+    (MNIST-1D's GRU: hidden size 6, 5,134 weights at length 40)."""
+
+    def __init__(self, length: int, n_out: int, hidden: int = 6) -> None:
+        super().__init__()
+        self.gru = nn.GRU(input_size=1, hidden_size=hidden, batch_first=True,
+                          bidirectional=True)
+        self.out = nn.Linear(2 * hidden * length, n_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        steps, _ = self.gru(x.unsqueeze(-1))  # (batch, length, 2 * hidden)
+        return self.out(steps.flatten(1))

@@ -1,5 +1,12 @@
 """One registry of every benchmark problem: 2-D surfaces and training problems by name.
 
+A training problem may also be a user's own, named by a ``module:function`` entry point
+(``"mypkg.tasks:make"``): the function is called without arguments and returns a
+:class:`~antigrad.problems.TrainingProblem` (an attribute that *is* one works too). The
+module is found on ``sys.path`` (so ``PYTHONPATH``, or the current folder when run as
+``python -m antigrad.cli``). Whatever is wrong (module not found, attribute missing, the
+call failed, the wrong type) raises :class:`~antigrad.errors.EntryPointError`.
+
 Example::
 
     >>> from antigrad.problems import get_problem, problem_names
@@ -12,16 +19,25 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 
-from ..errors import UnknownNameError  # re-exported: its old home
+from ..entry_points import is_entry_point, load_entry_point
+from ..errors import EntryPointError, UnknownNameError  # re-exported: its old home
 from .base import TrainingProblem
 from .stochastic import noisy_least_squares, noisy_quadratic
 from .surfaces import SURFACES, Surface
-from .workloads import breast_cancer_logreg, digits_mlp, mnist1d_cnn, mnist1d_mlp
+from .workloads import (
+    MNIST1D_PAPER,
+    breast_cancer_logreg,
+    digits_mlp,
+    mnist1d_cnn,
+    mnist1d_mlp,
+    mnist1d_paper,
+)
 
-__all__ = ["UnknownNameError", "get_problem", "get_surface", "get_training_problem",
-           "problem_names", "surface_names", "training_problem_names", "DEFAULT_PROBLEM"]
+__all__ = ["UnknownNameError", "EntryPointError", "get_problem", "get_surface",
+           "get_training_problem", "problem_names", "surface_names", "training_problem_names",
+           "DEFAULT_PROBLEM"]
 
 #: The problem ``antigrad compare`` runs when none is named.
 DEFAULT_PROBLEM = "mnist1d-mlp"
@@ -33,6 +49,7 @@ _TRAINING: dict[str, Callable[[], TrainingProblem]] = {
     "digits-mlp": digits_mlp,
     "mnist1d-mlp": mnist1d_mlp,
     "mnist1d-cnn": mnist1d_cnn,
+    **{f"mnist1d-paper-{kind}": partial(mnist1d_paper, kind) for kind in MNIST1D_PAPER},
 }
 
 
@@ -60,10 +77,31 @@ def get_surface(name: str) -> Surface:
 
 @cache
 def get_training_problem(name: str) -> TrainingProblem:
-    """The training problem called ``name``."""
+    """The training problem called ``name``, or the one a ``module:function`` entry point
+    returns (see the module doc)."""
+    if is_entry_point(name):
+        return _user_problem(name)
     if name not in _TRAINING:
         raise UnknownNameError("problem", name, training_problem_names())
     return _TRAINING[name]()
+
+
+def _user_problem(text: str) -> TrainingProblem:
+    obj = load_entry_point(text, "problem")
+    if isinstance(obj, TrainingProblem):
+        return obj
+    if not callable(obj):
+        raise EntryPointError("problem", text, f"{type(obj).__name__} is neither a function "
+                              "returning a TrainingProblem nor a TrainingProblem")
+    try:
+        made = obj()
+    except Exception as err:  # the user's function failed: say how, before any work
+        raise EntryPointError("problem", text, f"calling it failed: {type(err).__name__}: "
+                              f"{err}") from None
+    if not isinstance(made, TrainingProblem):
+        raise EntryPointError("problem", text, f"it returned {type(made).__name__}, not an "
+                              "antigrad.problems.TrainingProblem")
+    return made
 
 
 def get_problem(name: str) -> Surface | TrainingProblem:
