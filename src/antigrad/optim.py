@@ -16,6 +16,7 @@ import torch
 
 from . import validation as check
 from .engine import ChainOptimizer
+from .formula import Chain
 from .transforms import (
     add_weight_decay,
     chain,
@@ -31,7 +32,6 @@ from .transforms import (
     scale_by_rms,
     trace,
 )
-from .transforms.base import Chain
 
 
 class _TorchFace(ChainOptimizer):

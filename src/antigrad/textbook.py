@@ -37,6 +37,7 @@ import torch
 from . import _aliases
 from . import validation as check
 from .engine import ChainOptimizer
+from .formula import Chain
 from .transforms import (
     add_weight_decay,
     apply_update,
@@ -50,7 +51,6 @@ from .transforms import (
     scale_by_rms,
     trace,
 )
-from .transforms.base import Chain
 
 BETAS = ("beta1", "beta2")
 

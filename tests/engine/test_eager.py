@@ -7,7 +7,7 @@ import torch
 from antigrad import transforms as T
 from antigrad.engine import eager
 from antigrad.engine.foreach import ForeachPlan, run
-from antigrad.transforms.base import ScalarState
+from antigrad.formula.transform import ScalarState
 from engine.test_foreach import chains
 
 

@@ -5,8 +5,8 @@ import torch
 
 from antigrad import textbook as tb
 from antigrad import transforms as T
-from antigrad.engine import expr
 from antigrad.engine.foreach import ForeachPlan, run
+from antigrad.formula import expr
 from antigrad.optim import SGD, Adagrad, Adam, NAdam, RMSprop
 
 TORCH_OPS = {

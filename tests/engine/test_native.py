@@ -95,8 +95,8 @@ def test_native_kernel_is_really_used(monkeypatch):
 
 def test_custom_chain_and_all_ops(monkeypatch):
     """A chain using every op (sign, abs, minimum, maximum, lerp with a tensor weight)."""
-    from antigrad.engine.expr import absolute, lerp, maximum, minimum, sign, sqrt
-    from antigrad.transforms.base import Transform
+    from antigrad.formula.expr import absolute, lerp, maximum, minimum, sign, sqrt
+    from antigrad.formula.transform import Transform
 
     def update(u, x, c):
         w = minimum(absolute(u), 1.0) * 0.9
@@ -122,8 +122,8 @@ def test_custom_chain_and_all_ops(monkeypatch):
 
 def test_nan_semantics(monkeypatch):
     """sqrt of a negative is NaN, maximum propagates NaN, sign(0) = 0: as torch."""
-    from antigrad.engine.expr import maximum, sign, sqrt
-    from antigrad.transforms.base import Transform
+    from antigrad.formula.expr import maximum, sign, sqrt
+    from antigrad.formula.transform import Transform
 
     t = Transform("odd", update=lambda u, x, c: sqrt(u) + maximum(u, x.p) + sign(u))
     results = []

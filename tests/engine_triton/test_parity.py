@@ -9,7 +9,7 @@ import antigrad
 from antigrad import textbook
 from antigrad import transforms as T
 from antigrad.engine import tritonkernel
-from antigrad.engine.expr import absolute, lerp, maximum, minimum, sign
+from antigrad.formula.expr import absolute, lerp, maximum, minimum, sign
 from antigrad.transforms import Transform, hyper, zeros
 from test_optim import OPTIONS
 from triton_helpers import (

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..formula.expr import Graph
 from . import foreach, native, sharded, tritonkernel
-from .expr import Graph
 
 BACKENDS = ("auto", "native", "foreach", "triton")
 GPU_DEVICES = ("cuda", "xpu")  # where Triton runs by default

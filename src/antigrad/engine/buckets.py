@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..transforms.base import Chain, ScalarState
+from ..formula.transform import Chain, ScalarState
 from . import backends, native, tritonkernel
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from .expr import Expr, Graph
+from ..formula.expr import Expr, Graph
 from .foreach import ForeachPlan
 
 DTYPES = {torch.float32: ("f32", "float", "f"), torch.float64: ("f64", "double", "")}

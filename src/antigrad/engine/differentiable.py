@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ..transforms.base import Chain
+from ..formula.transform import Chain
 from . import backends, eager, single
 
 if TYPE_CHECKING:

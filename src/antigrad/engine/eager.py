@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from .expr import SCALAR_OPS, Graph
+from ..formula.expr import SCALAR_OPS, Graph
 from .foreach import ForeachPlan
 
 Value = Tensor | float

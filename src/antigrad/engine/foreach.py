@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .expr import Expr, Graph, evaluate_scalar
+from ..formula.expr import Expr, Graph, evaluate_scalar
 
 READ_ONLY = "grad"  # the gradient belongs to the user: never written
 

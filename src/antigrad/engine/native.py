@@ -35,9 +35,9 @@ import threading
 import torch
 from torch import Tensor
 
+from ..formula.expr import Graph
 from .compiler import build, warn_fallback
 from .csource import DTYPES, finite_source, source
-from .expr import Graph
 from .sharded import PLAIN_TYPES
 
 CHECK_OK = 0

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .. import validation
 from ..errors import NonFiniteGradientError  # re-exported: its old home
-from ..transforms.base import Chain
+from ..formula.transform import Chain
 from . import backends, differentiable, sharded, sparse, tritonkernel
 from .buckets import Bucket
 

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..transforms.base import Chain, ScalarState
+from ..formula.transform import Chain, ScalarState
 
 
 def scalars(state: dict[str, Any], group: dict[str, Any], chain: Chain,

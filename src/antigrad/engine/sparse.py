@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
-from ..transforms.base import Chain
+from ..formula.transform import Chain
 from . import backends, foreach, single
 
 if TYPE_CHECKING:

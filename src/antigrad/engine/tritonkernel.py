@@ -33,8 +33,8 @@ from types import ModuleType
 import torch
 from torch import Tensor
 
+from ..formula.expr import Graph
 from .compiler import kernel_folder
-from .expr import Graph
 from .native import dense, param_layout, plain
 from .tritonsource import TL, check_source, step_source, width
 

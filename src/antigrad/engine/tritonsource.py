@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .expr import Expr, Graph
+from ..formula.expr import Expr, Graph
 from .foreach import ForeachPlan
 
 # torch dtype -> Triton dtype name

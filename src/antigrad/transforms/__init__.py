@@ -11,8 +11,11 @@ Example: Adam with Nesterov momentum and decoupled weight decay, as an optimizer
         lr=1e-3, weight_decay=1e-2)
 """
 
+import sys
+
+from ..formula import transform as base
+from ..formula.transform import Chain, Key, Slots, Transform, chain, hyper, zeros
 from .adaptive import scale_by_adagrad, scale_by_adam, scale_by_nadam, scale_by_rms
-from .base import Chain, Key, Slots, Transform, chain, hyper, zeros
 from .decay import add_weight_decay, decoupled_weight_decay
 from .momentum import momentum, trace
 from .step import (
@@ -30,3 +33,7 @@ __all__ = [
     "scale_by_adagrad", "scale_by_adam", "scale_by_inverse_time", "scale_by_lr",
     "scale_by_nadam", "scale_by_rms", "trace", "zeros",
 ]
+
+# `antigrad.transforms.base` was the home of Transform, Chain and ScalarState before the
+# formula language got its own package; the old name keeps working for code that uses it.
+sys.modules[__name__ + ".base"] = base

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from functools import cache
 
-from ..engine.expr import lerp, maximum, sqrt
-from .base import Key, Transform, hyper, zeros
+from ..formula.expr import lerp, maximum, sqrt
+from ..formula.transform import Key, Transform, hyper, zeros
 
 
 def _key_default(key: Key, value: float) -> dict:

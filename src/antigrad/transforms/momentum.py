@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from .base import Key, Transform, hyper, zeros
+from ..formula.transform import Key, Transform, hyper, zeros
 
 
 @cache

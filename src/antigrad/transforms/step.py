@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from .base import Key, Transform, hyper
+from ..formula.transform import Key, Transform, hyper
 
 
 @cache

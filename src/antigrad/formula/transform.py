@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..engine.expr import Expr, Graph, trace
+from .expr import Expr, Graph, trace
 
 # A hyperparameter: a param-group key, an entry of a tuple-valued key, or a fixed number.
 Key = str | tuple[str, int] | float | int
