@@ -1,6 +1,6 @@
 """C source for a traced update: one fused loop per dtype, and the non-finite check.
 
-From a :class:`~antigrad.engine.expr.Graph` this writes a function ``ag_step_<dtype>``
+From a :class:`~antigrad.formula.expr.Graph` this writes a function ``ag_step_<dtype>``
 that walks all tensors of a bucket, split evenly over the OpenMP threads and vectorised
 with ``simd``: scalar nodes are computed once per tensor in double, from the tensor's row
 of scalar inputs (so parameters whose step counts differ share a call); each element loads

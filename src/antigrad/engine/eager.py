@@ -3,7 +3,7 @@
 This is the backend of ``differentiable=True`` (gradients through the optimizer step, for
 meta-learning: the new parameter and state are functions of the old ones, the gradient
 and tensor hyperparameters) and the way to run one transform, or any chain, on plain
-tensors in a test. It evaluates the same :class:`~antigrad.engine.expr.Graph` as the
+tensors in a test. It evaluates the same :class:`~antigrad.formula.expr.Graph` as the
 compiled and foreach backends, with the same fused calls (``x + s*y`` as
 ``torch.add(x, y, alpha=s)``, ``addcmul``, ``addcdiv``), so on the CPU its numbers are
 those of the foreach backend, bit for bit.

@@ -2,7 +2,7 @@
 
 An optimizer step is memory traffic: Adam reads ``p, g, m, v`` and writes ``p, m, v``.
 The foreach backend makes one pass over memory per operation; this backend makes one
-pass in total. From a :class:`~antigrad.engine.expr.Graph` it generates C source:
+pass in total. From a :class:`~antigrad.formula.expr.Graph` it generates C source:
 
 - the per-step scalar nodes (``-lr / bc1``, ...) are computed once per tensor, in double,
   from that tensor's row of scalar inputs (bias corrections computed in Python for each

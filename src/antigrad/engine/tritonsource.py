@@ -1,6 +1,6 @@
 """Triton source for a traced update: one ``@triton.jit`` kernel per chain and dtypes.
 
-From a :class:`~antigrad.engine.expr.Graph` and the dtypes of its tensor inputs this
+From a :class:`~antigrad.formula.expr.Graph` and the dtypes of its tensor inputs this
 writes ``ag_step``, a kernel launched once for a whole bucket. Program ``pid`` handles one
 chunk of ``BLOCK`` elements of one tensor, named by row ``pid`` of the chunk table
 (tensor index, first element). It reads that tensor's addresses and size from the static
