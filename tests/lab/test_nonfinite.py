@@ -95,3 +95,41 @@ def test_sgd_vs_gd_figure_marks_diverged():
     fig = plot_sgd_vs_gd(problem="noisy-least-squares", lr=1e30, epochs=1)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels and all("(diverged)" in t for t in labels)
+
+
+class RefusedAtSync(textbook.SGD):
+    """As on a device backend that checks gradients asynchronously: its third step's
+    verdict (a NaN gradient) stays pending until ``synchronize()`` or the next ``step()``
+    settles it."""
+
+    calls, pending = 0, False
+
+    def step(self, closure=None):
+        self.calls += 1
+        self._settle()
+        out = super().step(closure)
+        self.pending = self.calls == 3
+        return out
+
+    def synchronize(self):
+        super().synchronize()
+        self._settle()
+
+    def _settle(self):
+        if self.pending:
+            self.pending = False
+            raise NonFiniteGradientError("a gradient of step 3 is NaN (settled late)")
+
+
+@pytest.fixture
+def late_spec():
+    spec = OptimizerSpec("late-verdict", "late verdict", "L5", "antigrad.textbook:SGD")
+    spec.resolve = lambda: RefusedAtSync
+    register_optimizer(spec)
+    yield spec
+    del LECTURE_OPTIMIZERS["late-verdict"]
+
+
+def test_lab_run_settles_each_step_so_a_late_refusal_marks_its_own_step(late_spec):
+    r = train_run(get_training_problem("breast-cancer"), late_spec, 0.1, steps=20)
+    assert r.diverged and r.steps == 3 and math.isnan(r.final_metric)

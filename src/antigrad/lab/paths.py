@@ -1,9 +1,11 @@
 """Optimizer paths on a 2-D surface: the data behind every trajectory picture (L18).
 
 :func:`run_path` starts one optimizer at a point of a :class:`~antigrad.problems.Surface`
-and records every iterate and loss in float64. A path *diverges* (L4) when a loss or a
-gradient is non-finite, or when it leaves a box ``escape`` times larger than the
-surface's drawing box; it stops there and is marked ``diverged``.
+and records every iterate and loss in float64, through antigrad's training loop
+(:mod:`antigrad.train.loop`). A path *diverges* (L4) when a loss or a gradient is
+non-finite (the optimizer refuses the step: caught by type), or when it leaves a box
+``escape`` times larger than the surface's drawing box; it stops there and is marked
+``diverged``.
 
 Example::
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from ..problems.surfaces import Point, Surface
+from ..train.loop import GradientStep, Hook, Loop, StepRecord, StopAfter, StopOnDivergence
 from .optimizers import OptimizerSpec, get_optimizer
 
 __all__ = ["Path", "run_path", "surface_lr"]
@@ -72,30 +75,42 @@ def run_path(surface: Surface, optimizer: str | OptimizerSpec, lr: float | None 
     w = torch.nn.Parameter(torch.tensor(start or surface.start, dtype=torch.float64))
     opt = spec.build([w], lr, **kwargs)
     (x0, x1), (y0, y1) = surface.bounds
-    radius = escape * max(x1 - x0, y1 - y0)
-    points, losses, diverged = [w.detach().numpy().copy()], [], False
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = surface(w)
-        losses.append(float(loss.detach()))
-        if not math.isfinite(losses[-1]):
-            diverged = True
-            break
-        loss.backward()
-        try:
-            opt.step()
-        except FloatingPointError:  # the optimizer refused a NaN/inf gradient
-            diverged = True
-            break
-        p = w.detach().numpy().copy()
-        if not np.all(np.isfinite(p)) or np.abs(p).max() > radius:
-            diverged = True
-            break
-        points.append(p)
+    track = _Track(w, escape * max(x1 - x0, y1 - y0))
+    # after a step the hooks run last to first: the track marks an escape, then the
+    # divergence stop sees it
+    loop = Loop(GradientStep(opt, lambda _: surface(w), _no_batch),
+                [StopAfter(steps), StopOnDivergence(), track])
+    loop.run()
+    diverged = loop.last.diverged is not None
+    losses = track.losses
     if not diverged:
         with torch.no_grad():
             losses.append(float(surface(w)))
     else:
-        losses = losses[: len(points)]
-        losses += [math.nan] * (len(points) - len(losses))
-    return Path(spec.name, float(lr), np.array(points), np.array(losses), diverged)
+        losses = losses[: len(track.points)]
+        losses += [math.nan] * (len(track.points) - len(losses))
+    return Path(spec.name, float(lr), np.array(track.points), np.array(losses), diverged)
+
+
+def _no_batch() -> None:
+    """A surface has no data: every step evaluates the whole function."""
+    return None
+
+
+class _Track(Hook):
+    """Every iterate and the loss before each step; a step that leaves the box of
+    half-width ``radius`` (or makes an iterate non-finite) is marked diverged."""
+
+    def __init__(self, w: torch.Tensor, radius: float) -> None:
+        self.w, self.radius = w, radius
+        self.points, self.losses = [w.detach().numpy().copy()], []
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        self.losses.append(record.loss)
+        if record.diverged is not None:
+            return
+        p = self.w.detach().numpy().copy()
+        if not np.all(np.isfinite(p)) or np.abs(p).max() > self.radius:
+            record.diverged = "left the surface's box"
+            return
+        self.points.append(p)

@@ -1,22 +1,23 @@
 """One training run: an optimizer at one learning rate and seed on a training problem.
 
-The loop is minibatch SGD as the lecture has it (L5): shuffle the training set before
+The run is minibatch SGD as the lecture has it (L5): shuffle the training set before
 every epoch, walk through it ``batch_size`` examples at a time, one optimizer step per
 minibatch (a problem with ``shuffle=False`` walks its stored order every epoch instead;
-a last partial batch is skipped either way). Divergence (L4) is detected, not continued:
-a non-finite loss, a step the optimizer refuses (a ``FloatingPointError`` such as
-:class:`~antigrad.engine.NonFiniteGradientError`: finite loss, NaN/inf gradient), or a
-loss above ``divergence_factor`` times the initial one ends the run and marks it
+a last partial batch is skipped either way), through antigrad's training loop
+(:mod:`antigrad.train.loop`). Divergence (L4) is detected, not continued: a non-finite
+loss, a step the optimizer refuses (caught by type: a ``FloatingPointError`` such as
+:class:`~antigrad.errors.NonFiniteGradientError`, a finite loss with a NaN/inf gradient),
+or a loss above ``divergence_factor`` times the first one ends the run and marks it
 ``diverged``.
 
-Only the training steps are timed; evaluations of the metric (every ``eval_every`` steps
-on the test set) are not counted in ``seconds``.
+Only the training steps are timed (the loop's :class:`~antigrad.train.loop.Stopwatch`,
+innermost of its hooks); evaluations of the metric (every ``eval_every`` steps on the
+test set) and the run's bookkeeping are not counted in ``seconds``.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,17 @@ from typing import Any
 import torch
 
 from ..problems.base import TrainingProblem
+from ..train.loop import (
+    Every,
+    GradientStep,
+    Hook,
+    Loop,
+    LossAbove,
+    StepRecord,
+    StopAfter,
+    StopOnDivergence,
+    Stopwatch,
+)
 from .optimizers import OptimizerSpec
 
 __all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "MAX_CURVE_POINTS", "MAX_EVALS",
@@ -151,21 +163,60 @@ class _Curve:
             self._sum, self._n = 0.0, 0
 
 
-def _step(task: Any, opt: torch.optim.Optimizer, idx: torch.Tensor, limit: float | None,
-          ) -> tuple[float, bool]:
-    """One minibatch step: the loss, and whether the run diverged (a non-finite loss, one
-    above ``limit``, or a step the optimizer refused by raising a FloatingPointError)."""
-    opt.zero_grad(set_to_none=True)
-    loss = task.loss(task.model, task.x_train[idx], task.y_train[idx])
-    value = float(loss.detach())
-    if not math.isfinite(value) or (limit is not None and value > limit):
-        return value, True
-    loss.backward()
-    try:
-        opt.step()
-    except FloatingPointError:  # a refused step: NonFiniteGradientError/LossError
-        return value, True
-    return value, False
+class _Minibatches:
+    """The run's minibatch order (L5): a new epoch whenever the next batch would run past
+    the end of the training set, in a fresh permutation drawn from a generator seeded with
+    the run's seed (or, without ``shuffle``, in the stored order); each call returns the
+    next batch's row indices."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        self.n, self.batch_size, self.shuffle = n, batch_size, shuffle
+        self.gen = torch.Generator().manual_seed(10_000 + seed)
+        self.order, self.pos = self._epoch(), 0
+
+    def _epoch(self) -> torch.Tensor:
+        return torch.randperm(self.n, generator=self.gen) if self.shuffle else \
+            torch.arange(self.n)
+
+    def __call__(self) -> torch.Tensor:
+        if self.pos + self.batch_size > self.n:  # new epoch: reshuffle (or the same order)
+            self.order, self.pos = self._epoch(), 0
+        idx = self.order[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+
+class _Record(Hook):
+    """Every step's loss into the curve, the steps taken and the last loss into the result;
+    ``on_step(step)`` for a progress display."""
+
+    def __init__(self, result: RunResult, curve: _Curve,
+                 on_step: Callable[[int], None] | None) -> None:
+        self.result, self.curve, self.on_step = result, curve, on_step
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        self.curve.add(record.step, record.loss)
+        self.result.steps, self.result.final_loss = record.step, record.loss
+        self.result.diverged = record.diverged is not None
+        if self.on_step is not None:
+            self.on_step(record.step)
+
+
+class _Evaluate:
+    """The metric on the test set into ``result.evals`` (model in eval mode), and the
+    first step and training second it reached the problem's target."""
+
+    def __init__(self, problem: TrainingProblem, task: Any, result: RunResult) -> None:
+        self.problem, self.task, self.result = problem, task, result
+
+    def __call__(self, step: int, seconds: float) -> None:
+        model = self.task.model
+        model.eval()
+        value = self.task.metric(model, self.task.x_test, self.task.y_test)
+        model.train()
+        self.result.evals.append((step, seconds, value))
+        if self.result.steps_to_target is None and self.problem.reached(value):
+            self.result.steps_to_target, self.result.seconds_to_target = step, seconds
 
 
 def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
@@ -173,47 +224,21 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
            divergence_factor: float, on_step: Callable[[int], None] | None) -> RunResult:
     steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
     task = problem.make(seed)
-    model, n = task.model, len(task.x_train)
-    batch_size = min(batch_size, n)
+    model, x, y = task.model, task.x_train, task.y_train
     opt = spec.build(model.parameters(), lr)
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    new_epoch = ((lambda: torch.randperm(n, generator=gen)) if problem.shuffle
-                 else (lambda: torch.arange(n)))
-    order, pos = new_epoch(), 0
-
-    def evaluate(step: int, seconds: float) -> float:
-        model.eval()
-        value = task.metric(model, task.x_test, task.y_test)
-        model.train()
-        result.evals.append((step, seconds, value))
-        if result.steps_to_target is None and problem.reached(value):
-            result.steps_to_target, result.seconds_to_target = step, seconds
-        return value
-
     result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
                        phase=phase)
+    evaluate, curve, clock = _Evaluate(problem, task, result), _Curve(steps, MAX_CURVE_POINTS), \
+        Stopwatch()
     evaluate(0, 0.0)
-    curve, limit, value, seconds = _Curve(steps, MAX_CURVE_POINTS), None, math.nan, 0.0
-    for step in range(1, steps + 1):
-        t0 = time.perf_counter()
-        if pos + batch_size > n:  # new epoch: reshuffle (L5), or the same order again
-            order, pos = new_epoch(), 0
-        idx = order[pos:pos + batch_size]
-        pos += batch_size
-        value, result.diverged = _step(task, opt, idx, limit)
-        if limit is None:  # the first loss sets the divergence threshold
-            limit = divergence_factor * max(abs(value), 1e-12)
-        seconds += time.perf_counter() - t0
-        curve.add(step, value)
-        result.steps = step
-        if on_step is not None:
-            on_step(step)
-        if result.diverged:
-            break
-        if step % eval_every == 0 or step == steps:
-            evaluate(step, seconds)
-
+    step = GradientStep(opt, lambda idx: task.loss(model, x[idx], y[idx]),
+                        _Minibatches(len(x), min(batch_size, len(x)), seed, problem.shuffle))
+    # after a step the hooks run last to first: the stopwatch stops first (it times the
+    # step alone), then divergence is marked and acted on, then the record and evaluation
+    Loop(step, [Every(eval_every, lambda loop: evaluate(loop.step, clock.seconds)),
+                _Record(result, curve, on_step), StopAfter(steps), StopOnDivergence(),
+                LossAbove(divergence_factor), clock]).run()
     curve.flush(result.steps)
-    result.losses, result.seconds, result.final_loss = curve.points, seconds, value
+    result.losses, result.seconds = curve.points, clock.seconds
     result.final_metric = math.nan if result.diverged else result.evals[-1][2]
     return result

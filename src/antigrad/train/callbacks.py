@@ -32,7 +32,7 @@ __all__ = ["Callback", "StopTraining", "ProgressBar", "as_callbacks"]
 
 
 class Callback:
-    """Base class of fit-loop hooks. ``run`` is the live :class:`~antigrad.train.loop.Run`
+    """Base class of fit-loop hooks. ``run`` is the live :class:`~antigrad.train.run.Run`
     (its ``model``, ``optimizer``, ``scheduler``, ``history``, ``index`` of the restart).
     ``needs``: per-step measurements the callback reads (``"grad_norm"``,
     ``"weight_change"``); fit then records them every step."""

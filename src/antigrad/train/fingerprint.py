@@ -34,7 +34,7 @@ from .checkpoint import CheckpointError
 
 if TYPE_CHECKING:
     from .data import Data
-    from .loop import RunSetup
+    from .run import RunSetup
 
 __all__ = ["fingerprint", "differences", "describe", "check_fingerprint"]
 

@@ -24,9 +24,9 @@ from .clipping import Clipping
 from .data import Data, evaluate
 from .ensemble import Ensemble, reset_parameters
 from .fingerprint import check_fingerprint, fingerprint
-from .loop import Run, RunSetup
 from .parallel import World
 from .result import FitResult
+from .run import Run, RunSetup
 
 __all__ = ["fit"]
 

@@ -1,320 +1,253 @@
-"""One training run: the step loop behind :func:`antigrad.fit`.
+r"""The training loop: every step antigrad takes goes through :class:`Loop`.
 
-Each step: zero the gradients, ``loss = loss_fn(model(*inputs), target)`` on this rank's
-slice of the batch, backward, all-reduce (under DDP), measure what the rules need, optimizer
-step, scheduler step (``schedule_interval="step"``), record; at the end of an epoch:
-epoch record, validation (also every ``val_every`` steps), plateau/epoch scheduler step;
-then the stopping rule, the callbacks and, every ``checkpoint_every`` steps, a checkpoint.
-While a ``Divergence`` rule watches, a step whose loss is NaN/inf is recorded but not applied.
+:func:`antigrad.fit`, the learning-rate range test (:func:`antigrad.find_lr`), the lab's
+runs (:func:`antigrad.lab.train_run`), its trajectories (:func:`antigrad.lab.run_path`)
+and the lecture figures all build a :class:`Loop` from a *step* and a list of *hooks*.
+
+The loss convention
+    The loop sees a loss only through the step: a step computes ``loss = objective(batch)``,
+    a 0-dim tensor, the **mean** loss over the batch's examples (the gradient is that of
+    the mean, ``1/K Σ_{n∈I_t} ∇ℓ_n``), calls ``backward`` on it once and reports
+    ``float(loss)``. :class:`GradientStep` is that step for one optimizer;
+    :func:`antigrad.fit` builds its objective from ``loss_fn(model(*inputs), target)``,
+    the lab from its task's ``loss(model, x, y)``.
+
+Divergence, by type
+    A step whose loss is NaN/inf is not applied; a step the optimizer refuses by raising
+    :class:`FloatingPointError` (:class:`~antigrad.errors.NonFiniteGradientError`: a
+    finite loss with a NaN/inf gradient; :class:`~antigrad.errors.NonFiniteLossError`)
+    is reported as diverged. Both end in the step's :class:`StepRecord` (``diverged``
+    says why); a hook decides what a diverged step means (:class:`StopOnDivergence` ends
+    the loop). Errors are never matched by their message.
+
+The hook protocol
+    A hook overrides any of :class:`Hook`'s methods: ``on_start(loop)`` once,
+    ``before_step(loop)`` and ``after_step(loop, record)`` around every step,
+    ``on_end(loop)`` once. Hooks nest like context managers: ``before_step`` runs in list
+    order, ``after_step`` in reverse order, so the *last* hook is the innermost one —
+    put :class:`Stopwatch` last and it times the step alone, not the other hooks. A hook
+    ends the loop with ``loop.stop(reason)``: the loop finishes the current round of
+    hooks (every hook sees every step) and returns. Evaluation every N steps
+    (:class:`Every`), early divergence (:class:`StopOnDivergence`,
+    :class:`LossAbove`), timing (:class:`Stopwatch`) and the step budget
+    (:class:`StopAfter`) are hooks; so are fit's stopping rules, validation, schedulers,
+    checkpoints and user callbacks (:mod:`antigrad.train.run`).
+
+Example: 20 steps of SGD on a quadratic, timed, evaluated every 5 steps::
+
+    >>> import torch
+    >>> from antigrad.train.loop import Every, GradientStep, Loop, StopAfter, Stopwatch
+    >>> w = torch.nn.Parameter(torch.tensor([3.0]))
+    >>> opt = torch.optim.SGD([w], lr=0.1)
+    >>> step = GradientStep(opt, lambda batch: (w ** 2).sum(), lambda: None)
+    >>> seen = []
+    >>> clock = Stopwatch()
+    >>> loop = Loop(step, [Every(5, lambda lp: seen.append(lp.step)), StopAfter(20), clock])
+    >>> loop.run()
+    'reached 20 steps'
+    >>> seen, loop.step, clock.seconds > 0, round(float(w.detach()), 4)
+    ([5, 10, 15, 20], 20, True, 0.0346)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from ..stop import Fired, Observation, StopRule
-from .amp import Precision
-from .callbacks import Callback, StopTraining
-from .checkpoint import Checkpointer, rng_state, set_rng_state
-from .clipping import Clipping, grad_norm
-from .data import Data, batch_len, evaluate, forward_loss, grouped
-from .parallel import World
-from .result import FitResult, History
-
-__all__ = ["Run", "RunSetup"]
+__all__ = ["Loop", "Hook", "Step", "StepRecord", "GradientStep", "Stopwatch", "Every",
+           "StopAfter", "StopOnDivergence", "LossAbove", "refused_step"]
 
 
 @dataclass
-class RunSetup:
-    """Everything one run needs, already validated by :func:`antigrad.fit`."""
+class StepRecord:
+    """What one step did: its number, the batch's mean loss, and why it diverged (None
+    when it was applied); ``extra`` holds a step's own measurements."""
 
-    model: torch.nn.Module
-    loss_fn: Callable[..., torch.Tensor]
-    data: Data
-    optimizer: torch.optim.Optimizer
-    scheduler: Any
-    schedule_interval: str
-    rule: StopRule
-    val: Data | None
-    val_every: int | None
-    metrics: Mapping[str, Callable[..., Any]]
-    monitor: str
-    mode: str
-    keep_best: bool
-    callbacks: list[Callback]
-    checkpointer: Checkpointer | None
-    checkpoint_every: int | None
-    track: frozenset[str]
-    seed: int | None
-    skip_nonfinite: bool = True
-    index: int = 0
-    world: World = field(default_factory=World)
-    fingerprint: dict[str, str] | None = None
-    precision: Precision = field(default_factory=lambda: Precision(None))
-    clipping: Clipping = field(default_factory=Clipping)
-    accumulate: int = 1
+    step: int
+    loss: float
+    diverged: str | None = None
+    extra: Any = None
 
 
-def _clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+class Step(Protocol):
+    """One step of training: ``step(n) -> StepRecord`` for step number ``n`` (from 1)."""
+
+    def __call__(self, n: int) -> StepRecord: ...
 
 
-class Run:
-    """The live state of a run (what callbacks see as ``run``)."""
+class Hook:
+    """Base class of the loop's hooks; every method does nothing until overridden."""
 
-    def __init__(self, setup: RunSetup) -> None:
-        self.s = setup
-        self.model, self.optimizer, self.scheduler = setup.model, setup.optimizer, setup.scheduler
-        self.index = setup.index
-        self.history = History()
-        self.step = self.epoch = self.batch_in_epoch = 0
-        self.prev_loss: float | None = None
-        self.epoch_sum, self.epoch_n = 0.0, 0
-        self.best_value: float | None = None
-        self.best_step: int | None = None
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.generator = torch.Generator()
-        if setup.seed is None:
-            self.generator.seed()
-        else:
-            self.generator.manual_seed(setup.seed)
-        self.epoch_rng: dict[str, Any] | None = None
-        self.resumed_from: int | None = None
-        self.device = next(iter(setup.model.parameters())).device
-        # the data's own shuffling generators (a DataLoader's generator=, its sampler's)
-        self.data_generators = setup.data.generators() + \
-            (setup.val.generators() if setup.val is not None else [])
-        self.params = [p for p in setup.model.parameters() if p.requires_grad]
-        self.amp = setup.precision.for_device(self.device)
+    def on_start(self, loop: Loop) -> None:
+        """Once, before the first step."""
 
-    # ------------------------------------------------------------ checkpoints
-    def payload(self, finished: dict[str, Any] | None = None) -> dict[str, Any]:
-        s = self.s
-        return {
-            "format": 1, "run": self.index, "finished": finished, "fingerprint": s.fingerprint,
-            "position": {"step": self.step, "epoch": self.epoch,
-                         "batch_in_epoch": self.batch_in_epoch},
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-            "rule": s.rule.state_dict(), "history": self.history.to_dict(),
-            "loop": {"prev_loss": self.prev_loss, "epoch_sum": self.epoch_sum,
-                     "epoch_n": self.epoch_n},
-            "best": {"value": self.best_value, "step": self.best_step,
-                     "state": self.best_state},
-            "rng": {"now": self._rng_state(), "epoch": self.epoch_rng},
-            "scaler": self.amp.state_dict(),
-        }
+    def before_step(self, loop: Loop) -> None:
+        """Before every step (``loop.step`` is still the previous step's number)."""
 
-    def restore(self, payload: dict[str, Any]) -> None:
-        pos = payload["position"]
-        self.step, self.epoch, self.batch_in_epoch = pos["step"], pos["epoch"], \
-            pos["batch_in_epoch"]
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        if self.scheduler is not None and payload["scheduler"] is not None:
-            self.scheduler.load_state_dict(payload["scheduler"])
-        self.s.rule.load_state_dict(payload["rule"])
-        self.history = History.from_dict(payload["history"])
-        loop = payload["loop"]
-        self.prev_loss, self.epoch_sum, self.epoch_n = loop["prev_loss"], loop["epoch_sum"], \
-            loop["epoch_n"]
-        best = payload["best"]
-        self.best_value, self.best_step, self.best_state = best["value"], best["step"], \
-            best["state"]
-        self.epoch_rng = payload["rng"]["epoch"]
-        self._rng_now = payload["rng"]["now"]
-        self.amp.load_state_dict(payload.get("scaler"))
-        self.resumed_from = self.step
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        """After every step (``loop.step == record.step``)."""
 
-    def _rng_state(self) -> dict[str, Any]:
-        return rng_state(self.generator, self.data_generators)
+    def on_end(self, loop: Loop) -> None:
+        """Once, after the last step (``loop.stop_reason`` says why it ended)."""
 
-    def _set_rng_state(self, state: dict[str, Any]) -> None:
-        set_rng_state(state, self.generator, self.data_generators)
 
-    def _save(self, finished: dict[str, Any] | None = None) -> None:
-        if self.s.checkpointer is not None and self.s.world.main:
-            self.s.checkpointer.save(self.step, self.payload(finished))
+def _overridden(hooks: Sequence[Hook], name: str) -> list[Callable[..., None]]:
+    """The hooks' bound ``name`` methods, only where a hook overrides it: a step calls no
+    empty method."""
+    return [getattr(h, name) for h in hooks if getattr(type(h), name) is not getattr(Hook, name)]
 
-    # ------------------------------------------------------------ one step
-    def _backward(self, group: list[Any]) -> tuple[float, int]:
-        """Forward and backward over the step's micro-batches, each weighted by its share of
-        the step's examples (so the gradient is that of their mean loss); all-reduced under
-        DDP. Returns (mean loss, examples)."""
-        s = self.s
-        total = sum(batch_len(b) for b in group)
-        weighted = s.world.parallel or len(group) > 1
-        share = torch.zeros((), device=self.device, dtype=torch.float64)
-        for batch in group:
-            with self.amp.autocast():
-                loss, n_local, _ = forward_loss(self.model, s.loss_fn, batch, self.device,
-                                                s.world)
-            if loss is not None:
-                self.amp.backward(loss * (n_local / total) if weighted else loss)
-                share = share + loss.detach().to(torch.float64) * (n_local / total)
-        if s.world.parallel:
-            (share,) = s.world.reduce_grads_and(self.params, share)
-        return float(share), total
 
-    def _train_step(self, group: list[Any]) -> tuple[float, int, float, dict[str, float]]:
-        s, params = self.s, self.params
-        before = [p.detach().clone() for p in params] if "weight_change" in s.track else None
+class Loop:
+    """``step`` taken again and again, with ``hooks`` around it, until a hook stops it.
+
+    ``loop.step`` is the number of steps taken, ``loop.stop_reason`` why it ended (None
+    while it runs), ``loop.last`` the last step's :class:`StepRecord`.
+    """
+
+    def __init__(self, step: Step, hooks: Sequence[Hook], *, start: int = 0) -> None:
+        if not hooks:
+            raise ValueError("Invalid hooks: none given, so nothing would stop the loop "
+                             "(add StopAfter(n) or another stopping hook)")
+        for h in hooks:
+            if not isinstance(h, Hook):
+                raise TypeError(f"Invalid hook: {h!r} (must be an antigrad.train.loop.Hook)")
+        self.take_step, self.hooks = step, list(hooks)
+        self.step, self.stop_reason = start, None
+        self.last: StepRecord | None = None
+        self._before = _overridden(self.hooks, "before_step")
+        self._after = _overridden(self.hooks, "after_step")[::-1]
+
+    def stop(self, reason: str) -> None:
+        """End the loop after this step's hooks; the first reason given is kept."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    def run(self) -> str:
+        """Take steps until a hook stops the loop; returns why it stopped."""
+        for hook in self.hooks:
+            hook.on_start(self)
+        while self.stop_reason is None:
+            for before in self._before:
+                before(self)
+            record = self.take_step(self.step + 1)
+            self.step, self.last = record.step, record
+            for after in self._after:
+                after(self, record)
+        for hook in self.hooks:
+            hook.on_end(self)
+        return self.stop_reason
+
+
+def refused_step(optimizer: torch.optim.Optimizer) -> str | None:
+    """``optimizer.step()``, its verdict settled (a device backend may leave it pending);
+    returns why the optimizer refused the step (it raised a :class:`FloatingPointError`,
+    such as :class:`~antigrad.errors.NonFiniteGradientError`), else None."""
+    try:
+        optimizer.step()
+        getattr(optimizer, "synchronize", _nothing)()
+    except FloatingPointError as err:   # by type: NonFiniteGradientError/LossError
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _nothing() -> None:
+    return None
+
+
+class GradientStep:
+    """One minibatch step of ``optimizer`` on ``objective(batches())``.
+
+    ``batches()`` returns the next batch (it runs inside the step, so a timed step
+    includes choosing its batch); ``objective(batch)`` returns the batch's mean loss as a
+    0-dim tensor. A NaN/inf loss is neither back-propagated nor applied; a step the
+    optimizer refuses is reported as diverged (see the module doc).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer,
+                 objective: Callable[[Any], torch.Tensor], batches: Callable[[], Any]) -> None:
+        self.optimizer, self.objective, self.batches = optimizer, objective, batches
+
+    def __call__(self, n: int) -> StepRecord:
         self.optimizer.zero_grad(set_to_none=True)
-        loss_value, n_global = self._backward(group)
-        self.amp.unscale(self.optimizer)
-        measured = {"grad_norm": grad_norm(params)} if "grad_norm" in s.track else {}
-        lr = float(self.optimizer.param_groups[0]["lr"])
-        if s.skip_nonfinite and not math.isfinite(loss_value):
-            self.amp.skip()
-            return loss_value, n_global, lr, measured   # never apply a NaN step
-        clipped = s.clipping.apply(params)
-        if clipped is not None:
-            measured["grad_norm_clipped"] = clipped
-        self.amp.step(self.optimizer)
-        # The loop waits for every step's loss anyway: a verdict on its gradients left on
-        # the device (the Triton backend) is settled now, so a refused step raises here.
-        getattr(self.optimizer, "synchronize", lambda: None)()
-        if self.scheduler is not None and s.schedule_interval == "step" \
-                and not isinstance(self.scheduler, ReduceLROnPlateau):
-            self.scheduler.step()
-        if before is not None:
-            measured["weight_change"] = math.sqrt(sum(
-                float((p.detach() - b).to(torch.float64).pow(2).sum())
-                for p, b in zip(params, before, strict=True)))
-        return loss_value, n_global, lr, measured
-
-    def _validate(self) -> dict[str, float]:
-        s = self.s
-        values = evaluate(self.model, s.loss_fn, s.val, s.metrics, self.device, s.world)
-        val = {f"val_{k}": v for k, v in values.items()}
-        self.history.add_val(step=self.step, epoch=self.epoch, **val)
-        if s.monitor not in val:
-            raise ValueError(f"Invalid monitor: {s.monitor!r} (validation gives {sorted(val)})")
-        v = val[s.monitor]
-        better = math.isfinite(v) and (self.best_value is None or
-                                       (v < self.best_value if s.mode == "min"
-                                        else v > self.best_value))
-        if better:
-            self.best_value, self.best_step = v, self.step
-            if s.keep_best:
-                self.best_state = _clone_state(self.model)
-        if isinstance(self.scheduler, ReduceLROnPlateau):
-            self.scheduler.step(v)
-        return val
-
-    # ------------------------------------------------------------ the loop
-    def _epoch_batches(self) -> Any:
-        if self.batch_in_epoch == 0:
-            if self.s.checkpointer is not None:
-                self.epoch_rng = self._rng_state()
-            return grouped(self.s.data.epoch(self.generator), self.s.accumulate)
-        self._set_rng_state(self.epoch_rng)                    # resume mid-epoch: replay
-        batches = grouped(self.s.data.epoch(self.generator),   # the epoch's order, skip
-                          self.s.accumulate)
-        for _ in range(self.batch_in_epoch):                   # what was done, then go on
-            next(batches)                                      # from the saved RNG state
-        self._set_rng_state(self._rng_now)
-        return batches
-
-    def run(self) -> FitResult:
-        s = self.s
-        if self.resumed_from is None:
-            s.world.broadcast_module(self.model)
-        elif self.batch_in_epoch == 0:
-            self._set_rng_state(self._rng_now)
-        self.model.train()
-        for cb in s.callbacks:
-            cb.on_fit_start(self)
-        fired: Fired | None = None
-        while fired is None:
-            for group, last in self._epoch_batches():
-                loss, n, lr, measured = self._train_step(group)
-                self.step += 1
-                self.batch_in_epoch += 1
-                self.history.add_step(step=self.step, epoch=self.epoch, loss=loss, lr=lr,
-                                      **measured)
-                self.epoch_sum += loss * n
-                self.epoch_n += n
-                epoch_loss = None
-                if last:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                    epoch_loss = self.epoch_sum / self.epoch_n
-                    self.epoch_sum, self.epoch_n = 0.0, 0
-                    self.history.add_epoch(epoch=self.epoch, step=self.step,
-                                           train_loss=epoch_loss, lr=lr)
-                val = None
-                if s.val is not None and ((s.val_every is None and last) or
-                                          (s.val_every is not None
-                                           and self.step % s.val_every == 0)):
-                    val = self._validate()
-                if last and self.scheduler is not None and s.schedule_interval == "epoch" \
-                        and not isinstance(self.scheduler, ReduceLROnPlateau):
-                    self.scheduler.step()
-                if last and s.val is None and isinstance(self.scheduler, ReduceLROnPlateau):
-                    self.scheduler.step(epoch_loss)
-                obs = Observation(step=self.step, epoch=self.epoch, loss=loss,
-                                  prev_loss=self.prev_loss, lr=lr, epoch_end=last,
-                                  epoch_loss=epoch_loss, val=val,
-                                  grad_norm=measured.get("grad_norm"),
-                                  weight_change=measured.get("weight_change"), model=self.model)
-                self.prev_loss = loss
-                fired = s.rule(obs)
-                for cb in s.callbacks:          # every callback sees the step, even after
-                    try:                        # another one asked to stop
-                        cb.on_step_end(self, obs)
-                        if last:
-                            cb.on_epoch_end(self, obs)
-                    except StopTraining as e:
-                        fired = fired or Fired(_CallbackRule(), str(e) or "a callback stopped it")
-                if fired is None and s.checkpoint_every is not None \
-                        and self.step % s.checkpoint_every == 0:
-                    self._save()
-                elif fired is None and s.checkpoint_every is None and last:
-                    self._save()
-                if fired is not None:
-                    break
-        return self._finish(fired)
-
-    def _finish(self, fired: Fired) -> FitResult:
-        steps = self.history.steps
-        result = FitResult(
-            model=self.model, history=self.history, steps=self.step, epochs=self.epoch,
-            stopped_by=repr(fired.rule), stop_reason=fired.reason, stopped_at=self.step,
-            final_loss=steps["loss"][-1] if steps.get("loss") else None, monitor=self.s.monitor
-            if self.s.val is not None else None, best_value=self.best_value,
-            best_step=self.best_step, best_state=self.best_state, seed=self.s.seed,
-            optimizer=self.optimizer, scheduler=self.scheduler, resumed_from=self.resumed_from)
-        self._save(finished={"stopped_by": result.stopped_by, "stop_reason": result.stop_reason})
-        for cb in self.s.callbacks:
-            cb.on_fit_end(self, result)
-        return result
-
-    @classmethod
-    def finished_result(cls, setup: RunSetup, payload: dict[str, Any],
-                        done: dict[str, str]) -> FitResult:
-        """The result of a run resumed from ``payload`` with nothing left to train; ``done``
-        says which rule ended it and why."""
-        run = cls(setup)
-        run.restore(payload)
-        return FitResult(
-            model=run.model, history=run.history, steps=run.step, epochs=run.epoch,
-            stopped_by=done["stopped_by"], stop_reason=done["stop_reason"], stopped_at=run.step,
-            final_loss=run.history.steps["loss"][-1], monitor=setup.monitor
-            if setup.val is not None else None, best_value=run.best_value,
-            best_step=run.best_step, best_state=run.best_state, seed=setup.seed,
-            optimizer=run.optimizer, scheduler=run.scheduler, resumed_from=run.step)
+        loss = self.objective(self.batches())
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            return StepRecord(n, value, "non-finite loss")
+        loss.backward()
+        return StepRecord(n, value, refused_step(self.optimizer))
 
 
-class _CallbackRule(StopRule):
-    def check(self, obs: Observation) -> str | None:  # pragma: no cover - never asked
-        return None
+class Stopwatch(Hook):
+    """Seconds spent inside the steps (``seconds``); put it last among the hooks so that
+    it times the step alone."""
 
-    def __repr__(self) -> str:
-        return "StopTraining"
+    def __init__(self) -> None:
+        self.seconds, self._t0 = 0.0, 0.0
+
+    def before_step(self, loop: Loop) -> None:
+        self._t0 = time.perf_counter()
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        self.seconds += time.perf_counter() - self._t0
+
+
+class Every(Hook):
+    """``fn(loop)`` after every ``n``-th step and after the step the loop stops at (unless
+    that step diverged): evaluation every N steps."""
+
+    def __init__(self, n: int, fn: Callable[[Loop], Any], *, at_end: bool = True) -> None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Invalid n: {n!r} (must be an integer >= 1)")
+        self.n, self.fn, self.at_end = n, fn, at_end
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if record.diverged is not None:
+            return
+        if record.step % self.n == 0 or (self.at_end and loop.stop_reason is not None):
+            self.fn(loop)
+
+
+class StopAfter(Hook):
+    """The budget: stop after step ``steps``."""
+
+    def __init__(self, steps: int) -> None:
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"Invalid steps: {steps!r} (must be an integer >= 1)")
+        self.steps = steps
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if record.step >= self.steps:
+            loop.stop(f"reached {self.steps} steps")
+
+
+class StopOnDivergence(Hook):
+    """Stop at the first diverged step (its ``diverged`` reason becomes the loop's)."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if record.diverged is not None:
+            loop.stop(f"diverged: {record.diverged}")
+
+
+class LossAbove(Hook):
+    """Early divergence: mark a step diverged when its loss exceeds ``factor`` times the
+    first step's (``|loss_1|``, at least 1e-12). Put it after :class:`StopOnDivergence`
+    (hooks run in reverse order after a step), so the mark is seen there."""
+
+    def __init__(self, factor: float) -> None:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            raise ValueError(f"Invalid factor: {factor!r} (must be a number > 0)")
+        self.factor, self.limit = float(factor), None
+
+    def on_start(self, loop: Loop) -> None:
+        self.limit = None
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if self.limit is None:
+            self.limit = self.factor * max(abs(record.loss), 1e-12)
+        elif record.diverged is None and record.loss > self.limit:
+            record.diverged = f"loss {record.loss:.4g} > {self.factor:g} x the first loss"

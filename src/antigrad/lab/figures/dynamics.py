@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 
 from ...problems.registry import get_training_problem
 from ...problems.surfaces import quadratic
+from ...train.loop import GradientStep, Hook, Loop, StepRecord, StopAfter, StopOnDivergence
 from ..optimizers import get_optimizer
 from ..paths import run_path
 from ._draw import new_figure
@@ -21,6 +22,49 @@ __all__ = ["plot_sgd_vs_gd", "plot_momentum_zigzag", "plot_adaptive_vs_sgd"]
 def _full_loss(task, model) -> float:
     with torch.no_grad():
         return float(task.loss(model, task.x_train, task.y_train))
+
+
+class _Decay(Hook):
+    """The Robbins-Monro schedule ``lr_t = lr / (1 + t/20)^0.6`` (L6), set before step t."""
+
+    def __init__(self, opt: torch.optim.Optimizer, lr: float) -> None:
+        self.opt, self.lr = opt, lr
+
+    def before_step(self, loop: Loop) -> None:
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr / (1 + (loop.step + 1) / 20) ** 0.6
+
+
+class _FullLoss(Hook):
+    """The full training loss after every applied step, and the examples processed."""
+
+    def __init__(self, task, k: int) -> None:
+        self.task, self.k = task, k
+        self.losses, self.seen = [_full_loss(task, task.model)], [0]
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if record.diverged is None:
+            self.losses.append(_full_loss(self.task, self.task.model))
+            self.seen.append(record.step * self.k)
+
+
+def _sgd_run(task, lr: float, k: int | None, decay: bool, steps: int, seed: int
+             ) -> tuple[list[float], list[int], bool]:
+    """GD (``k=None``) or SGD with minibatches of ``k`` drawn with replacement: the full
+    loss after each step, the examples processed, and whether the run diverged."""
+    n = len(task.x_train)
+    k = n if k is None else min(k, n)
+    opt = get_optimizer("sgd").build(task.model.parameters(), lr)
+    gen = torch.Generator().manual_seed(seed)
+    draw = (lambda: torch.randint(0, n, (k,), generator=gen)) if k < n else \
+        (lambda: slice(None))
+    step = GradientStep(opt, lambda idx: task.loss(task.model, task.x_train[idx],
+                                                   task.y_train[idx]), draw)
+    full = _FullLoss(task, k)
+    loop = Loop(step, [StopAfter(steps), StopOnDivergence(), full,
+                       *([_Decay(opt, lr)] if decay else [])])
+    loop.run()
+    return full.losses, full.seen, loop.last.diverged is not None
 
 
 def plot_sgd_vs_gd(problem: str = "noisy-least-squares", lr: float = 0.1,
@@ -45,28 +89,11 @@ def plot_sgd_vs_gd(problem: str = "noisy-least-squares", lr: float = 0.1,
     steps = epochs * (n_train // min(batch_size, n_train))
     for label, k, decay, color in runs:
         task = prob.make(seed)
-        n = len(task.x_train)
-        k = n if k is None else min(k, n)
-        opt = get_optimizer("sgd").build(task.model.parameters(), lr)
-        gen = torch.Generator().manual_seed(seed)
-        losses, seen = [_full_loss(task, task.model)], [0]
-        for t in range(1, steps + 1):
-            idx = torch.randint(0, n, (k,), generator=gen) if k < n else slice(None)
-            if decay:
-                for g in opt.param_groups:
-                    g["lr"] = lr / (1 + t / 20) ** 0.6
-            opt.zero_grad(set_to_none=True)
-            task.loss(task.model, task.x_train[idx], task.y_train[idx]).backward()
-            try:
-                opt.step()
-            except FloatingPointError:  # a refused NaN/inf gradient: the run diverged
-                label += " (diverged)"
-                break
-            losses.append(_full_loss(task, task.model))
-            seen.append(t * k)
+        losses, seen, diverged = _sgd_run(task, lr, k, decay, steps, seed)
+        label += " (diverged)" if diverged else ""
         axes[0].plot(np.arange(len(losses)), losses, color=color, label=label,
                      gid=f"path:{label}")
-        axes[1].plot(np.asarray(seen) / n, losses, color=color, label=label,
+        axes[1].plot(np.asarray(seen) / len(task.x_train), losses, color=color, label=label,
                      gid=f"path:{label}")
     for ax, xlabel in zip(axes, ("step t", "epochs (examples processed / N)"), strict=True):
         ax.set_yscale("log")

@@ -1,0 +1,153 @@
+"""The training loop: its hook protocol and its divergence by type."""
+
+import math
+
+import pytest
+import torch
+
+from antigrad.errors import NonFiniteGradientError, NonFiniteLossError
+from antigrad.train.loop import (
+    Every,
+    GradientStep,
+    Hook,
+    Loop,
+    LossAbove,
+    StepRecord,
+    StopAfter,
+    StopOnDivergence,
+    Stopwatch,
+)
+
+
+def quadratic_step(lr=0.1, start=3.0):
+    w = torch.nn.Parameter(torch.tensor([start]))
+    opt = torch.optim.SGD([w], lr=lr)
+    return w, opt, GradientStep(opt, lambda _: (w ** 2).sum(), lambda: None)
+
+
+class Log(Hook):
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def on_start(self, loop):
+        self.log.append(("start", self.name))
+
+    def before_step(self, loop):
+        self.log.append(("before", self.name, loop.step))
+
+    def after_step(self, loop, record):
+        self.log.append(("after", self.name, record.step))
+
+    def on_end(self, loop):
+        self.log.append(("end", self.name, loop.stop_reason))
+
+
+def test_hooks_nest_like_context_managers():
+    log = []
+    _, _, step = quadratic_step()
+    reason = Loop(step, [Log("outer", log), StopAfter(2), Log("inner", log)]).run()
+    assert reason == "reached 2 steps"
+    assert log == [("start", "outer"), ("start", "inner"),
+                   ("before", "outer", 0), ("before", "inner", 0),
+                   ("after", "inner", 1), ("after", "outer", 1),
+                   ("before", "outer", 1), ("before", "inner", 1),
+                   ("after", "inner", 2), ("after", "outer", 2),
+                   ("end", "outer", reason), ("end", "inner", reason)]
+
+
+def test_the_gradient_step_is_sgd_on_the_mean_loss():
+    w, _, step = quadratic_step(lr=0.1)
+    loop = Loop(step, [StopAfter(3)])
+    loop.run()
+    assert loop.step == 3 and loop.last.loss == pytest.approx((3.0 * 0.8 ** 2) ** 2)
+    assert float(w.detach()) == pytest.approx(3.0 * 0.8 ** 3)
+
+
+def test_every_runs_on_multiples_and_at_the_stop():
+    seen = []
+    _, _, step = quadratic_step()
+    Loop(step, [Every(3, lambda loop: seen.append(loop.step)), StopAfter(7)]).run()
+    assert seen == [3, 6, 7]
+
+
+def test_stopwatch_times_the_step_alone():
+    class Slow(Hook):
+        def after_step(self, loop, record):
+            t = __import__("time").perf_counter() + 0.01
+            while __import__("time").perf_counter() < t:
+                pass
+
+    clock = Stopwatch()
+    _, _, step = quadratic_step()
+    Loop(step, [Slow(), StopAfter(5), clock]).run()
+    assert 0 < clock.seconds < 0.01        # five steps, none of the 50 ms spent in Slow
+
+
+class RefusesAt:
+    """An optimizer stand-in whose step ``at`` raises ``error``."""
+
+    def __init__(self, opt, at, error):
+        self.opt, self.at, self.error, self.calls = opt, at, error, 0
+        self.param_groups = opt.param_groups
+
+    def zero_grad(self, set_to_none=True):
+        self.opt.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        self.calls += 1
+        if self.calls == self.at:
+            raise self.error("refused")
+        self.opt.step()
+
+
+@pytest.mark.parametrize("error", [NonFiniteGradientError, NonFiniteLossError])
+def test_a_refused_step_is_a_diverged_record_by_type(error):
+    w, opt, _ = quadratic_step()
+    refusing = RefusesAt(opt, 2, error)
+    step = GradientStep(refusing, lambda _: (w ** 2).sum(), lambda: None)
+    loop = Loop(step, [StopAfter(10), StopOnDivergence()])
+    assert loop.run().startswith(f"diverged: {error.__name__}")
+    assert loop.step == 2 and math.isfinite(loop.last.loss)
+
+
+def test_other_errors_are_not_divergence():
+    w, opt, _ = quadratic_step()
+    step = GradientStep(RefusesAt(opt, 2, RuntimeError), lambda _: (w ** 2).sum(),
+                        lambda: None)
+    with pytest.raises(RuntimeError, match="refused"):
+        Loop(step, [StopAfter(10), StopOnDivergence()]).run()
+
+
+def test_a_nonfinite_loss_is_not_applied():
+    w = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    losses = iter([torch.tensor(2.0), torch.tensor(math.inf)])
+    step = GradientStep(opt, lambda _: next(losses) * w.sum(), lambda: None)
+    loop = Loop(step, [StopAfter(10), StopOnDivergence()])
+    assert loop.run() == "diverged: non-finite loss" and loop.step == 2
+    assert float(w.detach()) == pytest.approx(1.0 - 0.1 * 2.0)      # only the first step applied
+
+
+def test_loss_above_marks_early_divergence():
+    _, _, step = quadratic_step(lr=1.5)     # w -> -2w every step: the loss x4
+    loop = Loop(step, [StopAfter(10), StopOnDivergence(), LossAbove(100.0)])
+    assert "x the first loss" in loop.run() and loop.step == 5   # 4^4 > 100 > 4^3
+
+
+def test_bad_hooks_are_refused():
+    _, _, step = quadratic_step()
+    with pytest.raises(ValueError, match="hooks"):
+        Loop(step, [])
+    with pytest.raises(TypeError, match="Hook"):
+        Loop(step, [lambda loop: None])
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="steps"):
+            StopAfter(bad)
+        with pytest.raises(ValueError, match="n"):
+            Every(bad, print)
+    with pytest.raises(ValueError, match="factor"):
+        LossAbove(-1)
+
+
+def test_a_step_record_says_why_it_diverged():
+    assert StepRecord(3, 0.5).diverged is None
