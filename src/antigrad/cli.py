@@ -334,7 +334,8 @@ def landscape(
     _in_range(steps, 1, MAX_PATH_STEPS, "--steps")
     lrs = _parse_lrs(lr or [], names)
     point = _parse_point(start) if start is not None else None
-    fig = plot_trajectories(surf, {n: lrs.get(n) for n in names}, steps=steps, start=point)
+    fig = plot_trajectories(surf, {n: lrs.get(n) for n in names}, steps=steps, start=point,
+                            lr_rule="surface")
     _save_figure(fig, path)
 
 

@@ -8,7 +8,9 @@ report in Debian's ``chromium`` (installed with apt-get when absent and running 
 root), and fails (exit code 1) unless: the page loads with no console errors, no
 uncaught exceptions and no failed requests; every figure has loaded (non-zero natural
 size) and is rendered with a visible size; the results table is visible with one row per
-optimizer. A full-page screenshot is saved (default ``runs/browser/report.png``).
+optimizer. A report it built must also show every comparison figure and every picture of
+the lecture's gallery (``antigrad.lab.figures.LECTURE_FIGURES``), each exactly once. A
+full-page screenshot is saved (default ``runs/browser/report.png``).
 """
 
 from __future__ import annotations
@@ -84,8 +86,29 @@ def open_browser(chromium: str, profile: Path) -> tuple[subprocess.Popen, int]:
     sys.exit("chromium did not open its DevTools port in 30 s")
 
 
-def check(report: Path, chromium: str, screenshot: Path) -> list[str]:
-    """Problems found (empty when the report passes)."""
+#: The figures a comparison report always holds (``comparison_figures``' stems).
+REPORT_FIGURES = ("metric.png", "loss.png", "final.png", "lr.png")
+
+
+def expected_figures() -> list[str]:
+    """Every figure a report built with the lecture's gallery must show."""
+    from antigrad.lab.figures import LECTURE_FIGURES
+
+    return [*REPORT_FIGURES, *(f"lecture-{stem}.png" for stem in LECTURE_FIGURES)]
+
+
+def missing_figures(shown: list[str], expected: list[str]) -> list[str]:
+    """Problems: an expected figure absent, or shown more than once."""
+    problems = [f"figure missing: {name}" for name in expected if name not in shown]
+    problems += [f"figure shown {shown.count(name)} times: {name}"
+                 for name in expected if shown.count(name) > 1]
+    return problems
+
+
+def check(report: Path, chromium: str, screenshot: Path,
+          expected: list[str] | None = None) -> list[str]:
+    """Problems found (empty when the report passes); ``expected`` figures (``src`` of
+    the images) must each be on the page once."""
     problems: list[str] = []
     profile = Path(tempfile.mkdtemp(prefix="antigrad-chromium-"))
     proc, port = open_browser(chromium, profile)
@@ -119,6 +142,7 @@ def check(report: Path, chromium: str, screenshot: Path) -> list[str]:
                 problems.append(f"figure not loaded: {img['src']}")
             elif not img["visible"] or img["width"] < 300:
                 problems.append(f"figure not visible: {img['src']} ({img['width']} px wide)")
+        problems += missing_figures([img["src"] for img in result["imgs"]], expected or [])
         if not result["table"]:
             problems.append("results table missing or hidden")
         elif result["rows"] < 1:
@@ -152,7 +176,8 @@ def main() -> int:
         report = args.report or build_report(Path(tmp))
         if not report.exists():
             sys.exit(f"no report at {report}")
-        problems = check(report, chromium, args.screenshot)
+        expected = None if args.report else expected_figures()
+        problems = check(report, chromium, args.screenshot, expected)
     for p in problems:
         print("FAIL:", p)
     print("report OK in headless Chromium" if not problems else f"{len(problems)} problem(s)")

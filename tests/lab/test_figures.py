@@ -115,10 +115,16 @@ def test_restarts_land_in_several_minima():
     fig = F.plot_restarts(restarts=8, steps=200)
     surf, bars = fig.axes
     assert len(gids(surf, "path:restart-")) == 8
-    assert "found" in surf.get_title() and "of 4 minima" in surf.get_title()
+    assert "found" in surf.get_title() and "of 6 minima" in surf.get_title()
     found = int(surf.get_title().split("found ")[1].split(" ")[0])
     assert found >= 2
     assert len(bars.patches) == 8 and bars.get_ylabel() == "final loss L(w)"
+    # the minima found differ in value, so keeping the best restart matters (L17)
+    finals = np.array([p.get_height() for p in bars.patches])
+    assert len(np.unique(finals.round(3))) >= 2
+    (best,) = [x for x in bars.lines if x.get_gid() == "best"]
+    assert best.get_ydata()[0] == finals.min() == pytest.approx(-1.0316285, abs=1e-4)
+    assert finals.max() > finals.min() + 0.5
     with pytest.raises(ValueError, match="restarts"):
         F.plot_restarts(restarts=0)
 
@@ -141,8 +147,9 @@ def test_comparison_figures():
 
 
 def test_gallery_lists_every_lecture_picture():
-    assert set(F.LECTURE_FIGURES) == {"trajectories", "lr-regimes", "sgd-vs-gd", "momentum",
-                                      "adaptive", "restarts"}
+    assert list(F.LECTURE_FIGURES) == [
+        "steepest-descent", "lr-regimes", "sgd-vs-gd", "schedules", "momentum", "nesterov",
+        "adaptive", "weight-decay", "newton", "second-order", "restarts", "trajectories"]
     assert get_surface("rosenbrock").lrs
 
 

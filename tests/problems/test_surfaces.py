@@ -29,6 +29,24 @@ def test_start_is_worse_than_minimum_and_inside_box(name):
     assert float(s(torch.tensor(s.start, dtype=torch.float64))) > s.min_value + 1e-3
 
 
+def test_six_hump_camels_local_minima_are_minima_of_higher_value():
+    s = get_surface("six-hump-camel")
+    assert len(s.minima) == 2 and len(s.local_minima) == 4
+    assert s.all_minima == s.minima + s.local_minima
+    values = []
+    for m in s.local_minima:
+        w = torch.tensor(m, dtype=torch.float64, requires_grad=True)
+        f = s(w)
+        f.backward()
+        assert float(w.grad.norm()) < 1e-4, (m, w.grad)
+        H = torch.autograd.functional.hessian(s, torch.tensor(m, dtype=torch.float64))
+        assert float(torch.linalg.eigvalsh(H).min()) > 0  # a minimum, not a saddle
+        values.append(float(f.detach()))
+    assert values == pytest.approx([-0.2154638, -0.2154638, 2.1042503, 2.1042503], abs=1e-6)
+    assert min(values) > s.min_value + 0.5  # where a run lands matters
+    assert s.nearest_minimum((1.6, 0.6)) == 5 and s.nearest_minimum((0.1, -0.7)) == 0
+
+
 def test_grid_shape_and_values():
     s = get_surface("himmelblau")
     X, Y, Z = s.grid(50)

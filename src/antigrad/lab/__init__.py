@@ -5,7 +5,8 @@
 - :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
 - :mod:`~antigrad.lab.store`: SQLite store under ``runs/``.
-- :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18.
+- :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18;
+  :mod:`~antigrad.lab.surface_range`: the range test on a 2-D surface.
 - :mod:`~antigrad.lab.report`: the HTML report; :mod:`~antigrad.lab.outdir`: which
   folders a report may replace (only antigrad's own).
 

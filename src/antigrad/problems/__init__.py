@@ -1,7 +1,8 @@
 """Benchmark problems: 2-D loss surfaces, synthetic noisy problems, real data with models.
 
 - :mod:`~antigrad.problems.surfaces`: quadratic (chosen condition number), Rosenbrock,
-  Beale, Himmelblau, a saddle, Rastrigin — each with its known minima.
+  Beale, Himmelblau, the six-hump camel (minima of different values), a saddle,
+  Rastrigin — each with its known minima.
 - :mod:`~antigrad.problems.stochastic`: a 100-D noisy quadratic (DeepOBS style) and
   noisy least squares, with known optima.
 - :mod:`~antigrad.problems.workloads`: logistic regression on breast cancer, an MLP on

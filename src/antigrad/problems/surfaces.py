@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["Surface", "quadratic", "rosenbrock", "beale", "himmelblau", "saddle",
-           "rastrigin", "SURFACES"]
+__all__ = ["Surface", "quadratic", "rosenbrock", "beale", "himmelblau", "six_hump_camel",
+           "saddle", "rastrigin", "SURFACES"]
 
 Point = tuple[float, float]
 
@@ -39,12 +39,13 @@ class Surface:
         title: formula or description shown on plots.
         fn: ``fn(x, y) -> f`` on tensors, element-wise (so it also evaluates grids).
         bounds: ``((xmin, xmax), (ymin, ymax))``, the box drawn by the figures.
-        minima: the known global (and, where listed, local) minimizers.
+        minima: the known global minimizers (all with value ``min_value``).
         min_value: ``f`` at the global minimum, ``None`` when unbounded below.
         start: a starting point that shows the surface's difficulty.
         lrs: suggested learning rates per optimizer family (``"sgd"``, ``"adaptive"``).
         log_levels: draw contours at log-spaced levels (surfaces with a huge range).
         saddles: known saddle points, drawn as crosses.
+        local_minima: known local minimizers that are not global (higher values).
     """
 
     name: str
@@ -57,6 +58,12 @@ class Surface:
     lrs: dict[str, float] = field(default_factory=dict)
     log_levels: bool = True
     saddles: tuple[Point, ...] = ()
+    local_minima: tuple[Point, ...] = ()
+
+    @property
+    def all_minima(self) -> tuple[Point, ...]:
+        """The global minima, then the local ones."""
+        return self.minima + self.local_minima
 
     def __call__(self, w: Tensor) -> Tensor:
         """``f(w)`` for ``w`` of shape ``(..., 2)``."""
@@ -77,10 +84,10 @@ class Surface:
         return X.numpy(), Y.numpy(), Z.numpy()
 
     def nearest_minimum(self, point: Point) -> int:
-        """Index in :attr:`minima` of the minimum closest to ``point``."""
-        if not self.minima:
+        """Index in :attr:`all_minima` (global first) of the minimum closest to ``point``."""
+        if not self.all_minima:
             raise ValueError(f"surface {self.name!r} has no known minima")
-        d = [math.dist(point, m) for m in self.minima]
+        d = [math.dist(point, m) for m in self.all_minima]
         return int(np.argmin(d))
 
 
@@ -144,6 +151,26 @@ def himmelblau() -> Surface:
     )
 
 
+def six_hump_camel() -> Surface:
+    """The six-hump camel ``(4 − 2.1x² + x⁴/3)x² + xy + (4y² − 4)y²``: six minima of three
+    different values — two global (−1.0316), two at −0.2155, two at 2.1043 — so where a
+    run lands matters, and keeping the best of several restarts pays (L17).
+
+    Minimizers Newton-polished to 6 decimals: the global ones in ``minima``, the four
+    others in ``local_minima``.
+    """
+    return Surface(
+        name="six-hump-camel", title="six-hump camel: minima −1.03, −0.22, 2.10",
+        fn=lambda x, y: (4 - 2.1 * x**2 + x**4 / 3) * x**2 + x * y + (4 * y**2 - 4) * y**2,
+        bounds=((-2.2, 2.2), (-1.2, 1.2)),
+        minima=((0.089842, -0.712656), (-0.089842, 0.712656)),
+        min_value=-1.0316284534898774, start=(-1.9, 1.1),
+        lrs={"sgd": 0.01, "adaptive": 0.05},
+        local_minima=((-1.703607, 0.796084), (1.703607, -0.796084),
+                      (-1.607105, -0.568651), (1.607105, 0.568651)),
+    )
+
+
 def saddle() -> Surface:
     """A saddle ``x^2 / 2 + y^4 / 4 - y^2 / 2``: saddle at the origin, minima at ``(0, ±1)``.
 
@@ -173,5 +200,6 @@ def rastrigin(A: float = 10.0) -> Surface:
 #: Surface factories by name (each called with its defaults).
 SURFACES: dict[str, Callable[[], Surface]] = {
     "quadratic": quadratic, "rosenbrock": rosenbrock, "beale": beale,
-    "himmelblau": himmelblau, "saddle": saddle, "rastrigin": rastrigin,
+    "himmelblau": himmelblau, "six-hump-camel": six_hump_camel, "saddle": saddle,
+    "rastrigin": rastrigin,
 }

@@ -5,7 +5,8 @@ they need no GUI backend and never accumulate in a global figure list.
 
 Conventions the tests rely on: every optimizer path is a ``Line2D`` whose ``gid`` is
 ``"path:<name>"``; a diverged run gets an ``"x"`` marker with gid ``"diverged:<name>"``
-and ``"(diverged)"`` in its legend label; minima are drawn with gid ``"minimum"``.
+and ``"(diverged)"`` in its legend label; global minima are drawn with gid ``"minimum"``,
+local ones with ``"local-minimum"``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def new_figure(ncols: int = 1, width: float = 6.0,
 
 
 def draw_surface(ax: Axes, surface: Surface, levels: int = 30, resolution: int = 200) -> None:
-    """Contour lines of ``surface`` over its box, its minima (stars) and saddles (crosses)."""
+    """Contour lines of ``surface`` over its box, its global minima (gold stars), local
+    minima (white stars) and saddles (crosses)."""
     X, Y, Z = surface.grid(resolution)
     if surface.log_levels:
         shift = Z.min()
@@ -61,6 +63,10 @@ def draw_surface(ax: Axes, surface: Surface, levels: int = 30, resolution: int =
         ax.plot([mx], [my], marker="*", color="gold", markeredgecolor="black", markersize=14,
                 linestyle="none", gid="minimum", zorder=5,
                 label="known minimum" if i == 0 else None)
+    for i, (mx, my) in enumerate(surface.local_minima):
+        ax.plot([mx], [my], marker="*", color="white", markeredgecolor="black", markersize=11,
+                linestyle="none", gid="local-minimum", zorder=5,
+                label="local minimum" if i == 0 else None)
     for sx, sy in surface.saddles:
         ax.plot([sx], [sy], marker="X", color="white", markeredgecolor="black",
                 markersize=9, linestyle="none", gid="saddle", zorder=5)

@@ -1,0 +1,5 @@
+"""The lecture's pictures draw without a display."""
+
+import matplotlib
+
+matplotlib.use("Agg")
