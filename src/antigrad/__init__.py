@@ -46,6 +46,7 @@ _EXPORTS = {
     "DiagonalNewton": "antigrad.second_order",
     "BFGS": "antigrad.second_order",
     "LBFGS": "antigrad.second_order",
+    "SecondOrderOptimizer": "antigrad.second_order",
     "problems": "antigrad.problems",
     "lab": "antigrad.lab",
 }

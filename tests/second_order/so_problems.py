@@ -15,10 +15,15 @@ LAM = 1e-3
 
 def make(name: str, params, **kw):
     """The optimizer ``name``; LBFGS with the strong-Wolfe search unless told otherwise
-    (its default is torch's fixed step)."""
-    if name == "LBFGS":
-        kw.setdefault("line_search_fn", "strong_wolfe")
-    return getattr(antigrad, name)(params, **kw)
+    (its default is torch's fixed step) and checking non-finite values as the others do
+    (its default is torch's: no check)."""
+    if name != "LBFGS":
+        return getattr(antigrad, name)(params, **kw)
+    kw.setdefault("line_search_fn", "strong_wolfe")
+    nonfinite = kw.pop("nonfinite", "raise")
+    opt = antigrad.LBFGS(params, **kw)
+    opt.nonfinite = nonfinite
+    return opt
 
 
 def closure_for(opt, loss_fn):

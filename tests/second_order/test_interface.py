@@ -30,7 +30,7 @@ def test_step_without_closure_says_why(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("arg,value", [("lr", -1.0), ("lr", 0.0), ("max_iter", 0),
+@pytest.mark.parametrize("arg,value", [("lr", -1.0), ("max_iter", 0),
                                        ("max_eval", -3), ("tolerance_grad", -1e-3),
                                        ("tolerance_change", -1.0),
                                        ("line_search_fn", "armijo")])
@@ -48,6 +48,26 @@ def test_invalid_arguments_name_argument_and_value(name, arg, value):
     ("DiagonalNewton", "damping", -0.5), ("LBFGS", "history_size", 0)])
 def test_invalid_specific_arguments(name, arg, value):
     with pytest.raises(ValueError, match=rf"Invalid {arg}: '?{value}"):
+        make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_lr_zero_is_accepted_and_takes_no_step(name):
+    """The bound of the first-order optimizers and torch.optim.LBFGS: lr >= 0."""
+    params = rosen_params()
+    before = [p.detach().clone() for p in params]
+    opt = make(name, params, lr=0.0)
+    opt.step(closure_for(opt, rosen_loss(params)))
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, params, strict=True))
+    assert opt.result.reason == "step_size" and opt.result.iterations <= 1
+
+
+@pytest.mark.parametrize("name", METHODS)
+@pytest.mark.parametrize("arg,value,error", [
+    ("max_iter", 1.5, TypeError), ("max_eval", "9", TypeError), ("lr", "1", TypeError),
+    ("nonfinite", "warn", ValueError)])
+def test_wrong_type_is_a_type_error_wrong_value_a_value_error(name, arg, value, error):
+    with pytest.raises(error, match=rf"Invalid {arg}: '?{value}"):
         make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
 
 
@@ -96,6 +116,7 @@ def test_param_group_options_must_agree():
 
 @pytest.mark.parametrize("name,kw", [(m, {}) for m in METHODS] + [
     ("Newton", dict(line_search_fn=None)), ("Newton", dict(mode="cg")),
+    ("Newton", dict(mode="trust_region")),
     ("DiagonalNewton", dict(hessian="hutchinson", samples=2)),
     ("LBFGS", dict(history_size=2))])
 def test_state_dict_round_trip_continues_identically(name, kw):

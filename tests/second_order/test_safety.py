@@ -66,13 +66,13 @@ def test_closure_error_in_line_search_restores_parameters(name, error):
             raise error("interrupted")
         return inner()
 
-    original = opt.search
+    original = opt.line_search
 
     def search(*args, **kw):
         accepted.append(w.detach().clone())
         return original(*args, **kw)
 
-    opt.search = search
+    opt.line_search = search
     with pytest.raises(error, match="interrupted"):
         opt.step(closure)
     assert torch.equal(w.detach(), accepted[-1])

@@ -4,10 +4,15 @@ One ``step(closure)`` runs up to ``max_iter`` iterations (as ``torch.optim.LBFGS
 
     p = (L(w), ∇L(w))                          one closure call
     repeat:
-        d, t0 = direction(p)                   Newton / diagonal / BFGS / L-BFGS
-        t = line_search(φ(t) = L(w + t d), t0)
+        d, t0 = direction(p)                   a Direction object
+        t = line_search(φ(t) = L(w + t d), t0) a LineSearch object (or the direction's own
+                                               globalisation: damping, trust region)
         remember(s = t d, y = ∇L(w + t d) − ∇L(w));  w ← w + t d
-    until a stopping rule fires (``result.reason``, see :mod:`.result`)
+    until a stopping rule fires (a Tolerances object; ``result.reason``, see :mod:`.result`)
+
+The three parts are objects chosen at construction (``SecondOrderOptimizer(params,
+direction, line_search)``); ``Newton``, ``DiagonalNewton``, ``BFGS`` and ``LBFGS`` are this
+class with their parts chosen by name.
 
 All parameters of all param groups form one vector (:class:`.flat.FlatParams`), so the
 solver options must agree across groups (a group may list any subset of parameters;
@@ -19,79 +24,115 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .. import validation
 from . import line_search as ls
+from .direction import Context, Direction
 from .flat import CLOSURE_REQUIRED, FlatParams, Point
+from .options import common_defaults, nonfinite_mode
 from .result import NonFiniteLossError, SolveResult
+from .stopping import ScaleAwareTolerances, Tolerances
 
-C1, C2, MAX_LS = 1e-4, 0.9, 25
 TORCH_FLAGS = frozenset({"differentiable", "foreach", "fused", "capturable", "maximize"})
-LINE_SEARCHES = ("strong_wolfe", "backtracking", None)
 
 
-def positive(name: str, value: Any) -> None:
-    if not validation.number(name, value) > 0:
-        raise ValueError(f"Invalid {name}: {value} (must be > 0)")
+@dataclass
+class _Run:
+    """One ``step()`` in progress."""
 
-
-def finite_damping(value: Any) -> None:
-    validation.at_least("damping", value)
-    if not math.isfinite(float(value)):
-        raise ValueError(f"Invalid damping: {value} (must be finite: infinite damping "
-                         f"takes no step)")
-
-
-def positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= 1)")
-
-
-def common_defaults(lr: float, max_iter: int, max_eval: int | None, tolerance_grad: float,
-                    tolerance_change: float, line_search_fn: str | None,
-                    signed_tolerances: bool = False) -> dict[str, Any]:
-    """Validate the options every second-order optimizer takes.
-
-    With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
-    but NaN: a negative one never fires."""
-    if isinstance(lr, Tensor) and lr.numel() != 1:
-        raise ValueError(f"Invalid lr: Tensor lr must be 1-element, got shape "
-                         f"{tuple(lr.shape)}")
-    positive("lr", lr)
-    positive_int("max_iter", max_iter)
-    if max_eval is None:
-        max_eval = max_iter * 5 // 4
-    positive_int("max_eval", max_eval)
-    for name, tol in (("tolerance_grad", tolerance_grad),
-                      ("tolerance_change", tolerance_change)):
-        if signed_tolerances:
-            validation.number(name, tol)
-        else:
-            validation.at_least(name, tol)
-    if line_search_fn not in LINE_SEARCHES:
-        raise ValueError(f"Invalid line_search_fn: {line_search_fn!r} (must be one of "
-                         f"{', '.join(map(repr, LINE_SEARCHES))})")
-    return dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                tolerance_change=tolerance_change, line_search_fn=line_search_fn)
+    closure: Callable[[], Any]
+    ctx: Context
+    p: Point
+    loss: Any
+    reason: str | None = None
 
 
 class SecondOrderOptimizer(torch.optim.Optimizer):
-    """Base class: subclasses define :meth:`direction` and, if they learn, :meth:`remember`."""
+    r"""A second-order method assembled from a direction and a line search.
 
-    #: evaluations keep the gradient's graph (for Hessians / Hessian-vector products)
-    needs_graph = False
+    Args:
+        params: parameters or param groups (all treated as one vector).
+        direction: a :class:`~antigrad.second_order.direction.Direction`: ``SteepestDescent``,
+            ``NewtonDirection``, ``NewtonCG``, ``LevenbergMarquardt``, ``TrustRegionNewton``,
+            ``DiagonalNewtonDirection``, ``BFGSDirection`` or ``LBFGSDirection``.
+        line_search: a :class:`~antigrad.second_order.line_search.LineSearch`
+            (``StrongWolfe()``, ``Backtracking()``, ``FixedStep()``) or its name
+            (``"strong_wolfe"``, default; ``"backtracking"``; ``None``: fixed step).
+        lr: first step size tried along ``d`` (``1`` is the Newton / quasi-Newton step;
+            ``0`` takes no step).
+        max_iter, max_eval, tolerance_grad, tolerance_change: stopping rules of one
+            ``step()`` (see :mod:`antigrad.second_order.stopping`).
+        nonfinite: what a NaN/inf loss or gradient does: ``"raise"`` (default) raises
+            :class:`~antigrad.NonFiniteLossError` and leaves the parameters where the
+            last finite point was; ``"skip"`` ends the step there instead (a non-finite
+            starting point skips the whole step, counted in ``skipped_steps``);
+            ``"ignore"`` checks nothing, as ``torch.optim.LBFGS``.
+        tolerances: the stopping rules (default ``ScaleAwareTolerances()``).
 
-    def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+    Example::
+
+        >>> import torch
+        >>> from antigrad.second_order import SecondOrderOptimizer, BFGSDirection, StrongWolfe
+        >>> w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = SecondOrderOptimizer([w], BFGSDirection(), StrongWolfe(), max_iter=100)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> opt.result.reason, torch.allclose(w.detach(), torch.ones(2, dtype=torch.float64))
+        ('gradient', True)
+    """
+
+    default_nonfinite = "raise"
+
+    def __init__(self, params: Iterable[Any], direction: Direction,
+                 line_search: str | ls.LineSearch | None = "strong_wolfe", *,
+                 lr: float = 1.0, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 nonfinite: str | None = None, tolerances: Tolerances | None = None) -> None:
+        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change)
+        self._assemble(params, direction, line_search, defaults, nonfinite, tolerances)
+
+    def _assemble(self, params: Iterable[Any], direction: Direction,
+                  line_search: str | ls.LineSearch | None, defaults: dict[str, Any],
+                  nonfinite: str | None, tolerances: Tolerances | None) -> None:
+        """Validate the parts and set up (every subclass's constructor ends here)."""
+        if not isinstance(direction, Direction):
+            raise TypeError(f"Invalid direction: {direction!r} (must be a "
+                            f"antigrad.second_order Direction, e.g. BFGSDirection())")
+        if tolerances is not None and not isinstance(tolerances, Tolerances):
+            raise TypeError(f"Invalid tolerances: {tolerances!r} (must be a Tolerances, "
+                            f"e.g. ScaleAwareTolerances())")
+        self.descent = direction
+        self.line_search = ls.line_search_from(line_search)
+        self.tolerances = tolerances or ScaleAwareTolerances()
+        self.nonfinite = self.default_nonfinite if nonfinite is None else nonfinite
+        self.skipped_steps = 0
         # Optimizer's own __init__: a subclass may also inherit a torch.optim class (for
         # isinstance checks) whose __init__ takes other arguments
-        torch.optim.Optimizer.__init__(self, params, defaults)
+        torch.optim.Optimizer.__init__(self, params, {**direction.hyperparameters(),
+                                                      **defaults})
         self.result: SolveResult | None = None
         self._flat_cache: FlatParams | None = None
-        self._flat()  # validates the parameters now, not at the first step
+        flat = self._flat()  # validates the parameters now, not at the first step
+        if direction.refuses_complex:
+            flat.refuse_complex()
+        direction.setup(flat, self.param_groups[0])
+
+    @property
+    def nonfinite(self) -> str:
+        """``"raise"``, ``"skip"`` or ``"ignore"``; may be changed between steps."""
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: str) -> None:
+        self._nonfinite = nonfinite_mode(value)
 
     # -- parameters and options ----------------------------------------------------------
     def _flat(self) -> FlatParams:
@@ -117,15 +158,35 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         ``defaults``; they are not ours)."""
         return set(self.defaults) - TORCH_FLAGS
 
+    def _context(self, state: dict[str, Any], o: dict[str, Any],
+                 result: SolveResult | None) -> Context:
+        return Context(self._flat(), state, o, result,  # type: ignore[arg-type]
+                       accept_nonfinite=self.nonfinite == "ignore")
+
     def __getstate__(self) -> dict[str, Any]:
-        return {**super().__getstate__(), "result": self.result}
+        return {**super().__getstate__(), "result": self.result, "descent": self.descent,
+                "line_search": self.line_search, "tolerances": self.tolerances,
+                "_nonfinite": self.nonfinite, "skipped_steps": self.skipped_steps}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self._flat_cache = None  # a view of the parameters, rebuilt on first use
 
-    #: what ``self.state`` may hold for this optimizer (others mean a foreign state_dict)
-    state_keys: frozenset[str] = frozenset({"func_evals", "n_iter"})
+    # -- the direction's view, for inspection ------------------------------------------
+    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
+                  result: SolveResult | None = None) -> tuple[Tensor, float]:
+        """The search direction at ``p`` given ``state`` (no evaluation, no update)."""
+        return self.descent.direction(p, self._context(state, o, result))
+
+    def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
+        """Teach ``state`` the pair ``(s, y)`` as a step would."""
+        self.descent.remember(self._context(state, o, None), s, y)
+
+    # -- checkpoints ---------------------------------------------------------------------
+    @property
+    def state_keys(self) -> frozenset[str]:
+        """What ``self.state`` may hold (others mean a foreign state_dict)."""
+        return frozenset({"func_evals", "n_iter"}) | self.descent.state_keys
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state_dict of this optimizer; refuse anything else before changing state."""
@@ -160,46 +221,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
                 raise ValueError(f"{name}.load_state_dict: unknown state "
                                  f"{', '.join(foreign)}: this state_dict is from another "
                                  f"optimizer, not {name}")
-            self.check_state(st)
-
-    def check_state(self, st: dict[str, Any]) -> None:
-        """Refuse loaded buffers that do not fit these parameters (subclasses)."""
-
-    def _check_shape(self, st: dict[str, Any], key: str, shape: tuple[int, ...]) -> None:
-        v = st.get(key)
-        if v is not None and (not isinstance(v, Tensor) or tuple(v.shape) != shape):
-            got = tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__
-            raise ValueError(f"{type(self).__name__}.load_state_dict: {key} has shape {got}, "
-                             f"expected {shape} for these {self._flat().n} parameters")
-
-    # -- what subclasses define ----------------------------------------------------------
-    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                  result: SolveResult) -> tuple[Tensor, float]:
-        """The search direction ``d`` at ``p`` and the first step size to try."""
-        raise NotImplementedError
-
-    def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
-        """Learn from the step ``s`` and the gradient change ``y`` (quasi-Newton)."""
-
-    def forget(self, state: dict[str, Any]) -> None:
-        """Drop learnt curvature (called when it stopped giving a descent direction)."""
-
-    def resume(self, state: dict[str, Any], p: Point, o: dict[str, Any]) -> None:
-        """Called with the first point of every ``step()`` (to finish a loaded history)."""
-
-    def step_taken(self, new: Point, x0: Tensor, d: Tensor, t: float) -> Tensor:
-        """The step ``s`` to learn from: where the parameters moved."""
-        return new.x - x0
-
-    def search(self, phi: ls.Phi, p: Point, d: Tensor, t: float, gtd: float,
-               o: dict[str, Any], state: dict[str, Any]) -> tuple[float, Point]:
-        name = o["line_search_fn"]
-        if name == "strong_wolfe":
-            return ls.strong_wolfe(phi, p, d, t, gtd, c1=C1, c2=C2, max_ls=MAX_LS,
-                                   tolerance_change=o["tolerance_change"])
-        if name == "backtracking":
-            return ls.backtracking(phi, p, d, t, gtd, c1=C1, max_ls=MAX_LS)
-        return ls.fixed(phi, p, d, t, gtd, max_ls=MAX_LS)
+            self.descent.check_state(name, st, self._flat().n)
 
     # -- the loop ------------------------------------------------------------------------
     @torch.no_grad()
@@ -210,76 +232,110 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         """
         if closure is None:
             raise TypeError(CLOSURE_REQUIRED.format(name=type(self).__name__))
+        run = self._begin(closure)
+        while run.reason is None:
+            self._iterate(run)
+        res = run.ctx.result
+        res.reason = run.reason
+        if not math.isfinite(res.loss) and self.nonfinite == "raise":  # pragma: no cover
+            raise NonFiniteLossError(f"{type(self).__name__}: non-finite loss accepted")
+        return run.loss
+
+    def _begin(self, closure: Callable[[], Any]) -> _Run:
+        """Evaluate the starting point; a reason to stop at once if there is one."""
         flat, o = self._flat(), self._options()
         state = self.state[flat.params[0]]
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
-        graph = self.needs_graph
-        p = flat.evaluate(closure, graph=graph)
+        p = flat.evaluate(closure, graph=self.descent.needs_graph)
         res = SolveResult(loss=p.f, initial_loss=p.f, grad_norm=float(p.g.abs().max()),
                           func_evals=1, losses=[p.f])
         self.result = res
         state["func_evals"] += 1
-        if not p.finite:
-            raise NonFiniteLossError(
-                f"{type(self).__name__}: the loss ({p.f}) or its gradient is not finite at "
-                f"the current parameters; nothing was changed")
         loss = p.loss.detach() if isinstance(p.loss, Tensor) else p.loss
-        self.resume(state, p, o)
-        reason = "gradient" if res.grad_norm <= o["tolerance_grad"] else None
-        while reason is None:
-            d, t = self.direction(p, state, o, res)
-            gtd = float(p.g @ d)
-            if not gtd < 0:  # curvature went bad: restart from steepest descent
-                self.forget(state)
-                d, t = self.direction(p, state, o, res)
-                gtd = float(p.g @ d)
-            if gtd > -o["tolerance_change"]:
-                reason = "loss_change"
-                break
-            x0, last = p.x, [p, 0]  # the last trial point, the number of trials
+        run = _Run(closure, self._context(state, o, res), p, loss)
+        if not p.finite and self.nonfinite != "ignore":
+            if self.nonfinite == "raise":
+                raise NonFiniteLossError(
+                    f"{type(self).__name__}: the loss ({p.f}) or its gradient is not finite "
+                    f"at the current parameters; nothing was changed. Pass nonfinite='skip' "
+                    f"to skip such steps.")
+            self.skipped_steps += 1
+            run.reason = "nonfinite"
+            return run
+        self.descent.resume(run.ctx, p)
+        if res.grad_norm <= o["tolerance_grad"]:
+            run.reason = "gradient"
+        return run
 
-            def phi(t: float, dd: Tensor | None = None, x0: Tensor = x0, d: Tensor = d,
-                    last: list = last) -> Point:
-                x = torch.add(x0, d if dd is None else dd, alpha=t)
-                flat.set_(x)
-                last[0] = flat.evaluate(closure, x, graph=graph)
-                last[1] += 1
-                return last[0]
+    def _iterate(self, run: _Run) -> None:
+        """One iteration: direction, search, update, stopping rules."""
+        d, t, gtd = self._descent_direction(run)
+        run.reason = self.tolerances.before_search(run.p, gtd, run.ctx.options)
+        if run.reason is not None:
+            return
+        x0 = run.p.x
+        found = self._search(run, d, t, gtd)
+        if found is None:
+            run.reason = "nonfinite"
+            return
+        t, new = found
+        self._accept(run, new, x0, d, t)
 
-            try:
-                t, new = self.search(phi, p, d, t, gtd, o, state)
-                if new is not last[0]:  # params sit at the last trial, not the pick
-                    flat.set_(new.x)
-                    if graph and new is not p:
-                        new = flat.evaluate(closure, new.x, graph=True)
-                        last[1] += 1
-            except BaseException:  # NaN, or the closure raised (Ctrl-C too): undo the trial
+    def _descent_direction(self, run: _Run) -> tuple[Tensor, float, float]:
+        d, t = self.descent.direction(run.p, run.ctx)
+        gtd = float(run.p.g @ d)
+        if not gtd < 0:  # curvature went bad: restart from what a fresh start would do
+            self.descent.forget(run.ctx)
+            d, t = self.descent.direction(run.p, run.ctx)
+            gtd = float(run.p.g @ d)
+        return d, t, gtd
+
+    def _search(self, run: _Run, d: Tensor, t: float, gtd: float) -> tuple[float, Point] | None:
+        """The accepted ``(t, point)``, parameters moved there; ``None`` when
+        ``nonfinite="skip"`` met only non-finite values (parameters back at the start)."""
+        flat, p, graph = run.ctx.flat, run.p, self.descent.needs_graph
+        x0, last = p.x, [p, 0]  # the last trial point, the number of trials
+
+        def phi(t: float, dd: Tensor | None = None) -> Point:
+            x = torch.add(x0, d if dd is None else dd, alpha=t)
+            flat.set_(x)
+            last[0] = flat.evaluate(run.closure, x, graph=graph)
+            last[1] += 1
+            return last[0]
+
+        try:
+            t, new = self.descent.move(phi, p, d, t, gtd, run.ctx, self.line_search)
+            if new is not last[0]:  # params sit at the last trial, not the pick
+                flat.set_(new.x)
+                if graph and new is not p:
+                    new = flat.evaluate(run.closure, new.x, graph=True)
+                    last[1] += 1
+        except NonFiniteLossError:
+            if self.nonfinite == "raise":
                 flat.set_(x0)
                 raise
-            finally:
-                res.func_evals += last[1]
-                state["func_evals"] += last[1]
-            res.iterations += 1
-            state["n_iter"] += 1
-            s = self.step_taken(new, x0, d, t)
-            res.step_norm = float(s.abs().max())
-            if res.step_norm > 0:
-                self.remember(state, s, new.g - p.g, o)
-            change, p = new.f - p.f, new
-            res.loss, res.grad_norm = p.f, float(p.g.abs().max())
-            res.losses.append(p.f)
-            if res.grad_norm <= o["tolerance_grad"]:
-                reason = "gradient"
-            elif res.step_norm <= o["tolerance_change"]:
-                reason = "step_size"
-            elif abs(change) < o["tolerance_change"]:
-                reason = "loss_change"
-            elif res.iterations >= o["max_iter"]:
-                reason = "max_iter"
-            elif res.func_evals >= o["max_eval"]:
-                reason = "max_eval"
-        res.reason = reason
-        if not math.isfinite(res.loss):  # pragma: no cover - the searches never accept this
-            raise NonFiniteLossError(f"{type(self).__name__}: non-finite loss accepted")
-        return loss
+            if self.nonfinite == "ignore":  # as torch: stay where the last trial went
+                return t, last[0]
+            flat.set_(x0)
+            return None
+        except BaseException:  # the closure raised (Ctrl-C too): undo the trial
+            flat.set_(x0)
+            raise
+        finally:
+            run.ctx.result.func_evals += last[1]
+            run.ctx.state["func_evals"] += last[1]
+        return t, new
+
+    def _accept(self, run: _Run, new: Point, x0: Tensor, d: Tensor, t: float) -> None:
+        res, state = run.ctx.result, run.ctx.state
+        res.iterations += 1
+        state["n_iter"] += 1
+        s = self.descent.step_taken(new, x0, d, t)
+        res.step_norm = float(s.abs().max())
+        if res.step_norm > 0:
+            self.descent.remember(run.ctx, s, new.g - run.p.g)
+        old, run.p = run.p, new
+        res.loss, res.grad_norm = new.f, float(new.g.abs().max())
+        res.losses.append(new.f)
+        run.reason = self.tolerances.after_step(old, new, s, run.ctx.options, res)

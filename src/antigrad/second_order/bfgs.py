@@ -40,9 +40,56 @@ import torch
 from torch import Tensor
 
 from . import curvature
-from .base import SecondOrderOptimizer, common_defaults, positive_int
-from .flat import Point
-from .result import SolveResult
+from .base import SecondOrderOptimizer
+from .direction import Context, Direction, check_shape
+from .flat import FlatParams, Point
+from .line_search import LineSearch
+from .options import common_defaults, whole_number
+
+
+class BFGSDirection(Direction):
+    """``d = −H g`` with the dense BFGS inverse-Hessian approximation ``H``."""
+
+    state_keys = frozenset({"inv_hessian"})
+
+    def __init__(self, max_hessian_bytes: int = 2**30) -> None:
+        whole_number("max_hessian_bytes", max_hessian_bytes)
+        self.max_hessian_bytes = max_hessian_bytes
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"max_hessian_bytes": self.max_hessian_bytes}
+
+    def setup(self, flat: FlatParams, options: dict[str, Any]) -> None:
+        curvature.check_dense_memory("BFGS", flat.n, flat.dtype, 2,
+                                     options["max_hessian_bytes"],
+                                     "antigrad.LBFGS (O(history_size * n) memory)")
+
+    def check_state(self, owner: str, st: dict[str, Any], n: int) -> None:
+        check_shape(owner, st, "inv_hessian", (n, n))
+
+    def direction(self, p: Point, ctx: Context) -> tuple[Tensor, float]:
+        h = ctx.state.get("inv_hessian")
+        if h is None:
+            return p.g.neg(), ctx.options["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
+        return torch.mv(h, p.g).neg_(), ctx.options["lr"]
+
+    def remember(self, ctx: Context, s: Tensor, y: Tensor) -> None:
+        sy, yy = float(s @ y), float(y @ y)
+        if not sy > torch.finfo(s.dtype).eps * yy:
+            return
+        h = ctx.state.get("inv_hessian")
+        if h is None:
+            self.setup(ctx.flat, ctx.options)
+            h = torch.eye(s.numel(), dtype=s.dtype, device=s.device).mul_(sy / yy)
+            ctx.state["inv_hessian"] = h
+        rho = 1.0 / sy
+        hy = torch.mv(h, y)
+        h.addr_(s, s, alpha=rho * rho * float(y @ hy) + rho)
+        h.addr_(hy, s, alpha=-rho)
+        h.addr_(s, hy, alpha=-rho)
+
+    def forget(self, ctx: Context) -> None:
+        ctx.state.pop("inv_hessian", None)
 
 
 class BFGS(SecondOrderOptimizer):
@@ -51,55 +98,21 @@ class BFGS(SecondOrderOptimizer):
     Args:
         params: parameters or param groups (all treated as one vector).
         lr: step size tried first along ``d = −H g``.
-        line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"`` or ``None``.
+        line_search_fn: ``"strong_wolfe"`` (default), ``"backtracking"``, ``None`` or a
+            LineSearch object.
         max_iter, max_eval, tolerance_grad, tolerance_change: stopping rules of one
-            ``step()`` (see :mod:`antigrad.second_order.result`).
+            ``step()`` (see :mod:`antigrad.second_order.stopping`).
         max_hessian_bytes: memory the dense ``H`` may take (default 1 GiB).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
+            (see :class:`SecondOrderOptimizer`).
     """
 
-    state_keys = SecondOrderOptimizer.state_keys | {"inv_hessian"}
-
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *,
-                 line_search_fn: str | None = "strong_wolfe", max_iter: int = 20,
+                 line_search_fn: str | LineSearch | None = "strong_wolfe", max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9, max_hessian_bytes: int = 2**30) -> None:
-        positive_int("max_hessian_bytes", max_hessian_bytes)
-        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
-                                   line_search_fn)
-        defaults.update(max_hessian_bytes=max_hessian_bytes)
-        super().__init__(params, defaults)
-        self._check_memory(self.param_groups[0])
-
-    def _check_memory(self, o: dict[str, Any]) -> None:
-        flat = self._flat()
-        curvature.check_dense_memory("BFGS", flat.n, flat.dtype, 2, o["max_hessian_bytes"],
-                                     "antigrad.LBFGS (O(history_size * n) memory)")
-
-    def check_state(self, st: dict[str, Any]) -> None:
-        n = self._flat().n
-        self._check_shape(st, "inv_hessian", (n, n))
-
-    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                  result: SolveResult) -> tuple[Tensor, float]:
-        h = state.get("inv_hessian")
-        if h is None:
-            return p.g.neg(), o["lr"] * min(1.0, 1.0 / float(p.g.abs().sum()))
-        return torch.mv(h, p.g).neg_(), o["lr"]
-
-    def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
-        sy, yy = float(s @ y), float(y @ y)
-        if not sy > torch.finfo(s.dtype).eps * yy:
-            return
-        h = state.get("inv_hessian")
-        if h is None:
-            self._check_memory(o)
-            h = torch.eye(s.numel(), dtype=s.dtype, device=s.device).mul_(sy / yy)
-            state["inv_hessian"] = h
-        rho = 1.0 / sy
-        hy = torch.mv(h, y)
-        h.addr_(s, s, alpha=rho * rho * float(y @ hy) + rho)
-        h.addr_(hy, s, alpha=-rho)
-        h.addr_(s, hy, alpha=-rho)
-
-    def forget(self, state: dict[str, Any]) -> None:
-        state.pop("inv_hessian", None)
+                 tolerance_change: float = 1e-9, max_hessian_bytes: int = 2**30,
+                 nonfinite: str | None = None) -> None:
+        direction = BFGSDirection(max_hessian_bytes)
+        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change)
+        defaults.update(line_search_fn=line_search_fn)
+        self._assemble(params, direction, line_search_fn, defaults, nonfinite, None)

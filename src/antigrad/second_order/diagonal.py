@@ -48,11 +48,58 @@ from torch import Tensor
 
 from .. import validation
 from . import curvature
-from .base import SecondOrderOptimizer, common_defaults, finite_damping, positive_int
+from .base import SecondOrderOptimizer
+from .direction import Context, Direction
 from .flat import Point
-from .result import SolveResult
+from .line_search import LineSearch
+from .options import common_defaults, finite_damping, whole_number
 
 HESSIANS = ("auto", "exact", "hutchinson")
+
+
+class DiagonalNewtonDirection(Direction):
+    """``d = −g / (|diag H| + λ)`` with the exact or Hutchinson-estimated diagonal."""
+
+    needs_graph = True
+    refuses_complex = True
+    state_keys = frozenset({"probe_draws"})
+
+    def __init__(self, hessian: str = "auto", damping: float = 1e-4, samples: int = 8,
+                 seed: int = 0, exact_max_params: int = 2000) -> None:
+        if hessian not in HESSIANS:
+            raise ValueError(f"Invalid hessian: {hessian!r} (must be one of "
+                             f"{', '.join(map(repr, HESSIANS))})")
+        finite_damping(damping)
+        whole_number("samples", samples)
+        whole_number("seed", seed, low=-2**63)
+        validation.at_least("exact_max_params", exact_max_params)
+        self.hessian, self.damping, self.samples = hessian, damping, samples
+        self.seed, self.exact_max_params = seed, exact_max_params
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"hessian": self.hessian, "damping": self.damping, "samples": self.samples,
+                "seed": self.seed, "exact_max_params": self.exact_max_params}
+
+    def diagonal(self, p: Point, ctx: Context) -> Tensor:
+        """``diag ∇²L`` at ``p`` (exact or estimated, per ``hessian``)."""
+        flat, o = ctx.flat, ctx.options
+        assert p.grads is not None
+        kind = o["hessian"]
+        if kind == "auto":
+            kind = "exact" if flat.n <= o["exact_max_params"] else "hutchinson"
+        if kind == "exact":
+            ctx.result.hvp_evals += flat.n
+            return curvature.exact_diagonal(flat, p.grads)
+        draw = ctx.state.get("probe_draws", 0)
+        ctx.state["probe_draws"] = draw + 1
+        gen = torch.Generator().manual_seed(o["seed"] + draw)
+        ctx.result.hvp_evals += o["samples"]
+        return curvature.hutchinson_diagonal(flat, p.grads, o["samples"], gen)
+
+    def direction(self, p: Point, ctx: Context) -> tuple[Tensor, float]:
+        h = self.diagonal(p, ctx)
+        d = p.g / h.abs().add_(ctx.options["damping"])
+        return d.neg_().nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0), ctx.options["lr"]
 
 
 class DiagonalNewton(SecondOrderOptimizer):
@@ -66,54 +113,21 @@ class DiagonalNewton(SecondOrderOptimizer):
         samples: Rademacher probes per Hutchinson estimate.
         seed: seed of the probes.
         exact_max_params: the largest ``n`` for which ``"auto"`` uses the exact diagonal.
-        line_search_fn: ``"backtracking"`` (default), ``"strong_wolfe"`` or ``None``.
+        line_search_fn: ``"backtracking"`` (default), ``"strong_wolfe"``, ``None`` or a
+            LineSearch object.
         max_iter, max_eval, tolerance_grad, tolerance_change: stopping rules of one
-            ``step()`` (see :mod:`antigrad.second_order.result`).
+            ``step()`` (see :mod:`antigrad.second_order.stopping`).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
+            (see :class:`SecondOrderOptimizer`).
     """
-
-    needs_graph = True
-    state_keys = SecondOrderOptimizer.state_keys | {"probe_draws"}
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, hessian: str = "auto",
                  damping: float = 1e-4, samples: int = 8, seed: int = 0,
                  exact_max_params: int = 2000,
-                 line_search_fn: str | None = "backtracking", max_iter: int = 20,
+                 line_search_fn: str | LineSearch | None = "backtracking", max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
-                 tolerance_change: float = 1e-9) -> None:
-        if hessian not in HESSIANS:
-            raise ValueError(f"Invalid hessian: {hessian!r} (must be one of "
-                             f"{', '.join(map(repr, HESSIANS))})")
-        finite_damping(damping)
-        positive_int("samples", samples)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"Invalid seed: {seed!r} (must be an integer)")
-        validation.at_least("exact_max_params", exact_max_params)
-        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
-                                   line_search_fn)
-        defaults.update(hessian=hessian, damping=damping, samples=samples, seed=seed,
-                        exact_max_params=exact_max_params)
-        super().__init__(params, defaults)
-        self._flat().refuse_complex()
-
-    def diagonal(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                 result: SolveResult) -> Tensor:
-        """``diag ∇²L`` at ``p`` (exact or estimated, per ``hessian``)."""
-        flat = self._flat()
-        assert p.grads is not None
-        kind = o["hessian"]
-        if kind == "auto":
-            kind = "exact" if flat.n <= o["exact_max_params"] else "hutchinson"
-        if kind == "exact":
-            result.hvp_evals += flat.n
-            return curvature.exact_diagonal(flat, p.grads)
-        draw = state.get("probe_draws", 0)
-        state["probe_draws"] = draw + 1
-        gen = torch.Generator().manual_seed(o["seed"] + draw)
-        result.hvp_evals += o["samples"]
-        return curvature.hutchinson_diagonal(flat, p.grads, o["samples"], gen)
-
-    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                  result: SolveResult) -> tuple[Tensor, float]:
-        h = self.diagonal(p, state, o, result)
-        d = p.g / h.abs().add_(o["damping"])
-        return d.neg_().nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0), o["lr"]
+                 tolerance_change: float = 1e-9, nonfinite: str | None = None) -> None:
+        direction = DiagonalNewtonDirection(hessian, damping, samples, seed, exact_max_params)
+        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change)
+        defaults.update(line_search_fn=line_search_fn)
+        self._assemble(params, direction, line_search_fn, defaults, nonfinite, None)

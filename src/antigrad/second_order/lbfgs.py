@@ -56,10 +56,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import SecondOrderOptimizer, common_defaults, positive_int
+from .base import SecondOrderOptimizer
+from .direction import Context, Direction, check_shape
 from .flat import Point
 from .lbfgs_state import TORCH_KEYS, export_state, import_state
-from .result import SolveResult
+from .line_search import FixedStep, LineSearch, line_search_from
+from .options import common_defaults, whole_number
+from .stopping import TorchTolerances
 
 
 def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: float,
@@ -85,8 +88,99 @@ def compact_inverse_hessian_product(g: Tensor, z: Tensor, gram: Tensor, gamma: f
     return torch.addmv(g, z.T, coef, beta=gamma)
 
 
+class LBFGSDirection(Direction):
+    """``d = −H g`` for the L-BFGS matrix of the last ``history_size`` pairs (compact form).
+
+    ``torch_rule`` follows ``torch.optim.LBFGS`` without a line search: the first step
+    ``lr · min(1, 1/‖g‖₁)`` on the very first iteration only, ``H₀ = γ I`` kept after a
+    restart, and a pair kept when ``yᵀs > 10⁻¹⁰``; otherwise the first step after every
+    restart is shortened and a pair is kept when ``yᵀs > ε yᵀy``.
+    """
+
+    state_keys = TORCH_KEYS | {"pairs", "gram", "start", "count", "gamma", "history_at"}
+
+    def __init__(self, history_size: int = 100, torch_rule: bool = False) -> None:
+        whole_number("history_size", history_size)
+        self.history_size, self.torch_rule = history_size, torch_rule
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"history_size": self.history_size}
+
+    def check_state(self, owner: str, st: dict[str, Any], n: int) -> None:
+        for key in ("old_dirs", "old_stps"):
+            for v in st.get(key) or []:
+                if not isinstance(v, Tensor) or v.numel() != n:
+                    check_shape(owner, {key: v}, key, (n,))
+        for key in ("d", "prev_flat_grad"):
+            if isinstance(st.get(key), Tensor):
+                check_shape(owner, st, key, (n,))
+        pairs = st.get("pairs")
+        if pairs is not None:
+            check_shape(owner, st, "pairs", (pairs.shape[0], n))
+
+    def resume(self, ctx: Context, p: Point) -> None:
+        """Learn the pair still pending in a torch checkpoint (torch adds the last step's
+        pair at the start of the next ``step()``)."""
+        state = ctx.state
+        if "d" in state:
+            d, t, prev = state.pop("d"), state.pop("t"), state.pop("prev_flat_grad")
+            self.remember(ctx, d.mul(float(t)), p.g - prev)
+
+    def direction(self, p: Point, ctx: Context) -> tuple[Tensor, float]:
+        state, lr = ctx.state, ctx.options["lr"]
+        k = state.get("count", 0)
+        if self.torch_rule:  # torch: min(1, 1/|g|_1) on the very first iteration only
+            t = lr if state.get("n_iter", 0) else first_step(p.g, lr)
+        else:
+            t = first_step(p.g, lr) if k == 0 else lr
+        if k == 0:
+            return p.g.mul(-state.get("gamma", 1.0) if self.torch_rule else -1.0), t
+        start, rows = state["start"], 2 * k
+        order = None
+        if start:  # the ring has wrapped: oldest pair at slot `start`
+            slots = (torch.arange(k, device=p.g.device) + start) % k
+            order = torch.stack((2 * slots, 2 * slots + 1), 1).view(-1)
+        hg = compact_inverse_hessian_product(p.g, state["pairs"][:rows],
+                                             state["gram"][:rows, :rows], state["gamma"],
+                                             order)
+        return hg.neg_(), t
+
+    def step_taken(self, new: Point, x0: Tensor, d: Tensor, t: float) -> Tensor:
+        return d.mul(t)  # as torch: s = t d, not the rounded difference of the iterates
+
+    def remember(self, ctx: Context, s: Tensor, y: Tensor) -> None:
+        """Put ``(s, y)`` in the ring of the last ``m`` pairs (over the oldest when full)."""
+        state = ctx.state
+        sy, yy = float(s @ y), float(y @ y)
+        keep = sy > 1e-10 if self.torch_rule else sy > torch.finfo(s.dtype).eps * yy
+        if not keep:  # would spoil positive definiteness
+            return
+        m = ctx.options["history_size"]
+        if "pairs" not in state or state["pairs"].shape != (2 * m, s.numel()):
+            # empty, not zeros: on CPU the pages of unused rows are never touched
+            state["pairs"] = s.new_empty(2 * m, s.numel())  # rows s_0, y_0, s_1, y_1, ...
+            state["gram"] = s.new_zeros(2 * m, 2 * m)  # pairs @ pairs.T, in slot order
+            state["start"] = state["count"] = 0
+        z, gram, start, k = state["pairs"], state["gram"], state["start"], state["count"]
+        if k == m:  # full: overwrite the oldest
+            j, start = 2 * start, (start + 1) % m
+        else:
+            j, k = 2 * k, k + 1
+        z[j], z[j + 1] = s, y
+        rows = 2 * k
+        cross = torch.mm(z[:rows], z[j: j + 2].T)  # the new pair against every kept one
+        gram[:rows, j: j + 2] = cross
+        gram[j: j + 2, :rows] = cross.T
+        state["start"], state["count"], state["gamma"] = start, k, sy / yy
+
+    def forget(self, ctx: Context) -> None:
+        ctx.state["count"] = 0
+        ctx.state["start"] = 0
+
+
 class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
-    """Limited-memory BFGS; ``torch.optim.LBFGS``'s signature, defaults and state layout.
+    """Limited-memory BFGS; ``torch.optim.LBFGS``'s signature, defaults, state layout and
+    stopping rules (:class:`~antigrad.second_order.stopping.TorchTolerances`).
 
     Args:
         params: parameters or param groups (all treated as one vector).
@@ -97,21 +191,25 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
         tolerance_change: stop when the loss or the parameters change less than this.
         history_size: ``m``, pairs kept (default 100, as torch).
         line_search_fn: ``None`` (default, torch's fixed step), ``"strong_wolfe"``
-            (recommended) or ``"backtracking"``.
+            (recommended), ``"backtracking"`` or a LineSearch object.
+
+    Non-finite values are not checked, as in torch (``nonfinite="ignore"``); set
+    ``opt.nonfinite = "raise"`` or ``"skip"`` for the checks of
+    :class:`SecondOrderOptimizer` (the signature stays torch's).
     """
 
-    state_keys = SecondOrderOptimizer.state_keys | TORCH_KEYS | {
-        "pairs", "gram", "start", "count", "gamma", "history_at"}
+    default_nonfinite = "ignore"
 
     def __init__(self, params: Iterable[Any], lr: float | Tensor = 1.0, max_iter: int = 20,
                  max_eval: int | None = None, tolerance_grad: float = 1e-7,
                  tolerance_change: float = 1e-9, history_size: int = 100,
-                 line_search_fn: str | None = None) -> None:
-        positive_int("history_size", history_size)
+                 line_search_fn: str | LineSearch | None = None) -> None:
+        search = line_search_from(line_search_fn)
+        direction = LBFGSDirection(history_size, torch_rule=isinstance(search, FixedStep))
         defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
-                                   line_search_fn, signed_tolerances=True)
-        defaults.update(history_size=history_size)
-        super().__init__(params, defaults)
+                                   signed_tolerances=True)
+        defaults.update(line_search_fn=line_search_fn)
+        self._assemble(params, direction, search, defaults, None, TorchTolerances())
         self._params = self._flat().params  # torch.optim.LBFGS's attributes
         self._numel_cache = None
 
@@ -133,79 +231,8 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
         o = self._options()
         for st in self.state.values():
             if isinstance(st, dict):
-                    import_state(st, o["history_size"], self._flat().n,
-                             torch_rule=o["line_search_fn"] is None)
-
-    def check_state(self, st: dict[str, Any]) -> None:
-        n = self._flat().n
-        for key in ("old_dirs", "old_stps"):
-            for v in st.get(key) or []:
-                if not isinstance(v, Tensor) or v.numel() != n:
-                    self._check_shape({key: v}, key, (n,))
-        for key in ("d", "prev_flat_grad"):
-            if isinstance(st.get(key), Tensor):
-                self._check_shape(st, key, (n,))
-        pairs = st.get("pairs")
-        if pairs is not None:
-            self._check_shape(st, "pairs", (pairs.shape[0], n))
-
-    # -- the method ----------------------------------------------------------------------
-    def resume(self, state: dict[str, Any], p: Point, o: dict[str, Any]) -> None:
-        """Learn the pair still pending in a torch checkpoint (torch adds the last step's
-        pair at the start of the next ``step()``)."""
-        if "d" in state:
-            d, t, prev = state.pop("d"), state.pop("t"), state.pop("prev_flat_grad")
-            self.remember(state, d.mul(float(t)), p.g - prev, o)
-
-    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                  result: SolveResult) -> tuple[Tensor, float]:
-        k, torch_rule = state.get("count", 0), o["line_search_fn"] is None
-        if torch_rule:  # torch: min(1, 1/|g|_1) on the very first iteration only
-            t = o["lr"] if state.get("n_iter", 0) else first_step(p.g, o["lr"])
-        else:
-            t = first_step(p.g, o["lr"]) if k == 0 else o["lr"]
-        if k == 0:
-            return p.g.mul(-state.get("gamma", 1.0) if torch_rule else -1.0), t
-        start, rows = state["start"], 2 * k
-        order = None
-        if start:  # the ring has wrapped: oldest pair at slot `start`
-            slots = (torch.arange(k, device=p.g.device) + start) % k
-            order = torch.stack((2 * slots, 2 * slots + 1), 1).view(-1)
-        hg = compact_inverse_hessian_product(p.g, state["pairs"][:rows],
-                                             state["gram"][:rows, :rows], state["gamma"],
-                                             order)
-        return hg.neg_(), t
-
-    def step_taken(self, new: Point, x0: Tensor, d: Tensor, t: float) -> Tensor:
-        return d.mul(t)  # as torch: s = t d, not the rounded difference of the iterates
-
-    def remember(self, state: dict[str, Any], s: Tensor, y: Tensor, o: dict[str, Any]) -> None:
-        """Put ``(s, y)`` in the ring of the last ``m`` pairs (over the oldest when full)."""
-        sy, yy = float(s @ y), float(y @ y)
-        keep = sy > 1e-10 if o["line_search_fn"] is None else sy > torch.finfo(s.dtype).eps * yy
-        if not keep:  # would spoil positive definiteness
-            return
-        m = o["history_size"]
-        if "pairs" not in state or state["pairs"].shape != (2 * m, s.numel()):
-            # empty, not zeros: on CPU the pages of unused rows are never touched
-            state["pairs"] = s.new_empty(2 * m, s.numel())  # rows s_0, y_0, s_1, y_1, ...
-            state["gram"] = s.new_zeros(2 * m, 2 * m)  # pairs @ pairs.T, in slot order
-            state["start"] = state["count"] = 0
-        z, gram, start, k = state["pairs"], state["gram"], state["start"], state["count"]
-        if k == m:  # full: overwrite the oldest
-            j, start = 2 * start, (start + 1) % m
-        else:
-            j, k = 2 * k, k + 1
-        z[j], z[j + 1] = s, y
-        rows = 2 * k
-        cross = torch.mm(z[:rows], z[j: j + 2].T)  # the new pair against every kept one
-        gram[:rows, j: j + 2] = cross
-        gram[j: j + 2, :rows] = cross.T
-        state["start"], state["count"], state["gamma"] = start, k, sy / yy
-
-    def forget(self, state: dict[str, Any]) -> None:
-        state["count"] = 0
-        state["start"] = 0
+                import_state(st, o["history_size"], self._flat().n,
+                             torch_rule=self.descent.torch_rule)
 
 
 def first_step(g: Tensor, lr: float) -> float:

@@ -21,6 +21,14 @@ Away from a minimum ``H`` may be indefinite and ``d`` may point uphill, so:
   Hessian-vector products, stopped at relative residual ``min(0.5, √‖g‖)`` or at
   negative curvature (N&W Alg. 7.1, "line search Newton-CG"). ``O(n)`` memory: for models
   too large for a dense Hessian.
+* ``mode="trust_region"``: Newton-CG inside a trust region (Steihaug's CG, N&W Alg. 7.2),
+  :class:`~antigrad.second_order.trust_region.TrustRegionNewton`; no line search.
+
+Each mode is a :class:`~antigrad.second_order.direction.Direction` object
+(:class:`NewtonDirection`, :class:`NewtonCG`,
+:class:`~antigrad.second_order.levenberg_marquardt.LevenbergMarquardt`,
+:class:`~antigrad.second_order.trust_region.TrustRegionNewton`), chosen once at
+construction; ``SecondOrderOptimizer`` takes them directly.
 
 The dense Hessian of ``n`` parameters takes ``~3 n²`` numbers (``H``, ``H + τI`` and its
 factor); above ``max_hessian_bytes`` the optimizer refuses before allocating and says
@@ -55,32 +63,80 @@ import torch
 from torch import Tensor
 
 from . import curvature
-from .base import MAX_LS, SecondOrderOptimizer, common_defaults, finite_damping, positive_int
-from .flat import Point
-from .line_search import Phi
-from .result import NonFiniteLossError, SolveResult
+from .base import SecondOrderOptimizer
+from .direction import Context, Direction
+from .flat import FlatParams, Point
+from .levenberg_marquardt import LevenbergMarquardt
+from .line_search import LineSearch
+from .newton_direction import NewtonDirection, shifted_cholesky_solve  # noqa: F401
+from .options import common_defaults, finite_damping, whole_number
+from .trust_region import TrustRegionNewton
 
-MODES = ("exact", "cg")
+MODES = ("exact", "cg", "trust_region")
 
 
-def shifted_cholesky_solve(h: Tensor, g: Tensor, tau: float) -> tuple[Tensor, float]:
-    """Solve ``(H + τ' I) d = −g`` for the least ``τ' ≥ τ`` (doubling) with ``H + τ' I ≻ 0``.
+class NewtonCG(Direction):
+    """Truncated CG on ``(H + λI) d = −g`` with Hessian-vector products (N&W Alg. 7.1),
+    stopped at relative residual ``min(0.5, √‖g‖)`` or at negative curvature."""
 
-    Takes two ``n × n`` buffers besides ``H`` (the shifted matrix and its factor), reused
-    across the doublings."""
-    diag = h.diagonal()
-    beta = 1e-3 * max(float(diag.abs().mean()), torch.finfo(h.dtype).tiny ** 0.5)
-    if float(diag.min()) + tau <= 0:
-        tau = -float(diag.min()) + beta
-    shifted, factor = torch.empty_like(h), torch.empty_like(h)
-    info = torch.empty((), dtype=torch.int32, device=h.device)
-    for _ in range(200):
-        shifted.copy_(h).diagonal().add_(tau)
-        torch.linalg.cholesky_ex(shifted, out=(factor, info))
-        if int(info) == 0:
-            return -torch.cholesky_solve(g.unsqueeze(1), factor).squeeze(1), tau
-        tau = max(2 * tau, beta)
-    raise FloatingPointError("Newton: no shift made the Hessian positive definite")
+    needs_graph = True
+    refuses_complex = True
+    state_keys = NewtonDirection.state_keys
+
+    def __init__(self, damping: float = 0.0, cg_max_iter: int | None = None) -> None:
+        finite_damping(damping)
+        if cg_max_iter is not None:
+            whole_number("cg_max_iter", cg_max_iter)
+        self.damping, self.cg_max_iter = damping, cg_max_iter
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"damping": self.damping, "cg_max_iter": self.cg_max_iter}
+
+    def direction(self, p: Point, ctx: Context) -> tuple[Tensor, float]:
+        return truncated_cg(ctx.flat, p, ctx.options["damping"],
+                            ctx.options["cg_max_iter"] or min(ctx.flat.n, 200), ctx), \
+            ctx.options["lr"]
+
+
+def truncated_cg(flat: FlatParams, p: Point, lam: float, max_iter: int, ctx: Context) -> Tensor:
+    """Truncated CG on ``(H + λI) d = −g`` (N&W Alg. 7.1)."""
+    assert p.grads is not None
+    g = p.g
+    gnorm = float(g.norm())
+    tol = min(0.5, gnorm ** 0.5) * gnorm
+    z = torch.zeros_like(g)
+    r, dcg = g.clone(), -g
+    rr = float(r @ r)
+    for j in range(max_iter):
+        bd = curvature.hvp(flat, p.grads, dcg)
+        ctx.result.hvp_evals += 1
+        if lam:
+            bd.add_(dcg, alpha=lam)
+        dbd = float(dcg @ bd)
+        if dbd <= 0:  # negative curvature: stop (steepest descent if at the start)
+            return -g if j == 0 else z
+        alpha = rr / dbd
+        z.add_(dcg, alpha=alpha)
+        r.add_(bd, alpha=alpha)
+        rr_new = float(r @ r)
+        if rr_new ** 0.5 < tol:
+            break
+        dcg.mul_(rr_new / rr).sub_(r)
+        rr = rr_new
+    return z
+
+
+def newton_direction(mode: str, line_search_fn: str | LineSearch | None, damping: float,
+                     cg_max_iter: int | None, max_hessian_bytes: int,
+                     trust_radius: float) -> Direction:
+    """The Direction object ``Newton``'s options name (chosen once, at construction)."""
+    if mode == "cg":
+        return NewtonCG(damping, cg_max_iter)
+    if mode == "trust_region":
+        return TrustRegionNewton(trust_radius=trust_radius, cg_max_iter=cg_max_iter)
+    if line_search_fn is None:
+        return LevenbergMarquardt(damping, max_hessian_bytes)
+    return NewtonDirection(damping, max_hessian_bytes)
 
 
 class Newton(SecondOrderOptimizer):
@@ -89,127 +145,39 @@ class Newton(SecondOrderOptimizer):
     Args:
         params: parameters or param groups (all treated as one vector).
         lr: first step size tried along ``d`` (``1`` is the Newton step).
-        mode: ``"exact"`` (dense Hessian) or ``"cg"`` (Newton-CG, Hessian-vector products).
+        mode: ``"exact"`` (dense Hessian), ``"cg"`` (Newton-CG, Hessian-vector products)
+            or ``"trust_region"`` (Steihaug-CG trust region, Hessian-vector products).
         damping: ``λ ≥ 0`` added to the Hessian's diagonal (the Levenberg–Marquardt
             start value when ``line_search_fn=None``).
-        line_search_fn: ``"backtracking"`` (default), ``"strong_wolfe"``, or ``None``
-            for Levenberg–Marquardt damping.
+        line_search_fn: ``"backtracking"`` (default), ``"strong_wolfe"``, ``None``
+            for Levenberg–Marquardt damping, or a LineSearch object (not used by the
+            trust region).
         max_iter, max_eval, tolerance_grad, tolerance_change: stopping rules of one
-            ``step()`` (see :mod:`antigrad.second_order.result`).
-        cg_max_iter: CG iterations per Newton-CG step (default ``min(n, 200)``).
+            ``step()`` (see :mod:`antigrad.second_order.stopping`).
+        cg_max_iter: CG iterations per Newton-CG or trust-region step (default
+            ``min(n, 200)``).
         max_hessian_bytes: memory a dense Hessian may take (default 1 GiB).
+        trust_radius: the first trust-region radius (``mode="trust_region"``).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
+            (see :class:`SecondOrderOptimizer`).
     """
 
-    needs_graph = True
-    state_keys = SecondOrderOptimizer.state_keys | {"shift", "lm_damping"}
-
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, mode: str = "exact",
-                 damping: float = 0.0, line_search_fn: str | None = "backtracking",
+                 damping: float = 0.0, line_search_fn: str | LineSearch | None = "backtracking",
                  max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
-                 cg_max_iter: int | None = None, max_hessian_bytes: int = 2**30) -> None:
+                 cg_max_iter: int | None = None, max_hessian_bytes: int = 2**30,
+                 trust_radius: float = 1.0, nonfinite: str | None = None) -> None:
         if mode not in MODES:
-            raise ValueError(f"Invalid mode: {mode!r} (must be 'exact' or 'cg')")
+            raise ValueError(f"Invalid mode: {mode!r} (must be one of "
+                             f"{', '.join(map(repr, MODES))})")
+        whole_number("max_hessian_bytes", max_hessian_bytes)
         finite_damping(damping)
         if cg_max_iter is not None:
-            positive_int("cg_max_iter", cg_max_iter)
-        positive_int("max_hessian_bytes", max_hessian_bytes)
-        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change,
-                                   line_search_fn)
+            whole_number("cg_max_iter", cg_max_iter)
+        direction = newton_direction(mode, line_search_fn, damping, cg_max_iter,
+                                     max_hessian_bytes, trust_radius)
+        defaults = common_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change)
         defaults.update(mode=mode, damping=damping, cg_max_iter=cg_max_iter,
-                        max_hessian_bytes=max_hessian_bytes)
-        super().__init__(params, defaults)
-        self._flat().refuse_complex()
-        self._check_memory(self.param_groups[0])
-        self._h: Tensor | None = None
-
-    def _check_memory(self, o: dict[str, Any]) -> None:
-        """``H``, ``H + τI`` and its Cholesky factor, plus one batch of the Hessian-vector
-        products that build ``H`` (sized by the graph measured at the last evaluation)."""
-        if o["mode"] == "exact":
-            flat = self._flat()
-            curvature.check_dense_memory(
-                "Newton(mode='exact')", flat.n, flat.dtype, 3, o["max_hessian_bytes"],
-                "Newton(mode='cg') (Hessian-vector products, O(n) memory) or antigrad.LBFGS",
-                working=curvature.batch_bytes(flat))
-
-    def direction(self, p: Point, state: dict[str, Any], o: dict[str, Any],
-                  result: SolveResult) -> tuple[Tensor, float]:
-        flat = self._flat()
-        assert p.grads is not None
-        if o["mode"] == "cg":
-            self._h = None
-            return self._cg(flat, p, o, result), o["lr"]
-        self._h = None  # free the last Hessian before building the next
-        self._check_memory(o)
-        self._h = curvature.hessian(flat, p.grads)
-        result.hvp_evals += flat.n
-        lam = state.get("lm_damping", o["damping"]) if o["line_search_fn"] is None \
-            else o["damping"]
-        d, state["shift"] = shifted_cholesky_solve(self._h, p.g, lam)
-        return d, o["lr"]
-
-    def _cg(self, flat: Any, p: Point, o: dict[str, Any], result: SolveResult) -> Tensor:
-        """Truncated CG on ``(H + λI) d = −g`` (N&W Alg. 7.1)."""
-        g, lam = p.g, o["damping"]
-        gnorm = float(g.norm())
-        tol = min(0.5, gnorm ** 0.5) * gnorm
-        z = torch.zeros_like(g)
-        r, dcg = g.clone(), -g
-        rr = float(r @ r)
-        for j in range(o["cg_max_iter"] or min(flat.n, 200)):
-            bd = curvature.hvp(flat, p.grads, dcg)
-            result.hvp_evals += 1
-            if lam:
-                bd.add_(dcg, alpha=lam)
-            dbd = float(dcg @ bd)
-            if dbd <= 0:  # negative curvature: stop (steepest descent if at the start)
-                return -g if j == 0 else z
-            alpha = rr / dbd
-            z.add_(dcg, alpha=alpha)
-            r.add_(bd, alpha=alpha)
-            rr_new = float(r @ r)
-            if rr_new ** 0.5 < tol:
-                break
-            dcg.mul_(rr_new / rr).sub_(r)
-            rr = rr_new
-        return z
-
-    def search(self, phi: Phi, p: Point, d: Tensor, t: float, gtd: float,
-               o: dict[str, Any], state: dict[str, Any]) -> tuple[float, Point]:
-        if o["line_search_fn"] is not None or self._h is None:
-            return super().search(phi, p, d, t, gtd, o, state)
-        return self._levenberg_marquardt(phi, p, d, o, state)
-
-    def _levenberg_marquardt(self, phi: Phi, p: Point, d: Tensor, o: dict[str, Any],
-                             state: dict[str, Any]) -> tuple[float, Point]:
-        h = self._h
-        assert h is not None
-        # start from the damping that produced d (not a floor above it, which kept the
-        # damping from ever falling below 1e-3 max|diag H| on badly scaled problems)
-        lam = state["shift"]
-        nu, found_finite, bad = 2.0, False, (lam, float("nan"))
-        for _ in range(MAX_LS):
-            pt = phi(o["lr"], d)
-            if torch.equal(pt.x, p.x):  # damped to nothing: the step vanished
-                break
-            if pt.finite:
-                found_finite = True
-                if pt.f < p.f:
-                    predicted = -float(p.g @ d + 0.5 * d @ (h @ d))
-                    rho = (p.f - pt.f) / predicted if predicted > 0 else 0.0
-                    state["lm_damping"] = lam * max(1 / 3, 1 - (2 * rho - 1) ** 3)
-                    return o["lr"], pt
-            else:
-                bad = (lam, pt.f)
-            lam = lam * nu if lam > 0 else max(1e-3 * float(h.diagonal().abs().max()),
-                                               torch.finfo(h.dtype).eps)
-            nu *= 2
-            d, state["shift"] = shifted_cholesky_solve(h, p.g, lam)
-        state["lm_damping"] = lam
-        if not found_finite:
-            raise NonFiniteLossError(
-                f"the loss stayed non-finite along the damped Newton steps: last step size "
-                f"tried t={o['lr']} with Levenberg-Marquardt damping {bad[0]:.3e} gave loss "
-                f"{bad[1]}; parameters were left at the last point with a finite loss")
-        return 0.0, p
+                        max_hessian_bytes=max_hessian_bytes, line_search_fn=line_search_fn)
+        self._assemble(params, direction, line_search_fn, defaults, nonfinite, None)

@@ -10,7 +10,12 @@ does) that ends when one stopping rule fires. The rules map onto the lecture's S
 ``"step_size"``     S2: ``‖w_{t+1} − w_t‖∞ ≤ tolerance_change``
 ``"max_iter"``      S3: ``max_iter`` iterations in this ``step()``
 ``"max_eval"``      budget: ``max_eval`` closure evaluations in this ``step()``
+``"nonfinite"``     ``nonfinite="skip"``: a NaN/inf loss or gradient ended the step
+                    (at its start: nothing changed; in a search: back at its start)
 ==================  ============================================================
+
+How the tolerances scale (absolute as torch's, or relative) is set by the optimizer's
+:mod:`~antigrad.second_order.stopping` rules.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from dataclasses import dataclass, field
 from ..errors import HessianMemoryError, NonFiniteLossError  # noqa: F401 - re-exported: their old home
 
 CONVERGED = ("gradient", "loss_change", "step_size")
-REASONS = CONVERGED + ("max_iter", "max_eval")
 
 
 @dataclass

@@ -1,0 +1,71 @@
+"""The options every second-order optimizer takes, validated once at construction.
+
+Wrong types raise ``TypeError``, wrong values ``ValueError``, both naming the argument and
+the value (the rule of :mod:`antigrad.validation`, whose helpers do the checks). ``lr``
+may be any number ``≥ 0``, as in the first-order optimizers and ``torch.optim.LBFGS``
+(``lr = 0`` takes no step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import Tensor
+
+from .. import validation
+
+NONFINITE_MODES = ("raise", "skip", "ignore")
+
+
+def whole_number(name: str, value: Any, low: int = 1) -> int:
+    """An ``int`` (not ``bool``) ``≥ low``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+    if value < low:
+        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+    return value
+
+
+def finite_damping(value: Any) -> None:
+    validation.at_least("damping", value)
+    if not math.isfinite(float(value)):
+        raise ValueError(f"Invalid damping: {value} (must be finite: infinite damping "
+                         f"takes no step)")
+
+
+def positive(name: str, value: Any) -> None:
+    if not validation.number(name, value) > 0:
+        raise ValueError(f"Invalid {name}: {value} (must be > 0)")
+
+
+def nonfinite_mode(value: Any) -> str:
+    if value not in NONFINITE_MODES:
+        raise ValueError(f"Invalid nonfinite: {value!r} (must be one of "
+                         f"{', '.join(map(repr, NONFINITE_MODES))})")
+    return value
+
+
+def common_defaults(lr: float | Tensor, max_iter: int, max_eval: int | None,
+                    tolerance_grad: float, tolerance_change: float,
+                    signed_tolerances: bool = False) -> dict[str, Any]:
+    """Validate the options every second-order optimizer takes.
+
+    With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
+    but NaN: a negative one never fires."""
+    if isinstance(lr, Tensor) and lr.numel() != 1:  # torch.optim.LBFGS's own words
+        raise ValueError(f"Invalid lr: Tensor lr must be 1-element, got shape "
+                         f"{tuple(lr.shape)}")
+    validation.at_least("lr", lr)
+    whole_number("max_iter", max_iter)
+    if max_eval is None:
+        max_eval = max_iter * 5 // 4
+    whole_number("max_eval", max_eval)
+    for name, tol in (("tolerance_grad", tolerance_grad),
+                      ("tolerance_change", tolerance_change)):
+        if signed_tolerances:
+            validation.number(name, tol)
+        else:
+            validation.at_least(name, tol)
+    return dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                tolerance_change=tolerance_change)
