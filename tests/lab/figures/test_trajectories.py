@@ -26,6 +26,9 @@ def test_rosenbrock_default_shows_who_reaches_the_minimum():
     for name in paths:
         assert f"{name}, lr={surface_range_lr(rosenbrock(), name):g}" in texts
     assert "range test" in fig.get_suptitle()
+    (note,) = [t for t in surf.texts if t.get_gid() == "distances"]
+    assert f"adam: {dist['adam']:.1g}" in note.get_text()
+    assert loss.get_ylim()[0] >= 1e-12
 
 
 def test_lr_rule_surface_keeps_the_surfaces_lrs():

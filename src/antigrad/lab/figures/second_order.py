@@ -37,7 +37,7 @@ SECOND_ORDER_METHODS: dict[str, Factory] = {
                                              line_search_fn="strong_wolfe"),
 }
 
-_COLORS = {"GD": "#7f7f7f", "Newton": "#d62728", "diagonal Newton": "#ff7f0e",
+_COLORS = {"GD": "#000000", "Newton": "#d62728", "diagonal Newton": "#ff7f0e",
            "BFGS": "#2ca02c", "L-BFGS": "#1f77b4"}
 
 
@@ -133,9 +133,10 @@ def plot_second_order(surface: str | Surface = "rosenbrock", gd_steps: int = 100
     for run in runs:
         color = _COLORS.get(run.name.split(",")[0], "#8c564b")
         label = _label(run, minimum)
-        ax.plot(run.points[:, 0], run.points[:, 1], "-", marker="." if run.iterations < 200
-                else None, color=color, linewidth=1.5, label=label, gid=f"path:{run.name}",
-                zorder=4)
+        gd = run.name.startswith("GD")  # drawn wide and below: the others run along it
+        ax.plot(run.points[:, 0], run.points[:, 1], "-", marker=None if gd else ".",
+                color=color, linewidth=5 if gd else 1.5, alpha=0.6 if gd else 1.0,
+                label=label, gid=f"path:{run.name}", zorder=3 if gd else 4)
         gap = np.maximum(run.losses - floor, 1e-16)
         loss_ax.plot(np.arange(len(gap)), gap, color=color, label=run.name.split(",")[0],
                      gid=f"path:{run.name}")

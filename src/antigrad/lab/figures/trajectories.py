@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -83,6 +84,23 @@ def plot_trajectories(surface: str | Surface = "rosenbrock",
         if lr is None and lr_rule == "range-test":
             lrs[name] = surface_range_lr(surf, name, start)
     paths = [run_path(surf, name, lr, steps=steps, start=start) for name, lr in lrs.items()]
-    return plot_paths(surf, paths, title=f"{len(paths)} optimizers, {steps} steps"
-                      + (", lr by range test" if lr_rule == "range-test" else ""),
-                      loss_panel=loss_panel)
+    fig = plot_paths(surf, paths, title=f"{len(paths)} optimizers, {steps} steps"
+                     + (", lr by range test" if lr_rule == "range-test" else ""),
+                     loss_panel=loss_panel)
+    if surf.minima:
+        _note_distances(fig.axes[0], surf, paths)
+    if loss_panel and surf.min_value is not None and fig.axes[1].get_yscale() == "log":
+        low, high = fig.axes[1].get_ylim()  # a converged path's 1e-30 would flatten the rest
+        fig.axes[1].set_ylim(max(low, 1e-12), high)
+    return fig
+
+
+def _note_distances(ax, surface: Surface, paths: Sequence[Path]) -> None:
+    """How far each path ends from the nearest known minimum, in a corner of the plot."""
+    lines = ["distance of the end to a minimum:"]
+    for path in paths:
+        dist = min(math.dist(path.end, m) for m in surface.all_minima)
+        lines.append(f"{path.optimizer}: {dist:.1g}" + (" (diverged)" if path.diverged else ""))
+    ax.text(0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=8,
+            verticalalignment="bottom", gid="distances",
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8})
