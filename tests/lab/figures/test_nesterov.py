@@ -34,5 +34,7 @@ def test_lookahead_points_and_heavy_ball_evaluations():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="gamma"):
         plot_nesterov_lookahead(gamma=1.0)
+    with pytest.raises(TypeError, match="gamma"):
+        plot_nesterov_lookahead(gamma=None)
     with pytest.raises(ValueError, match="steps"):
         plot_nesterov_lookahead(steps=1)

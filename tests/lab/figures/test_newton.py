@@ -56,4 +56,6 @@ def test_newton_step_of_a_general_quadratic():
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="w0"):
-        plot_newton_step(float("nan"))
+        plot_newton_step(float("inf"))
+    with pytest.raises(TypeError, match="w0"):
+        plot_newton_step("1.5")

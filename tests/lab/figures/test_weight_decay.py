@@ -44,5 +44,7 @@ def test_runs_share_their_gradients():
 def test_bad_inputs():
     with pytest.raises(ValueError, match="weight_decay"):
         plot_weight_decay(weight_decay=0)
+    with pytest.raises(TypeError, match="lr"):
+        plot_weight_decay(lr="fast")
     with pytest.raises(ValueError, match="sigmas"):
         plot_weight_decay(sigmas=[1.0])

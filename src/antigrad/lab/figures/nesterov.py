@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ... import validation
 from ...problems.surfaces import Point, Surface, quadratic
 from ..optimizers import get_optimizer
 from ._draw import color_for, draw_surface, new_figure
@@ -56,7 +57,7 @@ def plot_nesterov_lookahead(condition: float = 20.0, lr: float = 0.04, gamma: fl
     velocity points across it, so its gradient pushes back early and the oscillation dies
     out faster.
     """
-    if not (lr > 0 and 0 < gamma < 1):
+    if not (validation.number("lr", lr) > 0 and 0 < validation.number("gamma", gamma) < 1):
         raise ValueError(f"Invalid settings: lr={lr!r}, gamma={gamma!r} (need lr > 0 and "
                          "0 < gamma < 1)")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:

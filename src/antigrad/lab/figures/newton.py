@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ... import validation
 from ...problems.surfaces import Surface, quadratic
 from ...second_order import Newton
 from ..paths import run_path
@@ -63,7 +64,7 @@ def plot_newton_step(w0: float = 1.5, surface: Surface | None = None) -> Figure:
     the minimum, where ten gradient steps (at half the surface's suggested lr) are still
     on their way along the flat direction.
     """
-    if not math.isfinite(w0):
+    if not math.isfinite(validation.number("w0", w0)):
         raise ValueError(f"Invalid w0: {w0!r} (must be finite)")
     fig, (ax, quad_ax) = new_figure(2)
     value, d1, d2 = _taylor_1d(w0)

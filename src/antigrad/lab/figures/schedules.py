@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ... import validation
 from ...schedules import Constant, Exponential, InverseTime, Schedule
 from ._draw import new_figure
 
@@ -54,7 +55,7 @@ def plot_robbins_monro(schedules: dict[str, Factory] | None = None, base_lr: flo
     """
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 10:
         raise ValueError(f"Invalid horizon: {horizon!r} (must be an int >= 10)")
-    if not (isinstance(base_lr, int | float) and 0 < base_lr < float("inf")):
+    if not 0 < validation.number("base_lr", base_lr) < float("inf"):
         raise ValueError(f"Invalid base_lr: {base_lr!r} (must be a finite number > 0)")
     chosen = DEFAULT_SCHEDULES if schedules is None else schedules
     if not chosen:

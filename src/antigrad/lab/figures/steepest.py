@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ... import validation
 from ...problems.registry import get_surface
 from ...problems.surfaces import Point, Surface, quadratic
 from ._draw import draw_surface, new_figure
@@ -54,7 +55,7 @@ def plot_steepest_descent(surface: str | Surface | None = None, point: Point | N
     """
     if isinstance(directions, bool) or not isinstance(directions, int) or directions < 4:
         raise ValueError(f"Invalid directions: {directions!r} (must be an int >= 4)")
-    if not h > 0:
+    if not validation.number("h", h) > 0:
         raise ValueError(f"Invalid h: {h!r} (must be > 0)")
     surf = quadratic(4.0, angle=0.5) if surface is None else (
         get_surface(surface) if isinstance(surface, str) else surface)

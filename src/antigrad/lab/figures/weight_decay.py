@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ... import validation
 from ...textbook import Adam, AdamW
 from ._draw import new_figure
 
@@ -74,7 +75,8 @@ def plot_weight_decay(lr: float = 0.01, weight_decay: float = 0.005, steps: int 
     L2-in-Adam's falls like ``steps·ε·2λ/σ`` (dashed) — weights with large gradients are
     hardly regularized, weights with tiny gradients are pulled all the way to 0.
     """
-    if not (lr > 0 and weight_decay > 0):
+    if not (validation.number("lr", lr) > 0
+            and validation.number("weight_decay", weight_decay) > 0):
         raise ValueError(f"Invalid settings: lr={lr!r}, weight_decay={weight_decay!r} "
                          "(both must be > 0)")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 10:
