@@ -41,6 +41,7 @@ test-triton: $(STAMP)
 	$(PY) -c 'import triton' 2>/dev/null || $(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,triton]'
 	TRITON_INTERPRET=1 $(PY) -m pytest -q -m triton tests/engine_triton
 	TRITON_INTERPRET=1 $(PY) benchmarks/gpu_step.py --smoke
+	TRITON_INTERPRET=1 $(PY) benchmarks/gpu_step.py --smoke --capturable --layout mlp-15k
 
 # PyTorch's own optimizer suite (TestOptimRenewed of torch's test/test_optim.py, CPU) with
 # antigrad's classes in torch's optim_db; fails on any failure not in

@@ -3,6 +3,7 @@ torch.compile'd steps (and optimi when it imports), in one process.
 
     python benchmarks/gpu_step.py                    # a CUDA machine: every layout
     python benchmarks/gpu_step.py --layout llama-1b --only Adam AdamW
+    python benchmarks/gpu_step.py --capturable       # capturable and CUDA-graph steps
     TRITON_INTERPRET=1 python benchmarks/gpu_step.py --smoke   # CPU: tiny, proves it runs
 
 Layouts: ``uniform-16m`` (16M float32 parameters in 200 tensors), ``llama-1b`` (the
@@ -15,6 +16,11 @@ update must move: each input read once, each changed output written once, over t
 time), and that bandwidth as a fraction of the device's copy bandwidth measured here
 (and of its specification when the device is known). antigrad runs with
 ``nonfinite="ignore"`` (torch's behaviour, no check) unless ``--check``.
+
+``--capturable`` races capturable steps instead (Adam, AdamW, NAdam, RMSprop, with a
+tensor ``lr`` on the device): antigrad's and torch's (fused for Adam/AdamW, foreach
+otherwise) called eagerly, and each captured in a CUDA graph after three warm-up steps on
+a side stream and replayed (``graph`` rows: the whole step is one replay).
 
 ``--smoke`` runs Triton's interpreter on CPU tensors (set ``TRITON_INTERPRET=1`` before
 starting Python): tiny layouts, two steps, the first optimizer with torch.compile; its
@@ -155,6 +161,46 @@ def contestants(name: str, face: str, compile_too: bool) -> dict[str, Callable]:
     return out
 
 
+CAPTURABLE = ("Adam", "AdamW", "NAdam", "RMSprop")
+
+
+def capturable_contestants(name: str, device: torch.device) -> dict[str, Callable]:
+    """Capturable steps with a device tensor ``lr``: eager, and replayed CUDA graphs."""
+    kw = OPTIONS.get(name, {})
+    torch_kw = {"fused": True} if name in FUSED else {"foreach": True}
+    flavour = "fused" if name in FUSED else "foreach"
+
+    def ours(ps):
+        return getattr(antigrad, name)(ps, lr=torch.tensor(1e-3, device=device),
+                                       capturable=True, nonfinite="ignore", **kw)
+
+    def theirs(ps):
+        return getattr(torch.optim, name)(ps, lr=torch.tensor(1e-3, device=device),
+                                          capturable=True, **torch_kw, **kw)
+
+    return {"antigrad capturable": lambda ps: ours(ps).step,
+            f"torch {flavour} capturable": lambda ps: theirs(ps).step,
+            "antigrad graph": lambda ps: graphed(ours(ps)),
+            f"torch {flavour} graph": lambda ps: graphed(theirs(ps))}
+
+
+def graphed(opt) -> Callable[[], object]:
+    """``opt.step`` captured in a CUDA graph (after warm-up steps on a side stream, as
+    torch's documentation asks); its ``replay``. The gradients stay where they are."""
+    if not torch.cuda.is_available() or opt.param_groups[0]["params"][0].device.type != "cuda":
+        raise RuntimeError("CUDA graphs need a CUDA device (this row runs only on a GPU)")
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            opt.step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        opt.step()
+    return graph.replay
+
+
 def _optimi():
     try:
         import optimi
@@ -240,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="antigrad checks gradients (nonfinite='raise') instead of 'ignore'")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--capturable", action="store_true",
+                    help="capturable steps, eager and captured in CUDA graphs, instead")
     ap.add_argument("--json", help="also write the rows to this file")
     args = ap.parse_args(argv)
     if args.steps is not None and args.steps < 1:
@@ -261,20 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device: {name}; copy bandwidth {bandwidth / 1e9:.3g} GB/s"
           + (f"; specification {spec / 1e9:.0f} GB/s" if spec else ""))
     rows = []
-    cases = [(n, "torch") for n in TORCH_FACE] + [(n, "textbook") for n in TEXTBOOK]
-    compiled_once = False
-    for layout in args.layout:
-        for opt_name, face in cases:
-            if args.only and opt_name not in args.only:
-                continue
-            # torch.compile: everywhere on a GPU; in the smoke run once (it is slow on CPU)
-            compile_too = not args.no_compile and face == "torch" and not (
-                args.smoke and compiled_once)
-            compiled_once |= compile_too
-            for impl, factory in contestants(opt_name, face, compile_too).items():
-                rows.append(run_case(layout, opt_name, face, impl, factory, args, device,
-                                     bandwidth, spec))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for layout, opt_name, face, impl, factory in plan(args, device):
+        rows.append(run_case(layout, opt_name, face, impl, factory, args, device, bandwidth,
+                             spec))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     print_table(rows)
     from antigrad.engine import tritonkernel
     print(f"\nTriton kernels compiled by antigrad: {len(tritonkernel.signatures)}")
@@ -282,7 +320,32 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"device": name, "copy_bandwidth": bandwidth, "spec_bandwidth": spec,
                        "rows": rows}, f, indent=1)
-    return 1 if any("error" in r and r["impl"] == "antigrad" for r in rows) else 0
+    # A row of antigrad's that failed fails the run (on the CPU its graph rows cannot run).
+    return 1 if any("error" in r and r["impl"].startswith("antigrad") and not (
+        args.smoke and r["impl"].endswith("graph")) for r in rows) else 0
+
+
+def plan(args, device: torch.device) -> list[tuple]:
+    """(layout, optimizer, face, implementation, factory) of every row to run."""
+    out = []
+    cases = [(n, "torch") for n in (CAPTURABLE if args.capturable else TORCH_FACE)]
+    if not args.capturable:
+        cases += [(n, "textbook") for n in TEXTBOOK]
+    compiled_once = False
+    for layout in args.layout:
+        for opt_name, face in cases:
+            if args.only and opt_name not in args.only:
+                continue
+            if args.capturable:
+                impls = capturable_contestants(opt_name, device)
+            else:
+                # torch.compile: everywhere on a GPU; in the smoke run once (slow on a CPU)
+                compile_too = not args.no_compile and face == "torch" and not (
+                    args.smoke and compiled_once)
+                compiled_once |= compile_too
+                impls = contestants(opt_name, face, compile_too)
+            out += [(layout, opt_name, face, impl, f) for impl, f in impls.items()]
+    return out
 
 
 if __name__ == "__main__":

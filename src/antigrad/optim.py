@@ -4,8 +4,10 @@ Swap ``torch.optim.Adam`` for ``antigrad.Adam`` and nothing else changes: param 
 ``state_dict`` (loadable by the torch twin and back), schedulers, closures. The
 differences are additions: ``nonfinite=`` (see :class:`~antigrad.ChainOptimizer`) and
 one engine for every formula. ``foreach`` and ``fused`` are accepted and recorded;
-``differentiable=True`` runs the step on autograd's tape (see docs/engine.md); ``capturable``
-is not supported and raises.
+``differentiable=True`` runs the step on autograd's tape (see docs/engine.md);
+``capturable=True`` (Adam, AdamW, NAdam, RMSprop, as in torch) keeps ``step`` on the
+parameter's device and, on the Triton backend, computes every per-step scalar there (see
+:mod:`antigrad.engine.capturable` and docs/engine.md).
 """
 
 from __future__ import annotations
@@ -196,7 +198,6 @@ class RMSprop(_TorchFace, torch.optim.RMSprop):
         """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
         for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
             check.at_least(name, group[name])
-        check.unsupported("antigrad.RMSprop", capturable=group["capturable"])
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -242,7 +243,7 @@ class Adam(_TorchFace, torch.optim.Adam):
     @classmethod
     def check_hyperparameters(cls, group: dict[str, Any]) -> None:
         """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        _check_adam(group, cls.__name__)
+        _check_adam(group)
         check.no_tensor_with_foreach(group["foreach"], group["capturable"], lr=group["lr"],
                                      betas=group["betas"])
         check.fused_options(group)
@@ -314,7 +315,7 @@ class NAdam(_TorchFace, torch.optim.NAdam):
     @staticmethod
     def check_hyperparameters(group: dict[str, Any]) -> None:
         """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        _check_adam(group, "NAdam")
+        _check_adam(group)
         check.at_least("momentum_decay", group["momentum_decay"])
 
     def build(self, group: dict[str, Any]) -> Chain:
@@ -326,12 +327,11 @@ class NAdam(_TorchFace, torch.optim.NAdam):
         )
 
 
-def _check_adam(group: dict[str, Any], name: str) -> None:
+def _check_adam(group: dict[str, Any]) -> None:
     check.at_least("lr", group["lr"])
     check.at_least("eps", group["eps"])
     check.betas(group["betas"])
     check.at_least("weight_decay", group["weight_decay"])
-    check.unsupported(f"antigrad.{name}", capturable=group["capturable"])
 
 
 def _weight_decay(group: dict[str, Any]):

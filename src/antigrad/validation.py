@@ -63,14 +63,6 @@ def no_tensor_with_foreach(foreach: Any, capturable: Any, **values: Any) -> None
                              f"tensor {name} needs foreach=False or capturable=True)")
 
 
-def unsupported(owner: str, **flags: bool) -> None:
-    """torch.optim options that antigrad does not implement raise instead of being ignored."""
-    for name, on in flags.items():
-        if on:
-            raise ValueError(f"Invalid {name}: True ({owner} does not support {name}=True; "
-                             f"use the torch.optim optimizer for that)")
-
-
 def fused_options(group: dict[str, Any]) -> None:
     """torch.optim refuses ``fused=True`` together with ``foreach=True`` (RuntimeError)."""
     if group.get("fused") and group.get("foreach"):

@@ -10,7 +10,9 @@ strides, and the scalar tensors were not modified by anyone else (their version 
 are unchanged); otherwise the optimizer rebuilds it. On the native backend it holds its
 kernel bound to its tensors (:class:`~antigrad.engine.native.Bound`), bound again when a
 parameter moves or changes dtype, shape or strides; a gradient unlike its parameter runs
-on foreach that step.
+on foreach that step. A bucket on the Triton backend whose groups compute their scalars
+on the device (:mod:`.capturable`) does not advance its mirror: it reads the scalar
+state again if it ever steps on the host afterwards.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..formula.transform import Chain, ScalarState
-from . import backends, native, tritonkernel
+from . import backends, capturable, native, tritonkernel
 
 
 def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
@@ -58,6 +60,7 @@ class Step:
     scalars: list[dict[str, float]]
     values: list[list[float]]
     bound: Any  # native.Bound, tritonkernel.Bound or None (the general path)
+    on_device: Tensor | None = None  # scalars computed on the device (see .capturable)
 
 
 class Bucket:
@@ -80,12 +83,8 @@ class Bucket:
         self.tensors = {n: _real(ts) for n, ts in kept.items()} if self.is_complex else kept
         # Parameters whose param group or scalar state (step counts, say) differ take their
         # scalars from different rows; a row is a Python mirror of that state.
-        kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
-        keys: dict[tuple, int] = {}
-        self.row_of = [keys.setdefault(key, len(keys))
-                       for key in zip(group_of, fresh, scalar_values, strict=True)]
-        self.rows = [Row(g, f, ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as))
-                     for g, f, v in keys]
+        self._set_rows(group_of, fresh, scalar_values)
+        self.stale = False  # the mirror lags the scalar tensors (advanced on the device)
         self.native = native.eligible(self.tensors, self.device, self.dtype) and \
             native.storable(self.scalar_tensors)
         self.triton = backends.use_triton(self.device) and tritonkernel.eligible(
@@ -93,6 +92,27 @@ class Bucket:
         self.bound: native.Bound | tritonkernel.Bound | None = None
         self.undo: tuple[list[int], list[Row]] | None = None
         self.versions = self._versions()
+
+    def _set_rows(self, group_of: list[int], fresh: list[bool],
+                  scalar_values: list[tuple[float, ...]]) -> None:
+        kept_as = self.scalar_tensors[0][0].dtype if self.scalar_names else torch.float32
+        keys: dict[tuple, int] = {}
+        self.row_of = [keys.setdefault(key, len(keys))
+                       for key in zip(group_of, fresh, scalar_values, strict=True)]
+        self.rows = [Row(g, f, ScalarState(dict(zip(self.scalar_names, v, strict=True)), kept_as))
+                     for g, f, v in keys]
+
+    def _reload_rows(self) -> None:
+        """The mirror read again from the scalar tensors (one wait for the device), after
+        steps that advanced them on the device."""
+        per_tensor = zip(*self.scalar_tensors, strict=True)
+        flat = torch.stack([t for ts in per_tensor for t in ts]).tolist() \
+            if self.scalar_names else []
+        k = len(self.scalar_names)
+        rows = [self.rows[r] for r in self.row_of]
+        self._set_rows([row.group for row in rows], [row.fresh for row in rows],
+                       [tuple(flat[i * k:(i + 1) * k]) for i in range(len(rows))])
+        self.stale = False
 
     def _versions(self) -> list[int]:
         return [t._version for ts in self.scalar_tensors for t in ts]
@@ -115,7 +135,10 @@ class Bucket:
         ``None``: the parameter sits this step out, its state untouched); False (nothing
         written) if ``check`` found a non-finite gradient."""
         step = self.stage(plan, chain, groups, grads)
-        if step.bound is not None:
+        if step.on_device is not None:
+            ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
+                            step.partial, step.on_device)
+        elif step.bound is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
                             step.partial)
         else:
@@ -135,6 +158,11 @@ class Bucket:
         if self.is_complex:
             params, grads = _real(params), _real(grads)
         partial = any(g is None for g in grads)
+        bound = self._bound(plan, params, grads, partial)
+        device_side = isinstance(bound, tritonkernel.Bound) and any(
+            capturable.on_device(groups[row.group]) for row in self.rows)
+        if self.stale and not device_side:
+            self._reload_rows()
         if partial:
             row_of, rows, call_rows = self._split_rows(grads)
             moving = set(call_rows) - {-1}
@@ -142,17 +170,23 @@ class Bucket:
             row_of = call_rows = self.row_of
             rows = [row.copy() for row in self.rows]
             moving = range(len(rows))
+        if device_side:
+            on_device, kernel_rows = capturable.device_rows(chain, plan.scalars, groups, self,
+                                                            grads)
+            return Step(params, grads, partial, row_of, rows, kernel_rows, moving, [], [],
+                        bound, on_device)
         # Advancing a row's copy: the bucket keeps the old state if the step is refused.
         scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
                    else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
         return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,
-                    self._bound(plan, params, grads, partial))
+                    bound)
 
     def commit(self, step: Step, undo: bool = False) -> None:
         """Make ``step``'s advanced rows the bucket's own (the update was applied); with
         ``undo``, keep the old ones for :meth:`revert`."""
         self.undo = (self.row_of, self.rows) if undo else None
+        self.stale = self.stale or step.on_device is not None
         for r in step.moving:
             step.rows[r].fresh = False
         self.row_of, self.rows = step.row_of, step.rows

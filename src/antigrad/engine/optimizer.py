@@ -12,7 +12,7 @@ from torch import Tensor
 from .. import validation
 from ..errors import NonFiniteGradientError  # re-exported: its old home
 from ..formula.transform import Chain
-from . import backends, differentiable, sharded, sparse, tritonkernel
+from . import backends, capturable, differentiable, sharded, sparse, tritonkernel
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
@@ -111,6 +111,8 @@ class ChainOptimizer(torch.optim.Optimizer):
             _apply_without_grad(self, build)
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
+        capturable.check_capture(self.param_groups, self.nonfinite,
+                                 self._prepared.buckets if self._prepared else None)
         self.synchronize()
         build = build or self.build
         work: list[tuple] = []
@@ -349,6 +351,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             ids[gi].append(id(p))
         self._prepared = _Prepared(keys, ids, {gi: frozenset(v) for gi, v in ids.items()},
                                    buckets)
+        capturable.check_devices(buckets, self.param_groups)
         return buckets
 
     # State buffers that may be missing from a parameter's state: created when needed, as
@@ -419,8 +422,9 @@ class ChainOptimizer(torch.optim.Optimizer):
             if state.get(name) is None:  # torch's SGD saves a momentum buffer as None
                 state[name] = init(p, group)
                 fresh = True
-        # On the Triton backend the kernel writes the scalar state: it lives on the device.
-        on_device = backends.use_triton(p.device)
+        # On the Triton backend the kernel writes the scalar state: it lives on the device,
+        # as it does with capturable=True (as in torch).
+        on_device = backends.use_triton(p.device) or bool(group.get("capturable"))
         device = p.device if on_device else torch.device("cpu")
         for name, value in chain.scalar_state.items():
             if name not in state:

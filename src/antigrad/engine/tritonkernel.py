@@ -15,6 +15,11 @@ launch (two with the non-finite check), whatever the number of tensors, and no s
 waits for the device: scalars are data, never compile-time constants, and nothing is
 read back.
 
+With scalars computed on the device (:mod:`.capturable`: ``capturable=True``, a tensor
+``lr``) the kernel reads them from that device tensor instead, and the upload holds only
+the gradients' addresses and rows: it is kept, and reused while they are the same, so
+such a step copies nothing from the host (as a CUDA graph needs).
+
 The non-finite check (:func:`check_launch`) sets a device flag that the update kernel
 reads: a refused step writes nothing, and the host learns the verdict later
 (:class:`Verdict`), when it next needs it.
@@ -182,43 +187,66 @@ class Bound:
         self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
         self.dtypes = dtypes
         self.zero = new_flag(self.device)
+        # Uploads of gradient addresses and rows kept for steps with device scalars (the
+        # host buffer too: a CUDA graph that captured the copy reads it again on replay).
+        self.kept: dict[tuple[int, ...], tuple[Tensor, Tensor]] = {}
         if not interpreted():  # compile now: a failure leaves the bucket to foreach
-            self.step_fn.ag_step.warmup(self.stat, self.stat, self.chunks, self.zero, 0, 0, 0,
-                                        BLOCK=BLOCK, grid=(1,))
+            self.step_fn.ag_step.warmup(self.stat, self.stat, self.chunks, self.zero, self.stat,
+                                        0, 0, 0, BLOCK=BLOCK, grid=(1,))
             self.check_fn.ag_check.warmup(self.stat, self.stat, self.chunks, self.zero, 0, 0,
                                           0, BLOCK=BLOCK, grid=(1,))
 
     def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
-              values: list[list[float]], rows: list[int]) -> tuple[Tensor, int, int]:
-        """Upload this step's gradient addresses, rows, scalars and new scalar state."""
-        names = self.scalar_names
+              values: list[list[float]], rows: list[int], on_device: Tensor | None = None
+              ) -> tuple[Tensor, Tensor, int, int]:
+        """Upload this step's gradient addresses, rows, scalars and new scalar state; with
+        ``on_device`` (scalars then new scalar state, float64 rows computed on the device:
+        :func:`antigrad.engine.capturable.device_rows`) only the addresses and rows, once."""
         ints = [0 if g is None else g.data_ptr() for g in grads] + rows
+        if on_device is not None:
+            return self._kept(tuple(ints)), on_device.view(torch.int64), 0, \
+                len(rows) * len(self.scalar_names)
+        names = self.scalar_names
         floats = [row[n] for row in scalars for n in names]
         s_off, v_off = 2 * self.nt, 2 * self.nt + len(floats)
         floats += [v for row in values for v in row]
-        return upload(ints, floats, self.device), s_off, v_off
+        dyn = upload(ints, floats, self.device)
+        return dyn, dyn, s_off, v_off
 
-    def check(self, staged: tuple[Tensor, int, int], flag: Tensor, base: int) -> None:
+    def _kept(self, ints: tuple[int, ...]) -> Tensor:
+        """``ints`` on the device, uploaded on first use only (a few kept)."""
+        if ints not in self.kept:
+            if len(self.kept) >= 4:
+                self.kept.pop(next(iter(self.kept)))
+            host = torch.tensor(ints, dtype=torch.int64)
+            if self.device.type == "cuda":
+                host = host.pin_memory()
+            dev = host if self.device.type == "cpu" else host.to(self.device, non_blocking=True)
+            self.kept[ints] = (host, dev)
+        return self.kept[ints][1]
+
+    def check(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor, base: int) -> None:
         """Set ``flag`` (see ``ag_check``) if a gradient of this step is not finite."""
         signatures.add((self.check_fn.KEY, BLOCK))
         _launch(self.check_fn.ag_check, self.grid, self.device, self.stat, staged[0],
                 self.chunks, flag, self.nt, self.width, base, BLOCK=BLOCK)
 
-    def update(self, staged: tuple[Tensor, int, int], flag: Tensor | None) -> None:
+    def update(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor | None) -> None:
         """The update, in place; with ``flag``, only if it is still 0."""
-        dyn, s_off, v_off = staged
+        dyn, scal, s_off, v_off = staged
         # Unchecked steps read a flag that stays 0: one compiled variant for both.
         signatures.add((self.step_fn.KEY, BLOCK))
         _launch(self.step_fn.ag_step, self.grid, self.device, self.stat, dyn, self.chunks,
-                self.zero if flag is None else flag, self.nt, s_off, v_off, BLOCK=BLOCK)
+                self.zero if flag is None else flag, scal, self.nt, s_off, v_off, BLOCK=BLOCK)
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
-                 partial: bool = True) -> bool:
-        """One step, as :meth:`antigrad.engine.native.Bound.__call__`. With ``check`` the
-        verdict is read back (the host waits for the device): the optimizer avoids this
-        by checking all its buckets against one flag (:class:`Verdict`)."""
-        staged = self.stage(grads, scalars, values, rows)
+                 partial: bool = True, on_device: Tensor | None = None) -> bool:
+        """One step, as :meth:`antigrad.engine.native.Bound.__call__` (``on_device``: see
+        :meth:`stage`). With ``check`` the verdict is read back (the host waits for the
+        device): the optimizer avoids this by checking all its buckets against one flag
+        (:class:`Verdict`)."""
+        staged = self.stage(grads, scalars, values, rows, on_device)
         if not check:
             self.update(staged, None)
             return True
@@ -264,7 +292,8 @@ def step_all(steps: list, device: torch.device) -> Verdict:
     into one flag before any update runs, and every update reads it, so a refused step
     writes nothing anywhere. Gradient ``k`` of the flag counts across the buckets in order."""
     flag = new_flag(device)
-    uploads = [s.bound.stage(s.grads, s.scalars, s.values, s.call_rows) for s in steps]
+    uploads = [s.bound.stage(s.grads, s.scalars, s.values, s.call_rows, s.on_device)
+               for s in steps]
     base = 0
     for s, up in zip(steps, uploads, strict=True):
         s.bound.check(up, flag, base)

@@ -65,12 +65,13 @@ def ag_check(stat, dyn, chunks, flag, nt, width, base, BLOCK: tl.constexpr):
 _STEP = '''
 
 @triton.jit(do_not_specialize=["nt", "s_off", "v_off"])
-def ag_step(stat, dyn, chunks, flag, nt, s_off, v_off, BLOCK: tl.constexpr):
+def ag_step(stat, dyn, chunks, flag, scal, nt, s_off, v_off, BLOCK: tl.constexpr):
     # stat[i]: tensor i's size, the addresses of its inputs (%(inputs)s; the gradient's
     # is 0), the addresses of its %(nq)d scalar-state tensors. dyn: gradient addresses
-    # (nt), rows (nt), then at s_off the rows of %(ns)d scalars and at v_off the rows of
-    # %(nq)d new scalar-state values, float64. Row -1 leaves tensor i alone; a non-zero flag
-    # (a failed check) leaves every tensor alone.
+    # (nt), rows (nt). scal (dyn itself, or a tensor computed on the device): at s_off the
+    # rows of %(ns)d scalars and at v_off the rows of %(nq)d new scalar-state values,
+    # float64. Row -1 leaves tensor i alone; a non-zero flag (a failed check) leaves every
+    # tensor alone.
     pid = tl.program_id(0)
     i = tl.load(chunks + 2 * pid)
     start = tl.load(chunks + 2 * pid + 1)
@@ -78,7 +79,7 @@ def ag_step(stat, dyn, chunks, flag, nt, s_off, v_off, BLOCK: tl.constexpr):
     r = tl.maximum(row, 0)
     base = stat + i * %(width)d
     n = tl.load(base)
-    S = (dyn + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
+    S = (scal + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
 %(scalars)s
     offs = start + tl.arange(0, BLOCK)
     # (scalar conditions broadcast by arithmetic: the interpreter cannot `&` a scalar mask)
@@ -194,7 +195,7 @@ class _Gen:
             return []
         k = len(self.graph.tensor_inputs)
         T = TL[self.scalar_dtype]
-        lines = ["V = (dyn + v_off).to(tl.pointer_type(tl.float64), bitcast=True)",
+        lines = ["V = (scal + v_off).to(tl.pointer_type(tl.float64), bitcast=True)",
                  "o1 = tl.arange(0, 1)",
                  "first = ((start + o1) == 0) & ((row + o1) >= 0) & ((tl.load(flag) + o1) == 0)"]
         for q in range(self.nq):

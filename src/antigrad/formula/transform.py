@@ -34,13 +34,24 @@ def zeros(param: Tensor, group: Mapping[str, Any]) -> Tensor:
     return torch.zeros_like(param, memory_format=torch.preserve_format)
 
 
-def hyper(group: Mapping[str, Any], key: Key) -> float:
-    """The value of hyperparameter ``key`` in ``group`` as a Python float."""
+class TensorHypers(dict):
+    """A param group whose tensor-valued hyperparameters :func:`hyper` returns as 0-d
+    tensors, unread: the engine computes a step's scalars on the device with it (a tensor
+    ``lr`` on the GPU, ``capturable=True``), so that no value is copied to the host."""
+
+
+def hyper(group: Mapping[str, Any], key: Key) -> float | Tensor:
+    """The value of hyperparameter ``key`` in ``group`` as a Python float (a 0-d tensor
+    if it is a tensor and ``group`` is a :class:`TensorHypers`)."""
     if isinstance(key, str):
-        return float(group[key])
-    if isinstance(key, tuple):
-        return float(group[key[0]][key[1]])
-    return float(key)
+        value = group[key]
+    elif isinstance(key, tuple):
+        value = group[key[0]][key[1]]
+    else:
+        return float(key)
+    if isinstance(value, Tensor) and isinstance(group, TensorHypers):
+        return value.reshape(())
+    return float(value)
 
 
 class Slots:
@@ -63,8 +74,11 @@ class ScalarState(dict):
         super().__init__(values)
         self.dtype = dtype
 
-    def rounded(self, value: float) -> float:
-        """``value`` at the precision of the 0-d tensors that keep the state."""
+    def rounded(self, value: float | Tensor) -> float | Tensor:
+        """``value`` at the precision of the 0-d tensors that keep the state (a tensor
+        value, computed on the device, is rounded so and keeps its own dtype)."""
+        if isinstance(value, Tensor):
+            return value.to(self.dtype).to(value.dtype)
         if self.dtype == torch.float64:
             return value
         if self.dtype == torch.float32:

@@ -6,7 +6,6 @@ the root (``eps``), the lecture inside (``eps_root``); both are reachable.
 
 from __future__ import annotations
 
-import math
 from functools import cache
 
 from ..formula.expr import lerp, maximum, sqrt
@@ -148,8 +147,8 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
             cg, cm = (1.0 - beta1) / (1.0 - beta1**t), beta1 / (1.0 - beta1 ** (t + 1))
         else:
             psi = hyper(g, momentum_decay)
-            mu = beta1 * (1.0 - 0.5 * math.pow(0.96, t * psi))
-            mu_next = beta1 * (1.0 - 0.5 * math.pow(0.96, (t + 1) * psi))
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))  # ** (not math.pow): t may be a tensor
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
             product = s.scale("mu_product", mu)
             cg = (1.0 - mu) / (1.0 - product)
             cm = mu_next / (1.0 - product * mu_next)
