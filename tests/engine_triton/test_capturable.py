@@ -233,3 +233,18 @@ def test_device_scalars_give_the_bits_of_the_python_ones(name, options):
     assert all(torch.equal(p, q) for p, q in zip(params, theirs, strict=True))
     for p, q in zip(params, theirs, strict=True):
         assert all(torch.equal(ours.state[p][k], v) for k, v in ref.state[q].items())
+
+
+def test_an_upload_captured_in_a_graph_is_never_rewritten_nor_dropped(monkeypatch):
+    """A captured copy reads its host buffer again on each replay: the buffer used during
+    a capture is one allocated before it, and it stays as it was while others come and go."""
+    kept = tritonkernel.KeptUploads(2, torch.device("cpu"))
+    spare = kept.spare
+    monkeypatch.setattr(tritonkernel, "capturing_on", lambda device: True)
+    captured = kept.get((1, 2))
+    assert captured is spare and kept.spare is None
+    monkeypatch.setattr(tritonkernel, "capturing_on", lambda device: False)
+    for i in range(10):
+        kept.get((3, i))
+    assert kept.get((1, 2)) is captured and captured.tolist() == [1, 2]
+    assert len(kept) == 1 + kept.LIMIT and kept.spare is not None

@@ -13,11 +13,13 @@ def _lr_lambda(t):
     return 1.0 / (1 + t) if t % 2 else 0.5 + t
 
 
-def test_a_scheduler_changes_lr_every_step_without_a_new_kernel():
+@pytest.mark.parametrize("capturable", [False, True])
+def test_a_scheduler_changes_lr_every_step_without_a_new_kernel(capturable):
+    """With capturable=True the scalars are computed on the device: still no new kernel."""
     params = make(torch.float32)
     theirs = twin(params)
     groups = lambda ps: [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.003}]  # noqa: E731
-    a = antigrad.AdamW(groups(params), lr=0.01, weight_decay=0.1)
+    a = antigrad.AdamW(groups(params), lr=0.01, weight_decay=0.1, capturable=capturable)
     b = torch.optim.AdamW(groups(theirs), lr=0.01, weight_decay=0.1)
     sa = torch.optim.lr_scheduler.LambdaLR(a, _lr_lambda)
     sb = torch.optim.lr_scheduler.LambdaLR(b, _lr_lambda)
@@ -34,6 +36,7 @@ def test_a_scheduler_changes_lr_every_step_without_a_new_kernel():
             seen = (set(tritonkernel.signatures), dict(tritonkernel._modules))
         assert set(tritonkernel.signatures) == seen[0]  # no new compilation...
         assert tritonkernel._modules == seen[1]  # ...nor generated source
+    assert a._prepared.buckets[0].stale == capturable  # (scalars computed on the device)
     assert rel_error(params, theirs) <= 1e-6
 
 

@@ -18,7 +18,7 @@ read back.
 With scalars computed on the device (:mod:`.capturable`: ``capturable=True``, a tensor
 ``lr``) the kernel reads them from that device tensor instead, and the upload holds only
 the gradients' addresses and rows: it is kept, and reused while they are the same, so
-such a step copies nothing from the host (as a CUDA graph needs).
+such a step copies nothing from the host (:class:`KeptUploads`, written for CUDA graphs).
 
 The non-finite check (:func:`check_launch`) sets a device flag that the update kernel
 reads: a refused step writes nothing, and the host learns the verdict later
@@ -187,9 +187,7 @@ class Bound:
         self.grad_layout = [(Tensor, t.dtype, t.shape, t.stride()) for t in params]
         self.dtypes = dtypes
         self.zero = new_flag(self.device)
-        # Uploads of gradient addresses and rows kept for steps with device scalars (the
-        # host buffer too: a CUDA graph that captured the copy reads it again on replay).
-        self.kept: dict[tuple[int, ...], tuple[Tensor, Tensor]] = {}
+        self.kept = KeptUploads(2 * nt, self.device)
         if not interpreted():  # compile now: a failure leaves the bucket to foreach
             self.step_fn.ag_step.warmup(self.stat, self.stat, self.chunks, self.zero, self.stat,
                                         0, 0, 0, BLOCK=BLOCK, grid=(1,))
@@ -204,7 +202,7 @@ class Bound:
         :func:`antigrad.engine.capturable.device_rows`) only the addresses and rows, once."""
         ints = [0 if g is None else g.data_ptr() for g in grads] + rows
         if on_device is not None:
-            return self._kept(tuple(ints)), on_device.view(torch.int64), 0, \
+            return self.kept.get(tuple(ints)), on_device.view(torch.int64), 0, \
                 len(rows) * len(self.scalar_names)
         names = self.scalar_names
         floats = [row[n] for row in scalars for n in names]
@@ -212,18 +210,6 @@ class Bound:
         floats += [v for row in values for v in row]
         dyn = upload(ints, floats, self.device)
         return dyn, dyn, s_off, v_off
-
-    def _kept(self, ints: tuple[int, ...]) -> Tensor:
-        """``ints`` on the device, uploaded on first use only (a few kept)."""
-        if ints not in self.kept:
-            if len(self.kept) >= 4:
-                self.kept.pop(next(iter(self.kept)))
-            host = torch.tensor(ints, dtype=torch.int64)
-            if self.device.type == "cuda":
-                host = host.pin_memory()
-            dev = host if self.device.type == "cpu" else host.to(self.device, non_blocking=True)
-            self.kept[ints] = (host, dev)
-        return self.kept[ints][1]
 
     def check(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor, base: int) -> None:
         """Set ``flag`` (see ``ag_check``) if a gradient of this step is not finite."""
@@ -254,6 +240,58 @@ class Bound:
         self.check(staged, flag, 0)
         self.update(staged, flag)
         return int(flag.item()) == 0
+
+
+class KeptUploads:
+    """Uploads of gradient addresses and rows, for steps with device scalars: each set is
+    uploaded once and reused while the gradients stay where they are.
+
+    For CUDA graphs: a copy captured in a graph reads its pinned host buffer again on every
+    replay, so that buffer is never written again nor freed while the bucket is bound
+    (sets uploaded during a capture are never evicted), and a spare buffer, allocated
+    outside any capture, is ready for the next capture, whose gradients are new tensors.
+    """
+
+    LIMIT = 4  # sets kept besides those a graph captured
+
+    def __init__(self, size: int, device: torch.device) -> None:
+        self.size, self.device = size, device
+        self.sets: dict[tuple[int, ...], tuple[Tensor, Tensor, bool]] = {}
+        self.spare = self._host()
+
+    def __len__(self) -> int:
+        return len(self.sets)
+
+    def _host(self) -> Tensor:
+        host = torch.empty(self.size, dtype=torch.int64)
+        return host.pin_memory() if self.device.type == "cuda" else host
+
+    def get(self, ints: tuple[int, ...]) -> Tensor:
+        kept = self.sets.get(ints)
+        if kept is not None:
+            return kept[1]
+        capturing = capturing_on(self.device)
+        if not capturing:
+            loose = [k for k, v in self.sets.items() if not v[2]]
+            if len(loose) >= self.LIMIT:
+                del self.sets[loose[0]]
+        host = self.spare if self.spare is not None else self._host()
+        self.spare = None
+        host.copy_(torch.tensor(ints, dtype=torch.int64))
+        if self.device.type == "cpu":
+            dev = host
+        else:
+            dev = torch.empty(self.size, dtype=torch.int64, device=self.device)
+            dev.copy_(host, non_blocking=True)
+        self.sets[ints] = (host, dev, capturing)
+        if not capturing:
+            self.spare = self._host()
+        return dev
+
+
+def capturing_on(device: torch.device) -> bool:
+    """Whether a CUDA graph is being captured on ``device``'s current stream."""
+    return device.type == "cuda" and torch.cuda.is_current_stream_capturing()
 
 
 def new_flag(device: torch.device) -> Tensor:
