@@ -135,7 +135,15 @@ class Bucket:
         ``None``: the parameter sits this step out, its state untouched); False (nothing
         written) if ``check`` found a non-finite gradient."""
         step = self.stage(plan, chain, groups, grads)
-        if step.on_device is not None:
+        if step.on_device is not None and step.bound is None:  # capturable, not on Triton
+            ok = not check or backends.all_finite([g for g in step.grads if g is not None])
+            if ok:
+                capturable.run_eager(plan.foreach, {"param": step.params, "grad": step.grads,
+                                                    **self.tensors},
+                                     step.on_device, step.call_rows, plan.scalars,
+                                     self.scalar_tensors)
+                self.versions = self._versions()
+        elif step.on_device is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
                             step.partial, step.on_device)
         elif step.bound is not None:
@@ -159,8 +167,9 @@ class Bucket:
             params, grads = _real(params), _real(grads)
         partial = any(g is None for g in grads)
         bound = self._bound(plan, params, grads, partial)
-        device_side = isinstance(bound, tritonkernel.Bound) and any(
-            capturable.on_device(groups[row.group]) for row in self.rows)
+        on_triton = isinstance(bound, tritonkernel.Bound)
+        device_side = capturable.device_side([groups[row.group] for row in self.rows],
+                                             on_triton)
         if self.stale and not device_side:
             self._reload_rows()
         if partial:
@@ -174,7 +183,7 @@ class Bucket:
             on_device, kernel_rows = capturable.device_rows(chain, plan.scalars, groups, self,
                                                             grads)
             return Step(params, grads, partial, row_of, rows, kernel_rows, moving, [], [],
-                        bound, on_device)
+                        bound if on_triton else None, on_device)
         # Advancing a row's copy: the bucket keeps the old state if the step is refused.
         scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
                    else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]

@@ -14,10 +14,11 @@ that the kernel reads, together with the new scalar state it stores. Nothing is 
 back and nothing is copied from the host once the gradients' addresses are known, so the
 step can be captured in a CUDA graph.
 
-Other buckets keep the Python path: a ``capturable`` parameter on a device torch cannot
-capture on (the CPU) is refused as torch refuses it, and one on a GPU bucket that is not
-on the Triton backend steps correctly but cannot be captured (:func:`check_capture`
-says so when a capture is attempted).
+A ``capturable`` bucket that is not on the Triton backend (a GPU without Triton, strided
+views) computes the same device rows and runs the eager backend with them, one parameter
+at a time (:func:`run_eager`); one on a device torch cannot capture on (the CPU) is
+refused as torch refuses it. A tensor ``lr`` without ``capturable`` off the Triton backend
+is read on the host, as before.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from torch import Tensor
 from torch.optim.optimizer import _get_capturable_supported_devices
 
 from ..formula.transform import Chain, ScalarState, TensorHypers
+from . import eager
+from .foreach import ForeachPlan
 
 if TYPE_CHECKING:
     from .buckets import Bucket
@@ -47,6 +50,15 @@ def on_device(group: Mapping[str, Any]) -> bool:
                 isinstance(value, (tuple, list)) and any(isinstance(v, Tensor) for v in value)):
             return True
     return False
+
+
+def device_side(groups: Sequence[Mapping[str, Any]], on_triton: bool) -> bool:
+    """Whether a bucket of these param groups computes its scalars on the device: on the
+    Triton backend when a group asks (:func:`on_device`); on any other backend only for
+    ``capturable=True`` (it then runs on the eager backend, :func:`run_eager`)."""
+    if on_triton:
+        return any(on_device(g) for g in groups)
+    return any(g.get("capturable") for g in groups)
 
 
 def device_rows(chain: Chain, names: Sequence[str], groups: list[dict[str, Any]],
@@ -96,6 +108,27 @@ def _stack(columns: list[Tensor]) -> Tensor:
     return columns[0] if columns[0].dim() == 2 else torch.stack(columns, dim=1)
 
 
+def run_eager(plan: ForeachPlan, tensors: dict[str, list[Tensor | None]], flat: Tensor,
+              rows: Sequence[int], names: Sequence[str], store: list[list[Tensor]]) -> None:
+    """The update of a capturable bucket that is not on the Triton backend (a GPU without
+    Triton, strided views): one parameter at a time on the eager backend, whose ops take
+    the scalars as 0-d device tensors (rows of ``flat``, see :func:`device_rows`), then
+    the outputs and the new scalar state copied in place. Slower than a kernel (a few
+    launches per parameter), but nothing is read on the host: it can be captured."""
+    nt, ns, nq = len(rows), len(names), len(store)
+    scalars, values = flat[:nt * ns].view(nt, ns), flat[nt * ns:].view(nt, nq)
+    for i, r in enumerate(rows):
+        if r < 0:
+            continue
+        one = {n: ts[i] for n, ts in tensors.items()}
+        out = eager.run(plan, one, {n: scalars[r, k] for k, n in enumerate(names)})
+        for name, value in out.items():
+            if value is not one[name]:
+                one[name].copy_(value)
+        for q, ts in enumerate(store):
+            ts[i].copy_(values[r, q])
+
+
 def check_devices(buckets: list[Bucket], groups: list[dict[str, Any]]) -> None:
     """Refuse ``capturable=True`` for parameters on a device torch cannot capture on,
     unless their bucket runs on the Triton backend (its interpreter on the CPU): the
@@ -109,11 +142,10 @@ def check_devices(buckets: list[Bucket], groups: list[dict[str, Any]]) -> None:
                                  f"supported devices: {supported}.")
 
 
-def check_capture(groups: list[dict[str, Any]], nonfinite: str,
-                  buckets: list[Bucket] | None) -> None:
+def check_capture(groups: list[dict[str, Any]], nonfinite: str) -> None:
     """While a CUDA graph is being captured, refuse a step that could not be replayed:
     a param group without ``capturable=True`` (as torch), a non-finite check (its verdict
-    is read on the host), a bucket that is not on the Triton backend."""
+    is read on the host)."""
     if not torch.cuda.is_initialized() or not torch.cuda.is_current_stream_capturing():
         return
     if not all(g.get("capturable") for g in groups):
@@ -123,7 +155,3 @@ def check_capture(groups: list[dict[str, Any]], nonfinite: str,
         raise RuntimeError(f"CUDA graph capture of step() with nonfinite={nonfinite!r}: the "
                            f"verdict of the non-finite check is read on the host; pass "
                            f"nonfinite='ignore' (torch.optim's behaviour) to capture.")
-    if buckets is not None and not all(b.triton for b in buckets):
-        raise RuntimeError("CUDA graph capture of step(): some parameters are not on the "
-                           "Triton backend (is Triton installed? are they strided views or "
-                           "tensor subclasses?), and their step reads values on the host.")

@@ -111,8 +111,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             _apply_without_grad(self, build)
 
     def _apply_chains(self, build: Callable[[dict[str, Any]], Chain] | None = None) -> None:
-        capturable.check_capture(self.param_groups, self.nonfinite,
-                                 self._prepared.buckets if self._prepared else None)
+        capturable.check_capture(self.param_groups, self.nonfinite)
         self.synchronize()
         build = build or self.build
         work: list[tuple] = []
