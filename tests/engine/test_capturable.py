@@ -106,3 +106,28 @@ def test_without_the_widened_list_the_cpu_is_refused_as_torch_refuses_it(monkeyp
     _feed(0, params)
     with pytest.raises(AssertionError, match="If capturable=True, params and state_steps"):
         ours.step()
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(capturable=False), "capturable is False"),
+    (dict(capturable=True, nonfinite="raise"), "nonfinite='raise'"),
+    (dict(capturable=True), None),
+])
+def test_a_step_that_could_not_be_replayed_is_refused_while_capturing(monkeypatch, options,
+                                                                        message):
+    """Under CUDA-graph capture (simulated: no GPU here) a step whose values would be baked
+    into the graph or read on the host raises before anything is written; a capturable
+    one steps."""
+    params = make(torch.float32)
+    ours = antigrad.Adam(params, lr=0.01, **options)
+    _feed(0, params)
+    before = [p.detach().clone() for p in params]
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)
+    if message is None:  # capturable, nothing checked on the host: it steps
+        ours.step()
+        assert not any(torch.equal(p, b) for p, b in zip(params, before, strict=True))
+        return
+    with pytest.raises(RuntimeError, match=message):
+        ours.step()
+    assert all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
