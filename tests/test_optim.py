@@ -170,21 +170,22 @@ def test_checkpoints_cross_load(name, kw, direction):
 
 
 @pytest.mark.parametrize("name,kw,message", [
-    ("SGD", dict(lr=-0.1), "Invalid lr: -0.1"),
-    ("SGD", dict(lr=0.1, momentum=-1), "Invalid momentum: -1"),
+    ("SGD", dict(lr=-0.1), "Invalid lr value: -0.1"),
+    ("SGD", dict(lr=0.1, momentum=-1), "Invalid momentum value: -1"),
     ("SGD", dict(lr=0.1, nesterov=True), "Invalid nesterov"),
     ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "Invalid nesterov"),
-    ("Adagrad", dict(lr_decay=-1), "Invalid lr_decay: -1"),
+    ("Adagrad", dict(lr_decay=-1), "Invalid lr_decay value: -1"),
     ("Adagrad", dict(initial_accumulator_value=-1), "Invalid initial_accumulator_value"),
     ("Adagrad", dict(eps=-1e-3), "Invalid eps"),
-    ("RMSprop", dict(alpha=-0.5), "Invalid alpha: -0.5"),
+    ("RMSprop", dict(alpha=-0.5), "Invalid alpha value: -0.5"),
     ("RMSprop", dict(momentum=-0.5), "Invalid momentum"),
-    ("Adam", dict(betas=(1.0, 0.999)), r"Invalid beta1: 1.0 \(must be in \[0, 1\)\)"),
-    ("Adam", dict(betas=(0.9, -0.1)), "Invalid beta2: -0.1"),
-    ("Adam", dict(eps=-1.0), "Invalid eps: -1.0"),
-    ("AdamW", dict(weight_decay=-1.0), "Invalid weight_decay: -1.0"),
-    ("NAdam", dict(momentum_decay=-1.0), "Invalid momentum_decay: -1.0"),
-    ("Adam", dict(lr=float("nan")), "Invalid lr: nan"),
+    ("Adam", dict(betas=(1.0, 0.999)),
+     r"Invalid beta parameter at index 0: 1.0 \(beta1 must be in \[0, 1\)\)"),
+    ("Adam", dict(betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+    ("Adam", dict(eps=-1.0), "Invalid eps value: -1.0"),
+    ("AdamW", dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
+    ("NAdam", dict(momentum_decay=-1.0), "Invalid momentum_decay value: -1.0"),
+    ("Adam", dict(lr=float("nan")), "Invalid lr value: nan"),
 ])
 def test_invalid_hyperparameters_like_torch(name, kw, message):
     with pytest.raises(ValueError, match=message):
@@ -195,7 +196,7 @@ def test_invalid_hyperparameters_like_torch(name, kw, message):
 
 
 def test_wrong_types_are_named():
-    with pytest.raises(TypeError, match="Invalid lr: 'fast'"):
+    with pytest.raises(TypeError, match="Invalid lr value: 'fast'"):
         antigrad.Adam(make_params(), lr="fast")
 
 
@@ -354,7 +355,8 @@ def test_numpy_and_other_real_numbers_are_accepted_as_torch(name):
 
 @pytest.mark.parametrize("name", list(OPTIONS))
 def test_torchs_error_inputs_raise_the_same_exceptions(name):
-    """Every construction error of torch's own optimizer test database (CPU)."""
+    """Every construction error of torch's own optimizer test database (CPU): torch's
+    exception type, and a message that torch's regex matches."""
     from torch.testing._internal.common_optimizers import OptimizerErrorEnum, optim_db
     info = next(i for i in optim_db if i.optim_cls is getattr(torch.optim, name))
     checked = 0
@@ -364,7 +366,7 @@ def test_torchs_error_inputs_raise_the_same_exceptions(name):
         inp = err.optimizer_error_input
         params = inp.params if inp.params is not None else make_params()
         expect = pytest.warns if issubclass(err.error_type, Warning) else pytest.raises
-        with expect(err.error_type):
+        with expect(err.error_type, match=err.error_regex):
             getattr(antigrad, name)(params, **inp.kwargs)
         checked += 1
     assert checked >= 5
@@ -380,8 +382,35 @@ def test_none_params_and_fused_meta_raise_as_torch(name):
         p = torch.nn.Parameter(torch.ones(2, device="meta"))
         opt = getattr(antigrad, name)([p], lr=0.1, fused=True, nonfinite="ignore")
         p.grad = torch.ones(2, device="meta")
-        with pytest.raises(RuntimeError, match="fused=True"):
+        with pytest.raises(RuntimeError, match="`fused=True` requires all the params to be "
+                           "floating point Tensors") as raised:
             opt.step()
+        assert "Invalid fused value: True" in str(raised.value)
+        assert "dtype torch.float32 on device meta" in str(raised.value)
+
+
+@pytest.mark.parametrize("name,kw,message", [
+    ("SGD", dict(lr=0.1, momentum=-0.5), r"^Invalid momentum value: -0.5 \(must be >= 0\)$"),
+    ("Adam", dict(betas=(1.0, 0.0)),
+     r"^Invalid beta parameter at index 0: 1.0 \(beta1 must be in \[0, 1\)\)$"),
+    ("Adam", dict(lr=torch.tensor([1e-3, 1e-3])),
+     r"^Invalid lr value: a tensor of shape \(2,\) \(Tensor lr must be 1-element\)$"),
+    ("Adam", dict(betas=(0.9, torch.tensor(0.99))),
+     r"^Invalid betas value: \(0.9, tensor\(0.99.*\(betas must be either both floats or both "
+     r"Tensors\)$"),
+    ("AdamW", dict(lr=torch.tensor(1e-3), foreach=True),
+     r"^Invalid lr value: a tensor with foreach=True \(lr as a Tensor is not supported for "
+     r"capturable=False and foreach=True, as in torch.optim; pass a float or foreach=False\)$"),
+    ("Adam", dict(betas=(torch.tensor(0.9), torch.tensor(0.99)), foreach=True),
+     r"^Invalid betas\[0\] value: a tensor with foreach=True \(betas\[0\] as a Tensor"),
+    ("Adagrad", dict(lr_decay=-0.5), r"^Invalid lr_decay value: -0.5 \(must be >= 0\)$"),
+    ("NAdam", dict(momentum_decay=-0.2), r"^Invalid momentum_decay value: -0.2 \(must be >= 0\)$"),
+    ("Adam", dict(weight_decay=-1), r"^Invalid weight_decay value: -1 \(must be >= 0\)$"),
+])
+def test_messages_read_as_torchs_and_say_why(name, kw, message):
+    """torch's wording first (its regexes match), then what the value must be."""
+    with pytest.raises(ValueError, match=message):
+        getattr(antigrad, name)(make_params(), **kw)
 
 
 @pytest.mark.parametrize("name", list(OPTIONS))

@@ -104,16 +104,16 @@ def test_lr_is_required_and_validated(cls):
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(TypeError):
         cls([w])
-    with pytest.raises(ValueError, match="Invalid lr: -1"):
+    with pytest.raises(ValueError, match="Invalid lr value: -1"):
         cls([w], lr=-1.0)
 
 
 @pytest.mark.parametrize("cls,arg,value,message", [
-    (tb.Momentum, "gamma", 1.0, r"Invalid gamma: 1.0 \(must be in \[0, 1\)\)"),
-    (tb.RMSprop, "s", -1e-3, "Invalid s: -0.001"),
-    (tb.Adam, "beta1", 1.2, r"Invalid beta1: 1.2 \(must be in \[0, 1\)\)"),
-    (tb.AdamW, "weight_decay", -0.1, "Invalid weight_decay: -0.1"),
-    (tb.Nadam, "beta2", float("nan"), "Invalid beta2: nan"),
+    (tb.Momentum, "gamma", 1.0, r"Invalid gamma value: 1.0 \(must be in \[0, 1\)\)"),
+    (tb.RMSprop, "s", -1e-3, "Invalid s value: -0.001"),
+    (tb.Adam, "beta1", 1.2, r"Invalid beta1 value: 1.2 \(must be in \[0, 1\)\)"),
+    (tb.AdamW, "weight_decay", -0.1, "Invalid weight_decay value: -0.1"),
+    (tb.Nadam, "beta2", float("nan"), "Invalid beta2 value: nan"),
 ])
 def test_invalid_hyperparameters(cls, arg, value, message):
     with pytest.raises(ValueError, match=message):

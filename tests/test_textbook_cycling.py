@@ -117,7 +117,7 @@ def test_torch_names_are_views_of_the_lecture_names(cls, name, alias, twin, refe
     other.load_state_dict(opt.state_dict())
     assert other.param_groups[0][name] == 0.6 and alias in other.param_groups[0]
     assert alias in copy.deepcopy(opt).param_groups[0]
-    with pytest.raises(ValueError, match=f"Invalid {name}: 1.5"):
+    with pytest.raises(ValueError, match=f"Invalid {name} value: 1.5"):
         group[alias] = (1.5, 0.999) if alias == "betas" else 1.5
 
 

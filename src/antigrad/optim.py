@@ -94,8 +94,9 @@ class SGD(_TorchFace, torch.optim.SGD):
         check.at_least("weight_decay", group["weight_decay"])
         mu, damp = group["momentum"], group["dampening"]
         if group["nesterov"] and (mu <= 0 or damp != 0):
-            raise ValueError(f"Invalid nesterov: True (requires momentum > 0 and dampening = 0, "
-                             f"got momentum={mu}, dampening={damp})")
+            raise ValueError(f"Invalid nesterov value: True (Nesterov momentum requires a "
+                             f"momentum > 0 and zero dampening, got momentum={mu}, "
+                             f"dampening={damp})")
         check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:

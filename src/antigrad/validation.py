@@ -19,37 +19,45 @@ def number(name: str, value: Any) -> float:
     tensor of more than one element (torch's ``Tensor lr must be 1-element``)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ValueError(f"Invalid {name}: a tensor of shape {tuple(value.shape)} (a tensor "
-                             f"{name} must be 1-element)")
+            raise ValueError(f"Invalid {name} value: a tensor of shape {tuple(value.shape)} "
+                             f"(Tensor {name} must be 1-element)")
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"Invalid {name}: {value!r} (must be a number)")
+        raise TypeError(f"Invalid {name} value: {value!r} (must be a number)")
     value = float(value)
     if math.isnan(value):
-        raise ValueError(f"Invalid {name}: {value} (must not be NaN)")
+        raise ValueError(f"Invalid {name} value: {value} (must not be NaN)")
     return value
 
 
 def at_least(name: str, value: Any, low: float = 0.0) -> None:
     if not number(name, value) >= low:
-        raise ValueError(f"Invalid {name}: {value} (must be >= {low:g})")
+        raise ValueError(f"Invalid {name} value: {value} (must be >= {low:g})")
 
 
 def in_unit_interval(name: str, value: Any, closed: bool = False) -> None:
     """``value`` in [0, 1), or [0, 1] with ``closed``."""
     v = number(name, value)
     if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
-        raise ValueError(f"Invalid {name}: {value} (must be in [0, 1{']' if closed else ')'})")
+        raise ValueError(f"Invalid {name} value: {value} (must be in "
+                         f"[0, 1{']' if closed else ')'})")
 
 
 def betas(value: Any) -> None:
-    """A pair of numbers in [0, 1), both plain numbers or both tensors (as torch requires)."""
+    """A pair of numbers in [0, 1), both plain numbers or both tensors (as torch requires).
+
+    The messages read as torch.optim's (``Invalid beta parameter at index 0: 1.0``) followed
+    by why."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"Invalid betas: {value!r} (must be a pair (beta1, beta2))")
-    in_unit_interval("beta1", value[0])
-    in_unit_interval("beta2", value[1])
+        raise ValueError(f"Invalid betas value: {value!r} (must be a pair (beta1, beta2))")
+    for index, beta in enumerate(value):
+        v = number(f"beta{index + 1}", beta)
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta} "
+                             f"(beta{index + 1} must be in [0, 1))")
     if isinstance(value[0], torch.Tensor) != isinstance(value[1], torch.Tensor):
-        raise ValueError(f"Invalid betas: {value!r} (must be both numbers or both tensors)")
+        raise ValueError(f"Invalid betas value: {value!r} (betas must be either both floats "
+                         f"or both Tensors)")
 
 
 def no_tensor_with_foreach(foreach: Any, capturable: Any, **values: Any) -> None:
@@ -57,17 +65,21 @@ def no_tensor_with_foreach(foreach: Any, capturable: Any, **values: Any) -> None
     if not foreach or capturable:
         return
     for name, value in values.items():
-        items = value if isinstance(value, (tuple, list)) else (value,)
-        if any(isinstance(v, torch.Tensor) for v in items):
-            raise ValueError(f"Invalid {name}: a tensor with foreach=True (as in torch.optim, a "
-                             f"tensor {name} needs foreach=False or capturable=True)")
+        items = enumerate(value) if isinstance(value, (tuple, list)) else ((None, value),)
+        for index, item in items:
+            if isinstance(item, torch.Tensor):
+                what = name if index is None else f"{name}[{index}]"
+                raise ValueError(f"Invalid {what} value: a tensor with foreach=True ({what} as "
+                                 f"a Tensor is not supported for capturable=False and "
+                                 f"foreach=True, as in torch.optim; pass a float or "
+                                 f"foreach=False)")
 
 
 def fused_options(group: dict[str, Any]) -> None:
     """torch.optim refuses ``fused=True`` together with ``foreach=True`` (RuntimeError)."""
     if group.get("fused") and group.get("foreach"):
-        raise RuntimeError("Invalid fused=True with foreach=True (torch.optim runs one or the "
-                           "other; pass at most one)")
+        raise RuntimeError("Invalid fused value: True with foreach=True (`fused` and `foreach` "
+                           "cannot be `True` together: torch.optim runs one or the other)")
 
 
 def fused_device(p: torch.Tensor) -> None:
@@ -79,6 +91,6 @@ def fused_device(p: torch.Tensor) -> None:
     except ImportError:  # an older torch: its documented list
         devices = ["mps", "cuda", "xpu", "hpu", "cpu", "mtia"]
     if p.device.type not in devices or not torch.is_floating_point(p):
-        raise RuntimeError(f"Invalid fused=True: a parameter of dtype {p.dtype} on device "
-                           f"{p.device.type} (fused=True requires floating-point parameters on "
-                           f"one of {devices})")
+        raise RuntimeError(f"Invalid fused value: True for a parameter of dtype {p.dtype} on "
+                           f"device {p.device.type} (`fused=True` requires all the params to "
+                           f"be floating point Tensors of supported devices: {devices})")

@@ -288,12 +288,13 @@ def test_sgd_without_its_momentum_buffer_starts_it_afresh_as_torch():
 
 
 @pytest.mark.parametrize("name,key,value,message", [
-    ("Adam", "lr", float("nan"), "Invalid lr: nan"), ("SGD", "lr", -1.0, "Invalid lr: -1.0"),
-    ("Adam", "betas", (0.9, 1.5), "Invalid beta2: 1.5"),
+    ("Adam", "lr", float("nan"), "Invalid lr value: nan"),
+    ("SGD", "lr", -1.0, "Invalid lr value: -1.0"),
+    ("Adam", "betas", (0.9, 1.5), r"Invalid beta parameter at index 1: 1.5 \(beta2 must"),
     ("RMSprop", "momentum", -0.5, "Invalid momentum"),
-    ("NAdam", "momentum_decay", float("nan"), "Invalid momentum_decay: nan"),
-    ("Adagrad", "eps", -1.0, "Invalid eps: -1.0"),
-    ("SGD", "nesterov", True, "Invalid nesterov: True")])
+    ("NAdam", "momentum_decay", float("nan"), "Invalid momentum_decay value: nan"),
+    ("Adagrad", "eps", -1.0, "Invalid eps value: -1.0"),
+    ("SGD", "nesterov", True, "Invalid nesterov value: True")])
 def test_a_loaded_hyperparameter_is_checked_as_by_the_constructor(name, key, value, message):
     kw = dict(lr=0.1) if name == "SGD" else {}
     sd = _saved(name, **kw)
@@ -308,5 +309,5 @@ def test_a_loaded_hyperparameter_is_checked_as_by_the_constructor(name, key, val
 
 def test_a_param_group_added_later_is_checked_too():
     p, opt = _fresh("Adam")
-    with pytest.raises(ValueError, match="Invalid lr: nan"):
+    with pytest.raises(ValueError, match="Invalid lr value: nan"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "lr": math.nan})

@@ -126,5 +126,5 @@ def test_lbfgs_ignores_nonfinite_values_as_torch():
     a.nonfinite = "raise"
     with pytest.raises(antigrad.NonFiniteLossError):
         a.step(closure_for(a, lambda: (ours * math.nan).sum()))
-    with pytest.raises(ValueError, match="Invalid nonfinite: 'warn'"):
+    with pytest.raises(ValueError, match="Invalid nonfinite value: 'warn'"):
         a.nonfinite = "warn"

@@ -38,7 +38,7 @@ def test_invalid_arguments_name_argument_and_value(name, arg, value):
     if name == "LBFGS" and arg.startswith("tolerance"):  # torch's rule: never fires
         assert make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
         return
-    with pytest.raises(ValueError, match=rf"Invalid {arg}: '?{value}"):
+    with pytest.raises(ValueError, match=rf"Invalid {arg} value: '?{value}"):
         make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
 
 
@@ -47,7 +47,7 @@ def test_invalid_arguments_name_argument_and_value(name, arg, value):
     ("DiagonalNewton", "hessian", "full"), ("DiagonalNewton", "samples", 0),
     ("DiagonalNewton", "damping", -0.5), ("LBFGS", "history_size", 0)])
 def test_invalid_specific_arguments(name, arg, value):
-    with pytest.raises(ValueError, match=rf"Invalid {arg}: '?{value}"):
+    with pytest.raises(ValueError, match=rf"Invalid {arg} value: '?{value}"):
         make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
 
 
@@ -67,7 +67,7 @@ def test_lr_zero_is_accepted_and_takes_no_step(name):
     ("max_iter", 1.5, TypeError), ("max_eval", "9", TypeError), ("lr", "1", TypeError),
     ("nonfinite", "warn", ValueError)])
 def test_wrong_type_is_a_type_error_wrong_value_a_value_error(name, arg, value, error):
-    with pytest.raises(error, match=rf"Invalid {arg}: '?{value}"):
+    with pytest.raises(error, match=rf"Invalid {arg} value: '?{value}"):
         make(name, [torch.zeros(2, requires_grad=True)], **{arg: value})
 
 
@@ -110,7 +110,7 @@ def test_param_group_options_must_agree():
     a, b = rosen_params()
     opt = antigrad.LBFGS([{"params": [a]}, {"params": [b], "history_size": 3}],
                          line_search_fn="strong_wolfe")
-    with pytest.raises(ValueError, match="Invalid history_size: 3 in param group 1"):
+    with pytest.raises(ValueError, match="Invalid history_size value: 3 in param group 1"):
         opt.step(closure_for(opt, rosen_loss([a, b])))
 
 

@@ -139,7 +139,7 @@ def test_complex_parameters_are_pairs_of_reals(name):
 
 @pytest.mark.parametrize("name", ["Newton", "DiagonalNewton"])
 def test_infinite_damping_is_refused(name):
-    with pytest.raises(ValueError, match="Invalid damping: inf"):
+    with pytest.raises(ValueError, match="Invalid damping value: inf"):
         make(name, [torch.zeros(2, requires_grad=True)], damping=float("inf"))
 
 

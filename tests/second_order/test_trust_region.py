@@ -81,5 +81,5 @@ def test_radius_is_kept_between_steps_and_in_the_state_dict():
 @pytest.mark.parametrize("arg,value", [("trust_radius", 0.0), ("eta", 0.9),
                                        ("max_trust_radius", -1.0), ("cg_rtol", 0.0)])
 def test_invalid_options_name_argument_and_value(arg, value):
-    with pytest.raises(ValueError, match=rf"Invalid {arg}: {value}"):
+    with pytest.raises(ValueError, match=rf"Invalid {arg} value: {value}"):
         TrustRegionNewton(**{arg: value})

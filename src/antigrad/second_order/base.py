@@ -148,7 +148,7 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
             for key in self._option_keys():
                 if group[key] != first[key]:
                     raise ValueError(
-                        f"Invalid {key}: {group[key]!r} in param group {i} differs from "
+                        f"Invalid {key} value: {group[key]!r} in param group {i} differs from "
                         f"{first[key]!r} in group 0; {type(self).__name__} treats all "
                         f"parameters as one vector, so its options must agree across groups")
         return {**first, "lr": float(first["lr"])}

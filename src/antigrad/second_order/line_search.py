@@ -270,5 +270,5 @@ def line_search_from(spec: str | LineSearch | None) -> LineSearch:
         found = BY_NAME.get(spec)
         if found is not None:
             return found
-    raise ValueError(f"Invalid line_search_fn: {spec!r} (must be one of "
+    raise ValueError(f"Invalid line_search_fn value: {spec!r} (must be one of "
                      f"{', '.join(map(repr, BY_NAME))}, or a LineSearch object)")

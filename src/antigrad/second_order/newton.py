@@ -169,7 +169,7 @@ class Newton(SecondOrderOptimizer):
                  cg_max_iter: int | None = None, max_hessian_bytes: int = 2**30,
                  trust_radius: float = 1.0, nonfinite: str | None = None) -> None:
         if mode not in MODES:
-            raise ValueError(f"Invalid mode: {mode!r} (must be one of "
+            raise ValueError(f"Invalid mode value: {mode!r} (must be one of "
                              f"{', '.join(map(repr, MODES))})")
         whole_number("max_hessian_bytes", max_hessian_bytes)
         finite_damping(damping)

@@ -21,27 +21,27 @@ NONFINITE_MODES = ("raise", "skip", "ignore")
 def whole_number(name: str, value: Any, low: int = 1) -> int:
     """An ``int`` (not ``bool``) ``≥ low``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+        raise TypeError(f"Invalid {name} value: {value!r} (must be an integer >= {low})")
     if value < low:
-        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= {low})")
+        raise ValueError(f"Invalid {name} value: {value!r} (must be an integer >= {low})")
     return value
 
 
 def finite_damping(value: Any) -> None:
     validation.at_least("damping", value)
     if not math.isfinite(float(value)):
-        raise ValueError(f"Invalid damping: {value} (must be finite: infinite damping "
+        raise ValueError(f"Invalid damping value: {value} (must be finite: infinite damping "
                          f"takes no step)")
 
 
 def positive(name: str, value: Any) -> None:
     if not validation.number(name, value) > 0:
-        raise ValueError(f"Invalid {name}: {value} (must be > 0)")
+        raise ValueError(f"Invalid {name} value: {value} (must be > 0)")
 
 
 def nonfinite_mode(value: Any) -> str:
     if value not in NONFINITE_MODES:
-        raise ValueError(f"Invalid nonfinite: {value!r} (must be one of "
+        raise ValueError(f"Invalid nonfinite value: {value!r} (must be one of "
                          f"{', '.join(map(repr, NONFINITE_MODES))})")
     return value
 
@@ -54,8 +54,8 @@ def common_defaults(lr: float | Tensor, max_iter: int, max_eval: int | None,
     With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
     but NaN: a negative one never fires."""
     if isinstance(lr, Tensor) and lr.numel() != 1:  # torch.optim.LBFGS's own words
-        raise ValueError(f"Invalid lr: Tensor lr must be 1-element, got shape "
-                         f"{tuple(lr.shape)}")
+        raise ValueError(f"Invalid lr value: a tensor of shape {tuple(lr.shape)} (Tensor lr "
+                         f"must be 1-element)")
     validation.at_least("lr", lr)
     whole_number("max_iter", max_iter)
     if max_eval is None:

@@ -113,7 +113,7 @@ class TrustRegionNewton(Direction):
         positive("trust_radius", trust_radius)
         positive("max_trust_radius", max_trust_radius)
         if not 0 <= eta < GOOD:
-            raise ValueError(f"Invalid eta: {eta} (must be in [0, {GOOD}))")
+            raise ValueError(f"Invalid eta value: {eta} (must be in [0, {GOOD}))")
         if cg_max_iter is not None:
             whole_number("cg_max_iter", cg_max_iter)
         if cg_rtol is not None:
