@@ -23,8 +23,8 @@ ALLOWED = {
     "transforms": {"formula"},
 }
 # Nothing in the engine may reach up to a face or a tool.
-ABOVE_ENGINE = {"optim", "textbook", "train", "lab", "cli", "demo", "integrations", "problems",
-                "schedules", "stop", "second_order"}
+ABOVE_ENGINE = {"optim", "large_batch", "textbook", "train", "lab", "cli", "demo",
+                "integrations", "problems", "schedules", "stop", "second_order"}
 # Modules the formula language must never load: the C compiler and the foreign-function layer.
 FORBIDDEN_IN_FORMULAS = {"ctypes", "subprocess", "antigrad.engine"}
 

@@ -34,6 +34,8 @@ _EXPORTS = {
     "Adam": "antigrad.optim",
     "AdamW": "antigrad.optim",
     "NAdam": "antigrad.optim",
+    "LAMB": "antigrad.large_batch",
+    "LARS": "antigrad.large_batch",
     "textbook": "antigrad.textbook",
     "schedules": "antigrad.schedules",
     "stop": "antigrad.stop",

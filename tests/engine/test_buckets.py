@@ -110,7 +110,7 @@ def test_channels_last_parameters_run_natively_with_torch_numbers(monkeypatch):
     calls = []
     real = native.Bound.__call__
     monkeypatch.setattr(native.Bound, "__call__",
-                        lambda self, *a: calls.append(1) or real(self, *a))
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     x = torch.randn(4, 3, 9, 9).to(memory_format=torch.channels_last)
     for _ in range(5):
         for m, o in ((conv, ours), (twin, theirs)):

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ..formula.expr import Graph
-from . import foreach, native, sharded, tritonkernel
+from . import foreach, native, reduction, sharded, tritonkernel
 
 BACKENDS = ("auto", "native", "foreach", "triton")
 GPU_DEVICES = ("cuda", "xpu")  # where Triton runs by default
@@ -81,14 +81,27 @@ def prepare(graph: Graph) -> Plan:
 
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
         dtype: torch.dtype, check: bool = False,
-        store: tuple[list[list[Tensor]], list[float]] | None = None) -> bool:
+        store: tuple[list[list[Tensor]], list[float]] | None = None,
+        reduced: dict[int, foreach.PerTensor] | None = None) -> bool:
     """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place, with
     the native kernel if the tensors allow it, else foreach.
 
     With ``check``, the gradients are checked first: False (and nothing written) if one is
     not finite. ``store = (tensors, values)`` is scalar state written after the update:
-    each 0-d tensor in ``tensors[n]`` is set to ``values[n]``.
+    each 0-d tensor in ``tensors[n]`` is set to ``values[n]``. ``reduced`` are the values
+    of the graph's reductions for these tensors (see :func:`reduced_values`); a graph with
+    reductions and no ``reduced`` counts all ``tensors`` as one param group.
     """
+    if plan.graph.reductions:
+        if check and not all_finite(tensors["grad"]):
+            return False
+        if reduced is None:
+            n = len(tensors["param"])
+            reduced = reduced_values(plan, tensors, [scalars], [0] * n, [0] * n)
+        foreach.run(plan.foreach, tensors, scalars, reduced)
+        if store is not None:
+            _store(store)
+        return True
     kernel = plan.kernel if plan.use_native else None
     if kernel is not None and native.eligible(tensors, tensors["param"][0].device, dtype) \
             and (store is None or native.storable(store[0])):
@@ -102,6 +115,32 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
     if store is not None:
         _store(store)
     return True
+
+
+def reduced_values(plan: Plan, tensors: dict[str, list[Tensor | None]],
+                   scalars: list[dict[str, float]], rows: list[int], owners: list[int]
+                   ) -> dict[int, foreach.PerTensor]:
+    """The values of ``plan``'s reductions for each tensor, with foreach ops: tensor ``i``
+    takes its scalars from ``scalars[rows[i]]`` and counts in the totals of param group
+    ``owners[i]``; row -1 (no gradient) counts nowhere and gets zeros."""
+    n = len(tensors["param"])
+    device = tensors["param"][0].device
+    by_row = {r: [i for i in range(n) if rows[i] == r] for r in sorted(set(rows) - {-1})}
+
+    def partials(phase: int, values: dict) -> Tensor:
+        width = len(plan.graph.reductions[phase])
+        out = torch.zeros(n, width, dtype=torch.float64, device=device)
+        for r, pick in by_row.items():
+            index = torch.tensor(pick, device=device)
+            mine = {k: foreach.PerTensor(v[index].tolist()) for k, v in values.items()}
+            part = {name: [ts[i] for i in pick] for name, ts in tensors.items()}
+            out[index] = foreach.partials(plan.foreach, phase, part, scalars[r], mine)
+        return out
+
+    owners = [o if r >= 0 else -1 for o, r in zip(owners, rows, strict=True)]
+    values = reduction.run(plan.graph, partials, torch.tensor(owners, device=device),
+                           max(owners, default=0) + 1)
+    return {k: foreach.PerTensor(v.tolist()) for k, v in values.items()}
 
 
 def _store(store: tuple[list[list[Tensor]], list[float]]) -> None:

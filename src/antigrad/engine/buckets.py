@@ -20,7 +20,7 @@ from __future__ import annotations
 import operator
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -61,6 +61,8 @@ class Step:
     values: list[list[float]]
     bound: Any  # native.Bound, tritonkernel.Bound or None (the general path)
     on_device: Tensor | None = None  # scalars computed on the device (see .capturable)
+    # per parameter: the param group whose totals it counts in, or -1 (it sits out)
+    owners: list[int] = field(default_factory=list)
 
 
 class Bucket:
@@ -148,10 +150,10 @@ class Bucket:
                             step.partial, step.on_device)
         elif step.bound is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
-                            step.partial)
+                            step.partial, owners=step.owners)
         else:
             ok = self._run_by_rows(plan, step.params, step.grads, step.scalars, step.values,
-                                   check, step.call_rows)
+                                   check, step.call_rows, step.owners)
             self.versions = self._versions()
         if ok:
             self.commit(step)
@@ -182,14 +184,17 @@ class Bucket:
         if device_side:
             on_device, kernel_rows = capturable.device_rows(chain, plan.scalars, groups, self,
                                                             grads)
+            owners = [rows[r].group if g is not None else -1
+                      for r, g in zip(row_of, grads, strict=True)]
             return Step(params, grads, partial, row_of, rows, kernel_rows, moving, [], [],
-                        bound if on_triton else None, on_device)
+                        bound if on_triton else None, on_device, owners)
         # Advancing a row's copy: the bucket keeps the old state if the step is refused.
         scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
                    else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
+        owners = [rows[r].group if r >= 0 else -1 for r in call_rows]
         return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,
-                    bound)
+                    bound, owners=owners)
 
     def commit(self, step: Step, undo: bool = False) -> None:
         """Make ``step``'s advanced rows the bucket's own (the update was applied); with
@@ -233,19 +238,25 @@ class Bucket:
 
     def _run_by_rows(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None], scalars: list[dict[str, float]],
-                     values: list[list[float]], check: bool, call_rows: list[int]) -> bool:
-        """The general path: one backend call per row of scalars."""
+                     values: list[list[float]], check: bool, call_rows: list[int],
+                     owners: list[int]) -> bool:
+        """The general path: one backend call per row of scalars (after the reduce phases,
+        over all rows: a param group's totals span them)."""
         tensors = {"param": params, "grad": grads, **self.tensors}
-        if len(scalars) == 1 and -1 not in call_rows:
+        if len(scalars) == 1 and -1 not in call_rows and not plan.graph.reductions:
             return backends.run(plan, tensors, scalars[0], self.dtype, check=check,
                                 store=(self.scalar_tensors, values[0]))
         if check and not backends.all_finite([g for g in grads if g is not None]):
             return False
+        reduced = backends.reduced_values(plan, tensors, scalars, call_rows, owners) \
+            if plan.graph.reductions else None
         for r in sorted(set(call_rows) - {-1}):
             pick = [i for i, row in enumerate(call_rows) if row == r]
             backends.run(plan, {n: [ts[i] for i in pick] for n, ts in tensors.items()},
                          scalars[r], self.dtype,
-                         store=([[ts[i] for i in pick] for ts in self.scalar_tensors], values[r]))
+                         store=([[ts[i] for i in pick] for ts in self.scalar_tensors], values[r]),
+                         reduced=None if reduced is None else {
+                             k: type(v)(v[i] for i in pick) for k, v in reduced.items()})
         return True
 
     def _bound(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor | None],
@@ -285,6 +296,8 @@ class Bucket:
 
     def _bind_triton(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None]) -> tritonkernel.Bound | None:
+        if plan.graph.reductions:  # no Triton reduce phase yet: foreach runs the bucket
+            return None
         bound = self.bound
         if not isinstance(bound, tritonkernel.Bound) or \
                 native.param_layout(params) != bound.param_layout:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..formula.expr import Expr, Graph
+from .emitter import Emitter
 from .foreach import ForeachPlan
 
 DTYPES = {torch.float32: ("f32", "float", "f"), torch.float64: ("f64", "double", "")}
@@ -22,11 +23,13 @@ PARALLEL_MIN = 1 << 15  # elements: below this, one thread (a fork/join costs mo
 _PRELUDE = r"""
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #else  /* a compiler without OpenMP: one thread, the pragmas are ignored */
 static inline int omp_get_thread_num(void) { return 0; }
 static inline int omp_get_num_threads(void) { return 1; }
+static inline int omp_get_max_threads(void) { return 1; }
 #endif
 typedef long long i64;
 #define PARALLEL_MIN %(parallel_min)dLL
@@ -98,10 +101,11 @@ _STEP = r"""
    gradients (input %(grad)d) are checked first and nothing is written when one is not
    finite: the return value is then 1. After the update the scalar state is stored:
    V[R[i] * nq + n] into the 0-d tensor Q[n * nt + i], for n < nq (float64 tensors if
-   q64, else float32). */
+   q64, else float32). Rd holds each tensor's row of %(nr)d reduction results (the reduce
+   phases' output, see ag_reduce*). */
 int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
                     const int *R, int check, i64 nq, const double *V, void *const *Q,
-                    int q64) {
+                    int q64, const double *Rd) {
     i64 total = 0;
     for (i64 i = 0; i < nt; i++) total += numel[i];
     int bad = 0;
@@ -136,6 +140,44 @@ int ag_step_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
 """
 
 
+_REDUCE = r"""
+/* Reduce phase %(phase)d: for each tensor i with R[i] >= 0, the partials of the phase's
+   %(k)d reductions (sum, sum of squares or largest |x|, in double) into out[i * %(k)d + j],
+   from its inputs P, its row of scalars and its row of the results of earlier phases (Rd).
+   Each thread sums its share into its own slots, which are then added in thread order:
+   the result does not depend on timing. */
+void ag_reduce%(phase)d_%(sfx)s(i64 nt, %(T)s *const *P, const i64 *numel, const double *S,
+                         const int *R, const double *Rd, double *out) {
+    i64 total = 0;
+    for (i64 i = 0; i < nt; i++) total += numel[i];
+    const int nthr = total >= PARALLEL_MIN ? omp_get_max_threads() : 1;
+    double *part = calloc((size_t)(nthr * nt * %(k)d), sizeof(double));
+    if (!part) return;
+    #pragma omp parallel if (total >= PARALLEL_MIN) num_threads(nthr)
+    {
+        i64 lo, hi;
+        const int t = omp_get_thread_num();
+        double *mine = part + (i64)t * nt * %(k)d;
+        ag_share(total, t, omp_get_num_threads(), &lo, &hi);
+%(walk)s
+    }
+    for (i64 n = 0; n < nt * %(k)d; n++) {
+        double acc = part[n];
+        for (int t = 1; t < nthr; t++) {
+            const double v = part[(i64)t * nt * %(k)d + n];
+            acc = %(combine)s;
+        }
+        out[n] = acc;
+    }
+    free(part);
+}
+"""
+
+# How a thread's partials of one tensor, and two partials, combine, per reduction kind.
+_ACC = {"sum": ("+", "{a} += (double){v};"), "norm": ("+", "{a} += (double){v} * (double){v};"),
+        "max": ("max", "{a} = fabs((double){v}) > {a} ? fabs((double){v}) : {a};")}
+
+
 def _lit(x: float) -> str:
     if x != x:
         return "NAN"
@@ -152,79 +194,104 @@ _SCALAR_C = {"add": "({0} + {1})", "sub": "({0} - {1})", "mul": "({0} * {1})",
              "lerp": "({0} + {2} * ({1} - {0}))"}
 
 
-class _Gen:
-    """C source for one graph and one element type."""
+class _Gen(Emitter):
+    """C source of one function (the step, or a reduce phase) for one element type."""
 
     def __init__(self, plan: ForeachPlan, sfx: str, T: str, fs: str) -> None:
-        self.plan, self.graph, self.sfx, self.T, self.fs = plan, plan.graph, sfx, T, fs
-        self.scalar_lines: list[str] = []  # computed once per tensor, in double
-        self.cast: dict[str, str] = {}      # double expression -> name of its T constant
-        self.body: list[str] = []
+        super().__init__(plan)
+        self.sfx, self.T, self.fs = sfx, T, fs
+        self.nr = len(plan.graph.columns)
 
-    def scalar(self, e: Expr) -> str:
-        """A double-valued C expression for scalar node ``e``."""
-        if e.op == "const":
-            return _lit(e.value)
-        return f"s{e.index}"
+    def literal(self, x: float) -> str:
+        return _lit(x)
 
-    def const(self, dexpr: str) -> str:
-        """A loop-invariant value of type T (``(T) dexpr``), declared once."""
-        if dexpr not in self.cast:
-            name = f"c{len(self.cast)}"
-            self.cast[dexpr] = name
-            self.scalar_lines.append(f"const {self.T} {name} = ({self.T})({dexpr});")
-        return self.cast[dexpr]
+    def convert(self, name: str, dexpr: str) -> str:
+        return f"const {self.T} {name} = ({self.T})({dexpr});"
 
-    def value(self, e: Expr) -> str:
-        if e.is_scalar:
-            return self.const(self.scalar(e))
-        return f"t{e.index}"
+    def scalar_line(self, n: Expr, expr: str) -> str:
+        return f"const double s{n.index} = {expr};"
+
+    def scalar_input(self, k: int) -> str:
+        return f"Si[{k}]"
+
+    def reduced_input(self, column: int) -> str:
+        return f"Rd[i * {self.nr} + {column}]"
+
+    def scalar_node(self, n: Expr) -> str:
+        return _SCALAR_C[n.op].format(*[self.scalar(a) for a in n.args])
+
+    def load(self, n: Expr, k: int) -> str:
+        return f"const {self.T} t{n.index} = x{k}[j];"
+
+    def assign(self, n: Expr, expr: str) -> str:
+        return f"const {self.T} t{n.index} = {expr};"
 
     def fn(self, name: str) -> str:
         return name + self.fs
 
-    def generate(self) -> str:
-        g, plan, T = self.graph, self.plan, self.T
-        for n in g.nodes:  # scalar nodes, in double
-            if not n.is_scalar or n.op == "const":
-                continue
-            if n.op == "scalar":
-                k = g.scalar_inputs.index(n.name)
-                self.scalar_lines.append(f"const double s{n.index} = Si[{k}];")
-            else:
-                args = [self.scalar(a) for a in n.args]
-                self.scalar_lines.append(
-                    f"const double s{n.index} = {_SCALAR_C[n.op].format(*args)};")
-        ind = " " * 12
-        for k, name in enumerate(g.tensor_inputs):
-            ptr_const = "const " if name not in g.outputs else ""
-            self.body.append(f"{ind}{ptr_const}{T} *restrict x{k} = P[{k} * nt + i];")
-        self.body.append(f"{ind}#pragma omp simd")
-        self.body.append(f"{ind}for (i64 j = s; j < e; j++) {{")
-        ind2 = ind + "    "
-        for n in g.nodes:
-            if n.is_scalar or n.index in plan.absorbed:
-                continue
-            if n.op == "tensor":
-                k = g.tensor_inputs.index(n.name)
-                self.body.append(f"{ind2}const {T} t{n.index} = x{k}[j];")
-                continue
-            self.body.append(f"{ind2}const {T} t{n.index} = {self.node(n)};")
-        for name, out in g.outputs.items():
-            k = g.tensor_inputs.index(name)
-            if out.op == "tensor" and out.name == name:
-                continue  # unchanged
-            self.body.append(f"{ind2}x{k}[j] = {self.value(out)};")
-        self.body.append(f"{ind}}}")
-        # This tensor's scalars, from its row of S (a few flops, once per tensor and thread).
-        ns = len(g.scalar_inputs)
+    def pointers(self, ind: str) -> list[str]:
+        g = self.graph
+        return [f"{ind}{'const ' if name not in g.outputs else ''}{self.T} *restrict x{k} = "
+                f"P[{k} * nt + i];" for k, name in enumerate(g.tensor_inputs)]
+
+    def walk(self, ind: str, loop: list[str]) -> str:
+        """The walk over this thread's share: per tensor, its scalars, then ``loop``."""
+        ns = len(self.graph.scalar_inputs)
         scalars = ["if (R[i] < 0) continue;", f"const double *Si = S + (i64)R[i] * {ns};",
                    "(void)Si;", *self.scalar_lines]
-        walk = _WALK % "\n".join([ind + line for line in scalars] + self.body)
+        return _WALK % "\n".join([ind + line for line in scalars] + loop)
+
+    def generate(self) -> str:
+        """The element-wise step and, before it, the graph's reduce phases."""
+        g, T, ind = self.graph, self.T, " " * 12
+        self.emit_scalars()
+        self.emit_nodes(g.nodes)
+        ind2 = ind + "    "
+        loop = [*self.pointers(ind), f"{ind}#pragma omp simd",
+                f"{ind}for (i64 j = s; j < e; j++) {{"]
+        loop += [ind2 + line for line in self.body]
+        for name, out in g.outputs.items():
+            if out.op == "tensor" and out.name == name:
+                continue  # unchanged
+            loop.append(f"{ind2}x{g.tensor_inputs.index(name)}[j] = {self.value(out)};")
+        loop.append(f"{ind}}}")
         fin_walk = _WALK % (_FINITE_BODY % {"T": T, "sfx": self.sfx})
-        fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"), "ns": ns,
-               "walk": walk}
-        return _FINITE % {"sfx": self.sfx, "T": T, "walk": fin_walk} + _STEP % fmt
+        fmt = {"sfx": self.sfx, "T": T, "grad": g.tensor_inputs.index("grad"),
+               "ns": len(g.scalar_inputs), "nr": self.nr, "walk": self.walk(ind, loop)}
+        phases = [_Gen(self.plan, self.sfx, T, self.fs).reduce_source(k)
+                  for k in range(g.phases)]
+        return _FINITE % {"sfx": self.sfx, "T": T, "walk": fin_walk} + "".join(phases) + \
+            _STEP % fmt
+
+    def reduce_source(self, phase: int) -> str:
+        """``ag_reduce<phase>_<sfx>``: the partials of one reduce phase."""
+        g, ind = self.graph, " " * 12
+        reductions = g.reductions[phase]
+        k = len(reductions)
+        self.emit_scalars()
+        self.emit_nodes(self.phase_nodes(phase))
+        kinds = [_ACC[r.op] for r in reductions]
+        plus = [f"a{j}" for j, (how, _) in enumerate(kinds) if how == "+"]
+        most = [f"a{j}" for j, (how, _) in enumerate(kinds) if how == "max"]
+        clauses = "".join([f" reduction(+: {', '.join(plus + [f'n{j}' for j in range(k)])})"] +
+                          ([f" reduction(max: {', '.join(most)})"] if most else []))
+        loop = [*self.pointers(ind)]
+        loop += [f"{ind}double a{j} = 0, n{j} = 0;" for j in range(k)]
+        loop += [f"{ind}#pragma omp simd{clauses}", f"{ind}for (i64 j = s; j < e; j++) {{"]
+        loop += [ind + "    " + line for line in self.body]
+        for j, (r, (_how, acc)) in enumerate(zip(reductions, kinds, strict=True)):
+            v = self.value(r.args[0])
+            loop.append(f"{ind}    {acc.format(a=f'a{j}', v=v)}")
+            if r.op == "max":  # NaN is the largest: counted apart (max ignores it)
+                loop.append(f"{ind}    n{j} += (double)({v} != {v});")
+        loop.append(f"{ind}}}")
+        for j, r in enumerate(reductions):
+            a = f"(n{j} != 0 ? NAN : a{j})" if r.op == "max" else f"a{j}"
+            target = f"mine[i * {k} + {j}]"
+            loop.append(f"{ind}{target} = {_combine(r.op, target, a)};")
+        combine = _combine_all([r.op for r in reductions], k)
+        return _REDUCE % {"phase": phase, "sfx": self.sfx, "T": self.T, "k": k,
+                          "walk": self.walk(ind, loop), "combine": combine}
 
     def node(self, n: Expr) -> str:
         T, fma = self.T, self.fn("fma")
@@ -279,6 +346,23 @@ class _Gen:
         wv = self.value(w)
         return (f"({self.fn('fabs')}({wv}) < ({T})0.5 ? {fma}({wv}, {bv} - {av}, {av}) : "
                 f"{fma}({wv} - ({T})1, {bv} - {av}, {bv}))")
+
+
+def _combine(op: str, a: str, b: str) -> str:
+    """Two partials of reduction kind ``op`` as one (NaN wins a max)."""
+    if op == "max":
+        return f"(({b}) != ({b}) || ({b}) > ({a}) ? ({b}) : ({a}))"
+    return f"({a}) + ({b})"
+
+
+def _combine_all(ops: list[str], k: int) -> str:
+    """The combination of ``acc`` and another thread's ``v`` for slot ``n`` (column n % k)."""
+    if all(op != "max" for op in ops):
+        return "acc + v"
+    if all(op == "max" for op in ops):
+        return _combine("max", "acc", "v")
+    kinds = ", ".join("1" if op == "max" else "0" for op in ops)
+    return (f"((const int[]){{{kinds}}})[n % {k}] ? {_combine('max', 'acc', 'v')} : acc + v")
 
 
 def source(graph: Graph) -> str:

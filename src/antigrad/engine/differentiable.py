@@ -4,7 +4,8 @@ As torch.optim does for ``differentiable=True``, the step runs with autograd ena
 writes the new parameter and state into the old tensors in place, so the graph of a
 meta-learning loop runs through it. The update itself is the chain's traced graph, run by
 the eager backend (:mod:`antigrad.engine.eager`) one parameter at a time: out-of-place
-torch ops, then one ``copy_`` per output.
+torch ops, then one ``copy_`` per output. A chain with reductions (norms) first runs its
+reduce phases over the whole param group, so that a group-wide norm sees every tensor.
 """
 
 from __future__ import annotations
@@ -36,21 +37,29 @@ def step(opt: ChainOptimizer, build: Callable[[dict[str, Any]], Chain]) -> None:
                 [p.grad.detach() for _, params, _ in work for p in params]):
             opt._refuse()
             return
-        for group, params, chain in work:
+        for gi, (group, params, chain) in enumerate(work):
             plan = opt._plan(chain).foreach
-            for p in params:
-                _step_one(opt, p, group, chain, plan)
+            prepared = [_prepare(opt, p, group, chain) for p in params]
+            reduced = eager.reduced_values(
+                plan, [t for t, _, _ in prepared], [s for _, s, _ in prepared],
+                [gi] * len(params)) if plan.graph.reductions else [None] * len(params)
+            for p, (tensors, scalars, scalar_state), mine in zip(params, prepared, reduced,
+                                                                 strict=True):
+                targets = {"param": single.real(p),
+                           **{n: single.real(opt.state[p][n]) for n in chain.state}}
+                for name, value in eager.run(plan, tensors, scalars, mine).items():
+                    targets[name].copy_(value)
+                single.store(opt.state[p], scalar_state)
 
 
-def _step_one(opt: ChainOptimizer, p: Tensor, group: dict[str, Any], chain: Chain,
-              plan: Any) -> None:
+def _prepare(opt: ChainOptimizer, p: Tensor, group: dict[str, Any], chain: Chain
+             ) -> tuple[dict[str, Tensor], dict[str, float], Any]:
+    """One parameter's inputs (copies: the writes after the update must not change a value
+    autograd saved), its scalars and its advanced scalar state."""
     fresh = opt._init_state(p, group, chain)
     state = opt.state[p]
     scalars, scalar_state = single.scalars(state, group, chain, fresh)
-    targets = {"param": single.real(p), **{n: single.real(state[n]) for n in chain.state}}
-    # The update reads copies: the writes below must not change a value autograd saved.
-    tensors = {n: t.clone() for n, t in targets.items()}
+    tensors = {"param": single.real(p).clone(),
+               **{n: single.real(state[n]).clone() for n in chain.state}}
     tensors["grad"] = single.real(p.grad)
-    for name, value in eager.run(plan, tensors, scalars).items():
-        targets[name].copy_(value)
-    single.store(state, scalar_state)
+    return tensors, scalars, scalar_state

@@ -4,18 +4,28 @@ This is the general backend: any device, any floating dtype. Each graph node bec
 one foreach call, written in place into a buffer whose old value is no longer needed,
 so a step allocates few temporaries; ``x + s * y``, ``x + s * y * z`` and
 ``x + s * y / z`` become single ``add/addcmul/addcdiv`` calls, as in torch.optim.
+
+A scalar that reads a reduction (a per-tensor norm, say) has one value per tensor: it is
+a tuple of floats here, passed to the ``ScalarList`` forms of the foreach ops, and never
+folded into an ``alpha=`` (which takes one number). :func:`partials` computes a reduce
+phase's per-tensor partials with out-of-place foreach ops and ``torch._foreach_norm``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from ..formula.expr import Expr, Graph, evaluate_scalar
+from ..formula.expr import REDUCTIONS, SCALAR_OPS, Expr, Graph
 
 READ_ONLY = "grad"  # the gradient belongs to the user: never written
+
+
+class PerTensor(tuple):
+    """A scalar's value for each tensor (it reads a reduction): a tuple of floats."""
 
 
 @dataclass
@@ -61,11 +71,11 @@ class ForeachPlan:
             a, b = e.args[0], e.args[-1]
             if e.op == "neg":
                 return self._term(a, [*factors, (Expr("const", value=-1.0, is_scalar=True), False)])
-            if b.is_scalar:
+            if b.is_scalar and not b.per_tensor:
                 return self._term(a, [*factors, (b, e.op == "div")])
-            if e.op == "mul" and a.is_scalar:
+            if e.op == "mul" and a.is_scalar and not a.per_tensor:
                 return self._term(b, [*factors, (a, False)])
-            if not a.is_scalar:  # tensor * tensor or tensor / tensor: addcmul / addcdiv
+            if not a.is_scalar and not b.is_scalar:  # tensor * tensor, tensor / tensor
                 return Term(e.op, a, b, factors)
         return Term("", e, None, factors)
 
@@ -99,8 +109,10 @@ _UNARY_ = {"neg": torch._foreach_neg_, "sqrt": torch._foreach_sqrt_,
            "abs": torch._foreach_abs_, "sign": torch._foreach_sign_}
 
 
-def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, float]) -> None:
-    """Execute ``plan`` on ``tensors`` (leaf name -> list); outputs are written in place."""
+def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
+        reduced: dict[int, PerTensor] | None = None) -> None:
+    """Execute ``plan`` on ``tensors`` (leaf name -> list); outputs are written in place.
+    ``reduced`` holds each reduction's values (node index -> one per tensor)."""
     graph = plan.graph
     values: dict[int, object] = {}
     owner: dict[int, str] = {}  # node index -> buffer it lives in ("tmp" or a leaf name)
@@ -110,13 +122,63 @@ def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, 
             values[i], owner[i] = tensors[n.name], n.name
             continue
         if n.is_scalar:
-            values[i] = evaluate_scalar(n, scalars)
+            values[i] = _scalar(n, values, scalars, reduced or {})
             continue
         if i in plan.absorbed:
             continue
         inplace = _writable(plan, n, owner)
         values[i], owner[i] = _compute(plan, n, values, inplace, owner)
     _store(graph, values, owner, tensors)
+
+
+def _scalar(n: Expr, values: dict[int, object], scalars: dict[str, float],
+            reduced: dict[int, PerTensor]) -> float | PerTensor:
+    """A scalar node's value: a float, or a tuple (one per tensor) if it reads a reduction."""
+    if n.op == "const":
+        return n.value
+    if n.op == "scalar":
+        return scalars[n.name]
+    if n.op in REDUCTIONS:
+        return reduced[n.index]
+    args = [values[a.index] for a in n.args]
+    f = SCALAR_OPS[n.op]
+    per = [a for a in args if isinstance(a, PerTensor)]
+    if not per:
+        return f(*args)
+    return PerTensor(f(*[a[j] if isinstance(a, PerTensor) else a for a in args])
+                     for j in range(len(per[0])))
+
+
+def partials(plan: ForeachPlan, phase: int, tensors: dict[str, list[Tensor]],
+             scalars: dict[str, float], reduced: dict[int, PerTensor]) -> Tensor:
+    """Reduce phase ``phase``: ``[tensors, reductions]`` float64 partials (sum, sum of
+    squares, largest ``|x|``) of its reductions' arguments, computed out of place from
+    ``tensors`` (nothing is written) with the values of earlier phases, ``reduced``."""
+    graph = plan.graph
+    phase_nodes = graph.reductions[phase]
+    values: dict[int, object] = {}
+    for n in graph.nodes:  # every scalar this phase can read (later phases' are unknown)
+        if n.index in reduced or n.is_scalar and n.op not in REDUCTIONS and all(
+                a.index in values for a in n.args):
+            values[n.index] = _scalar(n, values, scalars, reduced)
+    for n in graph.needed([r.args[0] for r in phase_nodes], plan.absorbed):
+        if n.op == "tensor":
+            values[n.index] = tensors[n.name]
+        else:
+            values[n.index] = _compute(plan, n, values, None, {})[0]
+    cols = [_partial(r.op, values[r.args[0].index]) for r in phase_nodes]
+    return torch.stack(cols, dim=1)
+
+
+def _partial(op: str, xs: list[Tensor]) -> Tensor:
+    """Each tensor's partial of reduction ``op``, as float64 (0 for an empty tensor)."""
+    if op == "sum":
+        return torch.stack([x.sum(dtype=torch.float64) for x in xs])
+    full = [x for x in xs if x.numel()]
+    found = iter(torch._foreach_norm(full, 2 if op == "norm" else math.inf)) if full else iter(())
+    zero = torch.zeros((), dtype=torch.float64, device=xs[0].device)
+    out = torch.stack([next(found).to(torch.float64) if x.numel() else zero for x in xs])
+    return out * out if op == "norm" else out
 
 
 _COMMUTATIVE = ("add", "mul", "maximum", "minimum")
@@ -160,7 +222,7 @@ def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
     if inplace is not None and inplace is not n.args[0]:
         args.reverse()  # commutative op: put the overwritten operand first
     a = args[0]
-    if isinstance(a, float):  # scalar on the left of sub or div (never written in place)
+    if _number(a):  # scalar on the left of sub or div (never written in place)
         if op == "sub":
             out = torch._foreach_neg(args[1])
             torch._foreach_add_(out, a)
@@ -182,10 +244,10 @@ def _inplace(op: str, a: list[Tensor], rest: list) -> None:
     elif op == "lerp":
         torch._foreach_lerp_(a, rest[0], rest[1])
     elif op == "maximum":
-        (torch._foreach_clamp_min_ if isinstance(rest[0], float) else torch._foreach_maximum_)(
+        (torch._foreach_clamp_min_ if _number(rest[0]) else torch._foreach_maximum_)(
             a, rest[0])
     elif op == "minimum":
-        (torch._foreach_clamp_max_ if isinstance(rest[0], float) else torch._foreach_minimum_)(
+        (torch._foreach_clamp_max_ if _number(rest[0]) else torch._foreach_minimum_)(
             a, rest[0])
     else:
         getattr(torch, f"_foreach_{op}_")(a, rest[0])
@@ -197,12 +259,17 @@ def _outofplace(op: str, a: list[Tensor], rest: list) -> list[Tensor]:
     if op == "lerp":
         return torch._foreach_lerp(a, rest[0], rest[1])
     if op == "maximum":
-        f = torch._foreach_clamp_min if isinstance(rest[0], float) else torch._foreach_maximum
+        f = torch._foreach_clamp_min if _number(rest[0]) else torch._foreach_maximum
         return f(a, rest[0])
     if op == "minimum":
-        f = torch._foreach_clamp_max if isinstance(rest[0], float) else torch._foreach_minimum
+        f = torch._foreach_clamp_max if _number(rest[0]) else torch._foreach_minimum
         return f(a, rest[0])
     return getattr(torch, f"_foreach_{op}")(a, rest[0])
+
+
+def _number(v: object) -> bool:
+    """A scalar operand: one float, or one per tensor."""
+    return isinstance(v, (float, PerTensor))
 
 
 def _store(graph: Graph, values: dict, owner: dict[int, str],
@@ -215,6 +282,8 @@ def _store(graph: Graph, values: dict, owner: dict[int, str],
         src = values[out.index]
         if isinstance(src, float):
             src = [torch.full_like(t, src) for t in tensors[name]]
+        elif isinstance(src, PerTensor):
+            src = [torch.full_like(t, v) for t, v in zip(tensors[name], src, strict=True)]
         elif owner.get(out.index) in graph.outputs:  # lives in another output's buffer
             src = [t.clone() for t in src]
         pending.append((name, src))

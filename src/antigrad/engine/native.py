@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from ..formula.expr import Graph
+from . import reduction
 from .compiler import build, warn_fallback
 from .csource import DTYPES, finite_source, source
 from .sharded import PLAIN_TYPES
@@ -52,13 +53,22 @@ class Kernel:
         self.inputs = list(graph.tensor_inputs)
         self.scalar_names = list(graph.scalar_inputs)
         self.fns = {}
+        self.reduce_fns: dict[torch.dtype, list] = {}
         for dtype, (sfx, _T, _fs) in DTYPES.items():
             fn = getattr(lib, f"ag_step_{sfx}")
             fn.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_longlong,
-                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+                           ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
             fn.restype = ctypes.c_int
             self.fns[dtype] = fn
+            self.reduce_fns[dtype] = []
+            for k in range(graph.phases):
+                rf = getattr(lib, f"ag_reduce{k}_{sfx}")
+                rf.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                               ctypes.c_void_p]
+                rf.restype = None
+                self.reduce_fns[dtype].append(rf)
 
     def bind(self, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
              store: list[list[Tensor]]) -> Bound:
@@ -80,6 +90,8 @@ class Bound:
     def __init__(self, kernel: Kernel, tensors: dict[str, list[Tensor]], dtype: torch.dtype,
                  store: list[list[Tensor]]) -> None:
         self.fn = kernel.fns[dtype]
+        self.reduce_fns = kernel.reduce_fns[dtype]
+        self.graph = kernel.graph
         self.scalar_names = kernel.scalar_names
         self.nt = nt = len(tensors["param"])
         self.rows = (ctypes.c_int * max(1, nt))()
@@ -104,15 +116,22 @@ class Bound:
         self.qptrs = (ctypes.c_void_p * max(1, self.nq * nt))(
             *[t.data_ptr() for ts in store for t in ts])
         self.q64 = int(bool(store) and store[0][0].dtype == torch.float64)
+        # Each tensor's row of reduction results, written by the reduce phases.
+        nr = len(kernel.graph.columns)
+        self.reduced = torch.zeros(nt, nr, dtype=torch.float64)
+        self.outs = [torch.zeros(nt, len(phase), dtype=torch.float64)
+                     for phase in kernel.graph.reductions]
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
-                 partial: bool = True) -> bool:
+                 partial: bool = True, owners: list[int] | None = None) -> bool:
         """One step of the bound parameters (as ``param_layout`` says) with these
         gradients, which must match ``grad_layout`` (see :func:`grad_layout`). Tensor ``i``
         uses row ``rows[i]``: ``scalars[r]`` and ``values[r]`` are row ``r``'s scalar inputs
         and new scalar state; row -1 (gradient ``None``, allowed if ``partial``) leaves the
-        tensor alone. False (and nothing written) if ``check`` found a non-finite gradient."""
+        tensor alone. ``owners[i]`` is the param group whose totals tensor ``i`` counts in
+        (all one group if None). False (and nothing written) if ``check`` found a
+        non-finite gradient."""
         if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
             self._use_rows(rows, len(scalars))
         self.ptrs[self.grad_at:self.grad_at + self.nt] = [
@@ -121,8 +140,28 @@ class Bound:
         names = self.scalar_names
         self.svals[:len(scalars) * len(names)] = [row[n] for row in scalars for n in names]
         self.qvals[:len(values) * self.nq] = [v for row in values for v in row]
+        if self.reduce_fns:
+            self._reduce(rows, owners)
         return self.fn(self.nt, self.ptrs, self.numel, self.svals, self.rows, int(check),
-                       self.nq, self.qvals, self.qptrs, self.q64) == CHECK_OK
+                       self.nq, self.qvals, self.qptrs, self.q64,
+                       self.reduced.data_ptr()) == CHECK_OK
+
+    def _reduce(self, rows: list[int], owners: list[int] | None) -> None:
+        """Run the reduce phases into ``self.reduced`` (one read pass each)."""
+        columns = self.graph.columns
+        owners = [0] * self.nt if owners is None else owners
+        who = torch.tensor([o if r >= 0 else -1 for o, r in zip(owners, rows, strict=True)])
+
+        def partials(phase: int, values: dict[int, Tensor]) -> Tensor:
+            for node, v in values.items():  # the results of the phases before
+                self.reduced[:, columns[node]] = v
+            out = self.outs[phase]
+            self.reduce_fns[phase](self.nt, self.ptrs, self.numel, self.svals, self.rows,
+                                   self.reduced.data_ptr(), out.data_ptr())
+            return out.clone()
+
+        for node, v in reduction.run(self.graph, partials, who, max(owners) + 1).items():
+            self.reduced[:, columns[node]] = v
 
     def _use_rows(self, rows: list[int], nrows: int) -> None:
         self.rows[:self.nt] = rows

@@ -12,7 +12,7 @@ from torch import Tensor
 from .. import validation
 from ..errors import NonFiniteGradientError  # re-exported: its old home
 from ..formula.transform import Chain
-from . import backends, capturable, differentiable, sharded, sparse, tritonkernel
+from . import backends, capturable, differentiable, reduction, sharded, sparse, tritonkernel
 from .buckets import Bucket
 
 NONFINITE_MODES = ("raise", "skip", "ignore")
@@ -311,6 +311,23 @@ class ChainOptimizer(torch.optim.Optimizer):
                         f"{found}, but the parameter has shape {tuple(p.shape)} (was the "
                         f"state_dict saved for another model?)")
 
+    def _check_group_totals(self, split: dict[tuple, list[tuple]]) -> None:
+        """A group-wide reduction (clipping by the global norm) totals a param group inside
+        one bucket: refuse a group whose parameters span devices or dtypes."""
+        where: dict[int, set[tuple]] = defaultdict(set)
+        for (_chain, device, dtype), items in split.items():
+            if reduction.group_wide(items[0][2].graph):
+                for gi, *_ in items:
+                    where[gi].add((device, dtype))
+        for gi, places in where.items():
+            if len(places) > 1:
+                found = ", ".join(sorted(f"{dtype} on {device}" for device, dtype in places))
+                raise ValueError(
+                    f"param group {gi} of {type(self).__name__} holds parameters of "
+                    f"{found}, but its chain takes a norm over the whole group "
+                    f"(over='group'), which antigrad computes over one device and dtype: "
+                    f"put each kind of parameter in its own param group")
+
     def _make_buckets(self, work: list[tuple]) -> list[Bucket]:
         """Create missing state and split the parameters of all groups by chain, device and
         dtype: one bucket updates groups whose chains agree (each group has rows of its
@@ -333,6 +350,7 @@ class ChainOptimizer(torch.optim.Optimizer):
         split: dict[tuple, list[tuple[int, Tensor, Chain, bool]]] = defaultdict(list)
         for item in chosen:
             split[(item[2].key, item[1].device, item[1].dtype)].append(item)
+        self._check_group_totals(split)
         buckets = []
         for items in split.values():
             chain = items[0][2]

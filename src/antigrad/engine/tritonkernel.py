@@ -227,7 +227,8 @@ class Bound:
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
-                 partial: bool = True, on_device: Tensor | None = None) -> bool:
+                 partial: bool = True, on_device: Tensor | None = None,
+                 owners: list[int] | None = None) -> bool:
         """One step, as :meth:`antigrad.engine.native.Bound.__call__` (``on_device``: see
         :meth:`stage`). With ``check`` the verdict is read back (the host waits for the
         device): the optimizer avoids this by checking all its buckets against one flag

@@ -6,6 +6,13 @@ parameter, the gradient, the state tensors and the per-step scalars. That graph 
 then executed by a backend: over whole tensor lists with ``torch._foreach_*`` ops
 (:mod:`antigrad.engine.foreach`), or compiled into one C loop
 (:mod:`antigrad.engine.native`). One definition, several fast executions.
+
+Reductions (:func:`total`, :func:`norm`, :func:`max_abs`) turn a tensor expression into
+one number per tensor, or per param group (``over="group"``, e.g. the global norm of all
+gradients): a backend runs them as a reduce phase, a read-only pass over the tensors they
+read, before the element-wise phase, which reads their results as scalars. A reduction
+may read other reductions' results (clipping by the global norm, then LAMB's per-tensor
+trust ratio): each such nesting adds a phase (:attr:`Graph.phases`).
 """
 
 from __future__ import annotations
@@ -23,17 +30,25 @@ OPS = {
     "neg": 1, "sqrt": 1, "abs": 1, "sign": 1, "lerp": 3,
 }
 
+# Reductions over a tensor's elements: the sum, the L2 norm and the largest |x|. What each
+# backend accumulates per tensor (its partial) is the sum, the sum of squares and the
+# largest |x|: partials of tensors add up (or take the larger) into a param group's.
+REDUCTIONS = ("sum", "norm", "max")
+SCOPES = ("tensor", "group")  # one value per tensor, or one per param group
+
 
 class Expr:
     """A node of an element-wise expression graph (see the module docstring)."""
 
-    __slots__ = ("op", "args", "name", "value", "is_scalar", "index")
+    __slots__ = ("op", "args", "name", "value", "is_scalar", "per_tensor", "index")
 
     def __init__(self, op: str, args: tuple[Expr, ...] = (), name: str = "",
                  value: float = 0.0, is_scalar: bool | None = None) -> None:
         self.op, self.args, self.name, self.value = op, args, name, value
-        # A node is scalar when no tensor input reaches it: it is computed once per step.
+        # A node is scalar when no tensor input reaches it (a reduction is one): it is
+        # computed once per step, or once per tensor when it reads a reduction (per_tensor).
         self.is_scalar = all(a.is_scalar for a in args) if is_scalar is None else is_scalar
+        self.per_tensor = op in REDUCTIONS or any(a.per_tensor for a in args)
         self.index = -1  # position in its graph, set by `trace`
 
     def __repr__(self) -> str:
@@ -41,6 +56,9 @@ class Expr:
             return repr(self.value)
         if self.op in ("tensor", "scalar"):
             return self.name
+        if self.op in REDUCTIONS:
+            scope = ", over='group'" if self.name == "group" else ""
+            return f"{_REDUCTION_NAMES[self.op]}({self.args[0]!r}{scope})"
         return f"{self.op}({', '.join(map(repr, self.args))})"
 
     def __add__(self, o: Operand) -> Expr:
@@ -131,13 +149,47 @@ def lerp(a: Operand, b: Operand, w: Operand) -> Expr:
     return Expr("lerp", (lift(a), lift(b), lift(w)))
 
 
+def total(x: Expr, over: str = "tensor") -> Expr:
+    """The sum of ``x``'s elements: one number per tensor (``over="tensor"``) or per
+    param group (``over="group"``: the sum over all its tensors)."""
+    return _reduction("sum", x, over)
+
+
+def norm(x: Expr, over: str = "tensor") -> Expr:
+    """The L2 norm of ``x``: per tensor, or of all the param group's tensors together
+    (``over="group"``, as ``torch.nn.utils.clip_grad_norm_``'s total norm). 0 for an
+    empty tensor."""
+    return _reduction("norm", x, over)
+
+
+def max_abs(x: Expr, over: str = "tensor") -> Expr:
+    """The largest ``|x|`` (the infinity norm): per tensor, or over the param group's
+    tensors (``over="group"``). 0 for an empty tensor; NaN if ``x`` holds NaN."""
+    return _reduction("max", x, over)
+
+
+_REDUCTION_NAMES = {"sum": "total", "norm": "norm", "max": "max_abs"}
+
+
+def _reduction(op: str, x: Expr, over: str) -> Expr:
+    if not isinstance(x, Expr) or x.is_scalar:
+        raise TypeError(f"{_REDUCTION_NAMES[op]}() reduces a tensor expression (the "
+                        f"gradient, a state, a formula of them), not {x!r}")
+    if over not in SCOPES:
+        raise ValueError(f"Invalid over: {over!r} (must be 'tensor' or 'group')")
+    return Expr(op, (x,), name=over, is_scalar=True)
+
+
 @dataclass
 class Graph:
     """A traced update: its nodes in execution order and which node becomes each output.
 
     ``outputs`` maps ``"param"`` and each state name to the node holding its new value.
     ``tensor_inputs`` are the leaf names in a fixed order (``param``, ``grad``, then state);
-    ``scalar_inputs`` are the per-step scalar names.
+    ``scalar_inputs`` are the per-step scalar names. ``reductions`` are the reduction
+    nodes, by phase: ``reductions[k]`` are computed in reduce phase ``k`` and may read
+    the results of earlier phases. Column ``columns[node.index]`` of a backend's
+    per-tensor table of reduction results holds a reduction's value.
     """
 
     nodes: list[Expr]
@@ -145,6 +197,27 @@ class Graph:
     tensor_inputs: list[str]
     scalar_inputs: list[str]
     key: str = field(default="")
+    reductions: list[list[Expr]] = field(default_factory=list)
+    columns: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def phases(self) -> int:
+        """How many reduce phases run before the element-wise one (0: none)."""
+        return len(self.reductions)
+
+    def needed(self, roots: list[Expr], absorbed: set[int] | frozenset[int] = frozenset()
+               ) -> list[Expr]:
+        """The non-scalar nodes that computing ``roots`` evaluates, in graph order; nodes
+        in ``absorbed`` (folded into a fused call) are not evaluated on their own."""
+        seen: set[int] = set()
+        stack = [r for r in roots if not r.is_scalar]
+        while stack:
+            e = stack.pop()
+            if e.index in seen:
+                continue
+            seen.add(e.index)
+            stack.extend(a for a in e.args if not a.is_scalar)
+        return [n for n in self.nodes if n.index in seen and n.index not in absorbed]
 
     def last_use(self) -> dict[int, int]:
         """For each node index, the index of the last node that reads it."""
@@ -195,10 +268,29 @@ def trace(build: Callable[[dict[str, Expr], Callable[[str], Expr]], dict[str, Ex
     for out in outputs.values():
         visit(out)
     graph = Graph(nodes, outputs, tensor_names, list(scalars))
+    graph.reductions = _phases(nodes)
+    graph.columns = {r.index: k for k, r in enumerate(r for phase in graph.reductions
+                                                       for r in phase)}
     graph.key = "|".join(
         [f"{n.op}:{n.name}:{n.value}:{[a.index for a in n.args]}" for n in nodes]
         + [f"{k}={v.index}" for k, v in outputs.items()])
     return graph
+
+
+def _phases(nodes: list[Expr]) -> list[list[Expr]]:
+    """The reduction nodes grouped by the phase that computes them: one more than the
+    latest phase whose result their argument reads."""
+    depth: dict[int, int] = {}
+    phases: list[list[Expr]] = []
+    for n in nodes:  # in execution order: arguments first
+        d = max((depth[a.index] for a in n.args), default=0)
+        if n.op in REDUCTIONS:
+            d += 1
+            if len(phases) < d:
+                phases.append([])
+            phases[d - 1].append(n)
+        depth[n.index] = d
+    return phases
 
 
 def evaluate_scalar(e: Expr, env: dict[str, float]) -> float:

@@ -16,6 +16,7 @@ import sys
 from ..formula import transform as base
 from ..formula.transform import Chain, Key, Slots, Transform, chain, hyper, zeros
 from .adaptive import scale_by_adagrad, scale_by_adam, scale_by_nadam, scale_by_rms
+from .clipping import clip_by_global_norm, clip_by_norm
 from .decay import add_weight_decay, decoupled_weight_decay
 from .momentum import momentum, trace
 from .step import (
@@ -26,12 +27,14 @@ from .step import (
     scale_by_inverse_time,
     scale_by_lr,
 )
+from .trust import scale_by_lars, scale_by_trust_ratio
 
 __all__ = [
     "Chain", "Key", "Slots", "Transform", "add_weight_decay", "apply_update", "chain",
-    "count_steps", "decoupled_weight_decay", "descend", "flip", "hyper", "momentum",
-    "scale_by_adagrad", "scale_by_adam", "scale_by_inverse_time", "scale_by_lr",
-    "scale_by_nadam", "scale_by_rms", "trace", "zeros",
+    "clip_by_global_norm", "clip_by_norm", "count_steps", "decoupled_weight_decay",
+    "descend", "flip", "hyper", "momentum", "scale_by_adagrad", "scale_by_adam",
+    "scale_by_inverse_time", "scale_by_lars", "scale_by_lr", "scale_by_nadam",
+    "scale_by_rms", "scale_by_trust_ratio", "trace", "zeros",
 ]
 
 # `antigrad.transforms.base` was the home of Transform, Chain and ScalarState before the
