@@ -400,3 +400,118 @@ def test_bad_problem_entry_point_exits_2_before_any_work(user_tasks, in_tmp, tar
     msg = refused("compare", "-p", target.format(m=user_tasks), "--no-gallery")
     assert "--problem" in msg and why in msg, msg
     assert list(in_tmp.iterdir()) == []
+
+
+def test_compare_any_optimizer_with_arguments_schedule_seeds(in_tmp):
+    adamw = "antigrad:AdamW(weight_decay=0.1, betas=(0.9, 0.95))"
+    r = run("compare", "-p", "breast-cancer", "-o", f"{adamw}, torch:Adam",
+            "-o", "torch:SGD(momentum=0.9)@StepLR(step_size=3)", "--schedule", "cosine",
+            "--seeds", "0,42", "--grid-points", "1", "--steps", "8", "--eval-every", "4",
+            "--no-gallery")
+    assert r.exit_code == 0, r.output
+    from antigrad.lab import Store
+
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert cmp.config.optimizers == [f"{adamw}@cosine", "torch:Adam@cosine",
+                                     "torch:SGD(momentum=0.9)@StepLR(step_size=3)"]
+    assert cmp.config.seeds == [0, 42] and cmp.config.eval_every == 4
+    assert sorted(r.seed for r in cmp.final_runs("torch:Adam@cosine")) == [0, 42]
+    assert "3 optimizer(s) x (1 lrs + 2 seed(s), seed 0 shared) = 6 runs" in \
+        " ".join(r.stderr.split())
+    summary = (in_tmp / "runs" / "0001-breast-cancer" / "summary.txt").read_text()
+    assert f"{adamw}@cosine" in summary  # full names, never cut
+
+
+@pytest.mark.parametrize("args, option, why", [
+    (["-o", "adamm"], "--optimizer", "did you mean 'adam'"),
+    (["-o", "torch:AdamW(wieght_decay=0.1)"], "--optimizer", "did you mean 'weight_decay'"),
+    (["-o", "torch:Adamm"], "--optimizer", "did you mean 'Adam'"),
+    (["-o", "adam(eps=__import__('os'))"], "--optimizer", "not a literal"),
+    (["-o", "sgd@cosin"], "--optimizer", "did you mean 'cosine'"),
+    (["--schedule", "cosin"], "--schedule", "did you mean 'cosine'"),
+    (["--schedule", "ReduceLROnPlateau"], "--schedule", "needs a metric"),
+    (["--schedule", ""], "--schedule", "empty"),
+    (["--seeds", "0,x"], "--seeds", "0,1,42"),
+    (["--seeds", "1,1"], "--seeds", "different"),
+    (["--seeds", ","], "--seeds", "empty"),
+    (["--eval-every", "0"], "--eval-every", "from 1"),
+])
+def test_bad_optimizer_schedule_seed_values_exit_2(args, option, why, user_world):
+    before = snapshot(user_world)
+    msg = refused("compare", "-p", "breast-cancer", *args)
+    assert option in msg and why in msg, msg
+    assert snapshot(user_world) == before
+
+
+def test_version_and_help_show_defaults():
+    import antigrad
+
+    r = run("--version")
+    assert r.exit_code == 0 and r.output.strip() == f"antigrad {antigrad.__version__}"
+    r = run("compare", "--help")
+    text = " ".join(r.output.replace("│", " ").split())
+    for default in ("[default: mnist1d-mlp]", "[default: grid]", "[default: 3]",
+                    "[default: the problem's]", "[default: runs/antigrad.sqlite]"):
+        assert default in text, default
+
+
+def test_progress_goes_to_stderr_results_to_stdout(in_tmp):
+    r = run("compare", *FAST)
+    assert r.exit_code == 0
+    assert "adam lr=" in r.stderr and "2/2" in r.stderr  # the bar's last state
+    assert "adam lr=" not in r.stdout and "━" not in r.stdout
+    assert "report:" in r.stdout and "compare breast-cancer:" not in r.stdout
+
+
+def test_table_fits_a_narrow_terminal(monkeypatch):
+    from rich.console import Console
+
+    from antigrad import cli
+    from antigrad.lab import CompareConfig, run_compare
+
+    cmp = run_compare(CompareConfig("breast-cancer", ["momentum", "torch:SGD(momentum=0.9)"],
+                                    grid_points=1, seeds=1, steps=5))
+    for width in (60, 100, 200):
+        monkeypatch.setattr(cli, "console", Console(width=width, force_terminal=True,
+                                                    markup=False, record=True))
+        cli._print_summary(cmp)
+        text = cli.console.export_text()
+        assert max(map(len, text.splitlines())) <= width
+        assert "…" not in text and "momentum" in text  # folded or dropped, never cut
+        assert ("some columns left out" in text) == (width < 110)
+        assert "0.0000" in text.replace("\n", " ")  # numbers are never folded apart
+        assert all("±" not in line or "0.0000" in line for line in text.splitlines())
+
+
+def test_export_csv_and_json(in_tmp):
+    import csv
+    import io
+
+    assert run("compare", *FAST).exit_code == 0
+    r = run("export", "--format", "csv")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 2 and {row["optimizer"] for row in rows} == {"sgd", "adam"}
+    r = run("export", "1", "--format", "json", "--out", "out/c1.json")
+    assert r.exit_code == 0, r.output
+    data = json.loads((in_tmp / "out" / "c1.json").read_text())
+    assert data["id"] == 1 and len(data["runs"]) == 2 and "wrote comparison 1" in r.stderr
+    msg = refused("export", "1", "--format", "json", "--out", "out/c1.json")
+    assert "--out" in msg and "exists" in msg  # never replaced, not even our own
+
+
+@pytest.mark.parametrize("args, option, why", [
+    (["export", "--format", "xml"], "--format", "choose from: csv, json"),
+    (["export", "--out", "notes.txt"], "--out", "exists"),
+    (["export", "--out", "mine"], "--out", "exists"),
+    (["export", "--out", ""], "--out", "empty"),
+    (["export", "--out", "notes.txt/x.csv"], "--out", "not a folder"),
+    (["export", "--store", "app.sqlite"], "--store", "another application"),
+    (["export"], "--store", "antigrad compare"),
+    (["export", "3"], "COMPARISON", "antigrad compare"),
+])
+def test_export_refuses_bad_values(args, option, why, user_world):
+    before = snapshot(user_world)
+    msg = refused(*args)
+    assert option in msg and why in msg, msg
+    assert snapshot(user_world) == before

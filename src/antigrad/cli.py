@@ -6,6 +6,7 @@ Commands::
     antigrad landscape    optimizer paths over a 2-D surface -> PNG/SVG/PDF
     antigrad lr-find      the learning-rate range test -> suggestion (+ figure)
     antigrad report       rebuild a report from the result store
+    antigrad export       a stored comparison as CSV or JSON
     antigrad list         problems and optimizers
 
 Every bad value (unknown or empty names, non-finite numbers, budgets out of range, a store
@@ -33,6 +34,23 @@ __all__ = ["app", "main"]
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="antigrad: compare and draw the gradient methods of the lecture.")
 console = Console(markup=False)  # names and paths are shown as they are, never as markup
+#: Progress and notes go to stderr, so stdout holds only results (tables, paths, exports).
+err_console = Console(stderr=True, markup=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from antigrad import __version__
+
+        typer.echo(f"antigrad {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="print antigrad's version and exit")] = False) -> None:
+    """antigrad: compare and draw the gradient methods of the lecture."""
 
 def _bad(message: str, param: str | None = None) -> typer.BadParameter:
     """A usage error (exit code 2) that names the option."""
@@ -40,19 +58,22 @@ def _bad(message: str, param: str | None = None) -> typer.BadParameter:
 
 
 def _names(values: list[str] | None) -> list[str]:
-    """Repeated and comma-separated names, flattened."""
-    return [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
+    """Repeated and comma-separated names, flattened (commas inside parentheses, as in
+    ``adam(betas=(0.8, 0.9))``, do not separate)."""
+    from antigrad.lab.spec_text import split_top_level
+
+    return [n for v in values or [] for n in split_top_level(v, ",")]
 
 
 def _lookup(get, name: str, param: str):
     """``get(name)``, or a usage error naming ``param`` and listing the valid names (or
     saying what is wrong with a ``module:attribute`` entry point)."""
-    from antigrad.errors import EntryPointError, UnknownNameError
+    from antigrad.errors import ConfigError, EntryPointError, UnknownNameError
 
     _user_code_path()
     try:
         return get(name)
-    except (UnknownNameError, EntryPointError) as err:
+    except (UnknownNameError, EntryPointError, ConfigError) as err:
         raise _bad(str(err), param) from None
 
 
@@ -144,35 +165,55 @@ def list_cmd() -> None:
     console.print(t)
 
 
+_OPTIMIZER_HELP = ("optimizer: a lecture name (see `antigrad list`), antigrad:CLASS, "
+                   "torch:CLASS or module:function, each optionally with (key=value, ...) "
+                   "and @SCHEDULE, e.g. torch:SGD(momentum=0.9) or adam@cosine; repeat or "
+                   "comma-separate  \\[default: the nine lecture optimizers]")
+
+
 @app.command()
 def compare(
     problem: Annotated[str | None, typer.Option(
-        "--problem", "-p", help="training problem (see `antigrad list`) or your own as "
-        "module:function returning a TrainingProblem; default: mnist1d-mlp")] = None,
+        "--problem", "-p", help="training problem or module:function  "
+        "\\[default: mnist1d-mlp]", show_default=False)] = None,
     optimizer: Annotated[list[str] | None, typer.Option(
-        "--optimizer", "-o", help="optimizer (repeat or comma-separate); default: all")] = None,
+        "--optimizer", "-o", help=_OPTIMIZER_HELP, show_default=False)] = None,
+    schedule: Annotated[str | None, typer.Option(
+        help="lr schedule of every optimizer without its own @SCHEDULE: cosine, step, "
+        "exponential, inverse-time, linear-warmup, constant, or a torch lr_scheduler class "
+        "such as CosineAnnealingLR; with (key=value, ...)  \\[default: none: a constant lr]",
+        show_default=False)] = None,
     lr_method: Annotated[str, typer.Option(help="grid or range")] = "grid",
     grid_points: Annotated[int, typer.Option(help="lrs per optimizer (grid), 1 to 25")] = 3,
     lr: Annotated[list[float] | None, typer.Option(
         "--lr", help="explicit lr grid for every optimizer (repeat)")] = None,
-    seeds: Annotated[int, typer.Option(help="seeds at the chosen lr, 1 to 1000")] = 3,
-    steps: Annotated[int | None, typer.Option(help="steps per run, up to 10,000,000")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="minibatch size")] = None,
+    seeds: Annotated[str, typer.Option(
+        help="seeds at the chosen lr: a count N (seeds 0..N-1, 1 to 1000) or a list "
+        "such as 0,1,42")] = "3",
+    steps: Annotated[int | None, typer.Option(
+        help="steps per run, up to 10,000,000  \\[default: the problem's]",
+        show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(
+        help="minibatch size  \\[default: the problem's]", show_default=False)] = None,
+    eval_every: Annotated[int | None, typer.Option(
+        help="evaluate the metric every N steps  \\[default: the problem's]",
+        show_default=False)] = None,
     store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
     out: Annotated[str | None, typer.Option(
-        help="report folder (new, empty, or a report antigrad wrote)")] = None,
+        help="report folder (new, empty, or a report antigrad wrote)  "
+        "\\[default: runs/<id>-<problem>]", show_default=False)] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
 ) -> None:
-    """Run every lecture optimizer on a problem, save the results, write an HTML report."""
+    """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
+    they finish, write an HTML report."""
     from antigrad.lab import CompareConfig
     from antigrad.lab.optimizers import optimizer_names
-    from antigrad.problems import DEFAULT_PROBLEM
 
-    names = _names(optimizer)
-    if optimizer is not None and not names:
-        raise _bad("no optimizer named (the value is empty)", "--optimizer")
-    config = CompareConfig(_problem_name(problem, DEFAULT_PROBLEM), names or optimizer_names(),
-                           lr_method, grid_points, lr or None, seeds, steps, batch_size)
+    names = _optimizer_texts(optimizer, schedule) or optimizer_names()
+    if schedule is not None and not optimizer:
+        names = _optimizer_texts(names, schedule)
+    config = CompareConfig(_problem_name(problem), names, lr_method, grid_points, lr or None,
+                           _parse_seeds(seeds), steps, batch_size, eval_every)
     _validate_config(config)
     out_dir = None if out is None else _report_dir(out, store)
     cmp, recording = _begin(config, store)
@@ -184,15 +225,59 @@ def compare(
     _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
 
 
+def _optimizer_texts(values: list[str] | None, schedule: str | None) -> list[str]:
+    """``-o`` values split at top-level commas, each given ``@schedule`` unless it has one
+    (the schedule is checked first, as ``--schedule``)."""
+    from antigrad.lab.spec_text import split_top_level
+
+    names = [n for v in values or [] for n in split_top_level(v, ",")]
+    if values is not None and not names:
+        raise _bad("no optimizer named (the value is empty)", "--optimizer")
+    if schedule is None:
+        return names
+    _check_schedule(schedule)
+    return [n if len(split_top_level(n, "@")) > 1 else f"{n}@{schedule.strip()}"
+            for n in names]
+
+
+def _check_schedule(text: str) -> None:
+    from antigrad.errors import ConfigError
+    from antigrad.lab.schedules import parse_schedule
+
+    if not text.strip():
+        raise _bad("no schedule named (the value is empty)", "--schedule")
+    try:
+        parse_schedule(text)
+    except ConfigError as err:
+        raise _bad(str(err), "--schedule") from None
+
+
+def _parse_seeds(text: str) -> int | list[int]:
+    """``"3"`` -> 3 (a count); ``"0,1,42"`` or ``"7,"`` -> a list of seeds."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [int(p) for p in parts if p]
+    except ValueError:
+        raise _bad(f"invalid seeds {text!r} (a count such as 3, or seeds such as 0,1,42)",
+                   "--seeds") from None
+    if not values:
+        raise _bad("no seeds given (the value is empty)", "--seeds")
+    return values[0] if len(parts) == 1 else values
+
+
 _CONFIG_OPTIONS = {"optimizers": "--optimizer", "lr_method": "--lr-method",
                    "grid_points": "--grid-points", "lrs": "--lr", "seeds": "--seeds",
-                   "steps": "--steps", "batch_size": "--batch-size"}
+                   "steps": "--steps", "batch_size": "--batch-size",
+                   "eval_every": "--eval-every", "schedule": "--optimizer"}
 
 
-def _problem_name(value: str | None, default: str, param: str = "--problem") -> str:
+def _problem_name(value: str | None, param: str = "--problem") -> str:
+    """The problem named (stripped), or the default one."""
+    from antigrad.problems import DEFAULT_PROBLEM
+
     if value is not None and not value.strip():
         raise _bad("no problem named (the value is empty)", param)
-    return default if value is None else value
+    return DEFAULT_PROBLEM if value is None else value.strip()
 
 
 def _validate_config(config) -> None:
@@ -240,9 +325,10 @@ def _estimate(cmp) -> str:
     c = cmp.config
     steps = c.steps or get_training_problem(c.problem).steps
     tune = "1 range test" if c.lr_method == "range" else f"{len(c.lrs or []) or c.grid_points} lrs"
-    runs = count_runs(c)
+    runs, seeds = count_runs(c), c.seed_list()
+    shared = "" if c.lr_method == "range" else f", seed {seeds[0]} shared"
     return (f"compare {c.problem}: {len(c.optimizers)} optimizer(s) x ({tune} + "
-            f"{c.seeds} seed(s), seed 0 shared) = {runs} runs of up to {steps:,} steps "
+            f"{len(seeds)} seed(s){shared}) = {runs} runs of up to {steps:,} steps "
             f"(at most {runs * steps:,} steps); comparison {cmp.id} in the store")
 
 
@@ -251,7 +337,7 @@ def _run(cmp, recording, store: Path) -> None:
     from antigrad.lab import StoreError, run_compare
 
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as bar:
+                  TimeElapsedColumn(), console=err_console, transient=False) as bar:
         task = bar.add_task(f"compare {cmp.config.problem}", total=None)
 
         def progress(label: str, done: int, total: int) -> None:
@@ -291,20 +377,50 @@ def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") 
     console.print(f"report: {path.resolve()}")
 
 
+#: Columns left out, in this order, while the table is wider than the terminal.
+_DROPPABLE = ("s→target", "steps→target", "train loss", "s/run", "diverged")
+
+
 def _print_summary(cmp) -> None:
-    """The results table: rich on a terminal, plain fixed-width text otherwise (logs)."""
+    """The results table: rich on a terminal, fitted to its width (less important columns
+    left out, long names folded, never cut); plain fixed-width text otherwise (logs)."""
     from antigrad.lab.table import SHORT_HEADERS, summary_rows, summary_text
 
     if not console.is_terminal:
         typer.echo(summary_text(cmp), nl=False)
         return
+    rows = summary_rows(cmp)
+    keep = _fitting_columns(SHORT_HEADERS, rows, console.width)
     t = Table(title=f"{cmp.title} — {cmp.metric}, target {cmp.target:g} "
                     f"({cmp.seconds:.1f} s)")
-    for h in SHORT_HEADERS:
-        t.add_column(h, justify="left" if h == "optimizer" else "right")
-    for row in summary_rows(cmp):
-        t.add_row(*row)
+    for i in keep:
+        h = SHORT_HEADERS[i]
+        if h == "optimizer":  # only names fold; numbers keep their width
+            t.add_column(h, overflow="fold", min_width=8)
+        else:
+            t.add_column(h, justify="right", no_wrap=True,
+                         min_width=max(len(h), *(len(r[i]) for r in rows)))
+    for row in rows:
+        t.add_row(*(row[i] for i in keep))
     console.print(t)
+    if len(keep) < len(SHORT_HEADERS):
+        console.print("(a narrow terminal: some columns left out; all are in summary.txt)")
+
+
+def _fitting_columns(headers: list[str], rows: list[list[str]], width: int) -> list[int]:
+    """Indices of the columns to show so that numbers are never folded: drop
+    :data:`_DROPPABLE` ones until the widest cells (and 3 characters of border each) fit;
+    the optimizer column may fold."""
+    def need(i: int) -> int:
+        cells = [headers[i], *(r[i] for r in rows)]
+        return 3 + (12 if headers[i] == "optimizer" else max(map(len, cells)))
+
+    keep = list(range(len(headers)))
+    for name in _DROPPABLE:
+        if sum(map(need, keep)) + 1 <= width:
+            break
+        keep.remove(headers.index(name))
+    return keep
 
 
 @app.command()
@@ -400,10 +516,10 @@ def lr_find(
     from antigrad.lab import lr_range_test
     from antigrad.lab.figures import plot_lr_range
     from antigrad.lab.optimizers import get_optimizer
-    from antigrad.problems import DEFAULT_PROBLEM, get_training_problem
+    from antigrad.problems import get_training_problem
 
     path = None if out is None else _check_out(out)
-    prob = _lookup(get_training_problem, _problem_name(problem, DEFAULT_PROBLEM), "--problem")
+    prob = _lookup(get_training_problem, _problem_name(problem), "--problem")
     spec = _lookup(get_optimizer, optimizer, "--optimizer")
     _positive(lr_min, "--lr-min")
     _positive(lr_max, "--lr-max")
@@ -444,6 +560,45 @@ def report(
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
     _report(cmp, store, out_dir, gallery)
+
+
+@app.command()
+def export(
+    comparison: Annotated[int | None, typer.Argument(
+        help="comparison id  \\[default: the newest]", show_default=False)] = None,
+    format_: Annotated[str, typer.Option(
+        "--format", help="csv (one row per run) or json (settings, summary, runs with "
+        "curves)")] = "csv",
+    out: Annotated[str | None, typer.Option(
+        help="a new file to write  \\[default: stdout]", show_default=False)] = None,
+    store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
+) -> None:
+    """Export a stored comparison as CSV or JSON (the store is only read; --out never
+    replaces an existing file)."""
+    from antigrad.lab import Store, StoreError
+    from antigrad.lab.export import FORMATS, export_text
+    from antigrad.lab.outdir import ReportDirError, check_new_file, write_new_file
+
+    if format_ not in FORMATS:
+        raise _bad(f"unknown format {format_!r}; choose from: {', '.join(FORMATS)}",
+                   "--format")
+    try:
+        path = None if out is None else check_new_file(out)
+    except ReportDirError as err:
+        raise _bad(str(err), "--out") from None
+    try:
+        cmp = Store(store).load(comparison)
+    except StoreError as err:
+        raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
+    text = export_text(cmp, format_)
+    if path is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        write_new_file(path, text)
+    except ReportDirError as err:
+        raise _bad(str(err), "--out") from None
+    err_console.print(f"wrote comparison {cmp.id} ({len(cmp.runs)} runs) to {path.resolve()}")
 
 
 def _print_listing(rows: list[dict], store: Path) -> None:

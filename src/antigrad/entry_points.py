@@ -44,7 +44,8 @@ def _import(kind: str, text: str, module: str) -> Any:
         return import_module(module)
     except ModuleNotFoundError as err:
         missing = err.name or module
-        where = "" if missing == module else f" (it imports {missing!r}, which is not found)"
+        own = module == missing or module.startswith(missing + ".")
+        where = "" if own else f" (it imports {missing!r}, which is not found)"
         raise EntryPointError(kind, text, f"module {module!r} not found{where}; is it "
                               "installed or on PYTHONPATH?") from None
     except Exception as err:  # the user's module raised while importing

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 
 __all__ = ["NonFiniteGradientError", "NonFiniteLossError", "HessianMemoryError",
@@ -52,11 +53,15 @@ class StoreError(LookupError):
 
 
 class UnknownNameError(ValueError):
-    """A name that is not in a registry; the message lists the valid choices."""
+    """A name that is not in a registry; the message names the nearest valid choice, if one
+    is close, and lists them all."""
 
     def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
         self.kind, self.name, self.choices = kind, name, list(choices)
-        super().__init__(f"unknown {kind} {name!r}; choose from: {', '.join(self.choices)}")
+        close = difflib.get_close_matches(str(name), self.choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        super().__init__(f"unknown {kind} {name!r}{hint}; choose from: "
+                         f"{', '.join(self.choices)}")
 
 
 class ConfigError(ValueError):

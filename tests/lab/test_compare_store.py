@@ -101,3 +101,28 @@ def test_store_keeps_nan_and_errors(tmp_path, cmp):
         cmp.runs[0].final_metric = original
     with pytest.raises(StoreError, match="no comparison 99"):
         store.load(99)
+
+
+def test_explicit_seeds_and_optimizer_texts_round_trip(tmp_path):
+    text = "torch:SGD(momentum=0.9, lr=0.1)@cosine"
+    c = run_compare(CompareConfig("breast-cancer", ["adam", text], grid_points=2,
+                                  seeds=[42, 7], steps=8, eval_every=4))
+    for name in ("adam", text):
+        assert sorted(r.seed for r in c.final_runs(name)) == [7, 42]
+        assert {r.seed for r in c.runs if r.optimizer == name and r.phase == "tune"} == {42}
+        assert len([r for r in c.runs if r.optimizer == name]) == 3
+    assert c.chosen_lr[text] in (0.0562, 0.178)  # a grid around the text's lr=0.1
+    assert all(len(r.evals) == 3 for r in c.runs)  # steps 0, 4, 8
+    store = Store(tmp_path / "s.sqlite")
+    back = store.load(store.save(c))
+    assert back.config.seeds == [42, 7] and back.config.optimizers == ["adam", text]
+    assert back.summaries() == c.summaries()
+
+
+@pytest.mark.parametrize("seeds, match", [
+    ([], "seeds"), ([1, 1], "different"), ([-1], "from 0"), ([0.5], "ints"),
+    (True, "seeds"),
+])
+def test_seed_lists_are_checked(seeds, match):
+    with pytest.raises(ValueError, match=match):
+        CompareConfig("breast-cancer", ["sgd"], seeds=seeds).validate()

@@ -103,3 +103,18 @@ def test_text_that_is_tex_or_markup_draws_as_is(tmp_path):
                     "$\\frac$ [bold]<script>x</script>", "$\\oops")
     html = write_report(store.load(), tmp_path / "rep").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("text, ok", [
+    ("torch:SGD(momentum=0.9)@cosine", True), ("adam(betas=(0.8, 0.9))", True),
+    ("adam(eps=__import__('os'))", False), ("a@b@c", False), ("x(", False),
+    ("<script>", False), ("sgd ", False),
+])
+def test_optimizer_texts_are_checked_by_syntax(text, ok):
+    from antigrad.lab import stored
+
+    if ok:
+        assert stored._label(text, "here", "run optimizer") == text
+    else:
+        with pytest.raises(StoreError, match="malformed: run optimizer"):
+            stored._label(text, "here", "run optimizer")

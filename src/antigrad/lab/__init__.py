@@ -1,10 +1,13 @@
 """The lab: compare optimizers on benchmark problems, store results, draw, report.
 
-- :mod:`~antigrad.lab.optimizers`: the lecture's optimizers by name (lazy registry).
+- :mod:`~antigrad.lab.optimizers`: the lecture's optimizers by name (lazy registry), and
+  any optimizer written as text (:mod:`~antigrad.lab.spec_text`), with a schedule
+  (:mod:`~antigrad.lab.schedules`).
 - :mod:`~antigrad.lab.runner`: one training run (minibatch SGD loop, divergence, timing).
 - :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
-- :mod:`~antigrad.lab.store`: SQLite store under ``runs/``.
+- :mod:`~antigrad.lab.store`: SQLite store under ``runs/``; :mod:`~antigrad.lab.export`:
+  a stored comparison as CSV or JSON.
 - :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18;
   :mod:`~antigrad.lab.surface_range`: the range test on a 2-D surface.
 - :mod:`~antigrad.lab.report`: the HTML report; :mod:`~antigrad.lab.outdir`: which

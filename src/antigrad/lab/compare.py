@@ -7,7 +7,10 @@ For each optimizer the learning rate is chosen either
   *training* loss wins (the test metric is never used for tuning), diverged runs lose; or
 - ``"range"``: the learning-rate range test (:mod:`~antigrad.lab.lr_range`).
 
-Then the chosen lr is run with ``seeds`` seeds (the grid's seed-0 run is reused). The
+Then the chosen lr is run with ``seeds`` seeds (a count ``n``: seeds ``0..n-1``; or a list
+of seeds); the grid is run with the first seed, and its best run is reused as that seed's.
+Optimizers are names or texts (``"antigrad:AdamW(weight_decay=0.1)@cosine"``, see
+:func:`~antigrad.lab.optimizers.get_optimizer`). The
 result is a :class:`Comparison`, saved by :class:`~antigrad.lab.store.Store` (run by run
 as they finish, through a :class:`Recorder`) and drawn by
 :func:`~antigrad.lab.report.write_report`. Budgets are bounded by :data:`LIMITS`.
@@ -52,10 +55,12 @@ def lr_grid(center: float, points: int, spacing: float = 0.5) -> list[float]:
     return [float(f"{center * 10 ** ((k - offset) * spacing):.3g}") for k in range(points)]
 
 
+#: Most seeds per optimizer (a count, or the length of a list of seeds).
+MAX_SEEDS = 1000
+
 #: Allowed ranges of a comparison's budgets (a wider grid spans over 12 decades of lr).
 LIMITS: dict[str, tuple[int, int]] = {
     "grid_points": (1, 25),
-    "seeds": (1, 1000),
     "steps": (1, 10_000_000),
     "batch_size": (1, 1_000_000),
     "eval_every": (1, 10_000_000),
@@ -71,7 +76,7 @@ class CompareConfig:
     lr_method: str = "grid"
     grid_points: int = 3
     lrs: list[float] | None = None
-    seeds: int = 3
+    seeds: int | list[int] = 3
     steps: int | None = None
     batch_size: int | None = None
     eval_every: int | None = None
@@ -91,12 +96,30 @@ class CompareConfig:
             raise ConfigError("lr_method", f"Invalid lr_method: {self.lr_method!r} "
                               "(choose grid or range)")
         self._validate_lrs()
+        self._validate_seeds()
         for name, (lo, hi) in LIMITS.items():
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not lo <= value <= hi):
                 raise ConfigError(name, f"Invalid {name}: {value!r} (must be an int from "
                                   f"{lo} to {hi:,})")
+
+    def seed_list(self) -> list[int]:
+        """The seeds of the final runs: ``0..seeds-1`` for a count, else the list given."""
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+
+    def _validate_seeds(self) -> None:
+        hi = MAX_SEEDS
+        if isinstance(self.seeds, list):
+            if not 1 <= len(self.seeds) <= hi or any(
+                    isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**31
+                    for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
+                raise ConfigError("seeds", f"Invalid seeds: {self.seeds} (1 to {hi:,} "
+                                  "different ints from 0 to 2**31 - 1)")
+        elif isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or not (
+                1 <= self.seeds <= hi):
+            raise ConfigError("seeds", f"Invalid seeds: {self.seeds!r} (must be an int from "
+                              f"1 to {hi:,}, or a list of seeds)")
 
     def _validate_lrs(self) -> None:
         if self.lrs is None:
@@ -223,8 +246,9 @@ def new_comparison(config: CompareConfig) -> Comparison:
 def count_runs(config: CompareConfig) -> int:
     """Training runs (and range tests) the comparison will do: a grid's best run is
     reused as seed 0's run."""
-    per_opt = (1 + config.seeds if config.lr_method == "range" else
-               (len(config.lrs) if config.lrs else config.grid_points) + config.seeds - 1)
+    seeds = len(config.seed_list())
+    per_opt = (1 + seeds if config.lr_method == "range" else
+               (len(config.lrs) if config.lrs else config.grid_points) + seeds - 1)
     return per_opt * len(config.optimizers)
 
 
@@ -273,6 +297,7 @@ def _one_optimizer(cmp: Comparison, problem: Any, name: str,
     common = dict(steps=config.steps, batch_size=config.batch_size,
                   eval_every=config.eval_every)
     seed0: RunResult | None = None
+    first, *rest = config.seed_list()
     if config.lr_method == "range":
         test = lr_range_test(problem, spec, batch_size=config.batch_size)
         finished(f"{name}: range test", test)
@@ -280,13 +305,13 @@ def _one_optimizer(cmp: Comparison, problem: Any, name: str,
     else:
         tuned = []
         for lr in config.lrs or lr_grid(spec.default_lr, config.grid_points):
-            tuned.append(train_run(problem, spec, lr, 0, phase="tune", **common))
+            tuned.append(train_run(problem, spec, lr, first, phase="tune", **common))
             finished(f"{name} lr={lr:g}", tuned[-1])
         seed0 = min(tuned, key=lambda r: r.tail_loss())
-        seed0.phase = "final"  # the winning grid run is seed 0's final run
+        seed0.phase = "final"  # the winning grid run is the first seed's final run
         chosen = seed0.lr
     cmp.chosen_lr[name] = chosen
     if recorder is not None:
         recorder.choose(name, seed0)
-    for seed in range(0 if seed0 is None else 1, config.seeds):
+    for seed in rest if seed0 is not None else [first, *rest]:
         finished(f"{name} seed {seed}", train_run(problem, spec, chosen, seed, **common))

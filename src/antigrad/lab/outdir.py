@@ -13,6 +13,8 @@ a symbolic link, an empty name) raises :class:`ReportDirError`, before any work 
 
 Figure files (``antigrad landscape/lr-find --out``) carry :data:`FIGURE_CREATOR` in their
 metadata; :func:`check_figure_path` accepts a new file or one that carries it.
+Exports (``antigrad export --out``) are only ever written to a new file
+(:func:`check_new_file`, :func:`write_new_file`): an existing one is never replaced.
 
 Example::
 
@@ -38,7 +40,7 @@ from pathlib import Path
 from ..errors import ReportDirError  # re-exported: its old home
 
 __all__ = ["MARKER", "ReportDirError", "check_report_dir", "safe_name", "FIGURE_CREATOR",
-           "FIGURE_SUFFIXES", "check_figure_path"]
+           "FIGURE_SUFFIXES", "check_figure_path", "check_new_file", "write_new_file"]
 
 #: The file that marks a folder as a report antigrad wrote (and may replace).
 MARKER = ".antigrad-report"
@@ -130,3 +132,38 @@ def check_figure_path(path: str | Path) -> Path:
                              "left as it is: name a new file")
     _check_writable(path.absolute())
     return path
+
+
+def check_new_file(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it names a file that does not exist yet in
+    a writable folder; otherwise :class:`ReportDirError` saying why."""
+    if not str(path).strip():
+        raise ReportDirError("the file name is empty; name a new file")
+    path = Path(path)
+    if path.is_symlink() or path.exists():
+        kind = "a folder" if path.is_dir() else "a link" if path.is_symlink() else "a file"
+        raise ReportDirError(f"{str(path)!r} exists ({kind}); antigrad writes exports only "
+                             "to a new file and leaves this one as it is: name a new file")
+    _check_writable(path.absolute())
+    return path
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to the new file ``path`` whole or not at all (a temporary file,
+    then a hard link that fails if ``path`` appeared meanwhile)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise ReportDirError(f"{str(path)!r} appeared while it was being written; it "
+                                 "is left as it is: name a new file") from None
+        except OSError:  # a file system without hard links: exclusive creation instead
+            with open(path, "x", encoding="utf-8", newline="") as f:
+                f.write(text)
+    finally:
+        Path(tmp).unlink(missing_ok=True)

@@ -56,6 +56,12 @@ def _e(value: object, spec: str = "") -> str:
     return html.escape(str(value))
 
 
+def _seeds_text(cmp: Comparison) -> str:
+    seeds = cmp.config.seed_list()
+    return (f"{len(seeds)} seed(s)" if isinstance(cmp.config.seeds, int)
+            else f"seeds {', '.join(map(str, seeds))}")
+
+
 def _figure_block(stem: str, fig_title: str) -> str:
     return (f'<figure id="fig-{_e(stem)}"><img src="{_e(stem)}.png" alt="{_e(fig_title)}">'
             f"<figcaption>{_e(fig_title)}</figcaption></figure>")
@@ -78,7 +84,7 @@ def render_html(cmp: Comparison, figures: Mapping[str, str],
         f"({'higher' if cmp.higher_is_better else 'lower'} is better), target "
         f"<b>{_e(cmp.target, 'g')}</b>. Learning rate per optimizer chosen by "
         f"<b>{_e(cmp.config.lr_method)}</b> on the final training loss of seed 0 "
-        f"(never on the test metric); then {_e(cmp.config.seeds)} seed(s) at that lr. "
+        f"(never on the test metric); then {_e(_seeds_text(cmp))} at that lr. "
         f"Created {_e(cmp.created)}, {_e(cmp.seconds, '.1f')} s in all.</p>",
         *([] if cmp.complete else [
             f'<p id="incomplete"><b>Interrupted:</b> this comparison did not finish; shown '

@@ -8,7 +8,9 @@ a last partial batch is skipped either way), through antigrad's training loop
 loss, a step the optimizer refuses (caught by type: a ``FloatingPointError`` such as
 :class:`~antigrad.errors.NonFiniteGradientError`, a finite loss with a NaN/inf gradient),
 or a loss above ``divergence_factor`` times the first one ends the run and marks it
-``diverged``.
+``diverged``. An optimizer that evaluates the loss itself (second-order methods, torch's
+LBFGS) gets a closure over the step's minibatch; the spec's lr schedule, if any, steps
+after every step.
 
 Only the training steps are timed (the loop's :class:`~antigrad.train.loop.Stopwatch`,
 innermost of its hooks); evaluations of the metric (every ``eval_every`` steps on the
@@ -37,7 +39,7 @@ from ..train.loop import (
     StopOnDivergence,
     Stopwatch,
 )
-from .optimizers import OptimizerSpec
+from .optimizers import OptimizerSpec, needs_closure
 
 __all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "MAX_CURVE_POINTS", "MAX_EVALS",
            "flush_denormals"]
@@ -202,6 +204,42 @@ class _Record(Hook):
             self.on_step(record.step)
 
 
+class _ClosureStep(GradientStep):
+    """:class:`~antigrad.train.loop.GradientStep` for an optimizer that evaluates the loss
+    itself (``step(closure)``: a line search, curvature): the closure re-evaluates this
+    step's minibatch as often as the optimizer asks."""
+
+    def __call__(self, n: int) -> StepRecord:
+        batch = self.batches()
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.objective(batch)
+            loss.backward()
+            return loss
+
+        value = float(closure().detach())
+        if not math.isfinite(value):
+            return StepRecord(n, value, "non-finite loss")
+        try:
+            self.optimizer.step(closure)
+        except FloatingPointError as err:  # by type, as GradientStep
+            return StepRecord(n, value, f"{type(err).__name__}: {err}")
+        return StepRecord(n, value, None)
+
+
+class _Schedule(Hook):
+    """The lr schedule: one scheduler step after every step that did not diverge, but not
+    after the last one (no step follows it)."""
+
+    def __init__(self, scheduler: Any, steps: int) -> None:
+        self.scheduler, self.steps = scheduler, steps
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if record.diverged is None and record.step < self.steps:
+            self.scheduler.step()
+
+
 class _Evaluate:
     """The metric on the test set into ``result.evals`` (model in eval mode), and the
     first step and training second it reached the problem's target."""
@@ -231,13 +269,18 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     evaluate, curve, clock = _Evaluate(problem, task, result), _Curve(steps, MAX_CURVE_POINTS), \
         Stopwatch()
     evaluate(0, 0.0)
-    step = GradientStep(opt, lambda idx: task.loss(model, x[idx], y[idx]),
-                        _Minibatches(len(x), min(batch_size, len(x)), seed, problem.shuffle))
+    step = (_ClosureStep if needs_closure(opt) else GradientStep)(
+        opt, lambda idx: task.loss(model, x[idx], y[idx]),
+        _Minibatches(len(x), min(batch_size, len(x)), seed, problem.shuffle))
+    schedule = spec.build_schedule(opt, steps, lr)
     # after a step the hooks run last to first: the stopwatch stops first (it times the
-    # step alone), then divergence is marked and acted on, then the record and evaluation
+    # step alone), then divergence is marked and acted on, then the schedule, the record
+    # and evaluation
     Loop(step, [Every(eval_every, lambda loop: evaluate(loop.step, clock.seconds)),
-                _Record(result, curve, on_step), StopAfter(steps), StopOnDivergence(),
-                LossAbove(divergence_factor), clock]).run()
+                _Record(result, curve, on_step),
+                *([] if schedule is None else [_Schedule(schedule, steps)]),
+                StopAfter(steps), StopOnDivergence(), LossAbove(divergence_factor),
+                clock]).run()
     curve.flush(result.steps)
     result.losses, result.seconds = curve.points, clock.seconds
     result.final_metric = math.nan if result.diverged else result.evals[-1][2]

@@ -19,11 +19,14 @@ from ..errors import StoreError  # re-exported: its old home
 from .compare import CompareConfig, Comparison
 from .lr_range import LRRangeResult
 from .runner import RunResult
+from .spec_text import parse_call, split_top_level
 
 __all__ = ["StoreError", "comparison", "run", "range_test", "listing"]
 
 _NAME = re.compile(r"[\w.:+-]{1,64}")
 _MAX_TEXT = 500
+#: Longest optimizer text (``antigrad:AdamW(weight_decay=0.1)@cosine``) a store may hold.
+_MAX_LABEL = 200
 
 
 def _bad(where: str, field: str, value: Any) -> StoreError:
@@ -43,6 +46,31 @@ def _name(v: Any, where: str, field: str) -> str:
     if not (isinstance(v, str) and _NAME.fullmatch(v)):
         raise _bad(where, field, v)
     return v
+
+
+def _label(v: Any, where: str, field: str) -> str:
+    """An optimizer as written: a name, or ``NAME(key=literal, ...)@SCHEDULE(...)``
+    (checked by syntax only: nothing is imported or evaluated); printable, bounded."""
+    if not (isinstance(v, str) and 1 <= len(v) <= _MAX_LABEL and v.isprintable()
+            and v.strip() == v):
+        raise _bad(where, field, v)
+    parts = split_top_level(v, "@")
+    try:
+        if not 1 <= len(parts) <= 2:
+            raise ValueError(v)
+        for part in parts:
+            parse_call(part)
+    except (ValueError, TypeError):
+        raise _bad(where, field, v) from None
+    return v
+
+
+def _seeds(v: Any, where: str) -> int | list[int]:
+    if isinstance(v, list):
+        if not 1 <= len(v) <= 1000:
+            raise _bad(where, "config.seeds", v)
+        return [_int(s, where, "config.seeds") for s in v]
+    return _int(v, where, "config.seeds", lo=1)
 
 
 def _int(v: Any, where: str, field: str, lo: int = 0, none: bool = False) -> int | None:
@@ -109,14 +137,15 @@ def _config(d: Any, where: str) -> CompareConfig:
     opts = c.get("optimizers", [])
     if not isinstance(opts, list) or not 1 <= len(opts) <= 100:
         raise _bad(w, "config.optimizers", opts)
-    c["optimizers"] = [_name(o, w, "config.optimizers") for o in opts]
+    c["optimizers"] = [_label(o, w, "config.optimizers") for o in opts]
     if c.get("lr_method", "grid") not in ("grid", "range"):
         raise _bad(w, "config.lr_method", c["lr_method"])
     if c.get("lrs") is not None:
         c["lrs"] = _reals(c["lrs"], w, "config.lrs")
-    for key in ("grid_points", "seeds"):
-        if key in c:
-            c[key] = _int(c[key], w, f"config.{key}", lo=1)
+    if "grid_points" in c:
+        c["grid_points"] = _int(c["grid_points"], w, "config.grid_points", lo=1)
+    if "seeds" in c:
+        c["seeds"] = _seeds(c["seeds"], w)
     for key in ("steps", "batch_size", "eval_every"):
         c[key] = _int(c.get(key), w, f"config.{key}", lo=1, none=True)
     return CompareConfig(**c)
@@ -133,7 +162,7 @@ def comparison(row: tuple, cid: int, where: str) -> Comparison:
         _config(_json(config, where, "config"), where), _text(metric, where, "metric"),
         _flag(hib, where, "higher_is_better"), _real(target, where, "target", finite=True),
         _text(title, where, "title"),
-        chosen_lr={_name(k, where, "chosen_lr"): _real(v, where, "chosen_lr")
+        chosen_lr={_label(k, where, "chosen_lr"): _real(v, where, "chosen_lr")
                    for k, v in chosen_lr.items()},
         created=_text(created, where, "created"),
         seconds=_real(seconds, where, "seconds", finite=True), id=cid,
@@ -146,7 +175,7 @@ def run(row: tuple, where: str) -> RunResult:
     if phase not in ("tune", "final"):
         raise _bad(where, "run phase", phase)
     return RunResult(
-        _name(opt, where, "run optimizer"), _real(lr, where, "run lr"),
+        _label(opt, where, "run optimizer"), _real(lr, where, "run lr"),
         _int(seed, where, "run seed"), _int(steps, where, "run steps"),
         _flag(div, where, "run diverged"), _or_nan(_real(fl, where, "final_loss", none=True)),
         _or_nan(_real(fm, where, "final_metric", none=True)), _real(sec, where, "run seconds"),
@@ -175,7 +204,7 @@ def range_test(data: Any, where: str) -> LRRangeResult:
         method=_text(d["method"], w, "range test method"),
         lr_at_min=_real(d["lr_at_min"], w, "range test lr_at_min"),
         diverged_at=_real(d["diverged_at"], w, "range test diverged_at", none=True),
-        optimizer=_name(d["optimizer"], w, "range test optimizer"))
+        optimizer=_label(d["optimizer"], w, "range test optimizer"))
 
 
 def listing(row: tuple, path: Any) -> dict[str, object]:

@@ -42,7 +42,7 @@ def summary_text(cmp: Comparison) -> str:
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     head = (f"{cmp.title} — {cmp.metric} (target {cmp.target:g}, "
             f"{'higher' if cmp.higher_is_better else 'lower'} is better); "
-            f"{cmp.config.seeds} seeds, lr by {cmp.config.lr_method}; "
+            f"{len(cmp.config.seed_list())} seeds, lr by {cmp.config.lr_method}; "
             f"{cmp.seconds:.1f} s in all")
     return "\n".join([head, line(HEADERS), line(["-" * w for w in widths]),
                       *map(line, rows)]) + "\n"

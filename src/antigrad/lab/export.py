@@ -1,0 +1,96 @@
+"""A stored comparison as CSV (one row per run) or JSON (everything), for other tools.
+
+CSV columns are :data:`RUN_COLUMNS`: one row per training run, the tuning runs
+(``phase = tune``) and the seeds at the chosen lr (``phase = final``); a missing number
+(NaN, a target not reached) is an empty cell. Texts that a spreadsheet would read as a
+formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed with ``'`` — a store is
+untrusted. JSON holds the settings, the chosen lrs, the summary table, every run with its
+curves and the range tests; NaN and infinities are ``null``; ``"creator": "antigrad
+export"`` says where it came from.
+
+Example::
+
+    >>> from antigrad.lab import CompareConfig, run_compare
+    >>> cmp = run_compare(CompareConfig("breast-cancer", ["sgd"], grid_points=1, seeds=1,
+    ...                                 steps=3))
+    >>> to_csv(cmp).splitlines()[0].split(",")[:5]
+    ['comparison', 'problem', 'optimizer', 'lr', 'seed']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict
+from typing import Any
+
+from .compare import Comparison
+
+__all__ = ["RUN_COLUMNS", "FORMATS", "to_csv", "to_json", "export_text"]
+
+RUN_COLUMNS = ["comparison", "problem", "optimizer", "lr", "seed", "phase", "steps",
+               "diverged", "final_loss", "final_metric", "seconds", "steps_to_target",
+               "seconds_to_target"]
+
+#: What ``antigrad export --format`` accepts.
+FORMATS = ("csv", "json")
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(cmp: Comparison) -> str:
+    """One row per run (see :data:`RUN_COLUMNS`), header first."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RUN_COLUMNS)
+    for r in cmp.runs:
+        row = {"comparison": cmp.id, "problem": cmp.config.problem, **asdict(r)}
+        writer.writerow([_cell(row[c]) for c in RUN_COLUMNS])
+    return out.getvalue()
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN/inf replaced by ``None`` (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def to_json(cmp: Comparison) -> str:
+    """Everything about the comparison (see the module doc), indented."""
+    data = {
+        "creator": "antigrad export", "format": 1, "id": cmp.id,
+        "problem": cmp.config.problem, "title": cmp.title, "metric": cmp.metric,
+        "higher_is_better": cmp.higher_is_better, "target": cmp.target,
+        "created": cmp.created, "seconds": cmp.seconds, "complete": cmp.complete,
+        "config": asdict(cmp.config), "chosen_lr": cmp.chosen_lr,
+        "summary": [asdict(s) for s in cmp.ranking()],
+        "runs": [r.to_dict() for r in cmp.runs],
+        "range_tests": [t.to_dict() for t in cmp.range_tests],
+    }
+    return json.dumps(_finite(data), indent=1, allow_nan=False) + "\n"
+
+
+def export_text(cmp: Comparison, fmt: str) -> str:
+    """``cmp`` in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"Invalid format: {fmt!r} (choose from: {', '.join(FORMATS)})")
+    return to_csv(cmp) if fmt == "csv" else to_json(cmp)
