@@ -515,3 +515,18 @@ def test_export_refuses_bad_values(args, option, why, user_world):
     msg = refused(*args)
     assert option in msg and why in msg, msg
     assert snapshot(user_world) == before
+
+
+@pytest.mark.parametrize("command", [["landscape"], ["lr-find", "-p", "breast-cancer"]])
+def test_second_order_methods_are_refused_where_one_gradient_per_step(command, in_tmp):
+    msg = refused(*command, "-o", "antigrad:LBFGS")
+    assert "--optimizer" in msg and "second-order" in msg and "antigrad compare" in msg
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_landscape_draws_an_optimizer_written_as_text(in_tmp):
+    r = run("landscape", "-o", "torch:SGD(momentum=0.9), adam(beta1=0.8)", "--steps", "5",
+            "--out", "l.svg")
+    assert r.exit_code == 0, r.output
+    svg = (in_tmp / "l.svg").read_text()
+    assert "torch:SGD(momentum=0.9)" in svg and "adam(beta1=0.8)" in svg

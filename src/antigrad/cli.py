@@ -163,6 +163,9 @@ def list_cmd() -> None:
         t.add_row(spec.name, spec.lecture, spec.target.replace(":", "."), spec.family,
                   f"{spec.default_lr:g}")
     console.print(t)
+    console.print("Also: antigrad:CLASS, torch:CLASS or module:attribute (your class, chain "
+                  "or factory), each with (key=value, ...) and @SCHEDULE; your own problem "
+                  "as module:function. See docs/lab.md.")
 
 
 _OPTIMIZER_HELP = ("optimizer: a lecture name (see `antigrad list`), antigrad:CLASS, "
@@ -446,13 +449,27 @@ def landscape(
         raise _bad("no optimizer named (the value is empty)", "--optimizer")
     names = names or ["sgd", "momentum", "nesterov", "rmsprop", "adam"]
     for name in names:
-        _lookup(get_optimizer, name, "--optimizer")
+        _first_order(_lookup(get_optimizer, name, "--optimizer"), "landscape")
     _in_range(steps, 1, MAX_PATH_STEPS, "--steps")
     lrs = _parse_lrs(lr or [], names)
     point = _parse_point(start) if start is not None else None
     fig = plot_trajectories(surf, {n: lrs.get(n) for n in names}, steps=steps, start=point,
                             lr_rule="surface")
     _save_figure(fig, path)
+
+
+def _first_order(spec, command: str):
+    """``spec``, unless its optimizer needs a closure (second-order methods run in
+    ``compare``, not in the one-gradient-per-step paths and range test)."""
+    import torch
+
+    from antigrad.lab.optimizers import needs_closure
+
+    if needs_closure(spec.build([torch.nn.Parameter(torch.zeros(2))], spec.default_lr)):
+        raise _bad(f"{spec.name!r} evaluates the loss itself (a second-order method); "
+                   f"`antigrad {command}` takes one gradient per step: run it with "
+                   "`antigrad compare`", "--optimizer")
+    return spec
 
 
 #: Longest path ``landscape`` draws, and longest range test ``lr-find`` runs.
@@ -506,7 +523,8 @@ def lr_find(
     problem: Annotated[str | None, typer.Option(
         "--problem", "-p", help="training problem or module:function; default: "
         "mnist1d-mlp")] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", "-o")] = "adam",
+    optimizer: Annotated[str, typer.Option(
+        "--optimizer", "-o", help="a first-order optimizer, as for compare")] = "adam",
     lr_min: Annotated[float, typer.Option(help="first lr, finite > 0")] = 1e-5,
     lr_max: Annotated[float, typer.Option(help="last lr, finite > lr-min")] = 10.0,
     steps: Annotated[int, typer.Option(help="steps, 3 to 100,000")] = 100,
@@ -520,7 +538,7 @@ def lr_find(
 
     path = None if out is None else _check_out(out)
     prob = _lookup(get_training_problem, _problem_name(problem), "--problem")
-    spec = _lookup(get_optimizer, optimizer, "--optimizer")
+    spec = _first_order(_lookup(get_optimizer, optimizer, "--optimizer"), "lr-find")
     _positive(lr_min, "--lr-min")
     _positive(lr_max, "--lr-max")
     if not lr_min < lr_max:
