@@ -2,7 +2,12 @@
 algorithm written step by step with plain torch ops, one tensor at a time, and torch's
 own ``clip_grad_norm_``. Shared by the CPU tests and the Triton ones."""
 
+import math
+
 import torch
+
+from antigrad import transforms as T
+from antigrad.formula.expr import max_abs, norm, total
 
 SHAPES = [(3, 4), (5,), (), (0,), (2, 3, 2)]
 
@@ -98,3 +103,26 @@ def max_error(ours, theirs):
     diff = max([float((a.detach() - b).abs().max()) for xs, ts in zip(ours, theirs, strict=True)
                 for a, b in zip(xs, ts, strict=True) if b.numel()] + [0.0])
     return diff / scale
+
+
+def mix(u, x, c):
+    """Every kind of reduction in one update; the group-wide ones read the per-tensor ones'
+    phase (a second reduce phase)."""
+    scaled = u / (max_abs(u) + 1.0)
+    return (scaled * total(x.p) + u * norm(scaled, over="group")
+            - x.p * max_abs(u * 2.0, over="group") + total(u, over="group"))
+
+
+MIX = T.Transform("mix", update=mix)
+
+
+def mix_reference(ws, gs):
+    """The update of `_mix` for one param group, with torch's reductions."""
+    def amax(t):
+        return float(t.abs().max()) if t.numel() else 0.0
+    scaled = [g / (amax(g) + 1.0) for g in gs]
+    group_norm = math.sqrt(sum(float(s.double().square().sum()) for s in scaled))
+    group_max = max(amax(2.0 * g) for g in gs)
+    group_sum = sum(float(g.double().sum()) for g in gs)
+    return [w + (s * float(w.double().sum()) + g * group_norm - w * group_max + group_sum)
+            for w, g, s in zip(ws, gs, scaled, strict=True)]

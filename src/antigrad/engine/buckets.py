@@ -147,7 +147,7 @@ class Bucket:
                 self.versions = self._versions()
         elif step.on_device is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
-                            step.partial, step.on_device)
+                            step.partial, step.on_device, owners=step.owners)
         elif step.bound is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
                             step.partial, owners=step.owners)
@@ -296,8 +296,6 @@ class Bucket:
 
     def _bind_triton(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None]) -> tritonkernel.Bound | None:
-        if plan.graph.reductions:  # no Triton reduce phase yet: foreach runs the bucket
-            return None
         bound = self.bound
         if not isinstance(bound, tritonkernel.Bound) or \
                 native.param_layout(params) != bound.param_layout:

@@ -52,16 +52,17 @@ def _group(op: str, p: Tensor, owners: Tensor, n: int) -> Tensor:
     counted = owners >= 0
     slot = owners.clamp(min=0)
     kept = torch.where(counted, p, torch.zeros_like(p))  # |x| >= 0: 0 is max's identity too
-    if op == "max":
-        totals = torch.zeros(n, dtype=p.dtype, device=p.device).scatter_reduce(
-            0, slot, kept, "amax")
-        # A NaN partial makes its group's maximum NaN (scatter_reduce's amax may skip it).
-        nan = torch.zeros(n, dtype=p.dtype, device=p.device).index_add(
-            0, slot, torch.where(kept.isnan(), kept, torch.zeros_like(kept)))
-        totals = totals + nan
-    else:
-        totals = torch.zeros(n, dtype=p.dtype, device=p.device).index_add(0, slot, kept)
-    return torch.where(counted, totals[slot], p)
+    return torch.where(counted, combine(op, kept, slot, n)[slot], p)
+
+
+def combine(op: str, p: Tensor, slot: Tensor, n: int) -> Tensor:
+    """The partials ``p`` gathered into ``n`` slots (``p[i]`` into ``slot[i]``): added, or
+    for ``max`` the largest (NaN if one of them is: scatter_reduce's amax may drop it)."""
+    zeros = torch.zeros(n, dtype=p.dtype, device=p.device)
+    if op != "max":
+        return zeros.index_add(0, slot, p)
+    nan = zeros.index_add(0, slot, torch.where(p.isnan(), p, torch.zeros_like(p)))
+    return zeros.scatter_reduce(0, slot, p, "amax") + nan
 
 
 def run(graph: Graph, partials: Partials, owners: Tensor, groups: int) -> dict[int, Tensor]:

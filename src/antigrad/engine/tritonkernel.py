@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from ..formula.expr import Graph
+from . import reduction
 from .compiler import kernel_folder
 from .native import dense, param_layout, plain
 from .tritonsource import TL, check_source, step_source, width
@@ -174,12 +175,22 @@ class Bound:
         sizes = [t.numel() for t in params]
         self.width = width(graph, self.nq)
         table: list[int] = []
+        # The reduce phases' results: a row per tensor, its address at the end of the
+        # tensor's row of the static table (see tritonsource.width).
+        self.graph = graph
+        nr = len(graph.columns)
+        self.reduced = torch.zeros(nt, max(nr, 1), dtype=torch.float64, device=self.device)
         for i in range(nt):
             table.append(sizes[i])
             table += [0 if n == "grad" else tensors[n][i].data_ptr() for n in graph.tensor_inputs]
             table += [ts[i].data_ptr() for ts in store]
+            if nr:
+                table.append(self.reduced.data_ptr() + 8 * nr * i)
         self.stat = torch.tensor(table, dtype=torch.int64, device=self.device)
         self.chunks, self.grid = chunk_table(sizes, self.device)
+        self.chunk_owner = self.chunks.view(-1, 2)[:, 0]
+        self.owners: list[int] = [0] * nt
+        self._owner_table: tuple[tuple[int, ...], Tensor] | None = None
         # What the parameters were bound as (a change makes the bucket bind again), and what
         # each call's gradients must look like: plain tensors of the parameters' dtype,
         # shape and strides (anything else runs that step on foreach).
@@ -195,11 +206,14 @@ class Bound:
                                           0, BLOCK=BLOCK, grid=(1,))
 
     def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
-              values: list[list[float]], rows: list[int], on_device: Tensor | None = None
-              ) -> tuple[Tensor, Tensor, int, int]:
+              values: list[list[float]], rows: list[int], on_device: Tensor | None = None,
+              owners: list[int] | None = None) -> tuple[Tensor, Tensor, int, int]:
         """Upload this step's gradient addresses, rows, scalars and new scalar state; with
         ``on_device`` (scalars then new scalar state, float64 rows computed on the device:
-        :func:`antigrad.engine.capturable.device_rows`) only the addresses and rows, once."""
+        :func:`antigrad.engine.capturable.device_rows`) only the addresses and rows, once.
+        ``owners`` (for the reduce phases) as for :meth:`__call__`."""
+        if owners is not None:
+            self.owners = [o if r >= 0 else -1 for o, r in zip(owners, rows, strict=True)]
         ints = [0 if g is None else g.data_ptr() for g in grads] + rows
         if on_device is not None:
             return self.kept.get(tuple(ints)), on_device.view(torch.int64), 0, \
@@ -220,10 +234,42 @@ class Bound:
     def update(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor | None) -> None:
         """The update, in place; with ``flag``, only if it is still 0."""
         dyn, scal, s_off, v_off = staged
+        if self.graph.phases:
+            self.reduce(staged)
         # Unchecked steps read a flag that stays 0: one compiled variant for both.
         signatures.add((self.step_fn.KEY, BLOCK))
         _launch(self.step_fn.ag_step, self.grid, self.device, self.stat, dyn, self.chunks,
                 self.zero if flag is None else flag, scal, self.nt, s_off, v_off, BLOCK=BLOCK)
+
+    def reduce(self, staged: tuple[Tensor, Tensor, int, int]) -> None:
+        """Run the reduce phases into ``self.reduced``, on the device without waiting: one
+        kernel per phase writes each program's partials, torch ops add them up per tensor
+        and param group (:mod:`.reduction`)."""
+        dyn, scal, s_off, _ = staged
+        columns = self.graph.columns
+        owners = self._owners_on_device()
+
+        def partials(phase: int, values: dict[int, Tensor]) -> Tensor:
+            for node, v in values.items():  # the results of the phases before
+                self.reduced[:, columns[node]] = v
+            kinds = self.graph.reductions[phase]
+            out = torch.empty(self.grid, len(kinds), dtype=torch.float64, device=self.device)
+            signatures.add((self.step_fn.KEY, BLOCK, phase))
+            _launch(getattr(self.step_fn, f"ag_reduce{phase}"), self.grid, self.device,
+                    self.stat, dyn, self.chunks, scal, out, self.nt, s_off, BLOCK=BLOCK)
+            return torch.stack([reduction.combine(r.op, out[:, j], self.chunk_owner, self.nt)
+                                for j, r in enumerate(kinds)], dim=1)
+
+        groups = max(self.owners, default=0) + 1
+        for node, v in reduction.run(self.graph, partials, owners, groups).items():
+            self.reduced[:, columns[node]] = v
+
+    def _owners_on_device(self) -> Tensor:
+        """This step's owners (see :meth:`stage`) on the device, uploaded when they change."""
+        key = tuple(self.owners)
+        if self._owner_table is None or self._owner_table[0] != key:
+            self._owner_table = (key, torch.tensor(key, dtype=torch.int64).to(self.device))
+        return self._owner_table[1]
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
@@ -233,7 +279,7 @@ class Bound:
         :meth:`stage`). With ``check`` the verdict is read back (the host waits for the
         device): the optimizer avoids this by checking all its buckets against one flag
         (:class:`Verdict`)."""
-        staged = self.stage(grads, scalars, values, rows, on_device)
+        staged = self.stage(grads, scalars, values, rows, on_device, owners)
         if not check:
             self.update(staged, None)
             return True
@@ -331,7 +377,7 @@ def step_all(steps: list, device: torch.device) -> Verdict:
     into one flag before any update runs, and every update reads it, so a refused step
     writes nothing anywhere. Gradient ``k`` of the flag counts across the buckets in order."""
     flag = new_flag(device)
-    uploads = [s.bound.stage(s.grads, s.scalars, s.values, s.call_rows, s.on_device)
+    uploads = [s.bound.stage(s.grads, s.scalars, s.values, s.call_rows, s.on_device, s.owners)
                for s in steps]
     base = 0
     for s, up in zip(steps, uploads, strict=True):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 
 from ..formula.expr import Expr, Graph
+from .emitter import Emitter
 from .foreach import ForeachPlan
 
 # torch dtype -> Triton dtype name
@@ -90,6 +91,37 @@ def ag_step(stat, dyn, chunks, flag, scal, nt, s_off, v_off, BLOCK: tl.constexpr
 '''
 
 
+_REDUCE = '''
+
+@triton.jit(do_not_specialize=["nt", "s_off"])
+def ag_reduce%(phase)d(stat, dyn, chunks, scal, out, nt, s_off, BLOCK: tl.constexpr):
+    # Reduce phase %(phase)d: program pid's partials (float64) of the phase's %(k)d
+    # reductions over its chunk, into out[pid * %(k)d + j]; the host adds (or takes the
+    # largest of) the chunks of each tensor. Tables as for ag_step; nothing is written.
+    pid = tl.program_id(0)
+    i = tl.load(chunks + 2 * pid)
+    start = tl.load(chunks + 2 * pid + 1)
+    row = tl.load(dyn + nt + i)
+    r = tl.maximum(row, 0)
+    base = stat + i * %(width)d
+    n = tl.load(base)
+    S = (scal + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
+%(scalars)s
+    offs = start + tl.arange(0, BLOCK)
+    m = (offs < n) & ((row + offs * 0) >= 0)
+%(body)s
+'''
+
+# A program's partial of its masked elements ``{v}``, per reduction kind, in float64; a
+# NaN makes the largest |x| NaN (tl.max may drop it).
+_PARTIAL = {
+    "sum": "tl.sum(tl.where(m, {v}, 0).to(tl.float64), axis=0)",
+    "norm": "tl.sum(tl.where(m, {v}.to(tl.float64) * {v}.to(tl.float64), 0), axis=0)",
+    "max": "tl.max(tl.where(m, tl.abs({v}), 0).to(tl.float64), axis=0) + "
+           "tl.sum(tl.where(m & ({v} != {v}), {v}, 0).to(tl.float64), axis=0)",
+}
+
+
 def _lit(x: float) -> str:
     """A float64 constant (exact: a Python float is rounded to float32 by Triton's casts)."""
     if x != x:
@@ -101,34 +133,39 @@ def _lit(x: float) -> str:
     return f"tl.full((), {v}, tl.float64)"
 
 
-class _Gen:
-    """Triton source of ``ag_step`` for one graph and one assignment of dtypes."""
+class _Gen(Emitter):
+    """Triton source of ``ag_step`` (or of a reduce phase, ``ag_reduce<k>``) for one graph
+    and one assignment of dtypes."""
 
     def __init__(self, plan: ForeachPlan, dtypes: dict[str, torch.dtype], nq: int,
                  scalar_dtype: torch.dtype) -> None:
-        self.plan, self.graph, self.dtypes = plan, plan.graph, dtypes
+        super().__init__(plan)
+        self.dtypes = dtypes
         self.nq, self.scalar_dtype = nq, scalar_dtype
         wide = dtypes["param"] == torch.float64
         self.C = "tl.float64" if wide else "tl.float32"  # compute type
         self.wide = wide
-        self.scalar_lines: list[str] = []
-        self.cast: dict[str, str] = {}
-        self.body: list[str] = []
 
-    def scalar(self, e: Expr) -> str:
-        """A float64 expression for scalar node ``e``."""
-        return _lit(e.value) if e.op == "const" else f"s{e.index}"
+    def literal(self, x: float) -> str:
+        return _lit(x)
 
-    def const(self, dexpr: str) -> str:
-        """``dexpr`` (float64) converted once to the compute type."""
-        if dexpr not in self.cast:
-            name = f"c{len(self.cast)}"
-            self.cast[dexpr] = name
-            self.scalar_lines.append(f"{name} = ({dexpr}).to({self.C})")
-        return self.cast[dexpr]
+    def convert(self, name: str, dexpr: str) -> str:
+        return f"{name} = ({dexpr}).to({self.C})"
 
-    def value(self, e: Expr) -> str:
-        return self.const(self.scalar(e)) if e.is_scalar else f"t{e.index}"
+    def scalar_line(self, n: Expr, expr: str) -> str:
+        return f"s{n.index} = {expr}"
+
+    def scalar_input(self, k: int) -> str:
+        return f"tl.load(S + r * {len(self.graph.scalar_inputs)} + {k})"
+
+    def reduced_input(self, column: int) -> str:
+        return f"tl.load(RD + {column})"
+
+    def load(self, n: Expr, k: int) -> str:
+        return f"t{n.index} = tl.load(x{k} + offs, mask=m).to({self.C})"
+
+    def assign(self, n: Expr, expr: str) -> str:
+        return f"t{n.index} = {expr}"
 
     def div(self, a: str, b: str) -> str:
         # Triton's float32 `/` is approximate on the GPU; div_rn is IEEE, as torch.
@@ -140,7 +177,7 @@ class _Gen:
     def generate(self) -> str:
         g = self.graph
         self._emit_scalars()
-        self._emit_tensor_nodes()
+        self._emit_tensor_nodes(g.nodes)
         self._emit_stores()
         return _STEP % {
             "inputs": ", ".join(g.tensor_inputs), "nq": self.nq, "ns": len(g.scalar_inputs),
@@ -148,33 +185,34 @@ class _Gen:
             "scalars": _indent(self.scalar_lines), "body": _indent(self.body),
             "store": _indent(self.store_lines())}
 
-    def _emit_scalars(self) -> None:
-        """Scalar nodes, in float64, once per program."""
-        g = self.graph
-        for n in g.nodes:
-            if not n.is_scalar or n.op == "const":
-                continue
-            if n.op == "scalar":
-                k = g.scalar_inputs.index(n.name)
-                self.scalar_lines.append(f"s{n.index} = tl.load(S + r * {len(g.scalar_inputs)}"
-                                         f" + {k})")
-            else:
-                self.scalar_lines.append(f"s{n.index} = {self.scalar_node(n)}")
+    def reduce_source(self, phase: int) -> str:
+        """``ag_reduce<phase>``: each program's partials of the phase's reductions."""
+        reductions = self.graph.reductions[phase]
+        self._emit_scalars()
+        self._emit_tensor_nodes(self.phase_nodes(phase))
+        for j, r in enumerate(reductions):
+            v = self.value(r.args[0])
+            self.body.append(f"tl.store(out + pid * {len(reductions)} + {j}, "
+                             f"{_PARTIAL[r.op].format(v=v)})")
+        return _REDUCE % {"phase": phase, "k": len(reductions),
+                          "width": width(self.graph, self.nq),
+                          "scalars": _indent(self.scalar_lines), "body": _indent(self.body)}
 
-    def _emit_tensor_nodes(self) -> None:
-        """Each tensor's pointer from the table, then every element-wise node."""
+    def _emit_scalars(self) -> None:
+        """Scalar nodes, in float64, once per program (reductions: from the tensor's row of
+        results, whose address is the last entry of its row of the static table)."""
+        if self.graph.columns:
+            self.scalar_lines.append(f"RD = tl.load(base + {width(self.graph, self.nq) - 1})"
+                                     f".to(tl.pointer_type(tl.float64))")
+        self.emit_scalars()
+
+    def _emit_tensor_nodes(self, nodes: list[Expr]) -> None:
+        """Each tensor's pointer from the table, then the element-wise ``nodes``."""
         g = self.graph
         for k, name in enumerate(g.tensor_inputs):
             src = "dyn + i" if name == "grad" else f"base + {k + 1}"
             self.body.append(f"x{k} = tl.load({src}).to(tl.pointer_type({TL[self.dtypes[name]]}))")
-        for n in g.nodes:
-            if n.is_scalar or n.index in self.plan.absorbed:
-                continue
-            if n.op == "tensor":
-                k = g.tensor_inputs.index(n.name)
-                self.body.append(f"t{n.index} = tl.load(x{k} + offs, mask=m).to({self.C})")
-            else:
-                self.body.append(f"t{n.index} = {self.node(n)}")
+        self.emit_nodes(nodes)
 
     def _emit_stores(self) -> None:
         """Every changed output stored through one rounding to its tensor's dtype."""
@@ -268,8 +306,9 @@ class _Gen:
 
 
 def width(graph: Graph, nq: int) -> int:
-    """Entries per tensor in the static table: size, input addresses, scalar-state addresses."""
-    return 1 + len(graph.tensor_inputs) + nq
+    """Entries per tensor in the static table: size, input addresses, scalar-state
+    addresses and, for a graph with reductions, the address of its row of results."""
+    return 1 + len(graph.tensor_inputs) + nq + (1 if graph.columns else 0)
 
 
 def _indent(lines: list[str]) -> str:
@@ -280,8 +319,12 @@ def step_source(graph: Graph, dtypes: dict[str, torch.dtype], nq: int = 0,
                 scalar_dtype: torch.dtype = torch.float32) -> str:
     """The module source of ``ag_step`` for ``graph``: ``dtypes`` maps each tensor input
     (``Graph.tensor_inputs``) to its dtype; the kernel also writes ``nq`` scalar-state
-    tensors of ``scalar_dtype`` per tensor (none: the caller stores them)."""
-    return _HEADER + _Gen(ForeachPlan(graph), dtypes, nq, scalar_dtype).generate()
+    tensors of ``scalar_dtype`` per tensor (none: the caller stores them). A graph with
+    reductions gets ``ag_reduce<k>`` for each reduce phase ``k`` too."""
+    plan = ForeachPlan(graph)
+    phases = [_Gen(plan, dtypes, nq, scalar_dtype).reduce_source(k)
+              for k in range(graph.phases)]
+    return _HEADER + "".join(phases) + _Gen(plan, dtypes, nq, scalar_dtype).generate()
 
 
 def check_source(dtype: torch.dtype) -> str:
