@@ -1,0 +1,328 @@
+r"""Many runs of one optimizer on one problem, trained in lock step as one batched model.
+
+:func:`train_replicas` trains R runs of :func:`~antigrad.lab.runner.train_run` at once:
+each *replica* is one run, a ``(lr, seed)`` pair (and, optionally, hyperparameters of its
+own, such as ``beta1``), with
+
+- its own initial weights: the model ``problem.make(seed)`` builds, as the sequential run;
+- its own minibatch order: the order the sequential run with that seed walks;
+- its own hyperparameters: each replica's weights are one param group of a single
+  optimizer, so the engine updates every replica in one kernel call per bucket, each
+  group with its own row of scalars (lr, betas, step count...); the spec's lr schedule
+  acts on every replica's lr (a torch scheduler steps each param group).
+
+Second-order methods and LBFGS (they evaluate one run's loss in their own line search)
+cannot train as replicas: :func:`train_replicas` refuses them; the lab runs them
+sequentially.
+
+The R models are stacked (``torch.func.stack_module_state``) into one tensor per weight
+with a leading replica axis; one forward and backward pass (``vmap`` of
+``functional_call``) computes every replica's mean minibatch loss and gradient. Replica
+``r``'s param group holds the views ``stacked[r]`` of those tensors, and its gradients
+are the matching slices of the stacked gradient: the optimizer writes straight into the
+batched model, nothing is copied.
+
+Divergence is per replica, by the runner's own rules (the same hooks run on each
+replica's step): a replica whose loss is NaN/inf or whose gradient is not finite is not
+updated that step; it, or one whose loss exceeds ``divergence_factor`` times its first,
+is marked diverged and frozen (its weights sit out every later step: the engine leaves a
+parameter without gradient and its state untouched) while the others go on. The batch
+ends when every replica has stopped.
+
+Results equal the sequential runs' up to the rounding of batched matrix products (the
+equivalence tests: float64 final weights to 1e-10 relative). ``seconds`` is each
+replica's share of the batch's training time (the batch's seconds over R). Afterwards the
+model ``problem.make(seed)`` built for each replica holds that replica's final weights,
+as the model of a sequential run does.
+
+Example: three runs of momentum SGD, two learning rates and two seeds::
+
+    >>> from antigrad.lab.optimizers import get_optimizer
+    >>> from antigrad.lab.replicas import train_replicas
+    >>> from antigrad.problems import get_training_problem
+    >>> runs = train_replicas(get_training_problem("digits-mlp"), get_optimizer("momentum"),
+    ...                       [(0.05, 0), (0.05, 1), (0.2, 0)], steps=20)
+    >>> [(r.lr, r.seed, r.steps) for r in runs]
+    [(0.05, 0, 20), (0.05, 1, 20), (0.2, 0, 20)]
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from ..problems.base import Task, TrainingProblem
+from ..train.loop import (
+    Every,
+    Hook,
+    Loop,
+    LossAbove,
+    StepRecord,
+    StopAfter,
+    StopOnDivergence,
+    Stopwatch,
+)
+from .optimizers import OptimizerSpec, needs_closure
+from .runner import (
+    DIVERGENCE_FACTOR,
+    MAX_CURVE_POINTS,
+    RunResult,
+    _Curve,
+    _Evaluate,
+    _Minibatches,
+    _Record,
+    _Schedule,
+    _settings,
+    flush_denormals,
+)
+
+__all__ = ["train_replicas", "ReplicaModel"]
+
+
+class ReplicaModel:
+    """Replica ``r`` of a batched model as a callable model: ``model(x)`` runs ``base``
+    with the replica's slices of the stacked weights (what a task's loss and metric
+    call); ``eval()``/``train()`` switch ``base``'s mode."""
+
+    def __init__(self, base: nn.Module, tensors: Mapping[str, Tensor]) -> None:
+        self.base, self.tensors = base, dict(tensors)
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        return functional_call(self.base, self.tensors, inputs)
+
+    def eval(self) -> ReplicaModel:
+        self.base.eval()
+        return self
+
+    def train(self, mode: bool = True) -> ReplicaModel:
+        self.base.train(mode)
+        return self
+
+
+class _Batched:
+    """R models stacked: ``weights[name]`` has a leading replica axis and requires grad;
+    ``views[r]`` are replica ``r``'s slices of them (leaves sharing their storage), the
+    tensors its param group holds."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        models = [t.model for t in tasks]
+        self.weights, self.buffers = stack_module_state(models)
+        # functional_call replaces every tensor: the template needs no memory of its own
+        self.base = _template(models[0])
+        self.names = list(self.weights)
+        self.views = [[self.weights[n].detach()[r] for n in self.names]
+                      for r in range(len(models))]
+        # Gradients live in one stacked tensor per weight, zeroed and accumulated into in
+        # place each step, so replica r's gradient views are made once, not every step.
+        for name, views in zip(self.names, zip(*self.views, strict=True), strict=True):
+            w = self.weights[name]
+            w.grad = torch.zeros_like(w)
+            for r, view in enumerate(views):
+                view.grad = w.grad[r]
+
+    def freeze(self, r: int) -> None:
+        """Replica ``r`` sits every later step out (its weights have no gradient)."""
+        for view in self.views[r]:
+            view.grad = None
+
+    @torch.no_grad()
+    def write_back(self, models: Sequence[nn.Module]) -> None:
+        """Each replica's weights and buffers copied into its own model."""
+        for r, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(self.weights[name][r])
+            for name, b in model.named_buffers():
+                if name in self.buffers:
+                    b.copy_(self.buffers[name][r])
+
+    def replica(self, r: int) -> ReplicaModel:
+        tensors = {n: v for n, v in zip(self.names, self.views[r], strict=True)}
+        tensors.update({n: b[r] for n, b in self.buffers.items()})
+        return ReplicaModel(self.base, tensors)
+
+    def losses(self, loss: Callable[..., Tensor], xb: Tensor, yb: Tensor) -> Tensor:
+        """Every replica's mean loss on its own minibatch ``xb[r], yb[r]``: shape ``(R,)``."""
+
+        def one(weights: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
+                y: Tensor) -> Tensor:
+            return loss(ReplicaModel(self.base, {**weights, **buffers}), x, y)
+
+        return vmap(one)(self.weights, self.buffers, xb, yb)
+
+
+def _template(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).to("meta")
+
+
+def _finite_rows(grads: Sequence[Tensor]) -> list[bool]:
+    """Per replica: whether all its gradient entries are finite (one reduction per
+    stacked tensor, not one per replica)."""
+    rows = torch.stack([torch.isfinite(g.reshape(g.shape[0], -1)).all(1) for g in grads])
+    return rows.all(0).tolist()
+
+
+class _ReplicaStep:
+    """One step of every live replica: draws each replica's minibatch, one batched
+    forward/backward, then hands the optimizer only the gradients of the replicas whose
+    loss and gradient are finite (the others sit the step out). ``record.extra`` holds
+    each replica's :class:`StepRecord` (``None`` for a replica that has stopped)."""
+
+    def __init__(self, batched: _Batched, optimizer: torch.optim.Optimizer, task: Task,
+                 orders: list[_Minibatches], live: list[bool]) -> None:
+        self.batched, self.optimizer, self.task = batched, optimizer, task
+        self.orders, self.live = orders, live
+
+    def __call__(self, n: int) -> StepRecord:
+        batched, task = self.batched, self.task
+        idx = torch.stack([order() for order in self.orders])
+        losses = batched.losses(task.loss, task.x_train[idx], task.y_train[idx])
+        values = losses.detach().tolist()
+        usable = [live and math.isfinite(v) for live, v in zip(self.live, values, strict=True)]
+        grads = [batched.weights[name].grad for name in batched.names]
+        for g in grads:
+            g.zero_()
+        torch.where(torch.tensor(usable), losses, 0.0).sum().backward()
+        finite = _finite_rows(grads)
+        records: list[StepRecord | None] = []
+        for r in range(len(values)):
+            reason = None if math.isfinite(values[r]) else "non-finite loss"
+            if reason is None and not finite[r]:
+                reason = "non-finite gradient"
+            if self.live[r] and reason is not None:
+                batched.freeze(r)  # not updated by this step, nor any later one
+            records.append(StepRecord(n, values[r], reason) if self.live[r] else None)
+        self.optimizer.step()
+        live_values = [v for v, live in zip(values, self.live, strict=True) if live]
+        return StepRecord(n, sum(live_values) / max(1, len(live_values)), None, records)
+
+
+class _Lane:
+    """What the sequential run's loop is to its hooks, for one replica: its step number
+    and stop reason (its own, or the batch's), so the runner's hooks run unchanged."""
+
+    def __init__(self, batch: Loop | None = None) -> None:
+        self.batch, self.step, self.own_reason = batch, 0, None
+
+    @property
+    def stop_reason(self) -> str | None:
+        return self.own_reason or (self.batch.stop_reason if self.batch else None)
+
+    def stop(self, reason: str) -> None:
+        if self.own_reason is None:
+            self.own_reason = reason
+
+
+class _Lanes(Hook):
+    """Runs each live replica's hooks (as :func:`train_run` orders them) on its own step
+    record; a replica that stops (diverged) is frozen; the batch stops when all have."""
+
+    def __init__(self, hooks: list[list[Hook]], live: list[bool],
+                 freeze: Callable[[int], None]) -> None:
+        self.hooks, self.live, self.freeze = hooks, live, freeze
+        self.lanes = [_Lane() for _ in hooks]
+
+    def on_start(self, loop: Loop) -> None:
+        for lane, hooks in zip(self.lanes, self.hooks, strict=True):
+            lane.batch = loop
+            for hook in hooks:
+                hook.on_start(lane)  # type: ignore[arg-type]
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        for r, (lane, hooks) in enumerate(zip(self.lanes, self.hooks, strict=True)):
+            mine = record.extra[r]
+            if mine is None:
+                continue
+            lane.step = mine.step
+            for hook in reversed(hooks):
+                hook.after_step(lane, mine)  # type: ignore[arg-type]
+            if lane.own_reason is not None:
+                self.live[r] = False
+                self.freeze(r)
+        if not any(self.live):
+            loop.stop("every replica diverged")
+
+
+def _check_runs(runs: Sequence[tuple[float, int]],
+                overrides: Sequence[Mapping[str, Any]] | None) -> None:
+    if not runs:
+        raise ValueError("Invalid runs: none given (need at least one (lr, seed) pair)")
+    for lr, seed in runs:
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not \
+                (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"Invalid lr: {lr!r} (must be a finite number > 0)")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"Invalid seed: {seed!r} (must be an int >= 0)")
+    if overrides is not None and len(overrides) != len(runs):
+        raise ValueError(f"Invalid overrides: {len(overrides)} given for {len(runs)} runs "
+                         f"(one mapping per run)")
+
+
+def train_replicas(problem: TrainingProblem, spec: OptimizerSpec,
+                   runs: Sequence[tuple[float, int]], *, steps: int | None = None,
+                   batch_size: int | None = None, eval_every: int | None = None,
+                   phase: str = "final", divergence_factor: float = DIVERGENCE_FACTOR,
+                   overrides: Sequence[Mapping[str, Any]] | None = None) -> list[RunResult]:
+    """``[train_run(problem, spec, lr, seed, ...) for lr, seed in runs]``, trained at once
+    as one batched model (see the module doc); ``overrides[r]`` are replica ``r``'s own
+    hyperparameters (param-group keys, e.g. ``{"beta1": 0.8}``)."""
+    _check_runs(runs, overrides)
+    with flush_denormals():
+        return _train(problem, spec, list(runs), steps, batch_size, eval_every, phase,
+                      divergence_factor, overrides)
+
+
+def _train(problem: TrainingProblem, spec: OptimizerSpec, runs: list[tuple[float, int]],
+           steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
+           divergence_factor: float, overrides: Sequence[Mapping[str, Any]] | None
+           ) -> list[RunResult]:
+    steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
+    tasks = [problem.make(seed) for _, seed in runs]
+    task = tasks[0]
+    batched = _Batched(tasks)
+    groups = [{"params": views, "lr": float(lr), **(overrides[r] if overrides else {})}
+              for r, (views, (lr, _)) in enumerate(zip(batched.views, runs, strict=True))]
+    optimizer = spec.build(groups, float(runs[0][0]))
+    if needs_closure(optimizer):
+        raise ValueError(f"Invalid spec: {spec.name!r} evaluates the loss itself (a "
+                         f"second-order method or LBFGS: its line search and curvature act "
+                         f"on one run's loss), so it cannot train as replicas; use train_run")
+    # a schedule per replica: every param group keeps its own lr (OneCycleLR's peak too)
+    schedule = spec.build_schedule(optimizer, steps, [float(lr) for lr, _ in runs])
+    n, size = len(task.x_train), min(batch_size, len(task.x_train))
+    orders = [_Minibatches(n, size, seed, problem.shuffle) for _, seed in runs]
+    live = [True] * len(runs)
+    clock = Stopwatch()
+    results, curves, lane_hooks = [], [], []
+    for r, (lr, seed) in enumerate(runs):
+        result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
+                           phase=phase)
+        evaluate = _Evaluate(problem, dataclasses.replace(task, model=batched.replica(r)),
+                             result)
+        evaluate(0, 0.0)
+        curve = _Curve(steps, MAX_CURVE_POINTS)
+        results.append(result)
+        curves.append(curve)
+        lane_hooks.append([Every(eval_every, _evaluation(evaluate, clock, len(runs))),
+                           _Record(result, curve, None), StopOnDivergence(),
+                           LossAbove(divergence_factor)])
+    step = _ReplicaStep(batched, optimizer, task, orders, live)
+    Loop(step, [_Lanes(lane_hooks, live, batched.freeze),
+                *([] if schedule is None else [_Schedule(schedule, steps)]),
+                StopAfter(steps), clock]).run()
+    batched.write_back([t.model for t in tasks])
+    for result, curve in zip(results, curves, strict=True):
+        curve.flush(result.steps)
+        result.losses, result.seconds = curve.points, clock.seconds / len(runs)
+        result.final_metric = math.nan if result.diverged else result.evals[-1][2]
+    return results
+
+
+def _evaluation(evaluate: _Evaluate, clock: Stopwatch, share: int) -> Callable[[Any], None]:
+    return lambda lane: evaluate(lane.step, clock.seconds / share)
