@@ -92,9 +92,8 @@ def machinery(steps: int, run_seconds: float, repeats: int = 21) -> None:
     """The loop's own cost, apart from any training: the lab run's hooks around a step
     that does nothing, against a bare ``for`` loop calling the same step (fastest of
     ``repeats``; small and stable enough to measure under load)."""
-    try:
-        from antigrad.train import loop as L
-    except ImportError:
+    from antigrad.train import loop as L
+    if not hasattr(L, "StepRecord"):
         print("  (this version has no antigrad.train.loop.Loop: no machinery measurement)")
         return
     record = L.StepRecord(0, 1.0)

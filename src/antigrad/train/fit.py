@@ -8,6 +8,7 @@ import copy
 import os
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +17,18 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from ..engine import ChainOptimizer
 from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
-from .amp import Precision
 from .budget import RunRule, end_of_resumed_run
 from .callbacks import ProgressBar, as_callbacks
 from .checkpoint import Checkpointer, CheckpointError, load_checkpoint
-from .clipping import Clipping
 from .data import Data, evaluate
 from .ensemble import Ensemble, reset_parameters
 from .fingerprint import check_fingerprint, fingerprint
+from .fit_config import FitConfig
 from .parallel import World
 from .result import FitResult
 from .run import Run, RunSetup
 
-__all__ = ["fit"]
-
-_TRACKABLE = {"grad_norm", "weight_change"}
-_RUN_KEYS = {"lr", "optimizer", "schedule", "seed"}
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = True) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= 1"
-                         f"{' or None' if allow_none else ''})")
-    return value
-
+__all__ = ["fit", "fit_with"]
 
 def _optimizer_factory(model: torch.nn.Module, optimizer: Any, lr: Any
                        ) -> Callable[[float | None], torch.optim.Optimizer]:
@@ -95,25 +82,6 @@ def _scheduler_factory(schedule: Any, optimizer: Any) -> Callable[[Any], Any]:
         return build
     raise TypeError(f"Invalid schedule: {schedule!r} (must be None, an LRScheduler or a "
                     "callable optimizer -> LRScheduler)")
-
-
-def _runs(restarts: Any, seed: int | None) -> list[dict[str, Any]]:
-    if isinstance(restarts, int) and not isinstance(restarts, bool):
-        _positive_int("restarts", restarts, allow_none=False)
-        runs: list[dict[str, Any]] = [{} for _ in range(restarts)]
-    elif isinstance(restarts, Sequence) and restarts and all(isinstance(r, Mapping)
-                                                             for r in restarts):
-        runs = [dict(r) for r in restarts]
-        for i, r in enumerate(runs):
-            if set(r) - _RUN_KEYS:
-                raise ValueError(f"Invalid restarts[{i}]: unknown keys {sorted(set(r) - _RUN_KEYS)}"
-                                 f" (allowed: {sorted(_RUN_KEYS)})")
-    else:
-        raise ValueError(f"Invalid restarts: {restarts!r} (must be an integer >= 1 or a list "
-                         "of per-run overrides such as [{'lr': 0.1}, {'lr': 0.01}])")
-    for i, r in enumerate(runs):
-        r.setdefault("seed", None if seed is None else seed + i)
-    return runs
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any, *,
@@ -213,6 +181,36 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         >>> r.final_loss < 1e-9, r.stopped_by
         (True, 'LossChange(tol=1e-12)')
     """
+    _check_model(model, loss_fn)
+    config = FitConfig(
+        optimizer=optimizer, lr=lr, epochs=epochs, steps=steps, batch_size=batch_size,
+        drop_last=drop_last, schedule=schedule, schedule_interval=schedule_interval,
+        stop=stop, divergence=divergence, val=val, val_batch_size=val_batch_size,
+        val_every=val_every, metrics=metrics, monitor=monitor, mode=mode,
+        keep_best=keep_best, track=track, callbacks=callbacks, progress=progress,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, resume=resume, restarts=restarts, combine=combine,
+        init=init, seed=seed, device=device, precision=precision,
+        clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value, accumulate=accumulate)
+    return fit_with(model, loss_fn, train, config)
+
+
+def fit_with(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any,
+             config: FitConfig) -> FitResult:
+    """:func:`fit` with its options given as one :class:`FitConfig`."""
+    _check_model(model, loss_fn)
+    plan = _Plan.prepare(model, loss_fn, train, config)
+    results, states = [], []
+    for k, overrides in enumerate(config.runs):
+        results.append(_restart(plan, k, overrides))
+        states.append({k_: v.detach().clone() for k_, v in model.state_dict().items()})
+    if len(results) == 1:
+        return results[0]
+    return _combine(model, loss_fn, results, states, plan.val or plan.data, config.metrics,
+                    config.monitor, config.mode, config.combine, plan.world)
+
+
+def _check_model(model: Any, loss_fn: Any) -> None:
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"Invalid model: {type(model).__name__} (must be a torch.nn.Module)")
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
@@ -222,113 +220,113 @@ def fit(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any
         raise ValueError("Invalid model: it has no trainable parameters")
     if not callable(loss_fn):
         raise TypeError(f"Invalid loss_fn: {loss_fn!r} (must be callable)")
-    data = Data(train, batch_size, drop_last, "train")
-    options = {"precision": Precision(precision), "accumulate": _positive_int(
-        "accumulate", accumulate, allow_none=False), "clipping": Clipping(clip_grad_norm,
-                                                                          clip_grad_value)}
-    _place(model, device)
-    val_data = None if val is None else Data(val, val_batch_size, False, "val")
-    epochs, steps = _positive_int("epochs", epochs), _positive_int("steps", steps)
-    val_every = _positive_int("val_every", val_every)
-    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
-    if stop is not None and not isinstance(stop, StopRule):
-        raise TypeError(f"Invalid stop: {stop!r} (must be an antigrad.stop rule)")
-    if epochs is None and steps is None and stop is None:
-        raise ValueError("Invalid budget: fit needs epochs=, steps= or stop= (or it would "
-                         "never end)")
-    if schedule_interval not in ("step", "epoch"):
-        raise ValueError(f"Invalid schedule_interval: {schedule_interval!r} "
-                         "(must be 'step' or 'epoch')")
-    if mode not in ("min", "max"):
-        raise ValueError(f"Invalid mode: {mode!r} (must be 'min' or 'max')")
-    if combine not in ("best", "ensemble"):
-        raise ValueError(f"Invalid combine: {combine!r} (must be 'best' or 'ensemble')")
-    metrics = dict(metrics or {})
-    for name, fn in metrics.items():
-        if not isinstance(name, str) or not callable(fn):
-            raise TypeError(f"Invalid metrics[{name!r}]: {fn!r} (must map a str to a callable)")
-    allowed = ["val_loss", *(f"val_{k}" for k in metrics)]
-    if monitor not in allowed:
-        raise ValueError(f"Invalid monitor: {monitor!r} (must be one of {allowed})")
-    track = frozenset(track)
-    if track - _TRACKABLE:
-        raise ValueError(f"Invalid track: {sorted(track - _TRACKABLE)} (can track "
-                         f"{sorted(_TRACKABLE)})")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"Invalid seed: {seed!r} (must be an int or None)")
-    runs = _runs(restarts, seed)
-    if init is not None and not callable(init):
-        raise TypeError(f"Invalid init: {init!r} (must be a callable model -> None)")
-    if resume and checkpoint is None and not isinstance(resume, (str, os.PathLike)):
-        raise ValueError("Invalid resume: True (needs checkpoint=folder)")
-    if isinstance(resume, (str, os.PathLike)) and len(runs) > 1:
-        raise ValueError("Invalid resume: a file path (with restarts, pass resume=True and "
-                         "the checkpoint folder)")
 
-    fixed: list[StopRule] = [] if divergence is None else [Divergence(divergence)]
-    fixed += [] if stop is None else [stop]
-    rule = RunRule(fixed, [r for r in (steps and MaxSteps(steps),
-                                       epochs and MaxEpochs(epochs)) if r])
-    world = World()
-    make_opt = _optimizer_factory(model, optimizer, lr)
-    make_sched = _scheduler_factory(schedule, optimizer)
-    instance = isinstance(optimizer, torch.optim.Optimizer)
-    for i, r in enumerate(runs):
-        if instance and ("lr" in r or "optimizer" in r):
-            raise ValueError(f"Invalid restarts[{i}]: lr/optimizer overrides need optimizer= "
-                             "as a class or callable, not an instance")
-        if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) and "optimizer" in r:
-            raise ValueError(f"Invalid restarts[{i}]: an optimizer override needs schedule= "
-                             "as a callable optimizer -> scheduler")
-    callbacks = as_callbacks(callbacks)
-    needs = frozenset().union(*(cb.needs for cb in callbacks))
-    if world.main and ProgressBar.wanted(progress):
+
+@dataclass
+class _Plan:
+    """What every run of one fit shares: the data, the rule, the optimizer and scheduler
+    factories, the callbacks, one checkpointer per run, and the optimizer's and
+    scheduler's starting states (restored for every restart of an instance)."""
+
+    model: torch.nn.Module
+    loss_fn: Callable[..., torch.Tensor]
+    config: FitConfig
+    data: Data
+    val: Data | None
+    rule: RunRule
+    world: World
+    make_opt: Callable[[float | None], torch.optim.Optimizer]
+    make_sched: Callable[[Any], Any]
+    callbacks: list[Any]
+    checkpointers: list[Checkpointer | None]
+    opt_start: dict[str, Any] | None
+    sched_start: dict[str, Any] | None
+
+    @classmethod
+    def prepare(cls, model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor], train: Any,
+                c: FitConfig) -> _Plan:
+        data = Data(train, c.batch_size, c.drop_last, "train")
+        _place(model, c.device)
+        val = None if c.val is None else Data(c.val, c.val_batch_size, False, "val")
+        world = World()
+        make_opt = _optimizer_factory(model, c.optimizer, c.lr)
+        make_sched = _scheduler_factory(c.schedule, c.optimizer)
+        instance = isinstance(c.optimizer, torch.optim.Optimizer)
+        return cls(
+            model=model, loss_fn=loss_fn, config=c, data=data, val=val, rule=_rule(c),
+            world=world, make_opt=make_opt, make_sched=make_sched,
+            callbacks=_callbacks(c, data, world),
+            checkpointers=_checkpointers(c.checkpoint, len(c.runs), c.keep_checkpoints, world),
+            opt_start=copy.deepcopy(c.optimizer.state_dict()) if instance else None,
+            sched_start=copy.deepcopy(c.schedule.state_dict())
+            if isinstance(c.schedule, (LRScheduler, ReduceLROnPlateau)) else None)
+
+    def optimizer(self, k: int, overrides: Mapping[str, Any]) -> torch.optim.Optimizer:
+        """Run k's optimizer: its override or fit's, at its lr; a restarted instance from
+        its starting state."""
+        if "optimizer" in overrides:
+            opt = _optimizer_factory(self.model, overrides["optimizer"],
+                                     self.config.lr)(overrides.get("lr"))
+        else:
+            opt = self.make_opt(overrides.get("lr"))
+        _raise_on_nonfinite(opt)
+        if self.opt_start is not None and k > 0:
+            opt.load_state_dict(self.opt_start)
+        return opt
+
+    def scheduler(self, k: int, overrides: Mapping[str, Any], opt: torch.optim.Optimizer
+                  ) -> Any:
+        sched = (_scheduler_factory(overrides["schedule"], opt)(opt) if "schedule" in overrides
+                 else self.make_sched(opt))
+        if self.sched_start is not None and k > 0:
+            sched.load_state_dict(copy.deepcopy(self.sched_start))
+        return sched
+
+
+def _rule(c: FitConfig) -> RunRule:
+    """``Divergence(divergence) | stop`` (kept on resume) and the budget rules."""
+    fixed: list[StopRule] = [] if c.divergence is None else [Divergence(c.divergence)]
+    fixed += [] if c.stop is None else [c.stop]
+    return RunRule(fixed, [r for r in (c.steps and MaxSteps(c.steps),
+                                       c.epochs and MaxEpochs(c.epochs)) if r])
+
+
+def _callbacks(c: FitConfig, data: Data, world: World) -> list[Any]:
+    """The user's callbacks, and a progress bar when wanted (on the main rank)."""
+    callbacks = as_callbacks(c.callbacks)
+    if world.main and ProgressBar.wanted(c.progress):
         per_epoch = data.batches_per_epoch()
-        total = steps or (epochs * -(-per_epoch // accumulate) if epochs and per_epoch
-                          else None)
+        total = c.steps or (c.epochs * -(-per_epoch // c.accumulate)
+                            if c.epochs and per_epoch else None)
         callbacks = [*callbacks, ProgressBar(total)]
-    opt_start = copy.deepcopy(optimizer.state_dict()) if instance else None
-    sched_start = copy.deepcopy(schedule.state_dict()) \
-        if isinstance(schedule, (LRScheduler, ReduceLROnPlateau)) else None
+    return callbacks
 
-    checkpointers = _checkpointers(checkpoint, len(runs), keep_checkpoints, world)
-    results, states = [], []
-    for k, r in enumerate(runs):
-        fork = torch.random.fork_rng(devices=range(torch.cuda.device_count())) \
-            if r["seed"] is not None else contextlib.nullcontext()
-        with fork:
-            if r["seed"] is not None:
-                torch.manual_seed(r["seed"])
-            if k > 0:
-                (init or reset_parameters)(model)
-            if "optimizer" in r:
-                opt = _optimizer_factory(model, r["optimizer"], lr)(r.get("lr"))
-            else:
-                opt = make_opt(r.get("lr"))
-            _raise_on_nonfinite(opt)
-            if opt_start is not None and k > 0:
-                opt.load_state_dict(opt_start)
-            sched = (_scheduler_factory(r["schedule"], opt)(opt) if "schedule" in r
-                     else make_sched(opt))
-            if sched_start is not None and k > 0:
-                sched.load_state_dict(copy.deepcopy(sched_start))
-            rule.reset()
-            setup = RunSetup(
-                model=model, loss_fn=loss_fn, data=data, optimizer=opt, scheduler=sched,
-                schedule_interval=schedule_interval, rule=rule, val=val_data,
-                val_every=val_every, metrics=metrics, monitor=monitor, mode=mode,
-                keep_best=keep_best, callbacks=callbacks,
-                checkpointer=checkpointers[k],
-                checkpoint_every=checkpoint_every, track=track | rule.needs | needs,
-                seed=r["seed"],
-                skip_nonfinite=_has_divergence(rule), index=k, world=world, **options)
-            result = _one_run(setup, resume)
-        results.append(result)
-        states.append({k_: v.detach().clone() for k_, v in model.state_dict().items()})
-    if len(runs) == 1:
-        return results[0]
-    return _combine(model, loss_fn, results, states, val_data or data, metrics, monitor, mode,
-                    combine, world)
+
+def _restart(plan: _Plan, k: int, overrides: Mapping[str, Any]) -> FitResult:
+    """Run k, from its own seed (inside ``fork_rng``: the caller's RNG is untouched) and,
+    after the first, from ``init(model)``."""
+    c, seed = plan.config, overrides["seed"]
+    fork = torch.random.fork_rng(devices=range(torch.cuda.device_count())) \
+        if seed is not None else contextlib.nullcontext()
+    with fork:
+        if seed is not None:
+            torch.manual_seed(seed)
+        if k > 0:
+            (c.init or reset_parameters)(plan.model)
+        opt = plan.optimizer(k, overrides)
+        sched = plan.scheduler(k, overrides, opt)
+        plan.rule.reset()
+        needs = frozenset().union(*(cb.needs for cb in plan.callbacks))
+        setup = RunSetup(
+            model=plan.model, loss_fn=plan.loss_fn, data=plan.data, optimizer=opt,
+            scheduler=sched, schedule_interval=c.schedule_interval, rule=plan.rule,
+            val=plan.val, val_every=c.val_every, metrics=c.metrics, monitor=c.monitor,
+            mode=c.mode, keep_best=c.keep_best, callbacks=plan.callbacks,
+            checkpointer=plan.checkpointers[k], checkpoint_every=c.checkpoint_every,
+            track=c.track | plan.rule.needs | needs, seed=seed,
+            skip_nonfinite=_has_divergence(plan.rule), index=k, world=plan.world,
+            precision=c.precision_policy, accumulate=c.accumulate, clipping=c.clipping)
+        return _one_run(setup, c.resume)
 
 
 def _place(model: torch.nn.Module, device: Any) -> None:

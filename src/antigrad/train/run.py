@@ -1,4 +1,4 @@
-"""One training run: the step loop behind :func:`antigrad.fit`.
+"""One run of :func:`antigrad.fit` on the training loop (:mod:`antigrad.train.loop`).
 
 Each step: zero the gradients, ``loss = loss_fn(model(*inputs), target)`` on this rank's
 slice of the batch, backward, all-reduce (under DDP), measure what the rules need, optimizer
@@ -24,6 +24,7 @@ from .callbacks import Callback, StopTraining
 from .checkpoint import Checkpointer, rng_state, set_rng_state
 from .clipping import Clipping, grad_norm
 from .data import Data, batch_len, evaluate, forward_loss, grouped
+from .loop import Hook, Loop, StepRecord
 from .parallel import World
 from .result import FitResult, History
 
@@ -92,6 +93,11 @@ class Run:
             (setup.val.generators() if setup.val is not None else [])
         self.params = [p for p in setup.model.parameters() if p.requires_grad]
         self.amp = setup.precision.for_device(self.device)
+        # what the hooks of the current step share (see run()): the step's loss, lr,
+        # measurements, epoch end, epoch loss and validation; its observation; the verdict
+        self.now: dict[str, Any] = {}
+        self.obs: Observation | None = None
+        self.fired: Fired | None = None
 
     # ------------------------------------------------------------ checkpoints
     def payload(self, finished: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -222,7 +228,17 @@ class Run:
         self._set_rng_state(self._rng_now)
         return batches
 
+    def _groups(self) -> Any:
+        """The step groups of every epoch, one epoch after another, from the current
+        position (a resumed run first finishes its epoch)."""
+        while True:
+            yield from self._epoch_batches()
+
     def run(self) -> FitResult:
+        """Train until the rule or a callback stops it, through the training loop: one
+        :class:`_FitStep` per optimizer step, then (hooks after a step run last to first)
+        the record, validation, epoch schedulers, the stopping rule, the callbacks and
+        the checkpoint."""
         s = self.s
         if self.resumed_from is None:
             s.world.broadcast_module(self.model)
@@ -231,56 +247,11 @@ class Run:
         self.model.train()
         for cb in s.callbacks:
             cb.on_fit_start(self)
-        fired: Fired | None = None
-        while fired is None:
-            for group, last in self._epoch_batches():
-                loss, n, lr, measured = self._train_step(group)
-                self.step += 1
-                self.batch_in_epoch += 1
-                self.history.add_step(step=self.step, epoch=self.epoch, loss=loss, lr=lr,
-                                      **measured)
-                self.epoch_sum += loss * n
-                self.epoch_n += n
-                epoch_loss = None
-                if last:
-                    self.epoch += 1
-                    self.batch_in_epoch = 0
-                    epoch_loss = self.epoch_sum / self.epoch_n
-                    self.epoch_sum, self.epoch_n = 0.0, 0
-                    self.history.add_epoch(epoch=self.epoch, step=self.step,
-                                           train_loss=epoch_loss, lr=lr)
-                val = None
-                if s.val is not None and ((s.val_every is None and last) or
-                                          (s.val_every is not None
-                                           and self.step % s.val_every == 0)):
-                    val = self._validate()
-                if last and self.scheduler is not None and s.schedule_interval == "epoch" \
-                        and not isinstance(self.scheduler, ReduceLROnPlateau):
-                    self.scheduler.step()
-                if last and s.val is None and isinstance(self.scheduler, ReduceLROnPlateau):
-                    self.scheduler.step(epoch_loss)
-                obs = Observation(step=self.step, epoch=self.epoch, loss=loss,
-                                  prev_loss=self.prev_loss, lr=lr, epoch_end=last,
-                                  epoch_loss=epoch_loss, val=val,
-                                  grad_norm=measured.get("grad_norm"),
-                                  weight_change=measured.get("weight_change"), model=self.model)
-                self.prev_loss = loss
-                fired = s.rule(obs)
-                for cb in s.callbacks:          # every callback sees the step, even after
-                    try:                        # another one asked to stop
-                        cb.on_step_end(self, obs)
-                        if last:
-                            cb.on_epoch_end(self, obs)
-                    except StopTraining as e:
-                        fired = fired or Fired(_CallbackRule(), str(e) or "a callback stopped it")
-                if fired is None and s.checkpoint_every is not None \
-                        and self.step % s.checkpoint_every == 0:
-                    self._save()
-                elif fired is None and s.checkpoint_every is None and last:
-                    self._save()
-                if fired is not None:
-                    break
-        return self._finish(fired)
+        self.fired = None
+        Loop(_FitStep(self), [_Checkpoint(self), _Callbacks(self), _Rule(self),
+                              _EpochSchedule(self), _Validate(self), _Record(self)],
+             start=self.step).run()
+        return self._finish(self.fired)
 
     def _finish(self, fired: Fired) -> FitResult:
         steps = self.history.steps
@@ -318,3 +289,116 @@ class _CallbackRule(StopRule):
 
     def __repr__(self) -> str:
         return "StopTraining"
+
+
+class _FitStep:
+    """One optimizer step of fit over the next group of micro-batches; the record's
+    ``extra`` holds ``(examples, lr, measured, last batch of its epoch)``."""
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.groups = run, run._groups()
+
+    def __call__(self, n: int) -> StepRecord:
+        group, last = next(self.groups)
+        loss, n_global, lr, measured = self.run._train_step(group)
+        return StepRecord(n, loss, None, (n_global, lr, measured, last))
+
+
+class _FitHook(Hook):
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+
+class _Record(_FitHook):
+    """The step's history row, the epoch's running loss and, at its end, the epoch row."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        run, (n, lr, measured, last) = self.run, record.extra
+        run.step = record.step
+        run.batch_in_epoch += 1
+        run.history.add_step(step=run.step, epoch=run.epoch, loss=record.loss, lr=lr,
+                             **measured)
+        run.epoch_sum += record.loss * n
+        run.epoch_n += n
+        run.now = {"loss": record.loss, "lr": lr, "measured": measured, "last": last,
+                   "epoch_loss": None, "val": None}
+        if last:
+            run.epoch += 1
+            run.batch_in_epoch = 0
+            run.now["epoch_loss"] = run.epoch_sum / run.epoch_n
+            run.epoch_sum, run.epoch_n = 0.0, 0
+            run.history.add_epoch(epoch=run.epoch, step=run.step,
+                                  train_loss=run.now["epoch_loss"], lr=lr)
+
+
+class _Validate(_FitHook):
+    """Validation at every epoch end, or every ``val_every`` steps."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        s, now = self.run.s, self.run.now
+        if s.val is None:
+            return
+        due = now["last"] if s.val_every is None else record.step % s.val_every == 0
+        if due:
+            now["val"] = self.run._validate()
+
+
+class _EpochSchedule(_FitHook):
+    """An epoch-interval scheduler's step; ReduceLROnPlateau on the epoch's training loss
+    when there is no validation."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        run, now = self.run, self.run.now
+        if not now["last"] or run.scheduler is None:
+            return
+        plateau = isinstance(run.scheduler, ReduceLROnPlateau)
+        if not plateau and run.s.schedule_interval == "epoch":
+            run.scheduler.step()
+        elif plateau and run.s.val is None:
+            run.scheduler.step(now["epoch_loss"])
+
+
+class _Rule(_FitHook):
+    """The stopping rule, asked with the step's observation."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        run, now = self.run, self.run.now
+        measured = now["measured"]
+        run.obs = Observation(step=run.step, epoch=run.epoch, loss=record.loss,
+                              prev_loss=run.prev_loss, lr=now["lr"], epoch_end=now["last"],
+                              epoch_loss=now["epoch_loss"], val=now["val"],
+                              grad_norm=measured.get("grad_norm"),
+                              weight_change=measured.get("weight_change"), model=run.model)
+        run.prev_loss = record.loss
+        run.fired = run.s.rule(run.obs)
+        if run.fired is not None:
+            loop.stop(run.fired.reason)
+
+
+class _Callbacks(_FitHook):
+    """Every callback sees the step, even after another one (or the rule) asked to stop;
+    :class:`StopTraining` from one ends the run."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        run = self.run
+        for cb in run.s.callbacks:
+            try:
+                cb.on_step_end(run, run.obs)
+                if run.now["last"]:
+                    cb.on_epoch_end(run, run.obs)
+            except StopTraining as e:
+                run.fired = run.fired or Fired(_CallbackRule(), str(e) or "a callback stopped it")
+                loop.stop(run.fired.reason)
+
+
+class _Checkpoint(_FitHook):
+    """A checkpoint every ``checkpoint_every`` steps (default: every epoch end), unless
+    the run ends here (its end writes one)."""
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        run, every = self.run, self.run.s.checkpoint_every
+        if run.fired is not None:
+            return
+        if (every is not None and run.step % every == 0) or (every is None
+                                                             and run.now["last"]):
+            run._save()
