@@ -151,3 +151,32 @@ def test_bad_hooks_are_refused():
 
 def test_a_step_record_says_why_it_diverged():
     assert StepRecord(3, 0.5).diverged is None
+
+
+def test_fit_the_range_test_the_lab_and_paths_all_run_through_the_loop(monkeypatch):
+    from antigrad import find_lr, fit
+    from antigrad.lab import run_path, train_run
+    from antigrad.problems import get_training_problem
+    from antigrad.problems.surfaces import quadratic
+
+    runs = []
+    original = Loop.run
+
+    def counted(self):
+        runs.append(type(self.take_step).__name__)
+        return original(self)
+
+    monkeypatch.setattr(Loop, "run", counted)
+    x = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    y = x.sum(1, keepdim=True)
+    fit(torch.nn.Linear(2, 1), torch.nn.functional.mse_loss, (x, y), lr=0.1, steps=3,
+        progress=False)
+    find_lr(torch.nn.Linear(2, 1), torch.nn.functional.mse_loss, (x, y), steps=5)
+    train_run(get_training_problem("breast-cancer"), _sgd(), 0.1, steps=3)
+    run_path(quadratic(10), "sgd", lr=0.01, steps=3)
+    assert runs == ["_FitStep", "GradientStep", "GradientStep", "GradientStep"]
+
+
+def _sgd():
+    from antigrad.lab import get_optimizer
+    return get_optimizer("sgd")

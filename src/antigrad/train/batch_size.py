@@ -90,11 +90,32 @@ def find_batch_size(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]
         >>> r.batch_size, r.reason.split(":")[0]
         (256, 'time per example fell by less than 10%')
     """
+    parts = _sample_parts(sample)
+    candidates = _candidates(candidates, max_batch_size)
+    _check_settings(threshold, memory_limit, repeats, warmup)
+    probe = _Probe(model, loss_fn, parts, repeats, warmup, timer, memory)
+    walk = _Walk(candidates)
+    for b in candidates:
+        if not walk.measure(b, probe, memory_limit) or walk.flattened(threshold):
+            break
+    if walk.chosen is None:
+        raise ValueError(f"Invalid memory_limit: {memory_limit} (even batch {candidates[0]} "
+                         f"does not fit: {walk.reason})")
+    return BatchSizeResult(batch_size=walk.chosen, sizes=walk.sizes, times=walk.times,
+                           time_per_example=walk.per, memory=walk.mems, reason=walk.reason)
+
+
+def _sample_parts(sample: Any) -> tuple[torch.Tensor, ...]:
     parts = (sample,) if isinstance(sample, torch.Tensor) else tuple(sample)
     if not parts or not all(isinstance(t, torch.Tensor) and t.dim() > 0 and len(t) > 0
                             for t in parts):
         raise TypeError("Invalid sample: must be a tensor or a tuple of tensors with a "
                         "non-empty batch dimension")
+    return parts
+
+
+def _candidates(candidates: Sequence[int] | None, max_batch_size: Any) -> list[int]:
+    """The sizes to try: ``candidates``, or the powers of two up to ``max_batch_size``."""
     if candidates is None:
         if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) \
                 or max_batch_size < 1:
@@ -106,6 +127,10 @@ def find_batch_size(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]
                              for b in candidates) or candidates != sorted(set(candidates)):
         raise ValueError(f"Invalid candidates: {candidates!r} (must be increasing "
                          "integers >= 1)")
+    return candidates
+
+
+def _check_settings(threshold: Any, memory_limit: Any, repeats: Any, warmup: Any) -> None:
     if not 0 <= threshold < 1:
         raise ValueError(f"Invalid threshold: {threshold} (must be in [0, 1))")
     if memory_limit is not None and not memory_limit > 0:
@@ -114,67 +139,96 @@ def find_batch_size(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]
         raise ValueError(f"Invalid repeats: {repeats!r} (must be an integer >= 1)")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"Invalid warmup: {warmup!r} (must be an integer >= 0)")
-    params = [p for p in model.parameters() if p.requires_grad]
-    cuda = parts[0].is_cuda
 
-    def measure_memory(b: int) -> int:
-        if memory is not None:
-            return int(memory(b))
-        batch = _batch(parts, b)
-        if not cuda:
-            return _cpu_memory(model, loss_fn, batch, params)
-        torch.cuda.synchronize()
+
+class _Probe:
+    """One batch size's step time (best of ``repeats`` after ``warmup``) and memory, or
+    the injected ``timer``/``memory``."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor],
+                 parts: tuple[torch.Tensor, ...], repeats: int, warmup: int,
+                 timer: Callable[[int], float] | None,
+                 memory: Callable[[int], int] | None) -> None:
+        self.model, self.loss_fn, self.parts = model, loss_fn, parts
+        self.repeats, self.warmup, self.timer, self.memory = repeats, warmup, timer, memory
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.cuda = parts[0].is_cuda
+
+    def _grad(self, batch: tuple[torch.Tensor, ...]) -> None:
+        torch.autograd.grad(_loss(self.model, self.loss_fn, batch), self.params)
+
+    def _sync(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def bytes(self, b: int) -> int:
+        if self.memory is not None:
+            return int(self.memory(b))
+        batch = _batch(self.parts, b)
+        if not self.cuda:
+            return _cpu_memory(self.model, self.loss_fn, batch, self.params)
+        self._sync()
         start = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        torch.autograd.grad(_loss(model, loss_fn, batch), params)
-        torch.cuda.synchronize()
+        self._grad(batch)
+        self._sync()
         return torch.cuda.max_memory_allocated() - start
 
-    def measure_time(b: int) -> float:
-        if timer is not None:
-            return float(timer(b))
-        batch = _batch(parts, b)
+    def seconds(self, b: int) -> float:
+        if self.timer is not None:
+            return float(self.timer(b))
+        batch = _batch(self.parts, b)
         best = float("inf")
-        for k in range(warmup + repeats):
-            if cuda:
-                torch.cuda.synchronize()
+        for k in range(self.warmup + self.repeats):
+            self._sync()
             t0 = time.perf_counter()
-            torch.autograd.grad(_loss(model, loss_fn, batch), params)
-            if cuda:
-                torch.cuda.synchronize()
-            if k >= warmup:
+            self._grad(batch)
+            self._sync()
+            if k >= self.warmup:
                 best = min(best, time.perf_counter() - t0)
         return best
 
-    sizes: list[int] = []
-    times: list[float] = []
-    per: list[float] = []
-    mems: list[int | None] = []
-    chosen, reason = None, f"reached the largest candidate, {candidates[-1]}"
-    for b in candidates:
+
+class _Walk:
+    """The walk up the candidates: what was measured, the size chosen so far, and why
+    the walk stopped."""
+
+    def __init__(self, candidates: list[int]) -> None:
+        self.sizes: list[int] = []
+        self.times: list[float] = []
+        self.per: list[float] = []
+        self.mems: list[int | None] = []
+        self.chosen: int | None = None
+        self.reason = f"reached the largest candidate, {candidates[-1]}"
+
+    def measure(self, b: int, probe: _Probe, memory_limit: int | None) -> bool:
+        """Measure batch ``b``; False (and why, in ``reason``) if it does not fit."""
         try:
-            mem = measure_memory(b) if (memory_limit is not None or memory is not None) else None
+            wanted = memory_limit is not None or probe.memory is not None
+            mem = probe.bytes(b) if wanted else None
             if mem is not None and memory_limit is not None and mem > memory_limit:
-                reason = f"batch {b} needs {mem} bytes > memory_limit {memory_limit}"
-                break
-            t = measure_time(b)
+                self.reason = f"batch {b} needs {mem} bytes > memory_limit {memory_limit}"
+                return False
+            t = probe.seconds(b)
         except torch.OutOfMemoryError:  # by type: any device's allocator raises it
-            if cuda:
+            if probe.cuda:
                 torch.cuda.empty_cache()
-            reason = f"batch {b} ran out of memory"
-            break
-        sizes.append(b)
-        times.append(t)
-        per.append(t / b)
-        mems.append(mem)
+            self.reason = f"batch {b} ran out of memory"
+            return False
+        self.sizes.append(b)
+        self.times.append(t)
+        self.per.append(t / b)
+        self.mems.append(mem)
+        return True
+
+    def flattened(self, threshold: float) -> bool:
+        """True (and why) when the time per example fell by less than ``threshold``;
+        else the last size becomes the choice."""
+        per = self.per
         if len(per) > 1 and not per[-1] < (1 - threshold) * per[-2]:
             fall = 1 - per[-1] / per[-2]
-            reason = (f"time per example fell by less than {threshold:.0%}: "
-                      f"{fall:.1%} from {sizes[-2]} to {b}")
-            break
-        chosen = b
-    if chosen is None:
-        raise ValueError(f"Invalid memory_limit: {memory_limit} (even batch {candidates[0]} "
-                         f"does not fit: {reason})")
-    return BatchSizeResult(batch_size=chosen, sizes=sizes, times=times, time_per_example=per,
-                           memory=mems, reason=reason)
+            self.reason = (f"time per example fell by less than {threshold:.0%}: "
+                           f"{fall:.1%} from {self.sizes[-2]} to {self.sizes[-1]}")
+            return True
+        self.chosen = self.sizes[-1]
+        return False

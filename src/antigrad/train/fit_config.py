@@ -130,13 +130,7 @@ class FitConfig:
         self._check_budget()
         self._check_choices()
         self._check_metrics()
-        self._set("track", frozenset(self.track))
-        if self.track - TRACKABLE:
-            raise ValueError(f"Invalid track: {sorted(self.track - TRACKABLE)} (can track "
-                             f"{sorted(TRACKABLE)})")
-        if self.seed is not None and (isinstance(self.seed, bool)
-                                      or not isinstance(self.seed, int)):
-            raise TypeError(f"Invalid seed: {self.seed!r} (must be an int or None)")
+        self._check_track_and_seed()
         self._set("runs", _restart_list(self.restarts, self.seed))
         self._check_restarts()
 
@@ -166,6 +160,15 @@ class FitConfig:
         allowed = ["val_loss", *(f"val_{k}" for k in self.metrics)]
         if self.monitor not in allowed:
             raise ValueError(f"Invalid monitor: {self.monitor!r} (must be one of {allowed})")
+
+    def _check_track_and_seed(self) -> None:
+        self._set("track", frozenset(self.track))
+        if self.track - TRACKABLE:
+            raise ValueError(f"Invalid track: {sorted(self.track - TRACKABLE)} (can track "
+                             f"{sorted(TRACKABLE)})")
+        if self.seed is not None and (isinstance(self.seed, bool)
+                                      or not isinstance(self.seed, int)):
+            raise TypeError(f"Invalid seed: {self.seed!r} (must be an int or None)")
 
     def _check_restarts(self) -> None:
         if self.init is not None and not callable(self.init):
