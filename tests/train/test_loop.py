@@ -1,6 +1,7 @@
 """The training loop: its hook protocol and its divergence by type."""
 
 import math
+import time
 
 import pytest
 import torch
@@ -71,16 +72,16 @@ def test_every_runs_on_multiples_and_at_the_stop():
 
 
 def test_stopwatch_times_the_step_alone():
-    class Slow(Hook):
+    class Slow(Hook):                       # 10 ms of work after every step
         def after_step(self, loop, record):
-            t = __import__("time").perf_counter() + 0.01
-            while __import__("time").perf_counter() < t:
+            t = time.perf_counter() + 0.01
+            while time.perf_counter() < t:
                 pass
 
-    clock = Stopwatch()
+    outer, inner = Stopwatch(), Stopwatch()
     _, _, step = quadratic_step()
-    Loop(step, [Slow(), StopAfter(5), clock]).run()
-    assert 0 < clock.seconds < 0.01        # five steps, none of the 50 ms spent in Slow
+    Loop(step, [outer, Slow(), StopAfter(5), inner]).run()
+    assert inner.seconds > 0 and outer.seconds - inner.seconds >= 5 * 0.01
 
 
 class RefusesAt:
@@ -180,3 +181,29 @@ def test_fit_the_range_test_the_lab_and_paths_all_run_through_the_loop(monkeypat
 def _sgd():
     from antigrad.lab import get_optimizer
     return get_optimizer("sgd")
+
+
+def test_a_closure_step_reports_the_loss_where_it_started():
+    from antigrad.train.loop import ClosureStep
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = torch.optim.LBFGS([w], lr=1.0, max_iter=1)
+    step = ClosureStep(opt, lambda _: (w ** 2).sum(), lambda: None)
+    loop = Loop(step, [StopAfter(2)])
+    loop.run()
+    assert step.values and loop.last.loss == step.values[0] and loop.last.diverged is None
+
+
+@pytest.mark.parametrize("error", [NonFiniteLossError, NonFiniteGradientError])
+def test_a_closure_step_refused_by_type_is_diverged(error):
+    from antigrad.train.loop import ClosureStep
+
+    class Refuses(torch.optim.SGD):
+        def step(self, closure=None):
+            closure()
+            raise error("no finite point along the search")
+
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    step = ClosureStep(Refuses([w], lr=0.1), lambda _: (w ** 2).sum(), lambda: None)
+    loop = Loop(step, [StopAfter(5), StopOnDivergence()])
+    assert loop.run().startswith(f"diverged: {error.__name__}") and loop.step == 1
+    assert loop.last.loss == 9.0

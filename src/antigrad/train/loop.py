@@ -8,7 +8,8 @@ The loss convention
     The loop sees a loss only through the step: a step computes ``loss = objective(batch)``,
     a 0-dim tensor, the **mean** loss over the batch's examples (the gradient is that of
     the mean, ``1/K Σ_{n∈I_t} ∇ℓ_n``), calls ``backward`` on it once and reports
-    ``float(loss)``. :class:`GradientStep` is that step for one optimizer;
+    ``float(loss)``. :class:`GradientStep` is that step for one optimizer
+    (:class:`ClosureStep` for one that evaluates the loss itself, through a closure);
     :func:`antigrad.fit` builds its objective from ``loss_fn(model(*inputs), target)``,
     the lab from its task's ``loss(model, x, y)``.
 
@@ -59,7 +60,8 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["Loop", "Hook", "Step", "StepRecord", "GradientStep", "Stopwatch", "Every",
+__all__ = ["Loop", "Hook", "Step", "StepRecord", "GradientStep", "ClosureStep", "Stopwatch",
+           "Every",
            "StopAfter", "StopOnDivergence", "LossAbove", "refused_step"]
 
 
@@ -143,12 +145,14 @@ class Loop:
         return self.stop_reason
 
 
-def refused_step(optimizer: torch.optim.Optimizer) -> str | None:
-    """``optimizer.step()``, its verdict settled (a device backend may leave it pending);
-    returns why the optimizer refused the step (it raised a :class:`FloatingPointError`,
-    such as :class:`~antigrad.errors.NonFiniteGradientError`), else None."""
+def refused_step(optimizer: torch.optim.Optimizer,
+                 closure: Callable[[], torch.Tensor] | None = None) -> str | None:
+    """``optimizer.step()`` (or ``step(closure)``), its verdict settled (a device backend
+    may leave it pending); returns why the optimizer refused the step (it raised a
+    :class:`FloatingPointError`, such as :class:`~antigrad.errors.NonFiniteGradientError`),
+    else None."""
     try:
-        optimizer.step()
+        optimizer.step() if closure is None else optimizer.step(closure)
         getattr(optimizer, "synchronize", _nothing)()
     except FloatingPointError as err:   # by type: NonFiniteGradientError/LossError
         return f"{type(err).__name__}: {err}"
@@ -180,6 +184,38 @@ class GradientStep:
             return StepRecord(n, value, "non-finite loss")
         loss.backward()
         return StepRecord(n, value, refused_step(self.optimizer))
+
+
+class ClosureStep:
+    """One ``optimizer.step(closure)``, for methods that evaluate the loss themselves
+    (second-order methods and their line searches, a look-ahead): the closure zeroes the
+    gradients, computes ``objective(batch)`` on the step's batch, back-propagates and
+    returns it, as often as the optimizer calls it. The record's loss is the closure's
+    first value in the step (the loss where the step started, as for
+    :class:`GradientStep`); a NaN/inf one, or a step refused with a
+    :class:`FloatingPointError`, is reported as diverged.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer,
+                 objective: Callable[[Any], torch.Tensor], batches: Callable[[], Any]) -> None:
+        self.optimizer, self.objective, self.batches = optimizer, objective, batches
+        self.values: list[float] = []
+
+    def __call__(self, n: int) -> StepRecord:
+        batch, self.values = self.batches(), []
+
+        def closure() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.objective(batch)
+            self.values.append(float(loss.detach()))
+            loss.backward()
+            return loss
+
+        refused = refused_step(self.optimizer, closure)
+        first = self.values[0] if self.values else math.nan
+        if refused is None and not math.isfinite(first):
+            refused = "non-finite loss"
+        return StepRecord(n, first, refused)
 
 
 class Stopwatch(Hook):

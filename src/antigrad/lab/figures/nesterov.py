@@ -3,8 +3,9 @@
 Heavy ball takes the gradient where it stands, ``v_t = γ v_{t−1} + ε ∇L(w_t)``; Nesterov
 takes it at the look-ahead point ``w_t − γ v_{t−1}``, where the velocity is about to carry
 it, so it brakes before a wall instead of after. Both paths are computed by antigrad's
-textbook optimizers with a closure, which each calls exactly where it takes its gradient:
-the points the closure sees *are* the evaluation points drawn.
+textbook optimizers through the training loop with a closure step
+(:class:`~antigrad.train.loop.ClosureStep`), which each optimizer calls exactly where it
+takes its gradient: the points the closure sees *are* the evaluation points drawn.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ... import validation
 from ...problems.surfaces import Point, Surface, quadratic
+from ...train.loop import ClosureStep, Hook, Loop, StepRecord, StopAfter
 from ..optimizers import get_optimizer
 from ._draw import color_for, draw_surface, new_figure
 
@@ -30,20 +32,26 @@ def momentum_run(surface: Surface, name: str, lr: float, gamma: float, steps: in
     opt = get_optimizer(name).build([w], lr, gamma=gamma)
     seen: list[np.ndarray] = []
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad(set_to_none=True)
-        seen.append(w.detach().numpy().copy())
-        loss = surface(w)
-        loss.backward()
-        return loss
+    def objective(_: None) -> torch.Tensor:
+        seen.append(w.detach().numpy().copy())   # where the optimizer takes its gradient
+        return surface(w)
 
-    points = [w.detach().numpy().copy()]
-    for _ in range(steps):
-        opt.step(closure)
-        points.append(w.detach().numpy().copy())
+    iterates = _Iterates(w)
+    Loop(ClosureStep(opt, objective, lambda: None), [StopAfter(steps), iterates]).run()
+    points = iterates.points
     with torch.no_grad():
         losses = surface(torch.from_numpy(np.array(points))).numpy()
     return np.array(points), np.array(seen), losses
+
+
+class _Iterates(Hook):
+    """Every iterate, from the start."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        self.w, self.points = w, [w.detach().numpy().copy()]
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        self.points.append(self.w.detach().numpy().copy())
 
 
 def plot_nesterov_lookahead(condition: float = 20.0, lr: float = 0.04, gamma: float = 0.9,

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from ...problems.registry import get_surface
 from ...problems.surfaces import Surface
 from ...second_order import BFGS, LBFGS, DiagonalNewton, Newton, SolveResult
+from ...train.loop import ClosureStep, Hook, Loop, StepRecord, StopAfter, StopOnDivergence
 from ..paths import run_path
 from ._draw import draw_surface, new_figure
 
@@ -77,19 +78,29 @@ def second_order_run(surface: Surface, name: str, max_iter: int = 100) -> Method
     factory = SECOND_ORDER_METHODS[name]
     w = torch.nn.Parameter(torch.tensor(surface.start, dtype=torch.float64))
     opt = factory([w], 1)
-    closure = _closure(surface, w)
-    points = [w.detach().numpy().copy()]
-    for _ in range(max_iter):
-        opt.step(closure)
-        if opt.result.iterations:
-            points.append(w.detach().numpy().copy())
-        if opt.result.converged:  # where the single solve stops too
-            break
+    track = _Iterations(opt, w)
+    Loop(ClosureStep(opt, lambda _: surface(w), lambda: None),
+         [StopAfter(max_iter), StopOnDivergence(), track]).run()
+    points = track.points
     with torch.no_grad():
         losses = surface(torch.from_numpy(np.array(points))).numpy()
     result = _solve(surface, factory, max_iter)
     return MethodRun(name, np.array(points), losses, result.func_evals, result.hvp_evals,
                      result.iterations)
+
+
+class _Iterations(Hook):
+    """The iterate after every step that made an iteration; stops where the method
+    converged (where the single solve stops too)."""
+
+    def __init__(self, opt: torch.optim.Optimizer, w: torch.Tensor) -> None:
+        self.opt, self.w, self.points = opt, w, [w.detach().numpy().copy()]
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        if self.opt.result.iterations:
+            self.points.append(self.w.detach().numpy().copy())
+        if self.opt.result.converged:
+            loop.stop("converged")
 
 
 def _gd_run(surface: Surface, lr: float | None, steps: int) -> MethodRun:

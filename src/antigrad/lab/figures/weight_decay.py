@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from ... import validation
 from ...textbook import Adam, AdamW
+from ...train.loop import GradientStep, Hook, Loop, StepRecord, StopAfter
 from ._draw import new_figure
 
 __all__ = ["plot_weight_decay", "ShrinkRuns", "shrink_runs"]
@@ -44,14 +45,34 @@ class ShrinkRuns:
 def _run(optimizer_class: type, sigmas: torch.Tensor, steps: int, **kwargs: float) -> np.ndarray:
     w = torch.nn.Parameter(torch.ones_like(sigmas))
     opt = optimizer_class([w], **kwargs)
-    trace = [w.detach().clone()]
-    for t in range(steps):
-        opt.zero_grad(set_to_none=True)
-        sign = 1.0 if t % 2 == 0 else -1.0
-        (sign * sigmas * w).sum().backward()  # data gradient ±σ_i: pure noise
-        opt.step()
-        trace.append(w.detach().clone())
-    return torch.stack(trace).numpy()
+    trace = _Trace(w)
+
+    def noise(t: int) -> torch.Tensor:          # data gradient ±σ_i: pure noise
+        return ((1.0 if t % 2 == 0 else -1.0) * sigmas * w).sum()
+
+    Loop(GradientStep(opt, noise, _Clock()), [StopAfter(steps), trace]).run()
+    return torch.stack(trace.points).numpy()
+
+
+class _Clock:
+    """The "batch" of step t is t itself (0, 1, 2, ...): it picks the gradient's sign."""
+
+    def __init__(self) -> None:
+        self.t = -1
+
+    def __call__(self) -> int:
+        self.t += 1
+        return self.t
+
+
+class _Trace(Hook):
+    """The weights after every step, from the start."""
+
+    def __init__(self, w: torch.Tensor) -> None:
+        self.w, self.points = w, [w.detach().clone()]
+
+    def after_step(self, loop: Loop, record: StepRecord) -> None:
+        self.points.append(self.w.detach().clone())
 
 
 def shrink_runs(sigmas: np.ndarray, lr: float, weight_decay: float, steps: int) -> ShrinkRuns:
