@@ -107,8 +107,9 @@ def _overridden(hooks: Sequence[Hook], name: str) -> list[Callable[..., None]]:
 class Loop:
     """``step`` taken again and again, with ``hooks`` around it, until a hook stops it.
 
-    ``loop.step`` is the number of steps taken, ``loop.stop_reason`` why it ended (None
-    while it runs), ``loop.last`` the last step's :class:`StepRecord`.
+    ``loop.step`` is the number of steps taken (from ``start``: the steps a resumed run
+    already took), ``loop.stop_reason`` why it ended (None while it runs), ``loop.last``
+    the last step's :class:`StepRecord`.
     """
 
     def __init__(self, step: Step, hooks: Sequence[Hook], *, start: int = 0) -> None:
