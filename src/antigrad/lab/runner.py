@@ -29,6 +29,7 @@ import torch
 
 from ..problems.base import TrainingProblem
 from ..train.loop import (
+    ClosureStep,
     Every,
     GradientStep,
     Hook,
@@ -204,30 +205,6 @@ class _Record(Hook):
             self.on_step(record.step)
 
 
-class _ClosureStep(GradientStep):
-    """:class:`~antigrad.train.loop.GradientStep` for an optimizer that evaluates the loss
-    itself (``step(closure)``: a line search, curvature): the closure re-evaluates this
-    step's minibatch as often as the optimizer asks."""
-
-    def __call__(self, n: int) -> StepRecord:
-        batch = self.batches()
-
-        def closure() -> torch.Tensor:
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.objective(batch)
-            loss.backward()
-            return loss
-
-        value = float(closure().detach())
-        if not math.isfinite(value):
-            return StepRecord(n, value, "non-finite loss")
-        try:
-            self.optimizer.step(closure)
-        except FloatingPointError as err:  # by type, as GradientStep
-            return StepRecord(n, value, f"{type(err).__name__}: {err}")
-        return StepRecord(n, value, None)
-
-
 class _Schedule(Hook):
     """The lr schedule: one scheduler step after every step that did not diverge, but not
     after the last one (no step follows it)."""
@@ -269,7 +246,7 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     evaluate, curve, clock = _Evaluate(problem, task, result), _Curve(steps, MAX_CURVE_POINTS), \
         Stopwatch()
     evaluate(0, 0.0)
-    step = (_ClosureStep if needs_closure(opt) else GradientStep)(
+    step = (ClosureStep if needs_closure(opt) else GradientStep)(
         opt, lambda idx: task.loss(model, x[idx], y[idx]),
         _Minibatches(len(x), min(batch_size, len(x)), seed, problem.shuffle))
     schedule = spec.build_schedule(opt, steps, lr)
