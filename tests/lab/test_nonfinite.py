@@ -40,13 +40,18 @@ class NaNGradSGD(textbook.SGD):
         return super().step(closure)
 
 
-@pytest.fixture
-def nan_spec():
-    spec = OptimizerSpec("nan-grad", "NaN gradients", "L5", "antigrad.textbook:SGD")
-    spec.resolve = lambda: NaNGradSGD
+def registered(name, label, cls):
+    """A lab optimizer ``name`` built as ``cls``, registered for one test."""
+    spec = OptimizerSpec(name, label, "L5", "antigrad.textbook:SGD")
+    spec.resolve = lambda: cls
     register_optimizer(spec)
     yield spec
-    del LECTURE_OPTIMIZERS["nan-grad"]
+    del LECTURE_OPTIMIZERS[name]
+
+
+@pytest.fixture
+def nan_spec():
+    yield from registered("nan-grad", "NaN gradients", NaNGradSGD)
 
 
 def test_the_optimizer_really_raises_the_typed_error(nan_spec):
@@ -123,11 +128,7 @@ class RefusedAtSync(textbook.SGD):
 
 @pytest.fixture
 def late_spec():
-    spec = OptimizerSpec("late-verdict", "late verdict", "L5", "antigrad.textbook:SGD")
-    spec.resolve = lambda: RefusedAtSync
-    register_optimizer(spec)
-    yield spec
-    del LECTURE_OPTIMIZERS["late-verdict"]
+    yield from registered("late-verdict", "late verdict", RefusedAtSync)
 
 
 def test_lab_run_settles_each_step_so_a_late_refusal_marks_its_own_step(late_spec):
