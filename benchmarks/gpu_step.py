@@ -151,8 +151,11 @@ def contestants(name: str, face: str, compile_too: bool) -> dict[str, Callable]:
                                                                  **kw).step
     if compile_too:
         def compiled(ps):
-            opt = getattr(torch.optim, name)(ps, lr=torch.tensor(lr), foreach=True, **kw) \
-                if name in ("Adam", "AdamW") else getattr(torch.optim, name)(ps, lr=lr, **kw)
+            # A tensor lr (no recompilation when it changes) with foreach needs
+            # capturable=True (torch refuses it otherwise), and lives on the device.
+            opt = getattr(torch.optim, name)(
+                ps, lr=torch.tensor(lr, device=ps[0].device), foreach=True, capturable=True,
+                **kw) if name in ("Adam", "AdamW") else getattr(torch.optim, name)(ps, lr=lr, **kw)
             return torch.compile(opt.step)
         out["torch.compile"] = compiled
     optimi = _optimi()
