@@ -17,6 +17,8 @@ _EXPORTS = {
     "chain": "antigrad.transforms",
     "transforms": "antigrad.transforms",
     "ChainOptimizer": "antigrad.engine",
+    "explain": "antigrad.engine.explanation",
+    "formula": "antigrad.formula",
     "errors": "antigrad.errors",
     "NonFiniteGradientError": "antigrad.errors",
     "NonFiniteLossError": "antigrad.errors",

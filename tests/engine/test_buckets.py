@@ -27,10 +27,10 @@ def test_bucket_is_reused_and_step_counter_is_written():
     p, q, ours, theirs = pair()
     for t in range(3):
         step_both(p, q, ours, theirs, t)
-    buckets = ours._prepared[-1]
+    buckets = ours.planner.buckets
     bound = buckets[0].bound
     step_both(p, q, ours, theirs, 3)
-    assert ours._prepared[-1] is buckets and buckets[0].bound is bound
+    assert ours.planner.buckets is buckets and buckets[0].bound is bound
     assert ours.state[p]["step"].item() == 4.0
 
 
@@ -164,7 +164,7 @@ def test_parameters_with_different_step_counts_share_one_bucket(backend, monkeyp
             p.grad, q.grad = (None, None) if (t + i) % 3 == 0 and t < 4 else (g, g.clone())
         a.step()
         b.step()
-    buckets = a._prepared[-1]
+    buckets = a.planner.buckets
     assert len(buckets) == 1 and len(buckets[0].rows) > 1
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
@@ -191,8 +191,8 @@ def test_gradients_coming_and_going_reuse_the_bucket(backend, monkeypatch):
         a.step()
         b.step()
         if t == 0:
-            buckets = a._prepared[-1]
-        assert a._prepared[-1] is buckets  # never rebuilt
+            buckets = a.planner.buckets
+        assert a.planner.buckets is buckets  # never rebuilt
         for p, q in zip(ours, theirs, strict=True):
             torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
             assert a.state[p]["step"].item() == b.state[q]["step"].item()
@@ -227,7 +227,7 @@ def test_groups_with_one_chain_share_one_bucket(backend, monkeypatch):
             q.grad = p.grad.clone()
         a.step()
         b.step()
-    assert len(a._prepared[-1]) == 1
+    assert len(a.planner.buckets) == 1
     for p, q in zip(ours, theirs, strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
         if backend == "foreach":

@@ -64,7 +64,7 @@ def test_skip_writes_nothing_and_counts_without_waiting():
     _step(opt, params, 0)
     before = _snapshot(opt, params)
     _step(opt, params, BAD)
-    assert opt._pending is not None  # the verdict is still on the device
+    assert opt._nonfinite.pending  # the verdict is still on the device
     assert _same(_snapshot(opt, params), before)  # nothing written: parameters, state, step
     assert opt.skipped_steps == 1
     for t in (2, 3):
@@ -119,8 +119,8 @@ def test_one_flag_for_all_buckets():
     for p, g in zip(params, grads(params, 0), strict=True):
         p.grad = g
     opt.step()
-    assert len(opt._prepared.buckets) == 2
-    assert all(isinstance(b.bound, tritonkernel.Bound) for b in opt._prepared.buckets)
+    assert len(opt.planner.buckets) == 2
+    assert all(isinstance(b.bound, tritonkernel.Bound) for b in opt.planner.buckets)
     before = _snapshot(opt, params)
     for p, g in zip(params, grads(params, 1), strict=True):
         p.grad = g

@@ -51,8 +51,8 @@ def test_torch_face_float32_matches_torch_and_foreach(name, kw):
     a = run(ours(name, {**kw, "nonfinite": "raise"}), params)
     b = run(torch_twin(name, kw), theirs)
     run(ours(name, kw), fe, name="foreach")
-    assert all(b.bound is not None for b in a._prepared.buckets)  # the kernel ran
-    assert isinstance(a._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert all(b.bound is not None for b in a.planner.buckets)  # the kernel ran
+    assert isinstance(a.planner.buckets[0].bound, tritonkernel.Bound)
     assert rel_error(params, theirs) <= 1e-6
     assert rel_error(params, fe) <= 1e-6
     for key in b.state[theirs[0]]:
@@ -74,7 +74,7 @@ def _half(name, kw, dtype):
     params = make(dtype)
     start = twin(params)
     opt = run(ours(name, kw), params)
-    assert isinstance(opt._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
     assert all(p.dtype == dtype for p in params)
     ref, _ = run_rounded(torch_twin(name, kw), start, dtype)
     # float32 arithmetic, one rounding per stored value: the same numbers, short of a
@@ -103,7 +103,7 @@ def test_float32_state_for_half_parameters(dtype):
             p.grad = g
         opt.step()
     assert opt.state[params[0]]["exp_avg"].dtype == torch.float32
-    assert isinstance(opt._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
     # reference: state rounded after the first step only, parameters after every step
     ref = twin(start, torch.float32)
     r = torch.optim.Adam(groups(ref), lr=0.01)
@@ -128,7 +128,7 @@ def test_textbook_face_matches_foreach(name, dtype):
     params = make(dtype)
     start = twin(params)
     opt = run(ours(name, kw, textbook), params)
-    assert isinstance(opt._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
     if dtype == torch.float64:  # float64 parameters are computed in float64
         fe = twin(start)
         run(ours(name, kw, textbook), fe, name="foreach")
@@ -162,7 +162,7 @@ def test_custom_chain(dtype):
     factory = lambda ps: antigrad.ChainOptimizer(ps, _custom(), lr=0.01,  # noqa: E731
                                                  weight_decay=0.1)
     opt = run(factory, params)
-    assert isinstance(opt._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
     if dtype == torch.float32:
         fe = twin(start)
         run(factory, fe, name="foreach")

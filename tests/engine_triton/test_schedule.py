@@ -55,7 +55,7 @@ def test_parameters_that_skip_steps_stay_in_the_kernel():
                 ps[1].grad = None
         a.step()
         b.step()
-    bucket, = a._prepared.buckets
+    bucket, = a.planner.buckets
     assert isinstance(bucket.bound, tritonkernel.Bound)
     assert float(a.state[params[1]]["step"]) == 2.0
     assert rel_error(params, theirs) <= 1e-6
@@ -71,7 +71,7 @@ def test_complex_parameters():
             ps[0].grad = torch.full_like(ps[0], complex(0.5, -0.25 * t)) * ps[0].detach()
         a.step()
         b.step()
-    assert isinstance(a._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert isinstance(a.planner.buckets[0].bound, tritonkernel.Bound)
     assert rel_error([torch.view_as_real(p) for p in params],
                      [torch.view_as_real(p) for p in theirs]) <= 1e-6
 
@@ -92,5 +92,5 @@ def test_a_kernel_that_cannot_be_built_leaves_the_bucket_to_foreach(monkeypatch)
                     p.grad = g
             a.step()
             b.step()
-    assert not isinstance(a._prepared.buckets[0].bound, tritonkernel.Bound)
+    assert not isinstance(a.planner.buckets[0].bound, tritonkernel.Bound)
     assert rel_error(params, theirs) <= 1e-6

@@ -74,11 +74,6 @@ class Plan:
         return self._kernel or None
 
 
-def prepare(graph: Graph) -> Plan:
-    """Everything needed to run ``graph`` repeatedly (built once per chain)."""
-    return Plan(graph)
-
-
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
         dtype: torch.dtype, check: bool = False,
         store: tuple[list[list[Tensor]], list[float]] | None = None,

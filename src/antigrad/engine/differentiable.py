@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 def step(opt: ChainOptimizer, build: Callable[[dict[str, Any]], Chain]) -> None:
     """One update of every parameter with a gradient, recorded by autograd."""
-    opt._prepared = None  # the buckets do not see these writes: rebuild them if needed
+    opt.planner.invalidate()  # the buckets do not see these writes: rebuild them if needed
     with torch.enable_grad():
         work = []
         for gi, group in enumerate(opt.param_groups):
@@ -38,7 +38,7 @@ def step(opt: ChainOptimizer, build: Callable[[dict[str, Any]], Chain]) -> None:
             opt._refuse()
             return
         for gi, (group, params, chain) in enumerate(work):
-            plan = opt._plan(chain).foreach
+            plan = opt.planner.plan(chain).foreach
             prepared = [_prepare(opt, p, group, chain) for p in params]
             reduced = eager.reduced_values(
                 plan, [t for t, _, _ in prepared], [s for _, s, _ in prepared],

@@ -37,7 +37,7 @@ def step(opt: ChainOptimizer, work: list[tuple[dict[str, Any], list[Tensor], Cha
     """Update each parameter with a sparse gradient: ``work`` holds (group, parameters,
     chain, mode) per param group."""
     for group, params, chain, mode in work:
-        plan = opt._plan(chain).foreach
+        plan = opt.planner.plan(chain).foreach
         for p in params:
             fresh = opt._init_state(p, group, chain)
             state = opt.state[p]

@@ -11,10 +11,11 @@ It imports nothing else of antigrad and loads no compiler: the library of formul
 graphs it traces.
 """
 
+from . import explain
 from .expr import Expr, Graph, absolute, lerp, maximum, minimum, sign, sqrt, trace
 from .transform import Chain, Key, ScalarState, Slots, Transform, chain, hyper, zeros
 
 __all__ = [
-    "Chain", "Expr", "Graph", "Key", "ScalarState", "Slots", "Transform", "absolute",
+    "Chain", "explain", "Expr", "Graph", "Key", "ScalarState", "Slots", "Transform", "absolute",
     "chain", "hyper", "lerp", "maximum", "minimum", "sign", "sqrt", "trace", "zeros",
 ]

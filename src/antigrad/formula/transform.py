@@ -14,14 +14,17 @@ them mid-run and one optimizer can hold groups with different settings.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import struct
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
+from .explain import render
 from .expr import Expr, Graph, trace
 
 # A hyperparameter: a param-group key, an entry of a tuple-valued key, or a fixed number.
@@ -96,12 +99,23 @@ class ScalarState(dict):
 
 
 Update = Callable[[Expr, Slots, Mapping[str, Expr]], Expr]
+TransformT = TypeVar("TransformT", bound="Transform")
 Scalars = Callable[[Mapping[str, Any], ScalarState, bool], dict[str, float]]
 
 
-@dataclass(frozen=True, eq=False)
 class Transform:
-    """One formula.
+    """One formula, and a value: two transforms built from equal arguments are equal.
+
+    The library's transforms are frozen dataclasses subclassing this class: their fields
+    are their arguments, :meth:`update` and :meth:`scalars` are methods, and
+    :attr:`name`, :attr:`state`, :attr:`scalar_state` and :attr:`defaults` follow from the
+    fields. Because equal arguments give equal (and equally hashed) transforms, a chain
+    rebuilt every step is recognised as the chain of the step before, and nothing is
+    traced, planned or compiled again.
+
+    A transform can also be written from functions, ``Transform(name, update, scalars,
+    state, scalar_state, defaults)``; two of those are equal when they share the same
+    functions and equal settings.
 
     Attributes:
         name: what it computes, e.g. ``"scale_by_adam"``.
@@ -117,38 +131,186 @@ class Transform:
         defaults: default values of the hyperparameters it reads.
     """
 
-    name: str
-    update: Update
-    scalars: Scalars | None = None
-    state: Mapping[str, StateInit] = field(default_factory=dict)
-    scalar_state: Mapping[str, float] = field(default_factory=dict)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Class-level defaults; a subclass overrides them (as properties when they depend on
+    # its fields), a transform written from functions sets them on the instance.
+    name: str = "transform"
+    state: Mapping[str, StateInit] = MappingProxyType({})
+    scalar_state: Mapping[str, float] = MappingProxyType({})
+    defaults: Mapping[str, Any] = MappingProxyType({})
+
+    def __init__(self, name: str, update: Update, scalars: Scalars | None = None,
+                 state: Mapping[str, StateInit] | None = None,
+                 scalar_state: Mapping[str, float] | None = None,
+                 defaults: Mapping[str, Any] | None = None) -> None:
+        # Instance attributes shadow the methods and properties a subclass defines.
+        state, scalar_state = dict(state or {}), dict(scalar_state or {})
+        defaults = dict(defaults or {})
+        for key, value in (("name", name), ("update", update),
+                           *((("scalars", scalars),) if scalars is not None else ()),
+                           ("state", state), ("scalar_state", scalar_state),
+                           ("defaults", defaults)):
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "key", (Transform, name, update, scalars,
+                                         tuple(state.items()), tuple(scalar_state.items()),
+                                         _frozen(defaults)))
+
+    def __post_init__(self) -> None:
+        """A dataclass transform's value: its class and its fields, lists made tuples."""
+        values = []
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = _frozen(value)
+                object.__setattr__(self, name, value)
+            values.append(value)
+        object.__setattr__(self, "key", (type(self), *values))
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"a transform is a value and cannot change (set {key!r})")
+
+    # `key` (set at construction) is a plain tuple: chains hash and compare it at C speed.
+    key: tuple
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Transform):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def __repr__(self) -> str:
         return f"<transform {self.name}>"
 
+    def update(self, u: Expr, x: Slots, c: Mapping[str, Expr]) -> Expr:
+        """The new update ``u``; may rebind ``x.p`` and ``x.state[name]``."""
+        raise NotImplementedError(f"{type(self).__name__} defines no update")
+
+    def scalars(self, group: Mapping[str, Any], scalar_state: ScalarState,
+                fresh: bool) -> dict[str, float]:
+        """This step's scalar arguments, computed in Python once per step."""
+        return {}
+
+
+INTERNED_KEPT = 64  # instances kept per transform class by `interned`
+
+
+def interned(cls: Callable[..., TransformT]) -> Callable[..., TransformT]:
+    """``cls``'s constructor that hands back the instance it made before for the same
+    arguments (at most :data:`INTERNED_KEPT` kept).
+
+    Only a shortcut: an equal instance made anew is just as good (transforms compare by
+    value), but a step that rebuilds its chain then skips constructing and comparing
+    transforms. Arguments that do not hash (a list) construct a new instance.
+    """
+    made: dict[tuple, TransformT] = {}
+
+    def make(*args: Any, **kwargs: Any) -> TransformT:
+        key = (args, tuple(kwargs.items()))
+        try:
+            found = made.get(key)
+        except TypeError:  # unhashable: the instance makes its lists tuples
+            return cls(*args, **kwargs)
+        if found is None:
+            if len(made) >= INTERNED_KEPT:
+                del made[next(iter(made))]  # the oldest
+            found = made[key] = cls(*args, **kwargs)
+        return found
+
+    functools.update_wrapper(make, cls, updated=())
+    return make
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The dataclass fields of ``cls``, looked up once per class."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with lists as tuples and dicts as sorted item tuples (hashable)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
+
 
 class Chain:
-    """Transforms applied in order; the last one is usually a step rule (``descend``)."""
+    """Transforms applied in order; the last one is usually a step rule (``descend``).
 
-    def __init__(self, transforms: list[Transform]) -> None:
-        self.transforms = transforms
+    A value, like its transforms: chains of equal transforms are equal and hash alike, so
+    the engine keys its plans and kernels by the chain itself, and :func:`chain` hands
+    back the chain it already built for equal transforms (with its graph traced once).
+    """
+
+    def __init__(self, transforms: Iterable[Transform]) -> None:
+        self.transforms = tuple(transforms)
         names: dict[str, str] = {}
-        for t in transforms:
+        for t in self.transforms:
             for s in t.state:
                 if s in names:
                     raise ValueError(f"state {s!r} is kept by both {names[s]} and {t.name}")
                 names[s] = t.name
         self.state: dict[str, StateInit] = {
-            k: v for t in transforms for k, v in t.state.items()}
+            k: v for t in self.transforms for k, v in t.state.items()}
         self.scalar_state: dict[str, float] = {
-            k: v for t in transforms for k, v in t.scalar_state.items()}
-        self.defaults: dict[str, Any] = {k: v for t in transforms for k, v in t.defaults.items()}
-        self.key = tuple(id(t) for t in transforms)
+            k: v for t in self.transforms for k, v in t.scalar_state.items()}
+        self.defaults: dict[str, Any] = {
+            k: v for t in self.transforms for k, v in t.defaults.items()}
+        # What identifies the chain: its transforms' values, as one tuple of plain tuples.
+        self.key = tuple(t.key for t in self.transforms)
+        self._hash = hash(self.key)
         self._graph: Graph | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Chain):
+            return NotImplemented
+        return self is other or (self._hash == other._hash and self.key == other.key)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(t.name for t in self.transforms) + ")"
+
+    def explain(self) -> str:
+        """What the chain computes: its transforms, its state, and its traced update
+        written as formulas (``exp_avg <- lerp(exp_avg, grad, 1 - scale_by_adam.b1)``;
+        per-step scalars are named ``<transform>.<name>``, computed in Python by that
+        transform's ``scalars``). :func:`antigrad.explain` adds the generated C source.
+
+        Example::
+
+            >>> from antigrad import transforms as T
+            >>> print(T.chain(T.trace(), T.descend()).explain())
+            chain(trace, descend)
+            state: momentum_buffer
+            per-step scalars: trace.decay, descend.lr
+            update:
+              t1 = momentum_buffer * trace.decay + grad
+              param <- param + t1 * (-descend.lr)
+              momentum_buffer <- t1
+        """
+        graph = self.graph
+        names = [t.name for t in self.transforms]
+
+        def scalar_name(leaf: str) -> str:
+            index, _, name = leaf.partition(".")
+            return f"{names[int(index)]}.{name}"
+
+        state = [*self.state, *self.scalar_state]
+        body = render(graph, scalar_name).replace("\n", "\n  ")
+        return "\n".join([
+            repr(self),
+            f"state: {', '.join(state) if state else 'none'}",
+            f"per-step scalars: {', '.join(map(scalar_name, graph.scalar_inputs)) or 'none'}",
+            f"update:\n  {body}"])
 
     @property
     def graph(self) -> Graph:
@@ -172,9 +334,8 @@ class Chain:
             scalar_state["step"] += 1.0
         out: dict[str, float] = {}
         for i, t in enumerate(self.transforms):
-            if t.scalars is not None:
-                for k, v in t.scalars(group, scalar_state, fresh).items():
-                    out[f"{i}.{k}"] = v
+            for k, v in t.scalars(group, scalar_state, fresh).items():
+                out[f"{i}.{k}"] = v
         return out
 
 
@@ -197,10 +358,15 @@ class _ScalarArgs(Mapping[str, Expr]):
 def chain(*parts: Transform | Chain | None) -> Chain:
     """Compose transforms (and chains) left to right; ``None`` entries are skipped.
 
+    Equal transforms give the chain built before (see :class:`Chain`), so a factory that
+    builds its chain every step costs a lookup, not a new plan.
+
     Example::
 
         >>> from antigrad import transforms as T
         >>> adam_w_nesterov = T.chain(T.decoupled_weight_decay(), T.scale_by_nadam(), T.descend())
+        >>> adam_w_nesterov == T.chain(T.decoupled_weight_decay(), T.scale_by_nadam(), T.descend())
+        True
     """
     flat: list[Transform] = []
     for p in parts:
@@ -211,10 +377,21 @@ def chain(*parts: Transform | Chain | None) -> Chain:
         flat.extend(p.transforms if isinstance(p, Chain) else [p])
     if not flat:
         raise ValueError("chain() needs at least one transform")
-    key = tuple(flat)
-    if key not in _CHAINS:  # optimizers rebuild their chain every step: keep it cheap
-        _CHAINS[key] = Chain(flat)
-    return _CHAINS[key]
+    return _built(flat)
 
 
-_CHAINS: dict[tuple[Transform, ...], Chain] = {}
+# The chains built lately, by value: optimizers rebuild their chain every step, and finding
+# it here keeps its traced graph. Bounded, so that chains made of throw-away functions
+# (never equal to one another) cannot grow it without end.
+_RECENT_CHAINS: dict[tuple[tuple, ...], Chain] = {}
+RECENT_CHAINS_KEPT = 256
+
+
+def _built(transforms: list[Transform]) -> Chain:
+    key = tuple([t.key for t in transforms])
+    found = _RECENT_CHAINS.get(key)
+    if found is None:
+        if len(_RECENT_CHAINS) >= RECENT_CHAINS_KEPT:
+            del _RECENT_CHAINS[next(iter(_RECENT_CHAINS))]  # the oldest
+        found = _RECENT_CHAINS[key] = Chain(transforms)
+    return found

@@ -1,5 +1,9 @@
 """The formulas of antigrad, one small transform each, and :func:`chain` to compose them.
 
+Each transform is a value: a frozen dataclass whose fields are its arguments
+(``T.scale_by_adam(eps=0.0)`` is ``ScaleByAdam(betas="betas", eps=0.0, ...)``), so equal
+arguments give equal transforms and equal chains.
+
 Example: Adam with Nesterov momentum and decoupled weight decay, as an optimizer::
 
     import antigrad
@@ -15,11 +19,26 @@ import sys
 
 from ..formula import transform as base
 from ..formula.transform import Chain, Key, Slots, Transform, chain, hyper, zeros
-from .adaptive import scale_by_adagrad, scale_by_adam, scale_by_nadam, scale_by_rms
+from .adaptive import (
+    ScaleByAdagrad,
+    ScaleByAdam,
+    ScaleByNadam,
+    ScaleByRms,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_nadam,
+    scale_by_rms,
+)
 from .clipping import clip_by_global_norm, clip_by_norm
-from .decay import add_weight_decay, decoupled_weight_decay
-from .momentum import momentum, trace
+from .decay import AddWeightDecay, DecoupledWeightDecay, add_weight_decay, decoupled_weight_decay
+from .momentum import Momentum, Trace, momentum, trace
 from .step import (
+    ApplyUpdate,
+    CountSteps,
+    Descend,
+    Flip,
+    ScaleByInverseTime,
+    ScaleByLr,
     apply_update,
     count_steps,
     descend,
@@ -30,6 +49,9 @@ from .step import (
 from .trust import scale_by_lars, scale_by_trust_ratio
 
 __all__ = [
+    "AddWeightDecay", "ApplyUpdate", "CountSteps", "DecoupledWeightDecay", "Descend", "Flip",
+    "Momentum", "ScaleByAdagrad", "ScaleByAdam", "ScaleByInverseTime", "ScaleByLr",
+    "ScaleByNadam", "ScaleByRms", "Trace",
     "Chain", "Key", "Slots", "Transform", "add_weight_decay", "apply_update", "chain",
     "clip_by_global_norm", "clip_by_norm", "count_steps", "decoupled_weight_decay",
     "descend", "flip", "hyper", "momentum", "scale_by_adagrad", "scale_by_adam",

@@ -6,10 +6,12 @@ the root (``eps``), the lecture inside (``eps_root``); both are reachable.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..formula.expr import lerp, maximum, sqrt
-from ..formula.transform import Key, Transform, hyper, zeros
+from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
 
 
 def _key_default(key: Key, value: float) -> dict:
@@ -35,60 +37,78 @@ def _corrected_denominator(v, c, eps: Key, eps_root: Key):
     return _denominator(v / c["bc2"], c, eps, eps_root)
 
 
-@cache
-def scale_by_adagrad(eps: Key = "eps", eps_root: Key = 0.0,
-                     initial: Key = "initial_accumulator_value") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByAdagrad(Transform):
     """AdaGrad (L9): ``G <- G + u^2``; ``u <- u / (sqrt(G + eps_root) + eps)``.
 
     State ``sum`` starts at ``initial``. Reference: Duchi, Hazan & Singer, JMLR 2011.
     """
 
-    def update(u, x, c):
+    eps: Key = "eps"
+    eps_root: Key = 0.0
+    initial: Key = "initial_accumulator_value"
+    name = "scale_by_adagrad"
+    scalar_state = {"step": 0.0}
+
+    def update(self, u, x, c):
         G = x.state["sum"] + u * u
         x.state["sum"] = G
-        return u / _denominator(G, c, eps, eps_root)
+        return u / _denominator(G, c, self.eps, self.eps_root)
 
-    def init(param, group):
-        value = hyper(group, initial)
+    def scalars(self, group, s, fresh):
+        return _eps_scalars(group, self.eps, self.eps_root)
+
+    def _init_sum(self, param, group):
+        value = hyper(group, self.initial)
         # Every real component starts at `initial`, the imaginary parts included.
         return zeros(param, group).fill_(complex(value, value) if param.is_complex() else value)
 
-    return Transform(
-        "scale_by_adagrad", update=update, state={"sum": init}, scalar_state={"step": 0.0},
-        scalars=lambda g, s, fresh: _eps_scalars(g, eps, eps_root),
-        defaults={**_key_default(eps, 1e-10), **_key_default(initial, 0.0)},
-    )
+    @property
+    def state(self) -> Mapping[str, StateInit]:
+        return {"sum": self._init_sum}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return {**_key_default(self.eps, 1e-10), **_key_default(self.initial, 0.0)}
 
 
-@cache
-def scale_by_rms(decay: Key = "alpha", eps: Key = "eps", eps_root: Key = 0.0,
-                 centered: bool = False) -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByRms(Transform):
     """RMSprop (L10): ``G <- decay G + (1 - decay) u^2``; ``u <- u / (sqrt(G + eps_root) + eps)``.
 
     ``centered=True`` subtracts the squared running mean ``a <- decay a + (1 - decay) u``
     (``G - a^2``: a variance estimate). Reference: Tieleman & Hinton, 2012.
     """
 
-    def update(u, x, c):
+    decay: Key = "alpha"
+    eps: Key = "eps"
+    eps_root: Key = 0.0
+    centered: bool = False
+    name = "scale_by_rms"
+
+    def update(self, u, x, c):
         G = x.state["square_avg"] * c["decay"] + u * u * (1.0 - c["decay"])
         x.state["square_avg"] = G
-        if centered:
+        if self.centered:
             a = lerp(x.state["grad_avg"], u, 1.0 - c["decay"])
             x.state["grad_avg"] = a
             G = G - a * a
-        return u / _denominator(G, c, eps, eps_root)
+        return u / _denominator(G, c, self.eps, self.eps_root)
 
-    state = {"square_avg": zeros, **({"grad_avg": zeros} if centered else {})}
-    return Transform(
-        "scale_by_rms", update=update, state=state,
-        scalars=lambda g, s, fresh: {"decay": hyper(g, decay), **_eps_scalars(g, eps, eps_root)},
-        defaults={**_key_default(decay, 0.99), **_key_default(eps, 1e-8)},
-    )
+    def scalars(self, group, s, fresh):
+        return {"decay": hyper(group, self.decay), **_eps_scalars(group, self.eps, self.eps_root)}
+
+    @property
+    def state(self) -> Mapping[str, StateInit]:
+        return {"square_avg": zeros, **({"grad_avg": zeros} if self.centered else {})}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return {**_key_default(self.decay, 0.99), **_key_default(self.eps, 1e-8)}
 
 
-@cache
-def scale_by_adam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps_root: Key = 0.0,
-                  amsgrad: bool = False, bias_correction: bool = True) -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByAdam(Transform):
     """Adam (L11, L12).
 
     ``m <- b1 m + (1 - b1) u``, ``v <- b2 v + (1 - b2) u^2``, then with the bias
@@ -96,34 +116,49 @@ def scale_by_adam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps_
     ``u <- m^ / (sqrt(v^ + eps_root) + eps)``. ``amsgrad`` uses the running maximum of
     ``v`` (Reddi et al., 2018). Reference: Kingma & Ba, arXiv 1412.6980.
     """
-    b1, b2 = _pair(betas)
 
-    def update(u, x, c):
+    betas: Key | tuple[Key, Key] = "betas"
+    eps: Key = "eps"
+    eps_root: Key = 0.0
+    amsgrad: bool = False
+    bias_correction: bool = True
+    name = "scale_by_adam"
+    scalar_state = {"step": 0.0}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # Malformed betas are refused when the transform is built; the keys kept for steps.
+        object.__setattr__(self, "beta_keys", _pair(self.betas))
+
+    def update(self, u, x, c):
         m = lerp(x.state["exp_avg"], u, 1.0 - c["b1"])
         v = x.state["exp_avg_sq"] * c["b2"] + u * u * (1.0 - c["b2"])
         x.state["exp_avg"], x.state["exp_avg_sq"] = m, v
-        if amsgrad:
+        if self.amsgrad:
             v = maximum(x.state["max_exp_avg_sq"], v)
             x.state["max_exp_avg_sq"] = v
-        if bias_correction:
-            return m / _corrected_denominator(v, c, eps, eps_root) / c["bc1"]
-        return m / _denominator(v, c, eps, eps_root)
+        if self.bias_correction:
+            return m / _corrected_denominator(v, c, self.eps, self.eps_root) / c["bc1"]
+        return m / _denominator(v, c, self.eps, self.eps_root)
 
-    def scalars(g, s, fresh):
-        beta1, beta2, t = hyper(g, b1), hyper(g, b2), s["step"]
+    def scalars(self, group, s, fresh):
+        b1, b2 = self.beta_keys
+        beta1, beta2, t = hyper(group, b1), hyper(group, b2), s["step"]
         return {"b1": beta1, "b2": beta2, "bc1": 1.0 - beta1**t, **_bc2(beta2, t),
-                **_eps_scalars(g, eps, eps_root)}
+                **_eps_scalars(group, self.eps, self.eps_root)}
 
-    state = {"exp_avg": zeros, "exp_avg_sq": zeros,
-             **({"max_exp_avg_sq": zeros} if amsgrad else {})}
-    return Transform("scale_by_adam", update=update, scalars=scalars, state=state,
-                     scalar_state={"step": 0.0},
-                     defaults={**_betas_default(betas), **_key_default(eps, 1e-8)})
+    @property
+    def state(self) -> Mapping[str, StateInit]:
+        return {"exp_avg": zeros, "exp_avg_sq": zeros,
+                **({"max_exp_avg_sq": zeros} if self.amsgrad else {})}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8)}
 
 
-@cache
-def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps_root: Key = 0.0,
-                   momentum_decay: Key | None = "momentum_decay") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByNadam(Transform):
     """Nadam: Adam with Nesterov momentum (L13).
 
     ``u <- (c_g u + c_m m) / (sqrt(v^ + eps_root) + eps)``, moments as in Adam. With
@@ -133,35 +168,54 @@ def scale_by_nadam(betas: Key | tuple[Key, Key] = "betas", eps: Key = "eps", eps
     (1 - prod_{i<=t} mu_i)`` and ``c_m = mu_{t+1} / (1 - prod_{i<=t+1} mu_i)``.
     Reference: Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
-    b1, b2 = _pair(betas)
 
-    def update(u, x, c):
+    betas: Key | tuple[Key, Key] = "betas"
+    eps: Key = "eps"
+    eps_root: Key = 0.0
+    momentum_decay: Key | None = "momentum_decay"
+    name = "scale_by_nadam"
+    state = {"exp_avg": zeros, "exp_avg_sq": zeros}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "beta_keys", _pair(self.betas))
+
+    def update(self, u, x, c):
         m = lerp(x.state["exp_avg"], u, 1.0 - c["b1"])
         v = x.state["exp_avg_sq"] * c["b2"] + u * u * (1.0 - c["b2"])
         x.state["exp_avg"], x.state["exp_avg_sq"] = m, v
-        return (u * c["cg"] + m * c["cm"]) / _corrected_denominator(v, c, eps, eps_root)
+        return (u * c["cg"] + m * c["cm"]) / _corrected_denominator(v, c, self.eps,
+                                                                    self.eps_root)
 
-    def scalars(g, s, fresh):
-        beta1, beta2, t = hyper(g, b1), hyper(g, b2), s["step"]
-        if momentum_decay is None:
+    def scalars(self, group, s, fresh):
+        b1, b2 = self.beta_keys
+        beta1, beta2, t = hyper(group, b1), hyper(group, b2), s["step"]
+        if self.momentum_decay is None:
             cg, cm = (1.0 - beta1) / (1.0 - beta1**t), beta1 / (1.0 - beta1 ** (t + 1))
         else:
-            psi = hyper(g, momentum_decay)
-            mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))  # ** (not math.pow): t may be a tensor
-            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+            psi = hyper(group, self.momentum_decay)
+            # ** (not math.pow): t may be a tensor
+            mu = beta1 * (1.0 - 0.5 * MU_BASE ** (t * psi))
+            mu_next = beta1 * (1.0 - 0.5 * MU_BASE ** ((t + 1) * psi))
             product = s.scale("mu_product", mu)
             cg = (1.0 - mu) / (1.0 - product)
             cm = mu_next / (1.0 - product * mu_next)
         return {"b1": beta1, "b2": beta2, **_bc2(beta2, t), "cg": cg, "cm": cm,
-                **_eps_scalars(g, eps, eps_root)}
+                **_eps_scalars(group, self.eps, self.eps_root)}
 
-    scalar_state = {"step": 0.0, **({"mu_product": 1.0} if momentum_decay is not None else {})}
-    return Transform(
-        "scale_by_nadam", update=update, scalars=scalars, scalar_state=scalar_state,
-        state={"exp_avg": zeros, "exp_avg_sq": zeros},
-        defaults={**_betas_default(betas), **_key_default(eps, 1e-8),
-                  **(_key_default(momentum_decay, 4e-3) if momentum_decay is not None else {})},
-    )
+    @property
+    def scalar_state(self) -> Mapping[str, float]:
+        return {"step": 0.0, **({"mu_product": 1.0} if self.momentum_decay is not None else {})}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        decay = self.momentum_decay
+        return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8),
+                **(_key_default(decay, 4e-3) if decay is not None else {})}
+
+
+# Dozat's momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), as torch.optim.NAdam.
+MU_BASE = 0.96
 
 
 def _bc2(beta2: float, t: float) -> dict[str, float]:
@@ -185,3 +239,9 @@ def _betas_default(betas: Key | tuple[Key, Key]) -> dict:
         return {betas: (0.9, 0.999)}
     b1, b2 = _pair(betas)
     return {**_key_default(b1, 0.9), **_key_default(b2, 0.999)}
+
+
+scale_by_adagrad = interned(ScaleByAdagrad)
+scale_by_rms = interned(ScaleByRms)
+scale_by_adam = interned(ScaleByAdam)
+scale_by_nadam = interned(ScaleByNadam)

@@ -2,42 +2,62 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from ..formula.transform import Key, Transform, hyper
+from ..formula.transform import Key, Transform, hyper, interned
+from .step import _default
 
 
-@cache
-def add_weight_decay(weight_decay: Key = "weight_decay", factor: float = 1.0) -> Transform:
+@dataclass(frozen=True, eq=False)
+class AddWeightDecay(Transform):
     """L2 regularization inside the gradient: ``u <- u + factor * weight_decay * w``.
 
     ``factor=2`` gives the gradient of ``lambda * ||w||^2`` (the lecture's L14 form);
     ``factor=1`` is torch.optim's ``weight_decay``.
     """
-    return Transform(
-        "add_weight_decay",
-        update=lambda u, x, c: u + x.p * c["wd"],
-        scalars=lambda g, s, fresh: {"wd": factor * hyper(g, weight_decay)},
-        defaults={weight_decay: 0.0} if isinstance(weight_decay, str) else {},
-    )
+
+    weight_decay: Key = "weight_decay"
+    factor: float = 1.0
+    name = "add_weight_decay"
+
+    def update(self, u, x, c):
+        return u + x.p * c["wd"]
+
+    def scalars(self, group, s, fresh):
+        return {"wd": self.factor * hyper(group, self.weight_decay)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.weight_decay, 0.0)
 
 
-@cache
-def decoupled_weight_decay(weight_decay: Key = "weight_decay", lr: Key = "lr",
-                           factor: float = 1.0) -> Transform:
+@dataclass(frozen=True, eq=False)
+class DecoupledWeightDecay(Transform):
     """Decoupled decay (AdamW, arXiv 1711.05101): ``w <- w * (1 - lr * factor * weight_decay)``.
 
     Applied to the weights directly, so adaptive scaling does not touch it. torch.optim's
     AdamW uses ``factor=1``; the lecture's ``- eps * 2 lambda * w`` (L14) is ``factor=2``.
     """
-    return Transform(
-        "decoupled_weight_decay",
-        update=_shrink,
-        scalars=lambda g, s, fresh: {"keep": 1.0 - hyper(g, lr) * factor * hyper(g, weight_decay)},
-        defaults={weight_decay: 1e-2} if isinstance(weight_decay, str) else {},
-    )
+
+    weight_decay: Key = "weight_decay"
+    lr: Key = "lr"
+    factor: float = 1.0
+    name = "decoupled_weight_decay"
+
+    def update(self, u, x, c):
+        x.p = x.p * c["keep"]
+        return u
+
+    def scalars(self, group, s, fresh):
+        return {"keep": 1.0 - hyper(group, self.lr) * self.factor
+                * hyper(group, self.weight_decay)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.weight_decay, 1e-2)
 
 
-def _shrink(u, x, c):
-    x.p = x.p * c["keep"]
-    return u
+add_weight_decay = interned(AddWeightDecay)
+decoupled_weight_decay = interned(DecoupledWeightDecay)

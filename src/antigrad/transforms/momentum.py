@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from ..formula.transform import Key, Transform, hyper, zeros
+from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
+from .step import _default
 
 
-@cache
-def trace(decay: Key = "momentum", nesterov: bool = False,
-          state: str = "momentum_buffer") -> Transform:
+@dataclass(frozen=True, eq=False)
+class Trace(Transform):
     """Heavy-ball velocity from zero: ``v <- decay * v + u``; ``u <- v``.
 
     With ``nesterov=True``, ``u <- u + decay * v`` (the look-ahead form). Put it after
@@ -17,37 +19,61 @@ def trace(decay: Key = "momentum", nesterov: bool = False,
     (L7: ``v_t = gamma v_{t-1} + eps g``), or before :func:`descend` for torch's buffer.
     """
 
-    def update(u, x, c):
-        v = x.state[state] * c["decay"] + u
-        x.state[state] = v
-        return u + v * c["decay"] if nesterov else v
+    decay: Key = "momentum"
+    nesterov: bool = False
+    state_name: str = "momentum_buffer"
+    name = "trace"
 
-    return Transform(
-        "trace", update=update, state={state: zeros},
-        scalars=lambda g, s, fresh: {"decay": hyper(g, decay)},
-        defaults={decay: 0.9} if isinstance(decay, str) else {},
-    )
+    def __init__(self, decay: Key = "momentum", nesterov: bool = False,
+                 state: str = "momentum_buffer") -> None:
+        # The buffer's name is given as `state=`, as before transforms were values.
+        object.__setattr__(self, "decay", decay)
+        object.__setattr__(self, "nesterov", nesterov)
+        object.__setattr__(self, "state_name", state)
+        self.__post_init__()
+
+    def update(self, u, x, c):
+        v = x.state[self.state_name] * c["decay"] + u
+        x.state[self.state_name] = v
+        return u + v * c["decay"] if self.nesterov else v
+
+    def scalars(self, group, s, fresh):
+        return {"decay": hyper(group, self.decay)}
+
+    @property
+    def state(self) -> Mapping[str, StateInit]:
+        return {self.state_name: zeros}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.decay, 0.9)
 
 
-@cache
-def momentum(momentum: Key = "momentum", dampening: Key = "dampening",
-             nesterov: bool = False) -> Transform:
+@dataclass(frozen=True, eq=False)
+class Momentum(Transform):
     """torch.optim.SGD's momentum buffer.
 
     ``b <- u`` on the first step, then ``b <- momentum * b + (1 - dampening) * u``;
     ``u <- b``, or ``u <- u + momentum * b`` with ``nesterov=True``.
     """
 
-    def update(u, x, c):
+    momentum: Key = "momentum"
+    dampening: Key = "dampening"
+    nesterov: bool = False
+    name = "momentum"
+    state = {"momentum_buffer": zeros}
+
+    def update(self, u, x, c):
         b = x.state["momentum_buffer"] * c["keep"] + u * c["take"]
         x.state["momentum_buffer"] = b
-        return u + b * c["mu"] if nesterov else b
+        return u + b * c["mu"] if self.nesterov else b
 
-    def scalars(g, s, fresh):
-        mu = hyper(g, momentum)
+    def scalars(self, group, s, fresh):
+        mu = hyper(group, self.momentum)
         # The buffer starts as a copy of the first update: keep nothing, take all.
         return {"mu": mu, "keep": 0.0 if fresh else mu,
-                "take": 1.0 if fresh else 1.0 - hyper(g, dampening)}
+                "take": 1.0 if fresh else 1.0 - hyper(group, self.dampening)}
 
-    return Transform("momentum", update=update, scalars=scalars,
-                     state={"momentum_buffer": zeros})
+
+trace = interned(Trace)
+momentum = interned(Momentum)

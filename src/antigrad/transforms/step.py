@@ -6,58 +6,108 @@ turn a direction into that update.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from ..formula.transform import Key, Transform, hyper
+from ..formula.transform import Key, Transform, hyper, interned
 
 
-@cache
-def descend(lr: Key = "lr") -> Transform:
+def _default(key: Key, value: float) -> dict[str, float]:
+    """``{key: value}`` when ``key`` names a param-group entry (a fixed number has none)."""
+    return {key: value} if isinstance(key, str) else {}
+
+
+@dataclass(frozen=True, eq=False)
+class Descend(Transform):
     """Gradient-descent step rule: ``u <- -lr * u`` (L3)."""
-    return Transform(
-        "descend",
-        update=lambda u, x, c: u * (-c["lr"]),
-        scalars=lambda g, s, fresh: {"lr": hyper(g, lr)},
-        defaults={lr: 1e-3} if isinstance(lr, str) else {},
-    )
+
+    lr: Key = "lr"
+    name = "descend"
+
+    def update(self, u, x, c):
+        return u * (-c["lr"])
+
+    def scalars(self, group, s, fresh):
+        return {"lr": hyper(group, self.lr)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.lr, 1e-3)
 
 
-@cache
-def scale_by_lr(lr: Key = "lr") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByLr(Transform):
     """``u <- lr * u``: for formulas whose velocity carries the learning rate (L7, L8)."""
-    return Transform(
-        "scale_by_lr",
-        update=lambda u, x, c: u * c["lr"],
-        scalars=lambda g, s, fresh: {"lr": hyper(g, lr)},
-        defaults={lr: 1e-3} if isinstance(lr, str) else {},
-    )
+
+    lr: Key = "lr"
+    name = "scale_by_lr"
+
+    def update(self, u, x, c):
+        return u * c["lr"]
+
+    def scalars(self, group, s, fresh):
+        return {"lr": hyper(group, self.lr)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.lr, 1e-3)
 
 
-@cache
-def apply_update() -> Transform:
+@dataclass(frozen=True, eq=False)
+class ApplyUpdate(Transform):
     """Step rule for an update that is already the step: ``w <- w - u``."""
-    return Transform("apply_update", update=lambda u, x, c: -u)
+
+    name = "apply_update"
+
+    def update(self, u, x, c):
+        return -u
 
 
-@cache
-def flip() -> Transform:
+@dataclass(frozen=True, eq=False)
+class Flip(Transform):
     """``u <- -u``: maximize the objective instead of minimizing it."""
-    return Transform("flip", update=lambda u, x, c: -u)
+
+    name = "flip"
+
+    def update(self, u, x, c):
+        return -u
 
 
-@cache
-def count_steps() -> Transform:
+@dataclass(frozen=True, eq=False)
+class CountSteps(Transform):
     """Keep a ``step`` counter in the state without changing the update."""
-    return Transform("count_steps", update=lambda u, x, c: u, scalar_state={"step": 0.0})
+
+    name = "count_steps"
+    scalar_state = {"step": 0.0}
+
+    def update(self, u, x, c):
+        return u
 
 
-@cache
-def scale_by_inverse_time(decay: Key = "lr_decay") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByInverseTime(Transform):
     """``u <- u / (1 + (t - 1) * decay)``, Adagrad's learning-rate decay."""
-    return Transform(
-        "scale_by_inverse_time",
-        update=lambda u, x, c: u / c["factor"],
-        scalars=lambda g, s, fresh: {"factor": 1.0 + (s["step"] - 1.0) * hyper(g, decay)},
-        scalar_state={"step": 0.0},
-        defaults={decay: 0.0} if isinstance(decay, str) else {},
-    )
+
+    decay: Key = "lr_decay"
+    name = "scale_by_inverse_time"
+    scalar_state = {"step": 0.0}
+
+    def update(self, u, x, c):
+        return u / c["factor"]
+
+    def scalars(self, group, s, fresh):
+        return {"factor": 1.0 + (s["step"] - 1.0) * hyper(group, self.decay)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.decay, 0.0)
+
+
+# The names chains are written with: T.descend(), T.scale_by_lr("gamma"), ...
+descend = interned(Descend)
+scale_by_lr = interned(ScaleByLr)
+apply_update = interned(ApplyUpdate)
+flip = interned(Flip)
+count_steps = interned(CountSteps)
+scale_by_inverse_time = interned(ScaleByInverseTime)
