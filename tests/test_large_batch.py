@@ -37,7 +37,7 @@ def _run(make_opt, groups, grads, backend):
                 p.grad = g.clone()
         opt.step()
     if backend == "native":  # the generated kernel ran the step, reduce phase included
-        assert all(isinstance(b.bound, native.Bound) for b in opt._prepared.buckets)
+        assert all(isinstance(b.bound, native.Bound) for b in opt.planner.buckets)
     return params
 
 

@@ -55,8 +55,8 @@ def test_matches_torch_capturable(name, options, torch_foreach):
             params[1].grad = theirs[1].grad = None
         ours.step()
         ref.step()
-        buckets = buckets or list(ours._prepared.buckets)
-    assert ours._prepared.buckets == buckets  # kept: its own writes do not invalidate it
+        buckets = buckets or list(ours.planner.buckets)
+    assert ours.planner.buckets == buckets  # kept: its own writes do not invalidate it
     assert buckets[0].stale  # the scalars were computed on the device
     assert rel_error(params, theirs) <= 1e-6
     for p, q in zip(params, theirs, strict=True):

@@ -44,7 +44,7 @@ def _feed(step, *param_lists):
 
 
 def _bucket(opt):
-    bucket, = opt._prepared.buckets
+    bucket, = opt.planner.buckets
     assert isinstance(bucket.bound, tritonkernel.Bound)
     return bucket
 

@@ -36,7 +36,7 @@ def test_a_scheduler_changes_lr_every_step_without_a_new_kernel(capturable):
             seen = (set(tritonkernel.signatures), dict(tritonkernel._modules))
         assert set(tritonkernel.signatures) == seen[0]  # no new compilation...
         assert tritonkernel._modules == seen[1]  # ...nor generated source
-    assert a._prepared.buckets[0].stale == capturable  # (scalars computed on the device)
+    assert a.planner.buckets[0].stale == capturable  # (scalars computed on the device)
     assert rel_error(params, theirs) <= 1e-6
 
 
