@@ -57,7 +57,7 @@ def check(device: torch.device) -> None:
                         p.grad = g.to(device, copy=True)
                 opt.step()
             on_triton = all(isinstance(b.bound, tritonkernel.Bound)
-                            for b in opt._prepared.buckets)
+                            for b in opt.planner.buckets)
             err = max_error([[p.detach().cpu() for p in ps] for ps in params], want)
             verdict = "ok" if on_triton and err <= tol else "FAILED"
             print(f"  {name:20s} {str(dtype):14s} Triton kernels: {on_triton}  "

@@ -36,7 +36,7 @@ def test_every_reduction_matches_torch(backend, dtype):
             p.grad = g.clone()
     opt.step()
     if backend == "native":
-        assert all(isinstance(b.bound, native.Bound) for b in opt._prepared.buckets)
+        assert all(isinstance(b.bound, native.Bound) for b in opt.planner.buckets)
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     for ps, ws, gs in zip(params, groups, grads, strict=True):
         for p, want in zip(ps, mix_reference(ws, gs), strict=True):

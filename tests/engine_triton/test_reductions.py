@@ -34,7 +34,7 @@ def _run(make_opt, groups, grads):
         opt.step()
     opt.synchronize()
     # the generated kernels ran every step, reduce phases included
-    assert all(isinstance(b.bound, tritonkernel.Bound) for b in opt._prepared.buckets)
+    assert all(isinstance(b.bound, tritonkernel.Bound) for b in opt.planner.buckets)
     return params
 
 

@@ -62,6 +62,15 @@ def test_explain_names_the_scalars_by_their_transform():
     assert "  exp_avg <- t1" in text
 
 
+def test_reductions_are_written_as_formulas_call_them():
+    def update(u, x, c):
+        return u / formula.norm(u, over="group") + formula.total(u) * formula.max_abs(x.p)
+
+    text = formula.explain.render(T.chain(formula.Transform("r", update=update)).graph)
+    assert text == ('param <- param + (grad / norm(grad, over="group") + total(grad) * '
+                    'max_abs(param))')
+
+
 def test_precedence_is_kept():
     def update(u, x, c):
         return (u - (x.p - u)) / (u / (x.p * 2.0)) - -u

@@ -1,7 +1,8 @@
 """The formula language: the bottom layer every optimizer of antigrad is written in.
 
 - :mod:`antigrad.formula.expr`: element-wise expressions (:class:`Expr`, ``sqrt``,
-  ``maximum``, ``lerp``, ...) and :func:`trace`, which records them into a
+  ``maximum``, ``lerp``, ...), per-tensor reductions (``norm``, ``total``, ``max_abs``)
+  and :func:`trace`, which records them into a
   :class:`Graph`;
 - :mod:`antigrad.formula.transform`: :class:`Transform` (one formula), :class:`Chain`
   (formulas in order), hyperparameter keys and the scalar state.
@@ -12,10 +13,24 @@ graphs it traces.
 """
 
 from . import explain
-from .expr import Expr, Graph, absolute, lerp, maximum, minimum, sign, sqrt, trace
+from .expr import (
+    Expr,
+    Graph,
+    absolute,
+    lerp,
+    max_abs,
+    maximum,
+    minimum,
+    norm,
+    sign,
+    sqrt,
+    total,
+    trace,
+)
 from .transform import Chain, Key, ScalarState, Slots, Transform, chain, hyper, zeros
 
 __all__ = [
     "Chain", "explain", "Expr", "Graph", "Key", "ScalarState", "Slots", "Transform", "absolute",
-    "chain", "hyper", "lerp", "maximum", "minimum", "sign", "sqrt", "trace", "zeros",
+    "chain", "hyper", "lerp", "max_abs", "maximum", "minimum", "norm", "sign", "sqrt",
+    "total", "trace", "zeros",
 ]

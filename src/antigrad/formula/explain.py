@@ -16,6 +16,9 @@ LEAVES = ("tensor", "scalar", "const")
 # op -> (symbol, precedence) for the operators written between their operands
 _INFIX = {"add": ("+", 1), "sub": ("-", 1), "mul": ("*", 2), "div": ("/", 2)}
 _ATOM = 3  # precedence of a name, a number or a call: never parenthesized
+# Reductions are written with the names formulas call them by (expr.total, expr.max_abs).
+_CALLS = {"sum": "total", "max": "max_abs"}
+_REDUCTIONS = ("sum", "norm", "max")
 
 
 def render(graph: Graph, scalar_name: Callable[[str], str] = str) -> str:
@@ -56,7 +59,10 @@ def _text(n: Expr, named: dict[int, str], scalar_name: Callable[[str], str]
         # Left to right, as computed: a right operand of equal precedence keeps its
         # parentheses (a + (b - c) rounds differently from a + b - c).
         return f"{_wrap(args[0], prec)} {symbol} {_wrap(args[1], prec + 1)}", prec
-    return f"{n.op}({', '.join(text for text, _ in args)})", _ATOM
+    texts = [text for text, _ in args]
+    if n.op in _REDUCTIONS and n.name == "group":
+        texts.append('over="group"')
+    return f"{_CALLS.get(n.op, n.op)}({', '.join(texts)})", _ATOM
 
 
 def _wrap(arg: tuple[str, int], needs: int) -> str:
