@@ -23,12 +23,9 @@ from dataclasses import dataclass, field
 
 Number = int | float
 
-# op name -> arity; leaves are "tensor" (an input list), "scalar" (a per-step argument)
-# and "const" (a number fixed when the chain is built).
-OPS = {
-    "add": 2, "sub": 2, "mul": 2, "div": 2, "maximum": 2, "minimum": 2,
-    "neg": 1, "sqrt": 1, "abs": 1, "sign": 1, "lerp": 3,
-}
+# A node's op is a leaf, "tensor" (an input list), "scalar" (a per-step argument) or
+# "const" (a number fixed when the chain is built), or an operation on its args: the
+# element-wise ones of SCALAR_OPS (below) and the reductions.
 
 # Reductions over a tensor's elements: the sum, the L2 norm and the largest |x|. What each
 # backend accumulates per tensor (its partial) is the sum, the sum of squares and the
