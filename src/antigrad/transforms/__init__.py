@@ -29,7 +29,7 @@ from .adaptive import (
     scale_by_nadam,
     scale_by_rms,
 )
-from .clipping import clip_by_global_norm, clip_by_norm
+from .clipping import ClipByGlobalNorm, ClipByNorm, clip_by_global_norm, clip_by_norm
 from .decay import AddWeightDecay, DecoupledWeightDecay, add_weight_decay, decoupled_weight_decay
 from .momentum import Momentum, Trace, momentum, trace
 from .step import (
@@ -46,12 +46,13 @@ from .step import (
     scale_by_inverse_time,
     scale_by_lr,
 )
-from .trust import scale_by_lars, scale_by_trust_ratio
+from .trust import ScaleByLars, ScaleByTrustRatio, scale_by_lars, scale_by_trust_ratio
 
 __all__ = [
-    "AddWeightDecay", "ApplyUpdate", "CountSteps", "DecoupledWeightDecay", "Descend", "Flip",
+    "AddWeightDecay", "ApplyUpdate", "ClipByGlobalNorm", "ClipByNorm", "CountSteps",
+    "DecoupledWeightDecay", "Descend", "Flip",
     "Momentum", "ScaleByAdagrad", "ScaleByAdam", "ScaleByInverseTime", "ScaleByLr",
-    "ScaleByNadam", "ScaleByRms", "Trace",
+    "ScaleByLars", "ScaleByNadam", "ScaleByRms", "ScaleByTrustRatio", "Trace",
     "Chain", "Key", "Slots", "Transform", "add_weight_decay", "apply_update", "chain",
     "clip_by_global_norm", "clip_by_norm", "count_steps", "decoupled_weight_decay",
     "descend", "flip", "hyper", "momentum", "scale_by_adagrad", "scale_by_adam",

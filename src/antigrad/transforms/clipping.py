@@ -6,39 +6,47 @@ phase (one read pass over the update's inputs) before the element-wise step.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..formula.expr import minimum, norm
-from ..formula.transform import Key, Transform, hyper
+from ..formula.transform import Key, Transform, hyper, interned
+from .step import _default
 
 CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
 
 
-@cache
-def clip_by_norm(max_norm: Key = "max_norm") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ClipByNorm(Transform):
     """Each tensor's update scaled to norm at most ``max_norm``:
     ``u <- u * min(1, max_norm / (||u|| + 1e-6))``, with ``||u||`` that tensor's L2 norm."""
-    return Transform(
-        "clip_by_norm",
-        update=lambda u, x, c: u * _clip_scale(norm(u), c),
-        scalars=lambda g, s, fresh: {"max_norm": hyper(g, max_norm)},
-        defaults={max_norm: 1.0} if isinstance(max_norm, str) else {},
-    )
+
+    max_norm: Key = "max_norm"
+    name = "clip_by_norm"
+    over = "tensor"  # whose norm: the tensor's
+
+    def update(self, u, x, c):
+        return u * minimum(c["max_norm"] / (norm(u, over=self.over) + CLIP_EPS), 1.0)
+
+    def scalars(self, group, s, fresh):
+        return {"max_norm": hyper(group, self.max_norm)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return _default(self.max_norm, 1.0)
 
 
-@cache
-def clip_by_global_norm(max_norm: Key = "max_norm") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ClipByGlobalNorm(ClipByNorm):
     """The update of all tensors of a param group scaled together, as
     ``torch.nn.utils.clip_grad_norm_(group["params"], max_norm)``: with the total norm
     ``N = sqrt(sum_i ||u_i||^2)`` over the group's tensors that have a gradient,
     ``u <- u * min(1, max_norm / (N + 1e-6))``."""
-    return Transform(
-        "clip_by_global_norm",
-        update=lambda u, x, c: u * _clip_scale(norm(u, over="group"), c),
-        scalars=lambda g, s, fresh: {"max_norm": hyper(g, max_norm)},
-        defaults={max_norm: 1.0} if isinstance(max_norm, str) else {},
-    )
+
+    name = "clip_by_global_norm"
+    over = "group"  # whose norm: the whole param group's
 
 
-def _clip_scale(total, c):
-    return minimum(c["max_norm"] / (total + CLIP_EPS), 1.0)
+clip_by_norm = interned(ClipByNorm)
+clip_by_global_norm = interned(ClipByGlobalNorm)

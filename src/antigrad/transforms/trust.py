@@ -7,10 +7,13 @@ zero update) makes the ratio 1: the step is then the plain one.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..formula.expr import Expr, norm, sign
-from ..formula.transform import Key, Transform, hyper
+from ..formula.transform import Key, Transform, hyper, interned
+from .step import _default
 
 
 def ratio_or_one(num: Expr, den: Expr, nonzero: Expr) -> Expr:
@@ -19,36 +22,43 @@ def ratio_or_one(num: Expr, den: Expr, nonzero: Expr) -> Expr:
     return nonzero * num / (den + (1.0 - nonzero)) + (1.0 - nonzero)
 
 
-@cache
-def scale_by_trust_ratio() -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByTrustRatio(Transform):
     """LAMB's layer-wise adaptation (You et al. 2019, Algorithm 2, with phi the identity):
     ``u <- u * ||w|| / ||u||`` per tensor; 1 instead of the ratio when either norm is 0."""
 
-    def update(u, x, c):
+    name = "scale_by_trust_ratio"
+
+    def update(self, u, x, c):
         w_norm, u_norm = norm(x.p), norm(u)
         return u * ratio_or_one(w_norm, u_norm, sign(w_norm) * sign(u_norm))
 
-    return Transform("scale_by_trust_ratio", update=update)
 
-
-@cache
-def scale_by_lars(trust_coefficient: Key = "trust_coefficient",
-                  weight_decay: Key = "weight_decay") -> Transform:
+@dataclass(frozen=True, eq=False)
+class ScaleByLars(Transform):
     """LARS's local learning rate (You, Gitman & Ginsburg 2017, Algorithm 1), applied to the
     update with weight decay: ``u <- eta * ||w|| / (||u|| + beta * ||w||) * (u + beta * w)``
     with ``eta`` the trust coefficient and ``beta`` the weight decay, per tensor; the local
     rate is 1 when ``||w||`` or ``||u||`` is 0."""
 
-    def update(u, x, c):
+    trust_coefficient: Key = "trust_coefficient"
+    weight_decay: Key = "weight_decay"
+    name = "scale_by_lars"
+
+    def update(self, u, x, c):
         w_norm, u_norm = norm(x.p), norm(u)
         local = ratio_or_one(w_norm * c["eta"], u_norm + w_norm * c["wd"],
                              sign(w_norm) * sign(u_norm))
         return (u + x.p * c["wd"]) * local
 
-    return Transform(
-        "scale_by_lars", update=update,
-        scalars=lambda g, s, fresh: {"eta": hyper(g, trust_coefficient),
-                                     "wd": hyper(g, weight_decay)},
-        defaults={**({trust_coefficient: 1e-3} if isinstance(trust_coefficient, str) else {}),
-                  **({weight_decay: 0.0} if isinstance(weight_decay, str) else {})},
-    )
+    def scalars(self, group, s, fresh):
+        return {"eta": hyper(group, self.trust_coefficient),
+                "wd": hyper(group, self.weight_decay)}
+
+    @property
+    def defaults(self) -> Mapping[str, Any]:
+        return {**_default(self.trust_coefficient, 1e-3), **_default(self.weight_decay, 0.0)}
+
+
+scale_by_trust_ratio = interned(ScaleByTrustRatio)
+scale_by_lars = interned(ScaleByLars)
