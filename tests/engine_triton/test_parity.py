@@ -170,3 +170,26 @@ def test_custom_chain(dtype):
     else:
         ref, _ = run_rounded(factory, start, dtype)
         assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_parameters_run_in_smaller_programs(dtype):
+    """16-bit buckets split their tensors into programs of BLOCK_16BIT elements (faster on
+    the GPU); a tensor spanning several of them still rounds once per stored value."""
+    shapes = [(2 * tritonkernel.BLOCK_16BIT + 17,), (5,)]
+    params = make(dtype, shapes=shapes)
+    start = twin(params)
+    kw = {"lr": 0.01, "momentum": 0.9}
+    opt = run(ours("SGD", kw), params)
+    bound = opt.planner.buckets[0].bound
+    assert bound.block == tritonkernel.BLOCK_16BIT < tritonkernel.BLOCK
+    assert bound.grid == 3 + 1  # three chunks of the long tensor, one of the short
+    ref, _ = run_rounded(torch_twin("SGD", kw), start, dtype)
+    assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
+
+
+def test_wide_parameters_keep_the_larger_programs():
+    params = make(torch.float32, shapes=[(tritonkernel.BLOCK + 1,)])
+    opt = run(ours("SGD", {"lr": 0.01, "momentum": 0.9}), params)
+    bound = opt.planner.buckets[0].bound
+    assert (bound.block, bound.grid) == (tritonkernel.BLOCK, 2)

@@ -7,7 +7,8 @@ Triton caches the compiled binary), binds it to a bucket and launches it.
 How a bucket is laid out for the kernel: a **table**, not flat copies. Binding builds two
 device tensors once: the static table (per tensor: its size, the addresses of the
 parameter and state tensors, of its scalar-state tensors) and the chunk table (per
-program: which tensor, which first element), ``BLOCK`` elements per program. A step
+program: which tensor, which first element), ``BLOCK`` elements per program
+(:func:`block_for`: fewer for 16-bit parameters). A step
 uploads one small buffer, in one asynchronous copy from pinned memory: the gradients'
 addresses, each tensor's row, and per row the step's scalars (learning rate, bias
 corrections) and new scalar state (``step``), as float64. So a step is one upload and one
@@ -44,7 +45,13 @@ from .compiler import kernel_folder
 from .native import dense, param_layout, plain
 from .tritonsource import TL, check_source, step_source, width
 
-BLOCK = 2048  # elements per program (a multiple of the 4 warps' 128 threads)
+# Elements per program for 32- and 64-bit parameters (a multiple of 4 warps' 128 threads).
+BLOCK = 2048
+# For 16-bit parameters, smaller programs: measured on an H200 (llama-1b layout, bfloat16),
+# SGD with momentum ran in 3.8 ms per step with 1024 against 11.5 ms with 2048, and Adam in
+# 5.8 against 10.0 ms; 4096 and 8192 were slower still (benchmarks/RESULTS.md). float16
+# follows bfloat16 (not measured).
+BLOCK_16BIT = 1024
 SCALAR_DTYPES = (torch.float32, torch.float64)
 _lock = threading.Lock()
 _modules: dict[str, ModuleType] = {}
@@ -113,12 +120,19 @@ def upload(ints: list[int], floats: list[float], device: torch.device) -> Tensor
     return t.to(device, non_blocking=True)
 
 
-def chunk_table(sizes: list[int], device: torch.device) -> tuple[Tensor, int]:
-    """Per program: (tensor index, first element), ``BLOCK`` elements each; an empty
+def block_for(dtype: torch.dtype) -> int:
+    """Elements per program for parameters of ``dtype``: :data:`BLOCK_16BIT` for bfloat16
+    and float16, :data:`BLOCK` otherwise."""
+    return BLOCK_16BIT if dtype in (torch.bfloat16, torch.float16) else BLOCK
+
+
+def chunk_table(sizes: list[int], device: torch.device, block: int = BLOCK
+                ) -> tuple[Tensor, int]:
+    """Per program: (tensor index, first element), ``block`` elements each; an empty
     tensor gets one (empty) chunk so that its scalar state is still written."""
     rows: list[int] = []
     for i, n in enumerate(sizes):
-        for start in range(0, max(n, 1), BLOCK):
+        for start in range(0, max(n, 1), block):
             rows += (i, start)
     return torch.tensor(rows, dtype=torch.int64, device=device), len(rows) // 2
 
@@ -187,7 +201,8 @@ class Bound:
             if nr:
                 table.append(self.reduced.data_ptr() + 8 * nr * i)
         self.stat = torch.tensor(table, dtype=torch.int64, device=self.device)
-        self.chunks, self.grid = chunk_table(sizes, self.device)
+        self.block = block_for(dtypes["param"])
+        self.chunks, self.grid = chunk_table(sizes, self.device, self.block)
         self.chunk_owner = self.chunks.view(-1, 2)[:, 0]
         self.owners: list[int] = [0] * nt
         self._owner_table: tuple[tuple[int, ...], Tensor] | None = None
@@ -201,9 +216,9 @@ class Bound:
         self.kept = KeptUploads(2 * nt, self.device)
         if not interpreted():  # compile now: a failure leaves the bucket to foreach
             self.step_fn.ag_step.warmup(self.stat, self.stat, self.chunks, self.zero, self.stat,
-                                        0, 0, 0, BLOCK=BLOCK, grid=(1,))
+                                        0, 0, 0, BLOCK=self.block, grid=(1,))
             self.check_fn.ag_check.warmup(self.stat, self.stat, self.chunks, self.zero, 0, 0,
-                                          0, BLOCK=BLOCK, grid=(1,))
+                                          0, BLOCK=self.block, grid=(1,))
 
     def stage(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
               values: list[list[float]], rows: list[int], on_device: Tensor | None = None,
@@ -227,9 +242,9 @@ class Bound:
 
     def check(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor, base: int) -> None:
         """Set ``flag`` (see ``ag_check``) if a gradient of this step is not finite."""
-        signatures.add((self.check_fn.KEY, BLOCK))
+        signatures.add((self.check_fn.KEY, self.block))
         _launch(self.check_fn.ag_check, self.grid, self.device, self.stat, staged[0],
-                self.chunks, flag, self.nt, self.width, base, BLOCK=BLOCK)
+                self.chunks, flag, self.nt, self.width, base, BLOCK=self.block)
 
     def update(self, staged: tuple[Tensor, Tensor, int, int], flag: Tensor | None) -> None:
         """The update, in place; with ``flag``, only if it is still 0."""
@@ -237,9 +252,9 @@ class Bound:
         if self.graph.phases:
             self.reduce(staged)
         # Unchecked steps read a flag that stays 0: one compiled variant for both.
-        signatures.add((self.step_fn.KEY, BLOCK))
+        signatures.add((self.step_fn.KEY, self.block))
         _launch(self.step_fn.ag_step, self.grid, self.device, self.stat, dyn, self.chunks,
-                self.zero if flag is None else flag, scal, self.nt, s_off, v_off, BLOCK=BLOCK)
+                self.zero if flag is None else flag, scal, self.nt, s_off, v_off, BLOCK=self.block)
 
     def reduce(self, staged: tuple[Tensor, Tensor, int, int]) -> None:
         """Run the reduce phases into ``self.reduced``, on the device without waiting: one
@@ -254,9 +269,9 @@ class Bound:
                 self.reduced[:, columns[node]] = v
             kinds = self.graph.reductions[phase]
             out = torch.empty(self.grid, len(kinds), dtype=torch.float64, device=self.device)
-            signatures.add((self.step_fn.KEY, BLOCK, phase))
+            signatures.add((self.step_fn.KEY, self.block, phase))
             _launch(getattr(self.step_fn, f"ag_reduce{phase}"), self.grid, self.device,
-                    self.stat, dyn, self.chunks, scal, out, self.nt, s_off, BLOCK=BLOCK)
+                    self.stat, dyn, self.chunks, scal, out, self.nt, s_off, BLOCK=self.block)
             return torch.stack([reduction.combine(r.op, out[:, j], self.chunk_owner, self.nt)
                                 for j, r in enumerate(kinds)], dim=1)
 
