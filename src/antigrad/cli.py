@@ -206,6 +206,9 @@ def compare(
         help="report folder (new, empty, or a report antigrad wrote)  "
         "\\[default: runs/<id>-<problem>]", show_default=False)] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
+    replicas: Annotated[bool, typer.Option(
+        help="train an lr grid or the seeds of 8 runs or more as one batched model (the "
+        "same results); --no-replicas: every run alone")] = True,
 ) -> None:
     """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
     they finish, write an HTML report."""
@@ -224,7 +227,7 @@ def compare(
         if out_dir is None:
             out_dir = _default_report_dir(cmp, store, recording)
         typer.echo(_estimate(cmp), err=True)
-        _run(cmp, recording, store)
+        _run(cmp, recording, store, replicas)
     _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
 
 
@@ -335,7 +338,7 @@ def _estimate(cmp) -> str:
             f"(at most {runs * steps:,} steps); comparison {cmp.id} in the store")
 
 
-def _run(cmp, recording, store: Path) -> None:
+def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
     """Run ``cmp`` with a progress bar, saving each run as it finishes."""
     from antigrad.lab import StoreError, run_compare
 
@@ -347,7 +350,7 @@ def _run(cmp, recording, store: Path) -> None:
             bar.update(task, description=label, completed=done, total=total)
 
         try:
-            run_compare(cmp, progress, recording)
+            run_compare(cmp, progress, recording, replicas=replicas)
         except KeyboardInterrupt:
             bar.stop()
             typer.echo(f"interrupted: comparison {cmp.id} in {store} keeps its "

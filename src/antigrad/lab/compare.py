@@ -30,7 +30,7 @@ import datetime as _dt
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from ..errors import ConfigError  # re-exported: its old home
 from ..problems.registry import get_training_problem
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer, optimizer_names
+from .replicas import MIN_REPLICAS, batchable, train_replicas
 from .runner import RunResult, train_run
 
 __all__ = ["CompareConfig", "ConfigError", "LIMITS", "Comparison", "Summary", "Recorder",
@@ -253,12 +254,16 @@ def count_runs(config: CompareConfig) -> int:
 
 
 def run_compare(config: CompareConfig | Comparison, progress: Progress | None = None,
-                recorder: Recorder | None = None) -> Comparison:
+                recorder: Recorder | None = None, *, replicas: bool = True) -> Comparison:
     """Run the comparison described by ``config`` (validated first); see the module doc.
 
     ``config`` may also be a fresh :func:`new_comparison` (one already begun in a store).
     ``progress(task, done, total)`` is called as runs finish (for progress bars);
-    ``recorder`` receives every result as soon as it exists.
+    ``recorder`` receives every result as soon as it exists. With ``replicas`` (the
+    default), an optimizer's grid and its seeds each train as one batch of replicas
+    (:func:`~antigrad.lab.replicas.train_replicas`, the same results) where the batch
+    has at least :data:`~antigrad.lab.replicas.MIN_REPLICAS` runs and the method and
+    problem allow it (:func:`~antigrad.lab.replicas.batchable`).
     """
     cmp = config if isinstance(config, Comparison) else new_comparison(config)
     if cmp.runs or cmp.complete:
@@ -282,7 +287,7 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
             progress(label, done, total)
 
     for name in cmp.config.optimizers:
-        _one_optimizer(cmp, problem, name, finished, recorder)
+        _one_optimizer(cmp, problem, name, finished, recorder, replicas)
     cmp.seconds = time.perf_counter() - start
     cmp.complete = True
     if recorder is not None:
@@ -290,8 +295,20 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
     return cmp
 
 
+def _runs(problem: Any, spec: Any, pairs: list[tuple[float, int]], replicas: bool,
+          common: dict[str, Any], phase: str = "final") -> Iterator[RunResult]:
+    """The runs ``(lr, seed)``, each as it finishes: as one batch of replicas where
+    worthwhile, else one after another."""
+    if replicas and len(pairs) >= MIN_REPLICAS and batchable(problem, spec):
+        yield from train_replicas(problem, spec, pairs, phase=phase, **common)
+        return
+    for lr, seed in pairs:
+        yield train_run(problem, spec, lr, seed, phase=phase, **common)
+
+
 def _one_optimizer(cmp: Comparison, problem: Any, name: str,
-                   finished: Callable[[str, Any], None], recorder: Recorder | None) -> None:
+                   finished: Callable[[str, Any], None], recorder: Recorder | None,
+                   replicas: bool = True) -> None:
     """Choose ``name``'s lr (grid or range test), then run the seeds at it."""
     config, spec = cmp.config, get_optimizer(name)
     common = dict(steps=config.steps, batch_size=config.batch_size,
@@ -304,14 +321,17 @@ def _one_optimizer(cmp: Comparison, problem: Any, name: str,
         chosen = test.suggestion
     else:
         tuned = []
-        for lr in config.lrs or lr_grid(spec.default_lr, config.grid_points):
-            tuned.append(train_run(problem, spec, lr, first, phase="tune", **common))
-            finished(f"{name} lr={lr:g}", tuned[-1])
+        grid = config.lrs or lr_grid(spec.default_lr, config.grid_points)
+        for run in _runs(problem, spec, [(lr, first) for lr in grid], replicas, common,
+                         "tune"):
+            tuned.append(run)
+            finished(f"{name} lr={run.lr:g}", run)
         seed0 = min(tuned, key=lambda r: r.tail_loss())
         seed0.phase = "final"  # the winning grid run is the first seed's final run
         chosen = seed0.lr
     cmp.chosen_lr[name] = chosen
     if recorder is not None:
         recorder.choose(name, seed0)
-    for seed in rest if seed0 is not None else [first, *rest]:
-        finished(f"{name} seed {seed}", train_run(problem, spec, chosen, seed, **common))
+    seeds = rest if seed0 is not None else [first, *rest]
+    for run in _runs(problem, spec, [(chosen, seed) for seed in seeds], replicas, common):
+        finished(f"{name} seed {run.seed}", run)
