@@ -99,8 +99,9 @@ class OptimizerSpec:
                             {**self.kwargs, **overrides})
 
     def build_schedule(self, optimizer: torch.optim.Optimizer, steps: int,
-                       lr: float) -> Any | None:
-        """This spec's scheduler for a run of ``steps`` steps, or ``None``."""
+                       lr: float | list[float]) -> Any | None:
+        """This spec's scheduler for a run of ``steps`` steps, or ``None`` (``lr``: the
+        run's lr, or one per param group)."""
         return None if self.schedule is None else self.schedule.build(optimizer, steps, lr)
 
     def check(self) -> None:

@@ -88,8 +88,10 @@ class ScheduleSpec:
     cls: type
     kwargs: dict[str, Any] = field(default_factory=dict)
 
-    def build(self, optimizer: torch.optim.Optimizer, steps: int, lr: float) -> Any:
-        """The scheduler for a run of ``steps`` steps at ``lr`` (horizon filled in)."""
+    def build(self, optimizer: torch.optim.Optimizer, steps: int,
+              lr: float | list[float]) -> Any:
+        """The scheduler for a run of ``steps`` steps at ``lr`` (horizon filled in; a list
+        gives each param group its own ``max_lr``, as batched replicas need)."""
         params = inspect.signature(self.cls).parameters
         filled = {k: steps for k in _HORIZON if k in params}
         if "max_lr" in params:
