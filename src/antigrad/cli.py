@@ -209,9 +209,42 @@ def compare(
     replicas: Annotated[bool, typer.Option(
         help="train an lr grid or the seeds of 8 runs or more as one batched model (the "
         "same results); --no-replicas: every run alone")] = True,
+    budget: Annotated[int | None, typer.Option(
+        help="tuning protocol: N search trials per optimizer (1 to 1000), scored on a "
+        "validation split of the training data, then the seeds at the best lr  "
+        "\\[default: none: the lr grid]", show_default=False)] = None,
+    resume: Annotated[int | None, typer.Option(
+        help="go on with the interrupted comparison ID (run with --budget) in --store; "
+        "its finished trials and seeds are not run again", show_default=False)] = None,
 ) -> None:
     """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
     they finish, write an HTML report."""
+    if resume is not None:
+        given = [name for name, value in (
+            ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
+            ("--lr", lr), ("--steps", steps), ("--batch-size", batch_size),
+            ("--eval-every", eval_every), ("--budget", budget)) if value is not None]
+        if given:
+            raise _bad(f"{', '.join(given)} cannot change a resumed comparison (it goes on "
+                       "with its own settings)", "--resume")
+        out_dir = None if out is None else _report_dir(out, store)
+        cmp, recording = _resume(resume, store)
+    else:
+        config = _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr,
+                                 seeds, steps, batch_size, eval_every, budget)
+        out_dir = None if out is None else _report_dir(out, store)
+        cmp, recording = _begin(config, store)
+    with recording:
+        if out_dir is None:
+            out_dir = _default_report_dir(cmp, store, recording)
+        typer.echo(_estimate(cmp), err=True)
+        _run(cmp, recording, store, replicas)
+    _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
+
+
+def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, seeds, steps,
+                    batch_size, eval_every, budget):
+    """The comparison the options describe, validated (exit 2 naming the option)."""
     from antigrad.lab import CompareConfig
     from antigrad.lab.optimizers import optimizer_names
 
@@ -219,16 +252,25 @@ def compare(
     if schedule is not None and not optimizer:
         names = _optimizer_texts(names, schedule)
     config = CompareConfig(_problem_name(problem), names, lr_method, grid_points, lr or None,
-                           _parse_seeds(seeds), steps, batch_size, eval_every)
+                           _parse_seeds(seeds), steps, batch_size, eval_every, budget)
     _validate_config(config)
-    out_dir = None if out is None else _report_dir(out, store)
-    cmp, recording = _begin(config, store)
-    with recording:
-        if out_dir is None:
-            out_dir = _default_report_dir(cmp, store, recording)
-        typer.echo(_estimate(cmp), err=True)
-        _run(cmp, recording, store, replicas)
-    _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
+    return config
+
+
+def _resume(cid: int, store: Path):
+    """The interrupted comparison ``cid`` and a recording that goes on with it (exit 2
+    before any work unless it exists, is incomplete and was run with a budget)."""
+    from antigrad.lab import Store, StoreError
+
+    try:
+        cmp, recording = Store(store).resume(cid)
+    except StoreError as err:
+        raise _bad(str(err), "--resume") from None
+    if cmp.config.budget is None:
+        recording.close()
+        raise _bad(f"comparison {cid} was run without --budget; only a comparison with the "
+                   "tuning protocol can be resumed", "--resume")
+    return cmp, recording
 
 
 def _optimizer_texts(values: list[str] | None, schedule: str | None) -> list[str]:
@@ -274,7 +316,8 @@ def _parse_seeds(text: str) -> int | list[int]:
 _CONFIG_OPTIONS = {"optimizers": "--optimizer", "lr_method": "--lr-method",
                    "grid_points": "--grid-points", "lrs": "--lr", "seeds": "--seeds",
                    "steps": "--steps", "batch_size": "--batch-size",
-                   "eval_every": "--eval-every", "schedule": "--optimizer"}
+                   "eval_every": "--eval-every", "schedule": "--optimizer",
+                   "budget": "--budget"}
 
 
 def _problem_name(value: str | None, param: str = "--problem") -> str:
@@ -333,9 +376,12 @@ def _estimate(cmp) -> str:
     tune = "1 range test" if c.lr_method == "range" else f"{len(c.lrs or []) or c.grid_points} lrs"
     runs, seeds = count_runs(c), c.seed_list()
     shared = "" if c.lr_method == "range" else f", seed {seeds[0]} shared"
+    if c.budget is not None:
+        tune, shared = f"{c.budget} validation trials", ""
+    left = f", {runs - len(cmp.runs)} left" if cmp.runs else ""
     return (f"compare {c.problem}: {len(c.optimizers)} optimizer(s) x ({tune} + "
             f"{len(seeds)} seed(s){shared}) = {runs} runs of up to {steps:,} steps "
-            f"(at most {runs * steps:,} steps); comparison {cmp.id} in the store")
+            f"(at most {runs * steps:,} steps{left}); comparison {cmp.id} in the store")
 
 
 def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
@@ -355,7 +401,8 @@ def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
             bar.stop()
             typer.echo(f"interrupted: comparison {cmp.id} in {store} keeps its "
                        f"{len(cmp.runs)} finished run(s); `antigrad report {cmp.id}` draws "
-                       "them", err=True)
+                       "them" + (f"; `antigrad compare --resume {cmp.id} --store {store}` "
+                                 "goes on" if cmp.config.budget is not None else ""), err=True)
             raise typer.Exit(130) from None
         except StoreError as err:
             bar.stop()
@@ -378,6 +425,10 @@ def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") 
         typer.echo(f"error: report not written: {err}{kept if saved else ''}", err=True)
         raise typer.Exit(2) from None
     _print_summary(cmp)
+    if cmp.config.budget is not None:  # best-so-far vs trials, and the seed-noise verdicts
+        from antigrad.lab.tuning import tuning_text
+
+        typer.echo(tuning_text(cmp), nl=False)
     if saved:
         console.print(saved)
     console.print(f"report: {path.resolve()}")

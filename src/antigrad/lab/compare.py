@@ -5,7 +5,10 @@ For each optimizer the learning rate is chosen either
 - ``"grid"``: a small log grid around the optimizer's default lr (``grid_points`` values,
   half a decade apart), one run per lr with seed 0; the lr with the lowest final
   *training* loss wins (the test metric is never used for tuning), diverged runs lose; or
-- ``"range"``: the learning-rate range test (:mod:`~antigrad.lab.lr_range`).
+- ``"range"``: the learning-rate range test (:mod:`~antigrad.lab.lr_range`);
+
+or, given a ``budget``, by the tuning protocol of :mod:`~antigrad.lab.tuning` (a search
+scored on a validation split of the training data).
 
 Then the chosen lr is run with ``seeds`` seeds (a count ``n``: seeds ``0..n-1``; or a list
 of seeds); the grid is run with the first seed, and its best run is reused as that seed's.
@@ -65,6 +68,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "steps": (1, 10_000_000),
     "batch_size": (1, 1_000_000),
     "eval_every": (1, 10_000_000),
+    "budget": (1, 1000),
 }
 
 
@@ -81,6 +85,9 @@ class CompareConfig:
     steps: int | None = None
     batch_size: int | None = None
     eval_every: int | None = None
+    #: Trials per optimizer of the tuning protocol (:mod:`~antigrad.lab.tuning`): the lr
+    #: is then searched and chosen on a validation split; ``None``: ``lr_method``.
+    budget: int | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` (unknown names list the valid ones; a
@@ -98,6 +105,9 @@ class CompareConfig:
                               "(choose grid or range)")
         self._validate_lrs()
         self._validate_seeds()
+        if self.budget is not None and (self.lrs is not None or self.lr_method != "grid"):
+            raise ConfigError("budget", f"Invalid budget: {self.budget!r} with an lr grid or "
+                              "the range test (a budget searches the lr itself)")
         for name, (lo, hi) in LIMITS.items():
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -248,6 +258,8 @@ def count_runs(config: CompareConfig) -> int:
     """Training runs (and range tests) the comparison will do: a grid's best run is
     reused as seed 0's run."""
     seeds = len(config.seed_list())
+    if config.budget is not None:
+        return (config.budget + seeds) * len(config.optimizers)
     per_opt = (1 + seeds if config.lr_method == "range" else
                (len(config.lrs) if config.lrs else config.grid_points) + seeds - 1)
     return per_opt * len(config.optimizers)
@@ -266,6 +278,9 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
     problem allow it (:func:`~antigrad.lab.replicas.batchable`).
     """
     cmp = config if isinstance(config, Comparison) else new_comparison(config)
+    if cmp.config.budget is not None:  # the tuning protocol (it also resumes)
+        from .tuning import run_tuned
+        return run_tuned(cmp, progress, recorder)
     if cmp.runs or cmp.complete:
         raise ValueError("Invalid comparison: it already holds results (start a new one)")
     cmp.config.validate()

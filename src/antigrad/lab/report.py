@@ -27,6 +27,7 @@ from .compare import Comparison
 from .figures.comparison import comparison_figures
 from .outdir import MARKER, MARKER_TEXT, check_report_dir, safe_name
 from .table import HEADERS, summary_rows, summary_text
+from .tuning import tuning_text
 
 __all__ = ["write_report", "render_html", "default_report_dir"]
 
@@ -62,6 +63,16 @@ def _seeds_text(cmp: Comparison) -> str:
             else f"seeds {', '.join(map(str, seeds))}")
 
 
+def _lr_choice(cmp: Comparison) -> str:
+    """How the lr was chosen, in a sentence."""
+    if cmp.config.budget is not None:
+        return (f"Learning rate per optimizer chosen by {cmp.config.budget} trials of a "
+                "search scored on a validation split of the training data (never on the "
+                "test set)")
+    return (f"Learning rate per optimizer chosen by {cmp.config.lr_method} on the final "
+            "training loss of seed 0 (never on the test metric)")
+
+
 def _figure_block(stem: str, fig_title: str) -> str:
     return (f'<figure id="fig-{_e(stem)}"><img src="{_e(stem)}.png" alt="{_e(fig_title)}">'
             f"<figcaption>{_e(fig_title)}</figcaption></figure>")
@@ -82,9 +93,8 @@ def render_html(cmp: Comparison, figures: Mapping[str, str],
         f"<h1>antigrad compare — {_e(cmp.title)}</h1>",
         f"<p>Metric: <b>{_e(cmp.metric)}</b> on the test set "
         f"({'higher' if cmp.higher_is_better else 'lower'} is better), target "
-        f"<b>{_e(cmp.target, 'g')}</b>. Learning rate per optimizer chosen by "
-        f"<b>{_e(cmp.config.lr_method)}</b> on the final training loss of seed 0 "
-        f"(never on the test metric); then {_e(_seeds_text(cmp))} at that lr. "
+        f"<b>{_e(cmp.target, 'g')}</b>. {_e(_lr_choice(cmp))}; "
+        f"then {_e(_seeds_text(cmp))} at that lr. "
         f"Created {_e(cmp.created)}, {_e(cmp.seconds, '.1f')} s in all.</p>",
         *([] if cmp.complete else [
             f'<p id="incomplete"><b>Interrupted:</b> this comparison did not finish; shown '
@@ -93,6 +103,8 @@ def render_html(cmp: Comparison, figures: Mapping[str, str],
         f'<table id="results"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>',
         "<p>Steps and seconds to target: median over the seeds that reached it; seconds "
         "count training steps only, not evaluations.</p>",
+        *([] if cmp.config.budget is None else [
+            '<h2>Tuning</h2><pre id="tuning">', _e(tuning_text(cmp).strip()), "</pre>"]),
         "<h2>Figures</h2>",
         *(_figure_block(stem, caption) for stem, caption in figures.items()),
     ]
@@ -131,7 +143,8 @@ def write_report(cmp: Comparison, out_dir: str | Path | None = None,
             _save(fig, tmp / f"lecture-{stem}.png")
             extra[f"lecture-{stem}"] = (fig.get_suptitle() or fig.axes[0].get_title() or stem)
         (tmp / "report.html").write_text(render_html(cmp, captions, extra), encoding="utf-8")
-        (tmp / "summary.txt").write_text(summary_text(cmp), encoding="utf-8")
+        (tmp / "summary.txt").write_text(summary_text(cmp) + tuning_text(cmp),
+                                         encoding="utf-8")
         (tmp / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         os.chmod(tmp, 0o755)
         check_report_dir(final)  # again: the folder may have changed while we drew

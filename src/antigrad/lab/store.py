@@ -188,6 +188,14 @@ class Store:
             raise
         return StoreRecording(con, cmp, self.path)
 
+    def resume(self, cid: int) -> tuple[Comparison, StoreRecording]:
+        """The interrupted comparison ``cid`` with what it saved, and a recording that adds
+        its further runs to it (pass both to :func:`~antigrad.lab.compare.run_compare`)."""
+        cmp = self.load(cid)
+        if cmp.complete:
+            raise StoreError(f"comparison {cid} in {self.path} is complete: nothing to resume")
+        return cmp, StoreRecording(self._open(write=True)[0], cmp, self.path)
+
     def save(self, cmp: Comparison) -> int:
         """Write a finished ``cmp`` in one transaction; sets and returns its id."""
         with closing(self._open(write=True)[0]) as con, _transaction(con):

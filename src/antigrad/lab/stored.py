@@ -146,7 +146,7 @@ def _config(d: Any, where: str) -> CompareConfig:
         c["grid_points"] = _int(c["grid_points"], w, "config.grid_points", lo=1)
     if "seeds" in c:
         c["seeds"] = _seeds(c["seeds"], w)
-    for key in ("steps", "batch_size", "eval_every"):
+    for key in ("steps", "batch_size", "eval_every", "budget"):
         c[key] = _int(c.get(key), w, f"config.{key}", lo=1, none=True)
     return CompareConfig(**c)
 

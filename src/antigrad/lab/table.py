@@ -35,6 +35,11 @@ def summary_rows(cmp: Comparison) -> list[list[str]]:
     return rows
 
 
+def _lr_method(cmp: Comparison) -> str:
+    budget = cmp.config.budget
+    return cmp.config.lr_method if budget is None else f"{budget} validation trials"
+
+
 def summary_text(cmp: Comparison) -> str:
     """A fixed-width table with a header line saying what was compared."""
     rows = summary_rows(cmp)
@@ -42,7 +47,7 @@ def summary_text(cmp: Comparison) -> str:
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     head = (f"{cmp.title} — {cmp.metric} (target {cmp.target:g}, "
             f"{'higher' if cmp.higher_is_better else 'lower'} is better); "
-            f"{len(cmp.config.seed_list())} seeds, lr by {cmp.config.lr_method}; "
+            f"{len(cmp.config.seed_list())} seeds, lr by {_lr_method(cmp)}; "
             f"{cmp.seconds:.1f} s in all")
     return "\n".join([head, line(HEADERS), line(["-" * w for w in widths]),
                       *map(line, rows)]) + "\n"

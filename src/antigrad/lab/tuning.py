@@ -1,0 +1,277 @@
+"""The tuning protocol of ``antigrad compare --budget N``: search, select on validation, test.
+
+For each optimizer:
+
+1. **Search.** ``N`` trials of Optuna's TPE sampler over the search space
+   :func:`search_space`: the lr, log-uniform over :data:`LR_DECADES` decades either side of
+   the optimizer's default lr. Each trial trains with the first seed on the training data
+   *minus* a validation split (:func:`validation_problem`) and is scored by the problem's
+   metric on that split; a diverged trial fails (it is never chosen).
+2. **Select** the trial with the best validation metric. The test set is not looked at.
+3. **Test.** Run every seed at the chosen lr on the whole training set, evaluated on test.
+
+Every trial is saved in the comparison's store as it finishes (a ``tune`` run whose metric
+is the validation metric), and the store is the study's memory: a resumed comparison
+(:func:`run_tuned` given a comparison that holds runs) replays the saved trials into the
+study and goes on from there. The sampler is seeded from the optimizer's name and the
+trial number, so a comparison makes the same trials whether it ran at once or was
+interrupted and resumed.
+
+The report side: :func:`best_so_far` (best validation metric after each trial: how the
+ranking depends on the budget) and :func:`noise_verdicts` (whether neighbours in the
+ranking differ by more than the seed noise); :func:`tuning_text` writes both as text.
+
+Optuna is imported only when a comparison is tuned (``pip install antigrad[lab]``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from ..problems.base import Task, TrainingProblem
+from ..problems.registry import get_training_problem
+from .compare import Comparison, Progress, Recorder, count_runs
+from .optimizers import OptimizerSpec, get_optimizer
+from .runner import RunResult, train_run
+
+__all__ = ["LR_DECADES", "VALIDATION_FRACTION", "validation_problem", "search_space",
+           "run_tuned", "best_so_far", "noise_verdicts", "tuning_text"]
+
+#: The lr is searched over ``default_lr * 10**[-LR_DECADES, LR_DECADES]``.
+LR_DECADES = 2.0
+
+#: The share of the training rows held out for selection.
+VALIDATION_FRACTION = 0.2
+
+#: The split's permutation is drawn from this seed: the same rows for every optimizer,
+#: seed and trial (it does not depend on the run's seed).
+SPLIT_SEED = 20_240_601
+
+
+def _split(task: Task, fraction: float) -> Task:
+    """``task`` with its training rows split: a fixed random ``fraction`` of them become
+    the evaluation set (in place of the test set), the rest the training set."""
+    n = len(task.x_train)
+    held = int(round(n * fraction))
+    if not 1 <= held < n:
+        raise ValueError(f"Invalid training set: {n} rows cannot give a validation split "
+                         f"of {fraction:g} (need at least one row on each side)")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    val, train = order[:held], order[held:]
+    return replace(task, x_train=task.x_train[train], y_train=task.y_train[train],
+                   x_test=task.x_train[val], y_test=task.y_train[val])
+
+
+def validation_problem(problem: TrainingProblem,
+                       fraction: float = VALIDATION_FRACTION) -> TrainingProblem:
+    """``problem`` with its test set replaced by a validation split of its training data
+    (the same rows for every seed); its metric is named ``validation ...``."""
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not (
+            0 < fraction < 1):
+        raise ValueError(f"Invalid fraction: {fraction!r} (must be a number in (0, 1))")
+    build = problem.build
+    metric = problem.metric.replace("test ", "")
+    return replace(problem, build=lambda seed: _split(build(seed), fraction),
+                   metric=f"validation {metric}")
+
+
+def search_space(spec: OptimizerSpec) -> dict[str, Any]:
+    """Optuna distributions of the searched hyperparameters (the lr, log-uniform)."""
+    import optuna
+
+    lo, hi = spec.default_lr * 10 ** -LR_DECADES, spec.default_lr * 10 ** LR_DECADES
+    return {"lr": optuna.distributions.FloatDistribution(lo, hi, log=True)}
+
+
+def _sampler_seed(name: str, trial: int) -> int:
+    """A seed for trial number ``trial`` of optimizer ``name``: fixed by both, so a resumed
+    study draws what an uninterrupted one would have drawn."""
+    return (zlib.crc32(name.encode()) + 7919 * trial) % 2**31
+
+
+def _study(cmp: Comparison, name: str, space: dict[str, Any]) -> Any:
+    """An in-memory study holding ``name``'s trials saved so far (from ``cmp.runs``)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize" if cmp.higher_is_better else "minimize")
+    for run in _trials(cmp, name):
+        failed = run.diverged or not math.isfinite(run.final_metric)
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": run.lr}, distributions=space,
+            value=None if failed else run.final_metric,
+            state=optuna.trial.TrialState.FAIL if failed else optuna.trial.TrialState.COMPLETE))
+    return study
+
+
+def _trials(cmp: Comparison, name: str) -> list[RunResult]:
+    return [r for r in cmp.runs if r.optimizer == name and r.phase == "tune"]
+
+
+def run_tuned(cmp: Comparison, progress: Progress | None = None,
+              recorder: Recorder | None = None) -> Comparison:
+    """Run (or go on with) the budgeted comparison ``cmp``; see the module doc.
+
+    ``cmp`` is fresh (:func:`~antigrad.lab.compare.new_comparison`) or an interrupted one
+    read back from a store: trials and seeds it already holds are not run again.
+    """
+    config = cmp.config
+    if config.budget is None:
+        raise ValueError("Invalid comparison: it has no tuning budget (use run_compare)")
+    if cmp.complete:
+        raise ValueError(f"Invalid comparison: comparison {cmp.id} is complete "
+                         "(nothing to resume)")
+    config.validate()
+    problem = get_training_problem(config.problem)
+    held_out = validation_problem(problem)
+    start, before = time.perf_counter(), cmp.seconds
+    total, done = count_runs(config), len(cmp.runs)
+
+    def finished(label: str, run: RunResult) -> None:
+        nonlocal done
+        cmp.seconds = before + time.perf_counter() - start
+        cmp.runs.append(run)
+        if recorder is not None:
+            recorder.add_run(run)
+        done += 1
+        if progress is not None:
+            progress(label, done, total)
+
+    for name in config.optimizers:
+        _tune_one(cmp, name, held_out, finished)
+        _test_one(cmp, name, problem, finished, recorder)
+    cmp.seconds = before + time.perf_counter() - start
+    cmp.complete = True
+    if recorder is not None:
+        recorder.finish()
+    return cmp
+
+
+def _common(cmp: Comparison) -> dict[str, int | None]:
+    c = cmp.config
+    return dict(steps=c.steps, batch_size=c.batch_size, eval_every=c.eval_every)
+
+
+def _tune_one(cmp: Comparison, name: str, held_out: TrainingProblem,
+              finished: Callable[[str, RunResult], None]) -> None:
+    """The trials of ``name`` still missing, each saved as it finishes."""
+    import optuna
+
+    spec, budget, first = get_optimizer(name), cmp.config.budget, cmp.config.seed_list()[0]
+    space = search_space(spec)
+    study = _study(cmp, name, space)
+    for number in range(len(study.trials), budget):
+        study.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(name, number))
+        trial = study.ask(space)
+        run = train_run(held_out, spec, trial.params["lr"], first, phase="tune",
+                        **_common(cmp))
+        failed = run.diverged or not math.isfinite(run.final_metric)
+        study.tell(trial, None if failed else run.final_metric,
+                   state=optuna.trial.TrialState.FAIL if failed else None)
+        finished(f"{name} trial {number + 1}/{budget}", run)
+
+
+def _chosen_lr(cmp: Comparison, name: str) -> float:
+    """The lr of ``name``'s best trial by validation metric (ties: the earliest); the
+    optimizer's default lr if every trial diverged."""
+    ok = [r for r in _trials(cmp, name) if not r.diverged and math.isfinite(r.final_metric)]
+    if not ok:
+        return get_optimizer(name).default_lr
+    sign = -1.0 if cmp.higher_is_better else 1.0
+    return min(ok, key=lambda r: sign * r.final_metric).lr
+
+
+def _test_one(cmp: Comparison, name: str, problem: TrainingProblem,
+              finished: Callable[[str, RunResult], None], recorder: Recorder | None) -> None:
+    """Every seed not yet run at the chosen lr, on the whole training set, tested."""
+    chosen = _chosen_lr(cmp, name)
+    if cmp.chosen_lr.get(name) != chosen:
+        cmp.chosen_lr[name] = chosen
+        if recorder is not None:
+            recorder.choose(name, None)
+    spec = get_optimizer(name)
+    have = {r.seed for r in cmp.final_runs(name)}
+    for seed in cmp.config.seed_list():
+        if seed not in have:
+            finished(f"{name} seed {seed}", train_run(problem, spec, chosen, seed,
+                                                      **_common(cmp)))
+
+
+# -- reporting -----------------------------------------------------------------------------
+
+def best_so_far(cmp: Comparison, name: str) -> list[float]:
+    """The best validation metric among ``name``'s first ``k`` trials, for ``k = 1..``
+    (``nan`` while every trial so far diverged)."""
+    pick = max if cmp.higher_is_better else min
+    out, best = [], math.nan
+    for run in _trials(cmp, name):
+        value = math.nan if run.diverged else run.final_metric
+        if math.isfinite(value):
+            best = value if math.isnan(best) else pick(best, value)
+        out.append(best)
+    return out
+
+
+def _checkpoints(budget: int) -> list[int]:
+    """Trial counts to report: 1, 2, 5, 10, 20, 50, ... below the budget, and the budget."""
+    points, k = [], 0
+    while True:
+        value = (1, 2, 5)[k % 3] * 10 ** (k // 3)
+        if value >= budget:
+            return [*points, budget]
+        points.append(value)
+        k += 1
+
+
+def noise_verdicts(cmp: Comparison) -> list[str]:
+    """For each pair of neighbours in the ranking: whether the better one's lead exceeds
+    the seed noise (their mean ± std intervals are apart) or is within noise."""
+    ranked = [s for s in cmp.ranking() if not math.isnan(s.metric_mean)]
+    lines = []
+    for a, b in zip(ranked, ranked[1:], strict=False):
+        gap = abs(a.metric_mean - b.metric_mean)
+        pair = (f"{a.optimizer} {a.metric_mean:.4f} ± {a.metric_std:.4f} vs {b.optimizer} "
+                f"{b.metric_mean:.4f} ± {b.metric_std:.4f}")
+        if min(a.runs - a.diverged, b.runs - b.diverged) < 2:
+            verdict = "noise unknown (fewer than 2 seeds)"
+        elif gap <= a.metric_std + b.metric_std:
+            verdict = "within noise"
+        else:
+            verdict = "apart (beyond seed noise)"
+        lines.append(f"{pair}: {verdict}")
+    return lines
+
+
+def tuning_text(cmp: Comparison) -> str:
+    """Best-so-far validation metric vs trials (with the ranking at each trial count) and
+    the noise verdicts; empty for a comparison without a tuning budget."""
+    budget = cmp.config.budget
+    if budget is None:
+        return ""
+    names = cmp.config.optimizers
+    curves = {n: best_so_far(cmp, n) for n in names}
+    points = _checkpoints(budget)
+    width = max(len("optimizer"), *map(len, names))
+    lines = [f"\nbest validation metric after k trials (of {budget}; seed "
+             f"{cmp.config.seed_list()[0]}, {VALIDATION_FRACTION:.0%} of the training rows "
+             "held out)",
+             "optimizer".ljust(width) + "".join(f"  k={k:<8}" for k in points)]
+    for n in names:
+        cells = [curves[n][k - 1] if k <= len(curves[n]) else math.nan for k in points]
+        lines.append(n.ljust(width) + "".join(f"  {v:<10.4f}" for v in cells))
+    sign = -1.0 if cmp.higher_is_better else 1.0
+    for k in points:
+        have = [(n, curves[n][k - 1]) for n in names
+                if k <= len(curves[n]) and math.isfinite(curves[n][k - 1])]
+        order = sorted(have, key=lambda item: sign * item[1])
+        lines.append(f"ranking after {k} trial(s): " + (" > ".join(n for n, _ in order) or "—"))
+    lines += ["", "test metric at the chosen lr, neighbours in the ranking "
+              "(mean ± std over seeds):", *noise_verdicts(cmp)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,230 @@
+"""The tuning protocol (``compare --budget``): validation split, selection, resume, CLI."""
+
+import math
+import sqlite3
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+pytest.importorskip("optuna")
+
+from antigrad.cli import app  # noqa: E402
+from antigrad.lab import CompareConfig, Store, run_compare, tuning  # noqa: E402
+from antigrad.lab.compare import new_comparison  # noqa: E402
+from antigrad.lab.tuning import best_so_far, noise_verdicts, validation_problem  # noqa: E402
+from antigrad.problems import get_training_problem  # noqa: E402
+
+FAST = ["-p", "breast-cancer", "-o", "sgd,adam", "--seeds", "2", "--steps", "10",
+        "--no-gallery"]
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    return tmp_path
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+# -- the validation split -------------------------------------------------------------------
+
+def test_validation_split_is_carved_from_the_training_rows_the_same_for_every_seed():
+    problem = get_training_problem("breast-cancer")
+    full, a, b = problem.make(0), validation_problem(problem).make(0), \
+        validation_problem(problem).make(3)
+    n = len(full.x_train)
+    assert len(a.x_test) == round(0.2 * n) and len(a.x_train) + len(a.x_test) == n
+    rows = {tuple(r.tolist()) for r in full.x_train}
+    held = {tuple(r.tolist()) for r in a.x_test}
+    assert held <= rows and not held & {tuple(r.tolist()) for r in a.x_train}
+    assert not held & {tuple(r.tolist()) for r in full.x_test}  # the test set is not used
+    assert torch.equal(a.x_test, b.x_test) and torch.equal(a.y_test, b.y_test)
+    assert validation_problem(problem).metric == "validation accuracy"
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, True, "0.2"])
+def test_validation_fraction_must_be_inside_0_1(fraction):
+    with pytest.raises(ValueError, match="Invalid fraction"):
+        validation_problem(get_training_problem("breast-cancer"), fraction)
+
+
+# -- selection on validation, never on test -------------------------------------------------
+
+SPY_TASKS = """
+import torch
+from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss
+
+SEEN = []  # for every evaluation: was it the test set?
+g = torch.Generator().manual_seed(0)
+X = torch.randn(200, 4, generator=g)
+Y = (X[:, 0] + X[:, 1] > 0).long()
+X_TEST, Y_TEST = X[160:], 1 - Y[160:]  # flipped: the test set rewards the worst lr
+
+def spy_accuracy(model, x, y):
+    SEEN.append(x is X_TEST)
+    return accuracy(model, x, y)
+
+def make():
+    return TrainingProblem(
+        name="spy", metric="test accuracy", higher_is_better=True, target=0.9, steps=15,
+        batch_size=20, eval_every=5,
+        build=lambda seed: Task(torch.nn.Linear(4, 2), X[:160], Y[:160], X_TEST, Y_TEST,
+                                cross_entropy_loss, spy_accuracy))
+"""
+
+
+@pytest.fixture
+def spy(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "tuning_spy_tasks.py").write_text(SPY_TASKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module("tuning_spy_tasks")
+    get_training_problem.cache_clear()
+
+
+def test_selection_never_evaluates_the_test_set(spy):
+    cmp = run_compare(CompareConfig("tuning_spy_tasks:make", ["sgd"], seeds=2, budget=6))
+    trials = [r for r in cmp.runs if r.phase == "tune"]
+    finals = cmp.final_runs("sgd")
+    assert len(trials) == 6 and len(finals) == 2
+    evals_in_trials = sum(len(r.evals) for r in trials)
+    evals_in_finals = sum(len(r.evals) for r in finals)
+    # the trials' evaluations come first and none of them is on the test set
+    assert spy.SEEN == [False] * evals_in_trials + [True] * evals_in_finals
+    best = max(trials, key=lambda r: r.final_metric)  # the best *validation* accuracy
+    assert cmp.chosen_lr["sgd"] == best.lr
+    assert all(r.lr == best.lr for r in finals)
+    # the flipped test labels would have chosen another lr: the choice ignored them
+    assert best.final_metric > 0.8 and all(r.final_metric < 0.5 for r in finals)
+
+
+# -- resume ---------------------------------------------------------------------------------
+
+class _Interrupt:
+    """A progress callback that stops the comparison after ``after`` runs (as Ctrl-C)."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if done == self.after:
+            raise KeyboardInterrupt
+
+
+def _counting_train_run(monkeypatch):
+    calls = []
+    real = tuning.train_run
+
+    def counted(problem, spec, lr, seed, **kw):
+        calls.append((spec.name, kw.get("phase", "final"), seed))
+        return real(problem, spec, lr, seed, **kw)
+
+    monkeypatch.setattr(tuning, "train_run", counted)
+    return calls
+
+
+def test_resume_after_an_interruption_does_not_redo_finished_trials(tmp_path, monkeypatch):
+    config = CompareConfig("breast-cancer", ["sgd", "adam"], seeds=2, steps=10, budget=4)
+    whole = run_compare(CompareConfig(**vars(config)))
+    store = Store(tmp_path / "s.sqlite")
+    cmp = new_comparison(config)
+    with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
+        run_compare(cmp, _Interrupt(after=5), recording)  # sgd's 4 trials + 1 seed
+    calls = _counting_train_run(monkeypatch)
+    again, recording = store.resume(cmp.id)
+    assert len(again.runs) == 5 and not again.complete
+    with recording:
+        run_compare(again, None, recording)
+    assert calls == [("sgd", "final", 1), *[("adam", "tune", 0)] * 4, ("adam", "final", 0),
+                     ("adam", "final", 1)]
+    saved = store.load(cmp.id)
+    assert saved.complete and len(saved.runs) == 12
+    # the same trials as the uninterrupted comparison (the sampler is seeded per trial)
+    assert [(r.optimizer, r.phase, r.lr, r.seed) for r in saved.runs] == \
+        [(r.optimizer, r.phase, r.lr, r.seed) for r in whole.runs]
+    assert saved.chosen_lr == whole.chosen_lr
+    with pytest.raises(Exception, match="complete: nothing to resume"):
+        store.resume(cmp.id)
+
+
+def test_cli_resumes_an_interrupted_comparison(in_tmp):
+    store = Store("runs/antigrad.sqlite")
+    cmp = new_comparison(CompareConfig("breast-cancer", ["sgd"], seeds=2, steps=10, budget=3))
+    with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
+        run_compare(cmp, _Interrupt(after=2), recording)
+    r = run("compare", "--resume", str(cmp.id), "--no-gallery")
+    assert r.exit_code == 0, r.output
+    assert "(at most 50 steps, 3 left)" in " ".join(r.stderr.split())
+    con = sqlite3.connect("runs/antigrad.sqlite")
+    rows = con.execute("SELECT phase, seed FROM runs ORDER BY id").fetchall()
+    assert rows == [("tune", 0)] * 3 + [("final", 0), ("final", 1)]
+    assert con.execute("SELECT complete FROM comparisons").fetchall() == [(1,)]
+
+
+# -- the CLI and the report -----------------------------------------------------------------
+
+def test_compare_with_a_budget_tunes_on_validation_and_reports_best_so_far(in_tmp):
+    r = run("compare", *FAST, "--budget", "4")
+    assert r.exit_code == 0, r.output
+    assert "4 validation trials + 2 seed(s)) = 12 runs" in " ".join(r.stderr.split())
+    assert "best validation metric after k trials (of 4" in r.stdout
+    assert "ranking after 4 trial(s):" in r.stdout
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert cmp.config.budget == 4 and cmp.complete
+    for name in ("sgd", "adam"):
+        trials = [x for x in cmp.runs if x.optimizer == name and x.phase == "tune"]
+        assert len(trials) == 4 and len(cmp.final_runs(name)) == 2
+        assert len(best_so_far(cmp, name)) == 4
+    summary = (in_tmp / "runs" / "0001-breast-cancer" / "summary.txt").read_text()
+    assert "lr by 4 validation trials" in summary and "mean ± std over seeds" in summary
+    page = (in_tmp / "runs" / "0001-breast-cancer" / "report.html").read_text()
+    assert 'id="tuning"' in page and "validation split" in page
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--budget", "0"], "--budget"),
+    (["--budget", "x"], "--budget"),
+    (["--budget", "1001"], "--budget"),
+    (["--budget", "3", "--lr", "0.1"], "--budget"),
+    (["--budget", "3", "--lr-method", "range"], "--budget"),
+    (["--resume", "1"], "--resume"),  # no store yet
+    (["--resume", "1", "--budget", "3"], "--resume"),
+])
+def test_bad_budget_or_resume_exits_2_before_any_work(in_tmp, args, option):
+    r = run("compare", *FAST, *args) if "--resume" not in args else run("compare", *args)
+    assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_resume_refuses_a_grid_comparison_and_a_finished_one(in_tmp):
+    assert run("compare", *FAST, "--grid-points", "1", "--seeds", "1").exit_code == 0
+    r = run("compare", "--resume", "1")
+    assert r.exit_code == 2 and "complete: nothing to resume" in r.output
+    with sqlite3.connect("runs/antigrad.sqlite") as con:
+        con.execute("UPDATE comparisons SET complete = 0")
+    r = run("compare", "--resume", "1")
+    assert r.exit_code == 2 and "without --budget" in r.output
+
+
+def test_noise_verdicts_say_within_noise_when_intervals_overlap():
+    cmp = run_compare(CompareConfig("breast-cancer", ["sgd", "adam"], seeds=2, steps=10,
+                                    budget=2))
+    (line,) = noise_verdicts(cmp)
+    a, b = cmp.ranking()
+    overlap = abs(a.metric_mean - b.metric_mean) <= a.metric_std + b.metric_std
+    assert line.endswith("within noise" if overlap else "apart (beyond seed noise)")
+    one = run_compare(CompareConfig("breast-cancer", ["sgd", "adam"], seeds=1, steps=10,
+                                    budget=1))
+    assert noise_verdicts(one)[0].endswith("noise unknown (fewer than 2 seeds)")
+    assert all(math.isfinite(v) for v in best_so_far(one, "adam"))
