@@ -190,6 +190,7 @@ def test_compare_with_a_budget_tunes_on_validation_and_reports_best_so_far(in_tm
     assert "lr by 4 validation trials" in summary and "mean ± std over seeds" in summary
     page = (in_tmp / "runs" / "0001-breast-cancer" / "report.html").read_text()
     assert 'id="tuning"' in page and "validation split" in page
+    assert (in_tmp / "runs" / "0001-breast-cancer" / "tuning.png").is_file()
 
 
 @pytest.mark.parametrize("args, option", [

@@ -25,6 +25,7 @@ Each returns a :class:`matplotlib.figure.Figure` (no pyplot state); save it with
 
 from .comparison import (
     comparison_figures,
+    plot_best_so_far,
     plot_final_metric,
     plot_loss_curves,
     plot_lr_sensitivity,
@@ -46,7 +47,8 @@ __all__ = ["plot_steepest_descent", "plot_trajectories", "plot_paths", "plot_lr_
            "plot_nesterov_lookahead", "plot_adaptive_vs_sgd", "plot_weight_decay",
            "plot_newton_step", "plot_second_order", "plot_restarts",
            "comparison_figures", "plot_loss_curves", "plot_metric_curves",
-           "plot_lr_sensitivity", "plot_final_metric", "LECTURE_FIGURES"]
+           "plot_lr_sensitivity", "plot_final_metric", "plot_best_so_far",
+           "LECTURE_FIGURES"]
 
 #: The lecture's pictures that need no inputs, by file stem, in the lecture's order (what
 #: the report's gallery draws).

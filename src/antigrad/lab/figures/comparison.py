@@ -8,10 +8,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..compare import Comparison
+from ..tuning import best_so_far
 from ._draw import color_for, new_figure
 
 __all__ = ["plot_loss_curves", "plot_metric_curves", "plot_lr_sensitivity",
-           "plot_final_metric", "comparison_figures"]
+           "plot_final_metric", "plot_best_so_far", "comparison_figures"]
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -92,7 +93,8 @@ def plot_lr_sensitivity(cmp: Comparison) -> Figure:
         finite = [r.tail_loss() for r in cmp.runs if r.seed == 0 and not r.diverged]
         top = max(finite) * 1.5 if finite else 1.0
         for i, name in enumerate(cmp.config.optimizers):
-            runs = sorted((r for r in cmp.runs if r.optimizer == name and r.seed == 0),
+            runs = sorted((r for r in cmp.runs if r.optimizer == name and r.seed == 0
+                           and (cmp.config.budget is None or r.phase == "tune")),
                           key=lambda r: r.lr)
             if not runs:
                 continue
@@ -109,7 +111,9 @@ def plot_lr_sensitivity(cmp: Comparison) -> Figure:
                     ax.plot([r.lr], [y], "o", markerfacecolor="none", markeredgecolor=color,
                             markersize=12, markeredgewidth=2, gid=f"chosen:{name}")
         ax.set_ylabel("final training loss (seed 0; diverged drawn at top)")
-        ax.set_title("learning-rate grid: circled = chosen, red x = diverged")
+        ax.set_title(("learning-rate grid" if cmp.config.budget is None else
+                      "learning rates tried (validation trials)")
+                     + ": circled = chosen, red x = diverged")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate ε (log scale)")
@@ -138,11 +142,29 @@ def plot_final_metric(cmp: Comparison) -> Figure:
     return fig
 
 
+def plot_best_so_far(cmp: Comparison) -> Figure:
+    """Best validation metric after k trials against k, one line per optimizer (a
+    comparison run with a tuning budget): how the ranking depends on the budget."""
+    fig, (ax,) = new_figure(1, width=7.5)
+    for i, name in enumerate(cmp.config.optimizers):
+        curve = best_so_far(cmp, name)
+        if curve:
+            ax.step(range(1, len(curve) + 1), curve, where="post", color=color_for(name, i),
+                    label=name, gid=f"path:{name}")
+    ax.set_xlabel("trials (search budget)")
+    ax.set_ylabel(f"best validation metric so far ({cmp.metric.replace('test ', '')})")
+    ax.set_title("tuning: best validation metric vs trials")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
 def comparison_figures(cmp: Comparison) -> dict[str, Figure]:
-    """Every report figure by file stem, in report order."""
+    """Every report figure by file stem, in report order (``tuning`` only for a
+    comparison run with a tuning budget)."""
     return {
         "metric": plot_metric_curves(cmp),
         "loss": plot_loss_curves(cmp),
         "final": plot_final_metric(cmp),
         "lr": plot_lr_sensitivity(cmp),
+        **({} if cmp.config.budget is None else {"tuning": plot_best_so_far(cmp)}),
     }
