@@ -19,8 +19,12 @@ SRC = Path(antigrad.__file__).parent
 
 # What each low layer may import from the rest of antigrad.
 ALLOWED = {
+    "errors": set(),
+    # The one validation layer sits at the bottom: transforms declare their hyperparameters'
+    # constraints in its vocabulary.
+    "validation": {"errors"},
     "formula": set(),
-    "transforms": {"formula"},
+    "transforms": {"formula", "validation"},
 }
 # Nothing in the engine may reach up to a face or a tool.
 ABOVE_ENGINE = {"optim", "large_batch", "textbook", "train", "lab", "cli", "demo",

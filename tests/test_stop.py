@@ -161,15 +161,17 @@ def test_state_dict_round_trip():
 
 
 @pytest.mark.parametrize("make,error,text", [
-    (lambda: stop.LossChange(-1), ValueError, "Invalid tol: -1 (must be > 0)"),
-    (lambda: stop.LossChange(1e-3, on="batch"), ValueError, "Invalid on: 'batch'"),
-    (lambda: stop.WeightChange(0), ValueError, "Invalid tol: 0"),
-    (lambda: stop.GradNorm("small"), TypeError, "Invalid tol: 'small'"),
-    (lambda: stop.MaxSteps(0), ValueError, "Invalid n: 0 (must be >= 1)"),
-    (lambda: stop.MaxEpochs(1.5), TypeError, "Invalid n: 1.5"),
-    (lambda: stop.Divergence(0.5), ValueError, "Invalid factor: 0.5"),
-    (lambda: stop.Patience(-1), ValueError, "Invalid patience: -1 (must be >= 0)"),
-    (lambda: stop.Patience(mode="up"), ValueError, "Invalid mode: 'up'"),
+    (lambda: stop.LossChange(-1), ValueError, "Invalid tol value: -1 (must be > 0)"),
+    (lambda: stop.LossChange(1e-3, on="batch"), ValueError,
+     "Invalid on value: 'batch' (must be one of 'step', 'epoch')"),
+    (lambda: stop.WeightChange(0), ValueError, "Invalid tol value: 0 (must be > 0)"),
+    (lambda: stop.GradNorm("small"), TypeError, "Invalid tol value: 'small' (must be a number)"),
+    (lambda: stop.MaxSteps(0), ValueError, "Invalid n value: 0 (must be an integer >= 1)"),
+    (lambda: stop.MaxEpochs(1.5), TypeError, "Invalid n value: 1.5 (must be an integer)"),
+    (lambda: stop.Divergence(0.5), ValueError, "Invalid factor value: 0.5 (must be > 1)"),
+    (lambda: stop.Patience(-1), ValueError, "Invalid patience value: -1 (must be an integer >= 0)"),
+    (lambda: stop.Patience(mode="up"), ValueError,
+     "Invalid mode value: 'up' (must be one of 'min', 'max')"),
     (lambda: stop.MaxSteps(3) | 5, TypeError, "Invalid rule: 5"),
 ])
 def test_bad_arguments(make, error, text):

@@ -53,13 +53,14 @@ class StoreError(LookupError):
 
 
 class UnknownNameError(ValueError):
-    """A name that is not in a registry; the message names the nearest valid choice, if one
-    is close, and lists them all."""
+    """A name that is not in a registry (or a hyperparameter nothing reads); the message
+    names the nearest valid choice (``nearest``), if one is close, and lists them all."""
 
     def __init__(self, kind: str, name: object, choices: Iterable[str]) -> None:
         self.kind, self.name, self.choices = kind, name, list(choices)
         close = difflib.get_close_matches(str(name), self.choices, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.nearest = close[0] if close else None
+        hint = f" (did you mean {self.nearest!r}?)" if self.nearest else ""
         super().__init__(f"unknown {kind} {name!r}{hint}; choose from: "
                          f"{', '.join(self.choices)}")
 

@@ -8,9 +8,8 @@ are reductions, run by every backend as a reduce phase before the element-wise s
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from . import validation as check
 from .engine import ChainOptimizer
 from .formula.transform import Chain
 from .transforms import (
@@ -25,6 +24,7 @@ from .transforms import (
     scale_by_trust_ratio,
     trace,
 )
+from .validation import NON_NEGATIVE, Constraint, OrNone, Pair
 
 
 class LAMB(ChainOptimizer):
@@ -62,24 +62,18 @@ class LAMB(ChainOptimizer):
     76 minutes", ICLR 2020 (arXiv 1904.00962).
     """
 
+    # max_grad_norm=None: no clipping (the chain then leaves the transform out).
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "lr": NON_NEGATIVE, "betas": Pair(), "eps": NON_NEGATIVE, "weight_decay": NON_NEGATIVE,
+        "max_grad_norm": OrNone(NON_NEGATIVE)}
+
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-6, weight_decay: float = 0.0,
                  max_grad_norm: float | None = None, *, differentiable: bool = False,
                  nonfinite: str | None = None) -> None:
-        options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                       max_grad_norm=max_grad_norm, differentiable=differentiable)
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
-
-    @staticmethod
-    def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction, for added groups, on load)."""
-        check.at_least("lr", group["lr"])
-        check.at_least("eps", group["eps"])
-        check.betas(group["betas"])
-        check.at_least("weight_decay", group["weight_decay"])
-        if group["max_grad_norm"] is not None:
-            check.at_least("max_grad_norm", group["max_grad_norm"])
+        super().__init__(params, nonfinite=nonfinite, lr=lr, betas=betas, eps=eps,
+                         weight_decay=weight_decay, max_grad_norm=max_grad_norm,
+                         differentiable=differentiable)
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -124,21 +118,15 @@ class LARS(ChainOptimizer):
     arXiv 1708.03888.
     """
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        name: NON_NEGATIVE for name in ("lr", "momentum", "weight_decay", "trust_coefficient")}
+
     def __init__(self, params: Any, lr: float = 1e-1, momentum: float = 0.9,
                  weight_decay: float = 0.0, trust_coefficient: float = 1e-3, *,
                  differentiable: bool = False, nonfinite: str | None = None) -> None:
-        options = dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
-                       trust_coefficient=trust_coefficient, differentiable=differentiable)
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
-
-    @staticmethod
-    def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction, for added groups, on load)."""
-        check.at_least("lr", group["lr"])
-        check.at_least("momentum", group["momentum"])
-        check.at_least("weight_decay", group["weight_decay"])
-        check.at_least("trust_coefficient", group["trust_coefficient"])
+        super().__init__(params, nonfinite=nonfinite, lr=lr, momentum=momentum,
+                         weight_decay=weight_decay, trust_coefficient=trust_coefficient,
+                         differentiable=differentiable)
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(scale_by_lars(), scale_by_lr(), trace(), apply_update())

@@ -12,7 +12,7 @@ parameter's device and, on the Triton backend, computes every per-step scalar th
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -34,6 +34,7 @@ from .transforms import (
     scale_by_rms,
     trace,
 )
+from .validation import NON_NEGATIVE, Constraint, Interval, Pair
 
 
 class _TorchFace(ChainOptimizer):
@@ -49,6 +50,12 @@ class _TorchFace(ChainOptimizer):
     """
 
     default_nonfinite = "ignore"
+
+
+# torch.optim's ranges, declared once per class (the chain a class builds depends on its
+# options, so these are checked whatever the options leave out of it).
+_ADAM: dict[str, Constraint] = {"lr": NON_NEGATIVE, "eps": NON_NEGATIVE, "betas": Pair(),
+                                "weight_decay": NON_NEGATIVE}
 
 
 def _options(local: dict[str, Any]) -> dict[str, Any]:
@@ -76,22 +83,19 @@ class SGD(_TorchFace, torch.optim.SGD):
     """
 
     optional_state = ("momentum_buffer",)  # torch starts a missing one afresh
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "lr": NON_NEGATIVE, "momentum": NON_NEGATIVE, "dampening": Interval(None),
+        "weight_decay": NON_NEGATIVE}
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False,
                  fused: bool | None = None, nonfinite: str | None = None) -> None:
-        options = _options(locals())
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
 
     @staticmethod
     def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        check.at_least("lr", group["lr"])
-        check.at_least("momentum", group["momentum"])
-        check.number("dampening", group["dampening"])
-        check.at_least("weight_decay", group["weight_decay"])
+        """torch's rules between options (after the declared constraints)."""
         mu, damp = group["momentum"], group["dampening"]
         if group["nesterov"] and (mu <= 0 or damp != 0):
             raise ValueError(f"Invalid nesterov value: True (Nesterov momentum requires a "
@@ -133,21 +137,21 @@ class Adagrad(_TorchFace, torch.optim.Adagrad):
     as torch does.
     """
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        name: NON_NEGATIVE
+        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")}
+
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0, weight_decay: float = 0,
                  initial_accumulator_value: float = 0, eps: float = 1e-10,
                  foreach: bool | None = None, *, maximize: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
                  nonfinite: str | None = None) -> None:
-        options = _options(locals())
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
         self.init_state()
 
     @staticmethod
     def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            check.at_least(name, group[name])
+        """torch's rules between options (after the declared constraints)."""
         check.fused_options(group)
 
     def build(self, group: dict[str, Any]) -> Chain:
@@ -186,19 +190,14 @@ class RMSprop(_TorchFace, torch.optim.RMSprop):
     Reference: Tieleman & Hinton, Coursera lecture 6.5 (2012); Graves, arXiv 1308.0850.
     """
 
+    constraints: ClassVar[dict[str, Constraint]] = {
+        name: NON_NEGATIVE for name in ("lr", "eps", "momentum", "weight_decay", "alpha")}
+
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0, centered: bool = False,
                  capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
                  differentiable: bool = False, nonfinite: str | None = None) -> None:
-        options = _options(locals())
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
-
-    @staticmethod
-    def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        for name in ("lr", "eps", "momentum", "weight_decay", "alpha"):
-            check.at_least(name, group[name])
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -232,19 +231,18 @@ class Adam(_TorchFace, torch.optim.Adam):
     Reference: Kingma & Ba, arXiv 1412.6980; Reddi, Kale & Kumar, ICLR 2018 (AMSGrad).
     """
 
+    constraints: ClassVar[dict[str, Constraint]] = _ADAM
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False, nonfinite: str | None = None) -> None:
-        options = _options(locals())
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
 
     @classmethod
     def check_hyperparameters(cls, group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        _check_adam(group)
+        """torch's rules between options (after the declared constraints)."""
         check.no_tensor_with_foreach(group["foreach"], group["capturable"], lr=group["lr"],
                                      betas=group["betas"])
         check.fused_options(group)
@@ -304,20 +302,14 @@ class NAdam(_TorchFace, torch.optim.NAdam):
     ``antigrad.textbook.Nadam``.
     """
 
+    constraints: ClassVar[dict[str, Constraint]] = {**_ADAM, "momentum_decay": NON_NEGATIVE}
+
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
                  maximize: bool = False, capturable: bool = False, differentiable: bool = False,
                  nonfinite: str | None = None) -> None:
-        options = _options(locals())
-        self.check_hyperparameters(options)
-        super().__init__(params, nonfinite=nonfinite, **options)
-
-    @staticmethod
-    def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Refuse invalid hyperparameters (at construction and in a loaded state dict)."""
-        _check_adam(group)
-        check.at_least("momentum_decay", group["momentum_decay"])
+        super().__init__(params, nonfinite=nonfinite, **_options(locals()))
 
     def build(self, group: dict[str, Any]) -> Chain:
         return chain(
@@ -326,13 +318,6 @@ class NAdam(_TorchFace, torch.optim.NAdam):
             scale_by_nadam(),
             descend(),
         )
-
-
-def _check_adam(group: dict[str, Any]) -> None:
-    check.at_least("lr", group["lr"])
-    check.at_least("eps", group["eps"])
-    check.betas(group["betas"])
-    check.at_least("weight_decay", group["weight_decay"])
 
 
 def _weight_decay(group: dict[str, Any]):

@@ -40,6 +40,9 @@ from dataclasses import dataclass
 
 import torch
 
+from . import validation
+from .validation import NON_NEGATIVE, Instance, Interval
+
 __all__ = ["Observation", "Fired", "StopRule", "Any", "All", "LossChange", "WeightChange",
            "MaxSteps", "MaxEpochs", "GradNorm", "Divergence", "Patience"]
 
@@ -74,20 +77,8 @@ class Fired:
     reason: str
 
 
-def _positive(name: str, value: typing.Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Invalid {name}: {value!r} (must be a number)")
-    if not value > 0:
-        raise ValueError(f"Invalid {name}: {value} (must be > 0)")
-    return float(value)
-
-
-def _count(name: str, value: typing.Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: {value!r} (must be an integer)")
-    if value < low:
-        raise ValueError(f"Invalid {name}: {value} (must be >= {low})")
-    return value
+# A divergence factor: the loss grows past factor x its first value, so more than 1.
+GROWTH = Interval(1.0, None, "neither")
 
 
 class StopRule:
@@ -184,10 +175,8 @@ class LossChange(StopRule):
     _state = ("_prev",)
 
     def __init__(self, tol: float, on: str = "step") -> None:
-        self.tol = _positive("tol", tol)
-        if on not in ("step", "epoch"):
-            raise ValueError(f"Invalid on: {on!r} (must be 'step' or 'epoch')")
-        self.on = on
+        self.tol = validation.positive("tol", tol)
+        self.on = validation.one_of("on", on, ("step", "epoch"))
         self._prev: float | None = None
 
     def reset(self) -> None:
@@ -214,7 +203,7 @@ class WeightChange(StopRule):
     needs = frozenset({"weight_change"})
 
     def __init__(self, tol: float) -> None:
-        self.tol = _positive("tol", tol)
+        self.tol = validation.positive("tol", tol)
 
     def check(self, obs: Observation) -> str | None:
         d = obs.weight_change
@@ -230,7 +219,7 @@ class GradNorm(StopRule):
     needs = frozenset({"grad_norm"})
 
     def __init__(self, tol: float) -> None:
-        self.tol = _positive("tol", tol)
+        self.tol = validation.positive("tol", tol)
 
     def check(self, obs: Observation) -> str | None:
         g = obs.grad_norm
@@ -244,7 +233,7 @@ class MaxSteps(StopRule):
     """S3: stop once ``n`` optimizer steps have been taken."""
 
     def __init__(self, n: int) -> None:
-        self.n = _count("n", n, 1)
+        self.n = validation.count("n", n)
 
     def check(self, obs: Observation) -> str | None:
         return f"step {obs.step} >= {self.n}" if obs.step >= self.n else None
@@ -257,7 +246,7 @@ class MaxEpochs(StopRule):
     """Stop at the end of epoch ``n``."""
 
     def __init__(self, n: int) -> None:
-        self.n = _count("n", n, 1)
+        self.n = validation.count("n", n)
 
     def check(self, obs: Observation) -> str | None:
         done = obs.epoch_end and obs.epoch >= self.n
@@ -274,9 +263,7 @@ class Divergence(StopRule):
     _state = ("_initial",)
 
     def __init__(self, factor: float | None = 1e3) -> None:
-        if factor is not None and _positive("factor", factor) <= 1:
-            raise ValueError(f"Invalid factor: {factor} (must be > 1)")
-        self.factor = None if factor is None else float(factor)
+        self.factor = None if factor is None else GROWTH.check("factor", factor)
         self._initial: float | None = None
 
     def reset(self) -> None:
@@ -306,15 +293,10 @@ class Patience(StopRule):
 
     def __init__(self, patience: int = 5, monitor: str = "val_loss", mode: str = "min",
                  min_delta: float = 0.0, restore_best: bool = True) -> None:
-        self.patience = _count("patience", patience, 0)
-        if not isinstance(monitor, str):
-            raise TypeError(f"Invalid monitor: {monitor!r} (must be a str)")
-        if mode not in ("min", "max"):
-            raise ValueError(f"Invalid mode: {mode!r} (must be 'min' or 'max')")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) \
-                or not min_delta >= 0:
-            raise ValueError(f"Invalid min_delta: {min_delta!r} (must be a number >= 0)")
-        self.monitor, self.mode, self.min_delta = monitor, mode, float(min_delta)
+        self.patience = validation.count("patience", patience, 0)
+        self.monitor = Instance((str,), "a str").check("monitor", monitor)
+        self.mode = validation.one_of("mode", mode, ("min", "max"))
+        self.min_delta = NON_NEGATIVE.check("min_delta", min_delta)
         self.restore_best = bool(restore_best)
         self.reset()
 

@@ -30,12 +30,11 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from . import _aliases
-from . import validation as check
 from .engine import ChainOptimizer
 from .formula import Chain
 from .transforms import (
@@ -51,6 +50,7 @@ from .transforms import (
     scale_by_rms,
     trace,
 )
+from .validation import NON_NEGATIVE, UNIT, Constraint
 
 BETAS = ("beta1", "beta2")
 
@@ -59,20 +59,17 @@ __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdamSimple", "A
 
 
 class _Textbook(ChainOptimizer):
-    """A fixed chain with the lecture's hyperparameter names, validated on construction."""
+    """A fixed chain with the lecture's hyperparameter names, validated on construction
+    (the lecture's ranges: a momentum or decay rate in [0, 1))."""
 
     formula: Chain
     # The dict type of defaults and param groups: torch's name for the moments, or None.
     groups: type[_aliases.Aliased] | None = None
+    constraints: ClassVar[dict[str, Constraint]] = {
+        "lr": NON_NEGATIVE, "gamma": UNIT, "beta1": UNIT, "beta2": UNIT, "s": NON_NEGATIVE,
+        "weight_decay": NON_NEGATIVE}
 
     def __init__(self, params, nonfinite: str = "raise", **hyper: Any) -> None:
-        check.at_least("lr", hyper["lr"])
-        for name in ("gamma", "beta1", "beta2"):
-            if name in hyper:
-                check.in_unit_interval(name, hyper[name])
-        for name in ("s", "weight_decay"):
-            if name in hyper:
-                check.at_least(name, hyper[name])
         super().__init__(params, self.formula, nonfinite=nonfinite, **hyper)
         self._wrap_groups()
 

@@ -61,7 +61,7 @@ def test_nonfinite_ignore_applies_like_torch():
 
 
 def test_invalid_nonfinite_mode():
-    with pytest.raises(ValueError, match="Invalid nonfinite: 'warn'"):
+    with pytest.raises(ValueError, match="Invalid nonfinite value: 'warn'"):
         antigrad.Adam(params_with_grads(), nonfinite="warn")
 
 

@@ -237,17 +237,19 @@ def test_progress_bar_runs_without_a_terminal(capsys):
 
 @pytest.mark.parametrize("kwargs,error,text", [
     (dict(), ValueError, "Invalid budget"),
-    (dict(epochs=0), ValueError, "Invalid epochs: 0"),
+    (dict(epochs=0), ValueError, "Invalid epochs value: 0 (must be an integer >= 1)"),
+    (dict(epochs=1.5), TypeError, "Invalid epochs value: 1.5 (must be an integer)"),
     (dict(epochs=1, batch_size=0), ValueError, "Invalid batch_size: 0"),
     (dict(epochs=1, monitor="val_acc"), ValueError, "Invalid monitor: 'val_acc'"),
     (dict(epochs=1, track=["hessian"]), ValueError, "Invalid track: ['hessian']"),
     (dict(epochs=1, combine="vote"), ValueError, "Invalid combine: 'vote'"),
-    (dict(epochs=1, restarts=0), ValueError, "Invalid restarts: 0"),
+    (dict(epochs=1, restarts=0), ValueError, "Invalid restarts value: 0"),
     (dict(epochs=1, restarts=[{"momentum": 0.9}]), ValueError, "unknown keys ['momentum']"),
     (dict(epochs=1, schedule_interval="batch"), ValueError, "Invalid schedule_interval"),
     (dict(epochs=1, stop=5), TypeError, "Invalid stop: 5"),
     (dict(epochs=1, resume=True), ValueError, "Invalid resume: True (needs checkpoint="),
-    (dict(epochs=1, lr=-1.0), ValueError, "Invalid lr: -1.0"),
+    (dict(epochs=1, lr=-1.0), ValueError, "Invalid lr value: -1.0 (must be >= 0)"),
+    (dict(epochs=1, lr="big"), TypeError, "Invalid lr value: 'big' (must be a number)"),
     (dict(epochs=1, optimizer="adam"), TypeError, "Invalid optimizer: 'adam'"),
 ])
 def test_bad_arguments_name_the_argument(kwargs, error, text):

@@ -34,6 +34,7 @@ def test_the_config_is_frozen_and_derives_its_runs():
 @pytest.mark.parametrize("options, error, match", [
     ({"lr": 0.1}, ValueError, "budget"),
     ({"steps": 0}, ValueError, "steps"),
+    ({"steps": 2.5}, TypeError, "steps value: 2.5 \\(must be an integer\\)"),
     ({"steps": 5, "mode": "up"}, ValueError, "mode"),
     ({"steps": 5, "track": ["gradnorm"]}, ValueError, "track"),
     ({"steps": 5, "seed": 1.5}, TypeError, "seed"),

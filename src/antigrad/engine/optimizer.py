@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
+from .. import validation
 from ..errors import NonFiniteGradientError  # noqa: F401 - re-exported: its old home
 from ..formula.transform import Chain
 from . import backends, capturable, differentiable, sparse, tritonkernel
@@ -15,6 +16,11 @@ from .buckets import Bucket
 from .nonfinite import MODES as NONFINITE_MODES
 from .nonfinite import NonFinitePolicy, describe, describe_deferred
 from .planner import Planner, Work, create_state, position
+
+# Param-group options the engine itself reads, whatever the chain.
+ENGINE_OPTIONS: dict[str, validation.Constraint] = {
+    "differentiable": validation.Flag(), "foreach": validation.Flag(optional=True),
+    "fused": validation.Flag(optional=True)}
 
 
 class ChainOptimizer(torch.optim.Optimizer):
@@ -41,7 +47,14 @@ class ChainOptimizer(torch.optim.Optimizer):
             textbook face, ``"ignore"`` in the torch-compatible classes (as torch).
             ``nonfinite_chosen`` records whether it was given (``antigrad.fit`` makes an
             optimizer left at its default raise).
-        **defaults: hyperparameter defaults (overriding the chain's own).
+        **defaults: hyperparameter defaults (overriding the chain's own). Each must be a
+            hyperparameter the chain reads (declared by one of its transforms, with a
+            default or a constraint), one the class declares in :attr:`constraints`, or one
+            of the engine's options ``differentiable``, ``foreach``, ``fused``; another
+            name raises :class:`~antigrad.UnknownNameError` with the nearest valid one
+            (``unknown hyperparameter 'lrr' (did you mean 'lr'?)``). Values are checked
+            against the declared constraints (TypeError for a wrong type, ValueError for a
+            wrong value) here, in :meth:`add_param_group` and in :meth:`load_state_dict`.
 
     Example::
 
@@ -56,20 +69,26 @@ class ChainOptimizer(torch.optim.Optimizer):
     """
 
     default_nonfinite = "raise"
+    # The face's own constraints, over the chain's (a stricter range, its options).
+    constraints: ClassVar[Mapping[str, validation.Constraint]] = {}
 
     def __init__(self, params: Iterable[Any], chain: Chain | None = None, *,
                  nonfinite: str | None = None, **defaults: Any) -> None:
         self.nonfinite_chosen = nonfinite is not None
         nonfinite = self.default_nonfinite if nonfinite is None else nonfinite
-        if nonfinite not in NONFINITE_MODES:
-            raise ValueError(f"Invalid nonfinite: {nonfinite!r} (must be one of "
-                             f"{', '.join(map(repr, NONFINITE_MODES))})")
+        validation.one_of("nonfinite", nonfinite, NONFINITE_MODES)
         if chain is not None and not isinstance(chain, Chain):
-            raise TypeError(f"Invalid chain: {chain!r} (build one with antigrad.chain(...))")
+            raise TypeError(f"Invalid chain value: {chain!r} (build one with "
+                            f"antigrad.chain(...))")
+        if chain is not None:
+            validation.refuse_unknown(defaults, {*chain.hyperparameters, *ENGINE_OPTIONS,
+                                                 *self.constraints})
         self._chain = chain
         self._nonfinite = NonFinitePolicy(nonfinite)
         self.planner = Planner(type(self).__name__)
         base = dict(chain.defaults) if chain is not None else {}
+        # Before the parameters, as torch.optim checks (``Adam(None, lr=-1)``: the lr).
+        self.check_group({**base, **defaults})
         # torch.optim.Optimizer's own constructor, even when a subclass also derives from a
         # torch.optim class (antigrad.Adam is a torch.optim.Adam): that class's constructor
         # would build torch's state, not ours.
@@ -253,8 +272,19 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     @staticmethod
     def check_hyperparameters(group: dict[str, Any]) -> None:
-        """Raise if ``group``'s hyperparameters are invalid; subclasses check theirs (the
-        constructor's checks), for groups added later and for loaded state dicts too."""
+        """Rules that constraints of single values cannot say (one option requires another);
+        subclasses add theirs. Run after the declared constraints (:meth:`check_group`)."""
+
+    def check_group(self, group: Mapping[str, Any]) -> None:
+        """Refuse ``group`` (a param group with the defaults filled in) if one of its values
+        breaks a declared constraint -- the engine's options, the chain's transforms', this
+        class's own :attr:`constraints` -- or :meth:`check_hyperparameters`. Keys that no
+        one declares (a scheduler's ``initial_lr``, a group's name) are left alone, as
+        torch.optim does."""
+        declared = {**ENGINE_OPTIONS, **self.build(dict(group)).constraints,
+                    **self.constraints}
+        validation.check_all(declared, group)
+        self.check_hyperparameters(dict(group))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load as torch does, after checking the hyperparameters as the constructor does
@@ -272,7 +302,7 @@ class ChainOptimizer(torch.optim.Optimizer):
             if not isinstance(saved, dict):
                 return
             group = {**self.defaults, **saved}
-            self.check_hyperparameters(group)
+            self.check_group(group)
             chain = self.build(group)
             needs = [n for n in (*chain.state, *chain.scalar_state)
                      if n not in self.optional_state]
@@ -299,7 +329,7 @@ class ChainOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if isinstance(param_group, dict):  # a group's own lr too, before anything is added
-            self.check_hyperparameters({**self.defaults, **param_group})
+            self.check_group({**self.defaults, **param_group})
         self.planner.invalidate()
         super().add_param_group(param_group)
 

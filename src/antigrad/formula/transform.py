@@ -129,6 +129,10 @@ class Transform:
         scalar_state: scalar state it keeps per parameter, name -> initial value. The
             engine advances ``step`` by one before ``scalars`` runs.
         defaults: default values of the hyperparameters it reads.
+        constraints: what the hyperparameters it reads must be, param-group key ->
+            constraint of :mod:`antigrad.validation` (``{"lr": NON_NEGATIVE}``); the
+            optimizer checks them at construction, in ``add_param_group`` and on
+            ``load_state_dict``. Every key it reads has a default or a constraint.
     """
 
     # Class-level defaults; a subclass overrides them (as properties when they depend on
@@ -137,18 +141,21 @@ class Transform:
     state: Mapping[str, StateInit] = MappingProxyType({})
     scalar_state: Mapping[str, float] = MappingProxyType({})
     defaults: Mapping[str, Any] = MappingProxyType({})
+    constraints: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(self, name: str, update: Update, scalars: Scalars | None = None,
                  state: Mapping[str, StateInit] | None = None,
                  scalar_state: Mapping[str, float] | None = None,
-                 defaults: Mapping[str, Any] | None = None) -> None:
+                 defaults: Mapping[str, Any] | None = None,
+                 constraints: Mapping[str, Any] | None = None) -> None:
         # Instance attributes shadow the methods and properties a subclass defines.
         state, scalar_state = dict(state or {}), dict(scalar_state or {})
         defaults = dict(defaults or {})
         for key, value in (("name", name), ("update", update),
                            *((("scalars", scalars),) if scalars is not None else ()),
                            ("state", state), ("scalar_state", scalar_state),
-                           ("defaults", defaults)):
+                           ("defaults", defaults),
+                           ("constraints", dict(constraints or {}))):
             object.__setattr__(self, key, value)
         object.__setattr__(self, "key", (Transform, name, update, scalars,
                                          tuple(state.items()), tuple(scalar_state.items()),
@@ -263,6 +270,8 @@ class Chain:
             k: v for t in self.transforms for k, v in t.scalar_state.items()}
         self.defaults: dict[str, Any] = {
             k: v for t in self.transforms for k, v in t.defaults.items()}
+        self.constraints: dict[str, Any] = {
+            k: v for t in self.transforms for k, v in t.constraints.items()}
         # What identifies the chain: its transforms' values, as one tuple of plain tuples.
         self.key = tuple(t.key for t in self.transforms)
         self._hash = hash(self.key)
@@ -278,6 +287,11 @@ class Chain:
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(t.name for t in self.transforms) + ")"
+
+    @property
+    def hyperparameters(self) -> frozenset[str]:
+        """The param-group keys its transforms read (those with a default or a constraint)."""
+        return frozenset(self.defaults) | frozenset(self.constraints)
 
     def explain(self) -> str:
         """What the chain computes: its transforms, its state, and its traced update

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from antigrad.schedules._checks import _check_int
+from antigrad import validation
 from antigrad.schedules.closed_form import Schedule
 from antigrad.schedules.verdict import Tail
 
@@ -71,7 +71,7 @@ class Sequential(_Chain):
             raise ValueError(f"Invalid milestones: {milestones} (need {len(self.schedules) - 1}"
                              f" for {len(self.schedules)} schedules)")
         for i, m in enumerate(milestones):
-            _check_int(f"milestones[{i}]", m, 1)
+            validation.count(f"milestones[{i}]", m, 1)
             if i and m <= milestones[i - 1]:
                 raise ValueError(f"Invalid milestones: {milestones} (must increase)")
         self.milestones = milestones

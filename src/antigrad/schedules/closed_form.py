@@ -22,11 +22,15 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from antigrad.schedules._checks import _check_float, _check_int
+from antigrad import validation
 from antigrad.schedules.verdict import Tail, Verdict
+from antigrad.validation import NON_NEGATIVE, POSITIVE, Interval
 
 __all__ = ["Schedule", "Constant", "Step", "Exponential", "InverseTime", "Cosine",
            "LinearWarmup"]
+
+DECAY = Interval(0.0, 1.0, "right")     # a factor per step or period: (0, 1]
+FRACTION = Interval(0.0, 1.0, "both")   # a share of the base lr: [0, 1]
 
 
 class Schedule(LRScheduler):
@@ -62,7 +66,7 @@ class Schedule(LRScheduler):
 
     def lr_at(self, t: int) -> list[float]:
         """The learning rate of every param group at step index ``t`` (no side effects)."""
-        f = self.factor(_check_int("t", t, 0))
+        f = self.factor(validation.count("t", t, 0))
         return [float(base) * f for base in self.base_lrs]
 
     @property
@@ -101,8 +105,8 @@ class Step(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
-        self.step_size = _check_int("step_size", step_size, 1)
-        self.gamma = _check_float("gamma", gamma, 0.0, 1.0, low_open=True)
+        self.step_size = validation.count("step_size", step_size)
+        self.gamma = DECAY.check("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, t: int) -> float:
@@ -121,7 +125,7 @@ class Exponential(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, gamma: float,
                  last_epoch: int = -1) -> None:
-        self.gamma = _check_float("gamma", gamma, 0.0, 1.0, low_open=True)
+        self.gamma = DECAY.check("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, t: int) -> float:
@@ -140,8 +144,8 @@ class InverseTime(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, tau: float = 1.0, p: float = 1.0,
                  last_epoch: int = -1) -> None:
-        self.tau = _check_float("tau", tau, 0.0, low_open=True)
-        self.p = _check_float("p", p, 0.0)
+        self.tau = POSITIVE.check("tau", tau)
+        self.p = NON_NEGATIVE.check("p", p)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, t: int) -> float:
@@ -162,8 +166,8 @@ class Cosine(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int,
                  min_factor: float = 0.0, last_epoch: int = -1) -> None:
-        self.total_steps = _check_int("total_steps", total_steps, 1)
-        self.min_factor = _check_float("min_factor", min_factor, 0.0, 1.0)
+        self.total_steps = validation.count("total_steps", total_steps)
+        self.min_factor = FRACTION.check("min_factor", min_factor)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, t: int) -> float:
@@ -182,8 +186,8 @@ class LinearWarmup(Schedule):
 
     def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int,
                  start_factor: float = 0.1, last_epoch: int = -1) -> None:
-        self.warmup_steps = _check_int("warmup_steps", warmup_steps, 1)
-        self.start_factor = _check_float("start_factor", start_factor, 0.0, 1.0)
+        self.warmup_steps = validation.count("warmup_steps", warmup_steps)
+        self.start_factor = FRACTION.check("start_factor", start_factor)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, t: int) -> float:

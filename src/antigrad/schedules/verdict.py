@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from antigrad.schedules._checks import _check_int
+from antigrad import validation
 
 __all__ = ["Verdict", "Tail", "robbins_monro"]
 
@@ -154,7 +154,7 @@ def robbins_monro(schedule: Any, horizon: int = 1_000_000) -> Verdict:
     if isinstance(schedule, ReduceLROnPlateau):
         return Verdict(None, "reduce-on-plateau depends on the run: its lr is not known "
                              "in advance")
-    horizon = _check_int("horizon", horizon, 1000)
+    horizon = validation.count("horizon", horizon, 1000)
     eps = _values(_as_callable(schedule), horizon)
     if not np.all(np.isfinite(eps)) or np.any(eps < 0):
         k = int(np.argmax(~np.isfinite(eps) | (eps < 0))) + 1

@@ -66,9 +66,7 @@ class DiagonalNewtonDirection(Direction):
 
     def __init__(self, hessian: str = "auto", damping: float = 1e-4, samples: int = 8,
                  seed: int = 0, exact_max_params: int = 2000) -> None:
-        if hessian not in HESSIANS:
-            raise ValueError(f"Invalid hessian value: {hessian!r} (must be one of "
-                             f"{', '.join(map(repr, HESSIANS))})")
+        validation.one_of("hessian", hessian, HESSIANS)
         finite_damping(damping)
         whole_number("samples", samples)
         whole_number("seed", seed, low=-2**63)

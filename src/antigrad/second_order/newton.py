@@ -62,6 +62,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import validation
 from . import curvature
 from .base import SecondOrderOptimizer
 from .direction import Context, Direction
@@ -168,9 +169,7 @@ class Newton(SecondOrderOptimizer):
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
                  cg_max_iter: int | None = None, max_hessian_bytes: int = 2**30,
                  trust_radius: float = 1.0, nonfinite: str | None = None) -> None:
-        if mode not in MODES:
-            raise ValueError(f"Invalid mode value: {mode!r} (must be one of "
-                             f"{', '.join(map(repr, MODES))})")
+        validation.one_of("mode", mode, MODES)
         whole_number("max_hessian_bytes", max_hessian_bytes)
         finite_damping(damping)
         if cg_max_iter is not None:

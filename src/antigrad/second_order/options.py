@@ -20,11 +20,7 @@ NONFINITE_MODES = ("raise", "skip", "ignore")
 
 def whole_number(name: str, value: Any, low: int = 1) -> int:
     """An ``int`` (not ``bool``) ``≥ low``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name} value: {value!r} (must be an integer >= {low})")
-    if value < low:
-        raise ValueError(f"Invalid {name} value: {value!r} (must be an integer >= {low})")
-    return value
+    return validation.count(name, value, low)
 
 
 def finite_damping(value: Any) -> None:
@@ -35,15 +31,11 @@ def finite_damping(value: Any) -> None:
 
 
 def positive(name: str, value: Any) -> None:
-    if not validation.number(name, value) > 0:
-        raise ValueError(f"Invalid {name} value: {value} (must be > 0)")
+    validation.positive(name, value)
 
 
 def nonfinite_mode(value: Any) -> str:
-    if value not in NONFINITE_MODES:
-        raise ValueError(f"Invalid nonfinite value: {value!r} (must be one of "
-                         f"{', '.join(map(repr, NONFINITE_MODES))})")
-    return value
+    return validation.one_of("nonfinite", value, NONFINITE_MODES)
 
 
 def common_defaults(lr: float | Tensor, max_iter: int, max_eval: int | None,
@@ -53,10 +45,7 @@ def common_defaults(lr: float | Tensor, max_iter: int, max_eval: int | None,
 
     With ``signed_tolerances`` (torch.optim.LBFGS's rule) a tolerance may be any number
     but NaN: a negative one never fires."""
-    if isinstance(lr, Tensor) and lr.numel() != 1:  # torch.optim.LBFGS's own words
-        raise ValueError(f"Invalid lr value: a tensor of shape {tuple(lr.shape)} (Tensor lr "
-                         f"must be 1-element)")
-    validation.at_least("lr", lr)
+    validation.at_least("lr", lr)  # a tensor: one element ("Tensor lr must be 1-element")
     whole_number("max_iter", max_iter)
     if max_eval is None:
         max_eval = max_iter * 5 // 4

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from .. import validation
 from . import curvature
 from .direction import Context, Direction
 from .flat import Point
@@ -112,8 +113,7 @@ class TrustRegionNewton(Direction):
                  cg_rtol: float | None = None) -> None:
         positive("trust_radius", trust_radius)
         positive("max_trust_radius", max_trust_radius)
-        if not 0 <= eta < GOOD:
-            raise ValueError(f"Invalid eta value: {eta} (must be in [0, {GOOD}))")
+        validation.Interval(0.0, GOOD, "left").check("eta", eta)
         if cg_max_iter is not None:
             whole_number("cg_max_iter", cg_max_iter)
         if cg_rtol is not None:

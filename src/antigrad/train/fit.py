@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from .. import validation
 from ..engine import ChainOptimizer
 from ..stop import Divergence, MaxEpochs, MaxSteps, StopRule
 from .budget import RunRule, end_of_resumed_run
@@ -32,9 +33,8 @@ __all__ = ["fit", "fit_with"]
 
 def _optimizer_factory(model: torch.nn.Module, optimizer: Any, lr: Any
                        ) -> Callable[[float | None], torch.optim.Optimizer]:
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float))
-                           or not lr >= 0):
-        raise ValueError(f"Invalid lr: {lr!r} (must be a number >= 0)")
+    if lr is not None:
+        validation.at_least("lr", lr)
     params = lambda: [p for p in model.parameters() if p.requires_grad]  # noqa: E731
     if optimizer is None:
         from ..optim import SGD

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from .. import validation
 from ..stop import StopRule
 from .amp import Precision
 from .clipping import Clipping
@@ -42,13 +43,11 @@ _SCHEDULERS = (LRScheduler, ReduceLROnPlateau)
 
 
 def positive_int(name: str, value: Any, allow_none: bool = True) -> int | None:
-    """``value`` if it is an integer >= 1 (or None when allowed), else ValueError."""
+    """``value`` if it is an integer >= 1 (or None when allowed): TypeError for another
+    type, ValueError below 1."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Invalid {name}: {value!r} (must be an integer >= 1"
-                         f"{' or None' if allow_none else ''})")
-    return value
+    return validation.count(name, value)
 
 
 def _one_of(name: str, value: Any, choices: tuple[str, ...]) -> None:

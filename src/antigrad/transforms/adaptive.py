@@ -12,6 +12,7 @@ from typing import Any
 
 from ..formula.expr import lerp, maximum, sqrt
 from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
+from ..validation import UNIT, Constraint, Pair, non_negative
 
 
 def _key_default(key: Key, value: float) -> dict:
@@ -71,6 +72,11 @@ class ScaleByAdagrad(Transform):
     def defaults(self) -> Mapping[str, Any]:
         return {**_key_default(self.eps, 1e-10), **_key_default(self.initial, 0.0)}
 
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return {**non_negative(self.defaults, getattr(self, "eps_root", 0.0)),
+                **_betas_constraints(getattr(self, "betas", None))}
+
 
 @dataclass(frozen=True, eq=False)
 class ScaleByRms(Transform):
@@ -105,6 +111,11 @@ class ScaleByRms(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return {**_key_default(self.decay, 0.99), **_key_default(self.eps, 1e-8)}
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return {**non_negative(self.defaults, getattr(self, "eps_root", 0.0)),
+                **_betas_constraints(getattr(self, "betas", None))}
 
 
 @dataclass(frozen=True, eq=False)
@@ -155,6 +166,11 @@ class ScaleByAdam(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8)}
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return {**non_negative(self.defaults, getattr(self, "eps_root", 0.0)),
+                **_betas_constraints(getattr(self, "betas", None))}
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,6 +229,11 @@ class ScaleByNadam(Transform):
         return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8),
                 **(_key_default(decay, 4e-3) if decay is not None else {})}
 
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return {**non_negative(self.defaults, getattr(self, "eps_root", 0.0)),
+                **_betas_constraints(getattr(self, "betas", None))}
+
 
 # Dozat's momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t psi)), as torch.optim.NAdam.
 MU_BASE = 0.96
@@ -245,3 +266,13 @@ scale_by_adagrad = interned(ScaleByAdagrad)
 scale_by_rms = interned(ScaleByRms)
 scale_by_adam = interned(ScaleByAdam)
 scale_by_nadam = interned(ScaleByNadam)
+
+
+def _betas_constraints(betas: Key | tuple[Key, Key] | None) -> dict[str, Constraint]:
+    """A tuple-valued key is a pair in [0, 1) (torch's rule for ``betas``), two keys are each
+    in [0, 1)."""
+    if betas is None:
+        return {}
+    if isinstance(betas, str):
+        return {betas: Pair(UNIT)}
+    return {key: UNIT for key in _pair(betas) if isinstance(key, str)}

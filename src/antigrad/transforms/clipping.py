@@ -12,6 +12,7 @@ from typing import Any
 
 from ..formula.expr import minimum, norm
 from ..formula.transform import Key, Transform, hyper, interned
+from ..validation import non_negative
 from .step import _default
 
 CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
@@ -35,6 +36,10 @@ class ClipByNorm(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.max_norm, 1.0)
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..formula.transform import Key, Transform, hyper, interned
+from ..validation import non_negative
 from .step import _default
 
 
@@ -31,6 +32,10 @@ class AddWeightDecay(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.weight_decay, 0.0)
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +62,10 @@ class DecoupledWeightDecay(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.weight_decay, 1e-2)
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults, self.lr)
 
 
 add_weight_decay = interned(AddWeightDecay)

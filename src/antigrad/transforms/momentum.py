@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
+from ..validation import Interval, non_negative
 from .step import _default
 
 
@@ -48,6 +49,10 @@ class Trace(Transform):
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.decay, 0.9)
 
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
+
 
 @dataclass(frozen=True, eq=False)
 class Momentum(Transform):
@@ -62,6 +67,11 @@ class Momentum(Transform):
     nesterov: bool = False
     name = "momentum"
     state = {"momentum_buffer": zeros}
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        dampening = {self.dampening: Interval(None)} if isinstance(self.dampening, str) else {}
+        return {**non_negative(self.momentum), **dampening}
 
     def update(self, u, x, c):
         b = x.state["momentum_buffer"] * c["keep"] + u * c["take"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..formula.transform import Key, Transform, hyper, interned
+from ..validation import non_negative
 
 
 def _default(key: Key, value: float) -> dict[str, float]:
@@ -35,6 +36,10 @@ class Descend(Transform):
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.lr, 1e-3)
 
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
+
 
 @dataclass(frozen=True, eq=False)
 class ScaleByLr(Transform):
@@ -52,6 +57,10 @@ class ScaleByLr(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.lr, 1e-3)
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)
@@ -102,6 +111,10 @@ class ScaleByInverseTime(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return _default(self.decay, 0.0)
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
 
 
 # The names chains are written with: T.descend(), T.scale_by_lr("gamma"), ...

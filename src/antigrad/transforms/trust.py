@@ -13,6 +13,7 @@ from typing import Any
 
 from ..formula.expr import Expr, norm, sign
 from ..formula.transform import Key, Transform, hyper, interned
+from ..validation import non_negative
 from .step import _default
 
 
@@ -58,6 +59,10 @@ class ScaleByLars(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         return {**_default(self.trust_coefficient, 1e-3), **_default(self.weight_decay, 0.0)}
+
+    @property
+    def constraints(self) -> Mapping[str, Any]:
+        return non_negative(self.defaults)
 
 
 scale_by_trust_ratio = interned(ScaleByTrustRatio)
