@@ -229,3 +229,9 @@ def test_noise_verdicts_say_within_noise_when_intervals_overlap():
                                     budget=1))
     assert noise_verdicts(one)[0].endswith("noise unknown (fewer than 2 seeds)")
     assert all(math.isfinite(v) for v in best_so_far(one, "adam"))
+
+
+def test_rankings_after_k_trials_show_ties_as_ties():
+    assert tuning._ranking_text([("sgd", 0.9), ("adam", 0.9), ("momentum", 0.8)]) == \
+        "sgd = adam > momentum"
+    assert tuning._ranking_text([]) == ""

@@ -230,6 +230,16 @@ def _checkpoints(budget: int) -> list[int]:
         k += 1
 
 
+def _ranking_text(order: list[tuple[str, float]]) -> str:
+    """``a > b = c``: names best first, ``=`` between equal values (a tie is no ranking)."""
+    text = ""
+    for i, (name, value) in enumerate(order):
+        if i:
+            text += " = " if value == order[i - 1][1] else " > "
+        text += name
+    return text
+
+
 def noise_verdicts(cmp: Comparison) -> list[str]:
     """For each pair of neighbours in the ranking: whether the better one's lead exceeds
     the seed noise (their mean ± std intervals are apart) or is within noise."""
@@ -271,7 +281,7 @@ def tuning_text(cmp: Comparison) -> str:
         have = [(n, curves[n][k - 1]) for n in names
                 if k <= len(curves[n]) and math.isfinite(curves[n][k - 1])]
         order = sorted(have, key=lambda item: sign * item[1])
-        lines.append(f"ranking after {k} trial(s): " + (" > ".join(n for n, _ in order) or "—"))
+        lines.append(f"ranking after {k} trial(s): " + (_ranking_text(order) or "—"))
     lines += ["", "test metric at the chosen lr, neighbours in the ranking "
               "(mean ± std over seeds):", *noise_verdicts(cmp)]
     return "\n".join(lines) + "\n"
