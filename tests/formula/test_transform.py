@@ -131,3 +131,12 @@ def test_a_chain_built_every_step_grows_nothing_and_gives_the_same_numbers():
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
         assert torch.equal(rebuilt.state[a]["exp_avg_sq"], fixed.state[b]["exp_avg_sq"])
+
+
+def test_a_users_key_fields_are_known_hyperparameters_and_typos_are_refused():
+    chain = T.chain(ScaleBy(), T.descend())
+    assert {"factor", "lr"} <= chain.hyperparameters
+    param = [torch.nn.Parameter(torch.ones(3))]
+    antigrad.ChainOptimizer(param, chain, lr=0.1, factor=0.5)
+    with pytest.raises(antigrad.errors.UnknownNameError, match="'factr'.*'factor'"):
+        antigrad.ChainOptimizer(param, chain, lr=0.1, factr=0.5)

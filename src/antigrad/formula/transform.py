@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import struct
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -189,6 +190,16 @@ class Transform:
     def __repr__(self) -> str:
         return f"<transform {self.name}>"
 
+    @property
+    def reads(self) -> frozenset[str]:
+        """The param-group keys it reads: those with a default or a constraint, and the keys
+        its :data:`Key` fields name (``factor: Key = "factor"`` reads ``group["factor"]``),
+        so a transform written like the library's is known without declaring more."""
+        keys = set(self.defaults) | set(self.constraints)
+        for name in _key_fields(type(self)):
+            keys.update(_named_keys(getattr(self, name)))
+        return frozenset(keys)
+
     def update(self, u: Expr, x: Slots, c: Mapping[str, Expr]) -> Expr:
         """The new update ``u``; may rebind ``x.p`` and ``x.state[name]``."""
         raise NotImplementedError(f"{type(self).__name__} defines no update")
@@ -237,6 +248,33 @@ def _field_names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
     return names
+
+
+def _key_fields(cls: type) -> tuple[str, ...]:
+    """The dataclass fields of ``cls`` declared as :data:`Key` (or a pair of keys)."""
+    if not dataclasses.is_dataclass(cls):
+        return ()
+    return tuple(f.name for f in dataclasses.fields(cls) if _declares_key(f.type))
+
+
+def _declares_key(annotation: Any) -> bool:
+    # Annotations are strings under ``from __future__ import annotations``, else types.
+    if isinstance(annotation, str):
+        return any(word.strip("()[], ").endswith("Key") for word in annotation.split("|"))
+    return annotation == Key or set(typing.get_args(Key)) <= set(typing.get_args(annotation))
+
+
+def _named_keys(value: Any) -> Iterable[str]:
+    """The param-group keys a key field's value names: ``"lr"``, ``("betas", 0)`` or a
+    tuple of those; a number is a literal value and names none."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) \
+            and isinstance(value[1], int):
+        return (value[0],)
+    if isinstance(value, tuple):
+        return tuple(key for item in value for key in _named_keys(item))
+    return ()
 
 
 def _frozen(value: Any) -> Any:
@@ -290,8 +328,8 @@ class Chain:
 
     @property
     def hyperparameters(self) -> frozenset[str]:
-        """The param-group keys its transforms read (those with a default or a constraint)."""
-        return frozenset(self.defaults) | frozenset(self.constraints)
+        """The param-group keys its transforms read (:attr:`Transform.reads`)."""
+        return frozenset().union(*(t.reads for t in self.transforms))
 
     def explain(self) -> str:
         """What the chain computes: its transforms, its state, and its traced update
