@@ -483,3 +483,39 @@ def test_nonfinite_gradients_are_applied_by_default_as_torch(name):
     assert ps[0].isnan().any()
     strict = getattr(antigrad, name)(make_params(), lr=0.1, nonfinite="raise")
     assert strict.nonfinite == "raise" and strict.nonfinite_chosen
+
+
+# Half precision on the CPU: torch's default there is its for-loop path, foreach=True its
+# foreach path; each rounds differently in bfloat16/float16. NAdam and Adagrad issue other
+# ops than torch on one or both paths (docs/methods.md): their measured bounds after 16 steps.
+HALF_CASES = [*CASES, ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.1))]
+HALF_BOUND = {("NAdam", torch.bfloat16): 5.5e-3, ("NAdam", torch.float16): 3.7e-3,
+              ("Adagrad", torch.bfloat16): 5.0e-3, ("Adagrad", torch.float16): 6.2e-4}
+
+
+def assert_half_matches(ours, theirs, bound):
+    """Bit for bit (the same inf and NaN where float16's eps=1e-8 underflows), or, with a
+    bound, the same non-finite entries and a relative difference within it."""
+    finite = [x.isfinite() & y.isfinite() for x, y in zip(ours, theirs, strict=True)]
+    for x, y, f in zip(ours, theirs, finite, strict=True):
+        torch.testing.assert_close(x[~f], y[~f], rtol=0, atol=0, equal_nan=True)
+    if bound is None:
+        for x, y in zip(ours, theirs, strict=True):
+            torch.testing.assert_close(x, y, rtol=0, atol=0, equal_nan=True)
+    else:
+        assert rel_error([x[f] for x, f in zip(ours, finite, strict=True)],
+                         [y[f] for y, f in zip(theirs, finite, strict=True)]) <= bound
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name,kw", HALF_CASES, ids=[f"{n}-{kw}" for n, kw in HALF_CASES])
+def test_half_precision_on_the_cpu_follows_torchs_default_for_loop(name, kw, dtype):
+    ours, theirs, *_ = run_pair(name, kw, steps=16, dtype=dtype)
+    assert_half_matches(ours, theirs, HALF_BOUND.get((name, dtype)) if name == "NAdam" else None)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name,kw", HALF_CASES, ids=[f"{n}-{kw}" for n, kw in HALF_CASES])
+def test_half_precision_with_foreach_true_follows_torchs_foreach_path(name, kw, dtype):
+    ours, theirs, *_ = run_pair(name, dict(kw, foreach=True), steps=16, dtype=dtype)
+    assert_half_matches(ours, theirs, HALF_BOUND.get((name, dtype)))

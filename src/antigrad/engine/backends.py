@@ -5,7 +5,9 @@ dense (contiguous, channels-last, ...) and laid out as its parameter; the Triton
 (generated Triton, :mod:`.tritonkernel`) runs such tensors of any float dtype on CUDA
 (and ROCm) and XPU devices when Triton is installed; every other bucket (strided views,
 tensor subclasses such as DTensor, the CPU in half precision) runs on foreach with the
-same formulas.
+same formulas; a CPU bfloat16/float16 bucket makes foreach's calls tensor by tensor
+(:mod:`.pertensor`), as torch's default for-loop path does there, unless its param group
+asks for ``foreach=True``.
 
 ``ANTIGRAD_BACKEND`` forces a choice, read when an optimizer builds its buckets:
 ``foreach`` (always the general ``torch._foreach_*`` backend), ``native`` (never Triton),
@@ -77,9 +79,10 @@ class Plan:
 def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
         dtype: torch.dtype, check: bool = False,
         store: tuple[list[list[Tensor]], list[float]] | None = None,
-        reduced: dict[int, foreach.PerTensor] | None = None) -> bool:
+        reduced: dict[int, foreach.PerTensor] | None = None, ops: Any = torch) -> bool:
     """Run ``plan`` on one bucket of same-device, same-dtype tensors, outputs in place, with
-    the native kernel if the tensors allow it, else foreach.
+    the native kernel if the tensors allow it, else foreach (its calls made by ``ops``:
+    ``torch``, or :data:`.pertensor.OPS` for torch's for-loop arithmetic).
 
     With ``check``, the gradients are checked first: False (and nothing written) if one is
     not finite. ``store = (tensors, values)`` is scalar state written after the update:
@@ -93,7 +96,7 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
         if reduced is None:
             n = len(tensors["param"])
             reduced = reduced_values(plan, tensors, [scalars], [0] * n, [0] * n)
-        foreach.run(plan.foreach, tensors, scalars, reduced)
+        foreach.run(plan.foreach, tensors, scalars, reduced, ops)
         if store is not None:
             _store(store)
         return True
@@ -106,7 +109,7 @@ def run(plan: Plan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
                                                     rows)
     if check and not all_finite(tensors["grad"]):
         return False
-    foreach.run(plan.foreach, tensors, scalars)
+    foreach.run(plan.foreach, tensors, scalars, ops=ops)
     if store is not None:
         _store(store)
     return True

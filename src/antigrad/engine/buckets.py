@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from ..formula.transform import Chain, ScalarState
-from . import backends, capturable, native, tritonkernel
+from . import backends, capturable, native, pertensor, tritonkernel
 
 
 def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
@@ -152,8 +152,9 @@ class Bucket:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
                             step.partial, owners=step.owners)
         else:
+            ops = [self._ops(groups[row.group]) for row in step.rows]
             ok = self._run_by_rows(plan, step.params, step.grads, step.scalars, step.values,
-                                   check, step.call_rows, step.owners)
+                                   check, step.call_rows, step.owners, ops)
             self.versions = self._versions()
         if ok:
             self.commit(step)
@@ -239,13 +240,13 @@ class Bucket:
     def _run_by_rows(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None], scalars: list[dict[str, float]],
                      values: list[list[float]], check: bool, call_rows: list[int],
-                     owners: list[int]) -> bool:
+                     owners: list[int], ops: list[Any]) -> bool:
         """The general path: one backend call per row of scalars (after the reduce phases,
-        over all rows: a param group's totals span them)."""
+        over all rows: a param group's totals span them), its calls made by ``ops[row]``."""
         tensors = {"param": params, "grad": grads, **self.tensors}
         if len(scalars) == 1 and -1 not in call_rows and not plan.graph.reductions:
             return backends.run(plan, tensors, scalars[0], self.dtype, check=check,
-                                store=(self.scalar_tensors, values[0]))
+                                store=(self.scalar_tensors, values[0]), ops=ops[0])
         if check and not backends.all_finite([g for g in grads if g is not None]):
             return False
         reduced = backends.reduced_values(plan, tensors, scalars, call_rows, owners) \
@@ -253,11 +254,16 @@ class Bucket:
         for r in sorted(set(call_rows) - {-1}):
             pick = [i for i, row in enumerate(call_rows) if row == r]
             backends.run(plan, {n: [ts[i] for i in pick] for n, ts in tensors.items()},
-                         scalars[r], self.dtype,
+                         scalars[r], self.dtype, ops=ops[r],
                          store=([[ts[i] for i in pick] for ts in self.scalar_tensors], values[r]),
                          reduced=None if reduced is None else {
                              k: type(v)(v[i] for i in pick) for k, v in reduced.items()})
         return True
+
+    def _ops(self, group: dict[str, Any]) -> Any:
+        """What makes the general path's calls for ``group``: per tensor where that is
+        torch's default (CPU bfloat16/float16), else torch's foreach ops."""
+        return pertensor.OPS if pertensor.wanted(self.device, self.dtype, group) else torch
 
     def _bound(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor | None],
                partial: bool) -> native.Bound | tritonkernel.Bound | None:

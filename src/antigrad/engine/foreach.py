@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -103,16 +104,15 @@ class ForeachPlan:
             stack.extend(e.args)
 
 
-_UNARY = {"neg": torch._foreach_neg, "sqrt": torch._foreach_sqrt,
-          "abs": torch._foreach_abs, "sign": torch._foreach_sign}
-_UNARY_ = {"neg": torch._foreach_neg_, "sqrt": torch._foreach_sqrt_,
-           "abs": torch._foreach_abs_, "sign": torch._foreach_sign_}
+_UNARY = ("neg", "sqrt", "abs", "sign")
 
 
 def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, float],
-        reduced: dict[int, PerTensor] | None = None) -> None:
+        reduced: dict[int, PerTensor] | None = None, ops: Any = torch) -> None:
     """Execute ``plan`` on ``tensors`` (leaf name -> list); outputs are written in place.
-    ``reduced`` holds each reduction's values (node index -> one per tensor)."""
+    ``reduced`` holds each reduction's values (node index -> one per tensor). ``ops``
+    provides the ``_foreach_*`` calls: ``torch`` itself, or
+    :data:`antigrad.engine.pertensor.OPS` to run each call tensor by tensor."""
     graph = plan.graph
     values: dict[int, object] = {}
     owner: dict[int, str] = {}  # node index -> buffer it lives in ("tmp" or a leaf name)
@@ -127,8 +127,8 @@ def run(plan: ForeachPlan, tensors: dict[str, list[Tensor]], scalars: dict[str, 
         if i in plan.absorbed:
             continue
         inplace = _writable(plan, n, owner)
-        values[i], owner[i] = _compute(plan, n, values, inplace, owner)
-    _store(graph, values, owner, tensors)
+        values[i], owner[i] = _compute(plan, n, values, inplace, owner, ops)
+    _store(graph, values, owner, tensors, ops)
 
 
 def _scalar(n: Expr, values: dict[int, object], scalars: dict[str, float],
@@ -200,7 +200,7 @@ def _writable(plan: ForeachPlan, n: Expr, owner: dict[int, str]) -> Expr | None:
 
 
 def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
-             owner: dict[int, str]) -> tuple[list[Tensor], str]:
+             owner: dict[int, str], ops: Any = torch) -> tuple[list[Tensor], str]:
     keep = owner[inplace.index] if inplace is not None else "tmp"
     fused = plan.fused.get(n.index)
     if fused:
@@ -213,9 +213,9 @@ def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
         zs = values[term.z.index] if term.z is not None else None
         suffix = "_" if inplace is not None else ""
         if term.kind == "":
-            out = getattr(torch, "_foreach_add" + suffix)(xs, ys, alpha=scale)
+            out = getattr(ops, "_foreach_add" + suffix)(xs, ys, alpha=scale)
         else:
-            out = getattr(torch, f"_foreach_addc{term.kind}{suffix}")(xs, ys, zs, value=scale)
+            out = getattr(ops, f"_foreach_addc{term.kind}{suffix}")(xs, ys, zs, value=scale)
         return (xs, keep) if inplace is not None else (out, "tmp")
     args = [values[a.index] for a in n.args]
     op = n.op
@@ -224,47 +224,32 @@ def _compute(plan: ForeachPlan, n: Expr, values: dict, inplace: Expr | None,
     a = args[0]
     if _number(a):  # scalar on the left of sub or div (never written in place)
         if op == "sub":
-            out = torch._foreach_neg(args[1])
-            torch._foreach_add_(out, a)
+            out = ops._foreach_neg(args[1])
+            ops._foreach_add_(out, a)
         elif op == "div":
-            out = torch._foreach_reciprocal(args[1])
-            torch._foreach_mul_(out, a)
+            out = ops._foreach_reciprocal(args[1])
+            ops._foreach_mul_(out, a)
         else:
             raise NotImplementedError(f"{op}(scalar, tensor)")
         return out, "tmp"
+    rest = args[1:]
     if inplace is not None:
-        _inplace(op, a, args[1:])
+        getattr(ops, _name(op, rest) + "_")(a, *rest)
         return a, keep
-    return _outofplace(op, a, args[1:]), "tmp"
+    return getattr(ops, _name(op, rest))(a, *rest), "tmp"
 
 
-def _inplace(op: str, a: list[Tensor], rest: list) -> None:
-    if op in _UNARY_:
-        _UNARY_[op](a)
-    elif op == "lerp":
-        torch._foreach_lerp_(a, rest[0], rest[1])
-    elif op == "maximum":
-        (torch._foreach_clamp_min_ if _number(rest[0]) else torch._foreach_maximum_)(
-            a, rest[0])
-    elif op == "minimum":
-        (torch._foreach_clamp_max_ if _number(rest[0]) else torch._foreach_minimum_)(
-            a, rest[0])
-    else:
-        getattr(torch, f"_foreach_{op}_")(a, rest[0])
-
-
-def _outofplace(op: str, a: list[Tensor], rest: list) -> list[Tensor]:
+def _name(op: str, rest: list) -> str:
+    """The foreach op for graph op ``op`` on ``rest`` (after the first operand): a
+    maximum or minimum with a scalar is a clamp."""
     if op in _UNARY:
-        return _UNARY[op](a)
-    if op == "lerp":
-        return torch._foreach_lerp(a, rest[0], rest[1])
-    if op == "maximum":
-        f = torch._foreach_clamp_min if _number(rest[0]) else torch._foreach_maximum
-        return f(a, rest[0])
-    if op == "minimum":
-        f = torch._foreach_clamp_max if _number(rest[0]) else torch._foreach_minimum
-        return f(a, rest[0])
-    return getattr(torch, f"_foreach_{op}")(a, rest[0])
+        return f"_foreach_{op}"
+    if op in _CLAMPS and _number(rest[0]):
+        return f"_foreach_{_CLAMPS[op]}"
+    return f"_foreach_{op}"
+
+
+_CLAMPS = {"maximum": "clamp_min", "minimum": "clamp_max"}
 
 
 def _number(v: object) -> bool:
@@ -273,7 +258,7 @@ def _number(v: object) -> bool:
 
 
 def _store(graph: Graph, values: dict, owner: dict[int, str],
-           tensors: dict[str, list[Tensor]]) -> None:
+           tensors: dict[str, list[Tensor]], ops: Any) -> None:
     """Copy each output's final value into its own buffer, unless it already lives there."""
     pending = []
     for name, out in graph.outputs.items():
@@ -288,4 +273,4 @@ def _store(graph: Graph, values: dict, owner: dict[int, str],
             src = [t.clone() for t in src]
         pending.append((name, src))
     for name, src in pending:
-        torch._foreach_copy_(tensors[name], src)
+        ops._foreach_copy_(tensors[name], src)
