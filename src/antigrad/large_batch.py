@@ -28,14 +28,15 @@ from .validation import NON_NEGATIVE, Constraint, OrNone, Pair
 
 
 class LAMB(ChainOptimizer):
-    r"""LAMB: Adam's direction with a layer-wise trust ratio (You et al. 2019, Algorithm 2,
-    :math:`\phi` the identity).
+    r"""LAMB: Adam's direction with a layer-wise trust ratio.
+
+    You et al. 2019, Algorithm 2, with :math:`\phi` the identity:
 
     .. math::
         m \leftarrow \beta_1 m + (1 - \beta_1) g,\quad
-        v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\quad
-        r = \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon} + \lambda w,\quad
-        w \leftarrow w - \eta\, \frac{\|w\|}{\|r\|}\, r
+        G \leftarrow \beta_2 G + (1 - \beta_2) g^2,\quad
+        r = \frac{m / (1 - \beta_1^t)}{\sqrt{G / (1 - \beta_2^t)} + s} + \lambda w,\quad
+        w \leftarrow w - \varepsilon\, \frac{\|w\|}{\|r\|}\, r
 
     per tensor (layer); the ratio is 1 when :math:`\|w\|` or :math:`\|r\|` is 0. With
     ``max_grad_norm`` the gradients of each param group are first clipped to that total
@@ -43,9 +44,9 @@ class LAMB(ChainOptimizer):
 
     Args:
         params: parameters or param-group dicts.
-        lr: learning rate :math:`\eta`.
+        lr: learning rate :math:`\varepsilon`.
         betas: :math:`(\beta_1, \beta_2)`.
-        eps: :math:`\epsilon`, outside the root.
+        eps: :math:`s`, outside the root.
         weight_decay: :math:`\lambda`, added to the update before the trust ratio.
         max_grad_norm: clip each group's gradients to this total norm first (None: no).
         differentiable: run the step on autograd's tape (as torch.optim's option).
@@ -86,24 +87,25 @@ class LAMB(ChainOptimizer):
 
 
 class LARS(ChainOptimizer):
-    r"""LARS: SGD with momentum and a layer-wise local learning rate (You, Gitman &
-    Ginsburg 2017, Algorithm 1).
+    r"""LARS: SGD with momentum and a layer-wise local learning rate.
+
+    You, Gitman & Ginsburg 2017, Algorithm 1:
 
     .. math::
-        \lambda_l = \eta_{tc}\, \frac{\|w\|}{\|g\| + \beta \|w\|},\quad
-        v \leftarrow m v + \gamma\, \lambda_l\, (g + \beta w),\quad
+        \lambda_l = c\, \frac{\|w\|}{\|g\| + \beta \|w\|},\quad
+        v \leftarrow m v + \varepsilon\, \lambda_l\, (g + \beta w),\quad
         w \leftarrow w - v
 
-    per tensor (layer), with :math:`\gamma` the learning rate, :math:`\eta_{tc}` the trust
+    per tensor (layer), with :math:`\varepsilon` the learning rate, :math:`c` the trust
     coefficient and :math:`\beta` the weight decay; the local rate is 1 when
     :math:`\|w\|` or :math:`\|g\|` is 0 (as in the common implementations).
 
     Args:
         params: parameters or param-group dicts.
-        lr: global learning rate :math:`\gamma` (it enters the velocity, as in the paper).
+        lr: global learning rate :math:`\varepsilon` (it enters the velocity, as in the paper).
         momentum: :math:`m`.
         weight_decay: :math:`\beta`.
-        trust_coefficient: :math:`\eta_{tc}`.
+        trust_coefficient: :math:`c` (the paper's :math:`\eta`).
         differentiable: run the step on autograd's tape (as torch.optim's option).
         nonfinite: see :class:`~antigrad.ChainOptimizer`.
 

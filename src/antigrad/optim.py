@@ -68,9 +68,23 @@ class SGD(_TorchFace, torch.optim.SGD):
     r"""Stochastic gradient descent with optional momentum, as ``torch.optim.SGD``.
 
     .. math::
-        g \leftarrow \pm g + \lambda w,\quad
+        g \leftarrow \pm g + \text{wd}\, w,\quad
         b \leftarrow \mu b + (1 - \tau) g \ (b_1 = g),\quad
-        w \leftarrow w - \eta\,(g + \mu b \text{ if nesterov else } b)
+        w \leftarrow w - \varepsilon\,(g + \mu b \text{ if nesterov else } b)
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        momentum: :math:`\mu` (0: no buffer).
+        dampening: :math:`\tau`.
+        weight_decay: :math:`\text{wd}`, added to the gradient as :math:`\text{wd}\, w`.
+        nesterov: step along ``g + mu b`` (Sutskever et al.'s Nesterov form).
+        maximize: ascend instead (the gradient's sign flipped first).
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -124,7 +138,21 @@ class Adagrad(_TorchFace, torch.optim.Adagrad):
 
     .. math::
         G \leftarrow G + g^2,\quad
-        w \leftarrow w - \frac{\eta}{1 + (t - 1)\,\text{lr\_decay}}\,\frac{g}{\sqrt{G} + \epsilon}
+        w \leftarrow w - \frac{\varepsilon}{1 + (t - 1)\,\text{lr\_decay}}\,\frac{g}{\sqrt{G} + s}
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        lr_decay: the inverse-time decay of the learning rate.
+        weight_decay: added to the gradient as ``weight_decay * w``.
+        initial_accumulator_value: :math:`G` at the start.
+        eps: :math:`s`, outside the root.
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        maximize: ascend instead (the gradient's sign flipped first).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -177,8 +205,26 @@ class RMSprop(_TorchFace, torch.optim.RMSprop):
     .. math::
         G \leftarrow \alpha G + (1 - \alpha) g^2,\quad
         \bar g \leftarrow \alpha \bar g + (1 - \alpha) g \text{ (centered)},\quad
-        d = \frac{g}{\sqrt{G - \bar g^2} + \epsilon},\quad
-        b \leftarrow \mu b + d,\quad w \leftarrow w - \eta\, (b \text{ if } \mu > 0 \text{ else } d)
+        d = \frac{g}{\sqrt{G - \bar g^2} + s},\quad
+        b \leftarrow \mu b + d,\quad
+        w \leftarrow w - \varepsilon\, (b \text{ if } \mu > 0 \text{ else } d)
+
+    (:math:`\bar g = 0` unless ``centered``.)
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        alpha: :math:`\alpha`, the decay of the mean square.
+        eps: :math:`s`, outside the root.
+        weight_decay: added to the gradient as ``weight_decay * w``.
+        momentum: :math:`\mu` (0: no buffer).
+        centered: divide by the root of the variance :math:`G - \bar g^2`.
+        capturable: keep ``step`` on the parameter's device (CUDA graphs).
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        maximize: ascend instead (the gradient's sign flipped first).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -215,11 +261,27 @@ class Adam(_TorchFace, torch.optim.Adam):
 
     .. math::
         m \leftarrow \beta_1 m + (1 - \beta_1) g,\quad
-        v \leftarrow \beta_2 v + (1 - \beta_2) g^2,\quad
-        w \leftarrow w - \eta\, \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+        G \leftarrow \beta_2 G + (1 - \beta_2) g^2,\quad
+        w \leftarrow w - \varepsilon\, \frac{m / (1 - \beta_1^t)}{\sqrt{G / (1 - \beta_2^t)} + s}
 
     ``weight_decay`` adds ``wd * w`` to the gradient, or with ``decoupled_weight_decay``
-    multiplies ``w`` by ``1 - lr * wd`` (AdamW); ``amsgrad`` uses ``max_t v_t``.
+    multiplies ``w`` by ``1 - lr * wd`` (AdamW); ``amsgrad`` uses ``max_t G_t``.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        betas: :math:`(\beta_1, \beta_2)`.
+        eps: :math:`s`, outside the root.
+        weight_decay: ``wd`` (coupled unless ``decoupled_weight_decay``).
+        amsgrad: divide by the largest :math:`G` so far (AMSGrad).
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        maximize: ascend instead (the gradient's sign flipped first).
+        capturable: keep ``step`` on the parameter's device (CUDA graphs).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
+        decoupled_weight_decay: decay ``w`` itself, as AdamW.
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -259,9 +321,24 @@ class Adam(_TorchFace, torch.optim.Adam):
 class AdamW(Adam, torch.optim.AdamW):
     r"""AdamW, as ``torch.optim.AdamW``: Adam with decoupled weight decay (default 1e-2).
 
-    .. math:: w \leftarrow w (1 - \eta\,\text{wd}), \text{ then the Adam step}
+    .. math:: w \leftarrow w (1 - \varepsilon\,\text{wd}), \text{ then the Adam step}
 
     This is the lecture's L14 with ``wd = 2 lambda``.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        betas: :math:`(\beta_1, \beta_2)`.
+        eps: :math:`s`, outside the root.
+        weight_decay: ``wd``, the decoupled decay.
+        amsgrad: divide by the largest second moment so far (AMSGrad).
+        maximize: ascend instead (the gradient's sign flipped first).
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        capturable: keep ``step`` on the parameter's device (CUDA graphs).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -288,8 +365,25 @@ class NAdam(_TorchFace, torch.optim.NAdam):
 
     .. math::
         \mu_t = \beta_1 (1 - \tfrac12 0.96^{t\psi}),\quad
-        w \leftarrow w - \eta\,\frac{\frac{1 - \mu_t}{1 - \prod_{i\le t}\mu_i} g
-        + \frac{\mu_{t+1}}{1 - \prod_{i \le t+1}\mu_i} m}{\sqrt{v/(1 - \beta_2^t)} + \epsilon}
+        w \leftarrow w - \varepsilon\,\frac{\frac{1 - \mu_t}{1 - \prod_{i\le t}\mu_i} g
+        + \frac{\mu_{t+1}}{1 - \prod_{i \le t+1}\mu_i} m}{\sqrt{G/(1 - \beta_2^t)} + s}
+
+    with :math:`m` and :math:`G` Adam's moments.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon`.
+        betas: :math:`(\beta_1, \beta_2)`.
+        eps: :math:`s`, outside the root.
+        weight_decay: ``wd`` (coupled unless ``decoupled_weight_decay``).
+        momentum_decay: :math:`\psi`.
+        decoupled_weight_decay: decay ``w`` itself, as AdamW.
+        foreach: accepted and recorded, as torch's (one engine runs every step).
+        maximize: ascend instead (the gradient's sign flipped first).
+        capturable: keep ``step`` on the parameter's device (CUDA graphs).
+        differentiable: run the step on autograd's tape (docs/engine.md).
+        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
+            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 

@@ -92,6 +92,22 @@ class SGD(_Textbook):
     r"""Gradient descent, full batch (L3) or minibatch (L5).
 
     .. math:: w \leftarrow w - \varepsilon g
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.SGD([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L3, L5; Robbins & Monro, Ann. Math. Statist. 22 (1951).
     """
 
     formula = chain(descend())
@@ -101,10 +117,28 @@ class SGD(_Textbook):
 
 
 class Momentum(_Textbook):
-    r"""Heavy ball (L7): :math:`v \leftarrow \gamma v + \varepsilon g,\ w \leftarrow w - v`.
+    r"""Heavy ball (L7): the velocity carries the learning rate.
 
-    The velocity carries the learning rate, so a new ``lr`` affects only new gradients.
-    Reference: Polyak, 1964.
+    .. math:: v \leftarrow \gamma v + \varepsilon g,\quad w \leftarrow w - v
+
+    A new ``lr`` affects only new gradients.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        gamma: :math:`\gamma`, the momentum, in [0, 1).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.Momentum([w], lr=0.1, gamma=0.9)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L7; Polyak, USSR Comput. Math. Math. Phys. 4 (1964).
     """
 
     groups = _aliases.Momentum
@@ -117,7 +151,7 @@ class Momentum(_Textbook):
 
 
 class Nesterov(_Textbook):
-    r"""Nesterov's accelerated gradient (L8).
+    r"""Nesterov's accelerated gradient (L8): the gradient at the look-ahead point.
 
     .. math:: v \leftarrow \gamma v + \varepsilon \nabla L(w - \gamma v),\quad w \leftarrow w - v
 
@@ -128,7 +162,29 @@ class Nesterov(_Textbook):
     the parameters then hold the look-ahead point :math:`\phi = w - \gamma v` and follow
     the equivalent recursion :math:`\phi \leftarrow \phi - \gamma v_t - \varepsilon g(\phi)`
     (Sutskever et al., 2013). Do not mix the two forms in one run.
-    Reference: Nesterov, 1983.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        gamma: :math:`\gamma`, the momentum, in [0, 1).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.Nesterov([w], lr=0.1, gamma=0.9)
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum()
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+
+    Reference: lecture L8; Nesterov, Soviet Math. Dokl. 27 (1983); Sutskever et al.,
+    ICML 2013.
     """
 
     groups = _aliases.Momentum
@@ -173,9 +229,26 @@ class Nesterov(_Textbook):
 
 
 class AdaGrad(_Textbook):
-    r"""AdaGrad (L9): :math:`G \leftarrow G + g^2,\ w \leftarrow w - \varepsilon g / \sqrt{G + s}`.
+    r"""AdaGrad (L9): per-axis steps from the sum of squared gradients.
 
-    Reference: Duchi, Hazan & Singer, JMLR 2011.
+    .. math:: G \leftarrow G + g^2,\quad w \leftarrow w - \varepsilon\, g / \sqrt{G + s}
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        s: :math:`s`, inside the root.
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.AdaGrad([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L9; Duchi, Hazan & Singer, JMLR 12 (2011).
     """
 
     formula = chain(scale_by_adagrad(eps=0.0, eps_root="s", initial=0.0), descend())
@@ -185,11 +258,28 @@ class AdaGrad(_Textbook):
 
 
 class RMSprop(_Textbook):
-    r"""RMSprop (L10).
+    r"""RMSprop (L10): AdaGrad with a decaying mean of squared gradients.
 
-    .. math:: G \leftarrow \gamma G + (1-\gamma) g^2,\ w \leftarrow w - \varepsilon g / \sqrt{G + s}
+    .. math:: G \leftarrow \gamma G + (1-\gamma) g^2,\quad
+              w \leftarrow w - \varepsilon\, g / \sqrt{G + s}
 
-    Reference: Tieleman & Hinton, 2012.
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        gamma: :math:`\gamma`, the decay of :math:`G`, in [0, 1).
+        s: :math:`s`, inside the root.
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.RMSprop([w], lr=0.01)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L10; Tieleman & Hinton, Coursera lecture 6.5 (2012).
     """
 
     groups = _aliases.Momentum
@@ -204,8 +294,28 @@ class RMSprop(_Textbook):
 class AdamSimple(_Textbook):
     r"""Adam without bias correction (L11): RMSprop plus momentum.
 
-    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\ G \leftarrow \beta_2 G + (1-\beta_2) g^2,\
+    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+              G \leftarrow \beta_2 G + (1-\beta_2) g^2,\quad
               w \leftarrow w - \varepsilon\, m / (\sqrt{G} + s)
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
+        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
+        s: :math:`s`, outside the root (as L11 writes it).
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.AdamSimple([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L11; Kingma & Ba, arXiv 1412.6980.
     """
 
     groups = _aliases.Betas
@@ -220,12 +330,33 @@ class AdamSimple(_Textbook):
 class Adam(_Textbook):
     r"""Adam with bias correction (L12), epsilon inside the root.
 
-    .. math:: \hat m = \frac{m}{1-\beta_1^t},\ \hat G = \frac{G}{1-\beta_2^t},\
+    .. math:: m \leftarrow \beta_1 m + (1-\beta_1) g,\quad
+              G \leftarrow \beta_2 G + (1-\beta_2) g^2,\quad
+              \hat m = \frac{m}{1-\beta_1^t},\quad \hat G = \frac{G}{1-\beta_2^t},\quad
               w \leftarrow w - \varepsilon\, \hat m / \sqrt{\hat G + s}
 
     ``weight_decay`` (lambda) adds the L2 gradient ``2 lambda w`` before the moments: the
     coupled regularization that L14 warns about (see :class:`AdamW`).
-    Reference: Kingma & Ba, arXiv 1412.6980.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
+        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
+        s: :math:`s`, inside the root.
+        weight_decay: :math:`\lambda`, the coefficient of :math:`\lambda \|w\|^2` in the loss.
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.Adam([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L12; Kingma & Ba, arXiv 1412.6980.
     """
 
     groups = _aliases.Betas
@@ -246,10 +377,30 @@ class Adam(_Textbook):
 class Nadam(_Textbook):
     r"""Nadam (L13): Adam with Nesterov momentum, Dozat's plain form.
 
-    .. math:: \bar m = \frac{\beta_1 m_t}{1-\beta_1^{t+1}} + \frac{(1-\beta_1) g_t}{1-\beta_1^t},\
+    .. math:: \bar m = \frac{\beta_1 m_t}{1-\beta_1^{t+1}}
+              + \frac{(1-\beta_1) g_t}{1-\beta_1^t},\quad
               w \leftarrow w - \varepsilon\, \bar m / \sqrt{\hat G + s}
 
-    Reference: Dozat, "Incorporating Nesterov Momentum into Adam", 2016.
+    with :math:`m_t` and :math:`\hat G` as in :class:`Adam` (no momentum-decay schedule).
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
+        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
+        s: :math:`s`, inside the root.
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.Nadam([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L13; Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
 
     groups = _aliases.Betas
@@ -268,9 +419,29 @@ class AdamW(_Textbook):
     .. math:: w \leftarrow w - \varepsilon\, \frac{\hat m}{\sqrt{\hat G} + s}
               - \varepsilon \cdot 2\lambda\, w
 
+    with :math:`\hat m, \hat G` as in :class:`Adam`, from the gradient of the loss alone.
     ``weight_decay`` is lambda; torch.optim.AdamW's ``weight_decay`` is ``2 lambda``, so the
     default 0.005 matches torch's default 0.01.
-    Reference: Loshchilov & Hutter, arXiv 1711.05101.
+
+    Args:
+        params: parameters or param-group dicts.
+        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
+        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
+        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
+        s: :math:`s`, outside the root (as L14 writes it).
+        weight_decay: :math:`\lambda`, the coefficient of :math:`\lambda \|w\|^2`.
+        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
+            :class:`~antigrad.ChainOptimizer`).
+
+    Example::
+
+        >>> import torch
+        >>> from antigrad import textbook
+        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> opt = textbook.AdamW([w], lr=0.1)
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+
+    Reference: lecture L14; Loshchilov & Hutter, arXiv 1711.05101.
     """
 
     groups = _aliases.Betas

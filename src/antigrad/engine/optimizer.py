@@ -26,6 +26,12 @@ ENGINE_OPTIONS: dict[str, validation.Constraint] = {
 class ChainOptimizer(torch.optim.Optimizer):
     r"""A ``torch.optim.Optimizer`` that runs a :class:`~antigrad.transforms.Chain`.
 
+    .. math::
+        u = T_k(\cdots T_1(g)),\quad w \leftarrow w + u
+
+    per parameter, with :math:`T_1, \dots, T_k` the chain's transforms; the last one
+    makes :math:`u` the step (``descend``: :math:`u \leftarrow -\varepsilon u`).
+
     A thin adapter: torch's param groups and state in, the planner
     (:class:`~antigrad.engine.planner.Planner`: buckets, plans, when to plan again) and
     the non-finite policy (:mod:`antigrad.engine.nonfinite`) behind.
@@ -66,6 +72,9 @@ class ChainOptimizer(torch.optim.Optimizer):
         >>> (w ** 2).sum().backward(); _ = opt.step()
         >>> w.detach()
         tensor([0.8000, 0.8000, 0.8000])
+
+    Reference: torch.optim.Optimizer's documentation; optax's chains of gradient
+    transformations (Babuschkin et al., "The DeepMind JAX Ecosystem", 2020).
     """
 
     default_nonfinite = "raise"

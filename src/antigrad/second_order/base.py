@@ -54,6 +54,13 @@ class _Run:
 class SecondOrderOptimizer(torch.optim.Optimizer):
     r"""A second-order method assembled from a direction and a line search.
 
+    .. math::
+        d = D(w, g),\quad w \leftarrow w + \alpha d
+
+    repeated within one ``step(closure)`` until a stopping rule holds: :math:`D` is the
+    ``direction`` (for Newton :math:`d = -\nabla^2 L(w)^{-1} g`), :math:`\alpha` the
+    step the ``line_search`` accepts, :math:`\varepsilon` (``lr``) the first one it tries.
+
     Args:
         params: parameters or param groups (all treated as one vector).
         direction: a :class:`~antigrad.second_order.direction.Direction`: ``SteepestDescent``,
@@ -87,6 +94,9 @@ class SecondOrderOptimizer(torch.optim.Optimizer):
         >>> _ = opt.step(closure)
         >>> opt.result.reason, torch.allclose(w.detach(), torch.ones(2, dtype=torch.float64))
         ('gradient', True)
+
+    Reference: lecture L15, L16; Nocedal & Wright, "Numerical Optimization", 2nd ed. (2006),
+    chapters 3 (line searches) and 6-7 (quasi-Newton and Newton-CG directions).
     """
 
     default_nonfinite = "raise"

@@ -93,7 +93,16 @@ class BFGSDirection(Direction):
 
 
 class BFGS(SecondOrderOptimizer):
-    """Broyden–Fletcher–Goldfarb–Shanno with a dense inverse Hessian.
+    r"""Broyden–Fletcher–Goldfarb–Shanno with a dense inverse Hessian.
+
+    .. math::
+        d = -H g,\quad w \leftarrow w + \alpha d,\quad
+        H \leftarrow (I - \rho\, \Delta w\, \Delta g^\top) H (I - \rho\, \Delta g\, \Delta w^\top)
+        + \rho\, \Delta w\, \Delta w^\top,\quad \rho = 1 / (\Delta g^\top \Delta w)
+
+    with :math:`\Delta w, \Delta g` the changes of the weights and of the gradient over
+    the step; :math:`\alpha` is the step the line search accepts, :math:`\varepsilon`
+    (``lr``) the first one it tries.
 
     Args:
         params: parameters or param groups (all treated as one vector).
@@ -105,6 +114,22 @@ class BFGS(SecondOrderOptimizer):
         max_hessian_bytes: memory the dense ``H`` may take (default 1 GiB).
         nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
             (see :class:`SecondOrderOptimizer`).
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = antigrad.BFGS([w])
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum() + w[0] * w[1]
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> torch.allclose(w.detach(), torch.zeros(2, dtype=torch.float64), atol=1e-4)
+        True
+
+    Reference: lecture L16; Nocedal & Wright, "Numerical Optimization", 2nd ed. (2006), Alg. 6.1.
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *,

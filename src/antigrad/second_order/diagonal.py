@@ -101,7 +101,15 @@ class DiagonalNewtonDirection(Direction):
 
 
 class DiagonalNewton(SecondOrderOptimizer):
-    """Newton's step with the exact or Hutchinson-estimated Hessian diagonal.
+    r"""Newton's step with the exact or Hutchinson-estimated Hessian diagonal.
+
+    .. math::
+        h = \operatorname{diag} \nabla^2 L(w),\quad d = -\frac{g}{|h| + \lambda},\quad
+        w \leftarrow w + \alpha d
+
+    element-wise; Hutchinson's estimate is :math:`h \approx \operatorname{mean}_z\,
+    z \odot (\nabla^2 L(w)\, z)` over Rademacher probes :math:`z`. :math:`\alpha` is
+    the step the line search accepts, :math:`\varepsilon` (``lr``) the first one it tries.
 
     Args:
         params: parameters or param groups (all treated as one vector).
@@ -117,6 +125,23 @@ class DiagonalNewton(SecondOrderOptimizer):
             ``step()`` (see :mod:`antigrad.second_order.stopping`).
         nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
             (see :class:`SecondOrderOptimizer`).
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = antigrad.DiagonalNewton([w], hessian="exact")
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum() + w[0] * w[1]
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> torch.allclose(w.detach(), torch.zeros(2, dtype=torch.float64), atol=1e-4)
+        True
+
+    Reference: lecture L16; Becker & LeCun, "Improving the convergence of back-propagation
+    learning with second order methods" (1989); Hutchinson, Commun. Stat. 19 (1990).
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, hessian: str = "auto",

@@ -179,8 +179,16 @@ class LBFGSDirection(Direction):
 
 
 class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
-    """Limited-memory BFGS; ``torch.optim.LBFGS``'s signature, defaults, state layout and
-    stopping rules (:class:`~antigrad.second_order.stopping.TorchTolerances`).
+    r"""Limited-memory BFGS, with ``torch.optim.LBFGS``'s signature and defaults.
+
+    .. math::
+        d = -H g,\quad w \leftarrow w + \alpha d
+
+    with :math:`H g` computed by the two-loop recursion from the last ``history_size``
+    pairs :math:`(\Delta w, \Delta g)` of weight and gradient changes; :math:`\alpha` is
+    :math:`\varepsilon` (``lr``) without a line search, else the step it accepts. State
+    layout and stopping rules are torch's
+    (:class:`~antigrad.second_order.stopping.TorchTolerances`).
 
     Args:
         params: parameters or param groups (all treated as one vector).
@@ -196,6 +204,23 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
     Non-finite values are not checked, as in torch (``nonfinite="ignore"``); set
     ``opt.nonfinite = "raise"`` or ``"skip"`` for the checks of
     :class:`SecondOrderOptimizer` (the signature stays torch's).
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = antigrad.LBFGS([w], line_search_fn="strong_wolfe")
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum() + w[0] * w[1]
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> torch.allclose(w.detach(), torch.zeros(2, dtype=torch.float64), atol=1e-4)
+        True
+
+    Reference: lecture L16; Liu & Nocedal, Math. Programming 45 (1989); Nocedal & Wright,
+    Alg. 7.4 and 7.5; torch.optim.LBFGS's documentation.
     """
 
     default_nonfinite = "ignore"

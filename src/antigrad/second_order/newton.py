@@ -141,7 +141,16 @@ def newton_direction(mode: str, line_search_fn: str | LineSearch | None, damping
 
 
 class Newton(SecondOrderOptimizer):
-    """Newton's method with a dense Hessian or Hessian-vector products (Newton-CG).
+    r"""Newton's method with a dense Hessian or Hessian-vector products (Newton-CG).
+
+    .. math::
+        (\nabla^2 L(w) + \tau I)\, d = -g,\quad w \leftarrow w + \alpha d
+
+    with :math:`\tau \ge` ``damping`` raised until the matrix is positive definite
+    (``"exact"``, by Cholesky), or :math:`d` from truncated conjugate gradients (``"cg"``)
+    or a Steihaug-CG trust region (``"trust_region"``, which sets :math:`\alpha = 1`
+    and moves within the radius). :math:`\alpha` is the step the line search accepts,
+    :math:`\varepsilon` (``lr``) the first one it tries.
 
     Args:
         params: parameters or param groups (all treated as one vector).
@@ -161,6 +170,23 @@ class Newton(SecondOrderOptimizer):
         trust_radius: the first trust-region radius (``mode="trust_region"``).
         nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"``
             (see :class:`SecondOrderOptimizer`).
+
+    Example::
+
+        >>> import torch, antigrad
+        >>> w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = antigrad.Newton([w])
+        >>> def closure():
+        ...     opt.zero_grad()
+        ...     loss = (w ** 2).sum() + w[0] * w[1]
+        ...     loss.backward()
+        ...     return loss
+        >>> _ = opt.step(closure)
+        >>> torch.allclose(w.detach(), torch.zeros(2, dtype=torch.float64))
+        True
+
+    Reference: lecture L15; Nocedal & Wright, "Numerical Optimization", 2nd ed. (2006), Alg. 3.3,
+    7.1 (Newton-CG) and 7.2 (Steihaug-CG).
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1.0, *, mode: str = "exact",
