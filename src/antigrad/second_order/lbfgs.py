@@ -185,9 +185,10 @@ class LBFGS(SecondOrderOptimizer, torch.optim.LBFGS):
         d = -H g,\quad w \leftarrow w + \alpha d
 
     with :math:`H g` computed by the two-loop recursion from the last ``history_size``
-    pairs :math:`(\Delta w, \Delta g)` of weight and gradient changes; :math:`\alpha` is
-    :math:`\varepsilon` (``lr``) without a line search, else the step it accepts. State
-    layout and stopping rules are torch's
+    pairs :math:`(\Delta w, \Delta g)` of weight and gradient changes. Without a line
+    search :math:`\alpha = \varepsilon` (``lr``), on the very first iteration
+    :math:`\varepsilon \min(1, 1/\|g\|_1)`, as torch; with one, the step it accepts.
+    State layout and stopping rules are torch's
     (:class:`~antigrad.second_order.stopping.TorchTolerances`).
 
     Args:
