@@ -519,3 +519,22 @@ def test_half_precision_on_the_cpu_follows_torchs_default_for_loop(name, kw, dty
 def test_half_precision_with_foreach_true_follows_torchs_foreach_path(name, kw, dtype):
     ours, theirs, *_ = run_pair(name, dict(kw, foreach=True), steps=16, dtype=dtype)
     assert_half_matches(ours, theirs, HALF_BOUND.get((name, dtype)))
+
+
+def test_each_param_group_takes_its_own_path_in_half_precision():
+    """One group on torch's default for-loop path, the other with foreach=True: the same
+    bfloat16 parameters, each group bit-identical to torch's."""
+    ours = make_params(torch.bfloat16)
+    theirs = twin(ours)
+
+    def groups(ps):
+        return [{"params": ps[:2]}, {"params": ps[2:], "foreach": True}]
+
+    a = antigrad.SGD(groups(ours), lr=0.05, momentum=0.9, nesterov=True)
+    b = torch.optim.SGD(groups(theirs), lr=0.05, momentum=0.9, nesterov=True)
+    for t in range(16):
+        set_grads(ours, t)
+        set_grads(theirs, t)
+        a.step()
+        b.step()
+    assert all(torch.equal(p, q) for p, q in zip(ours, theirs, strict=True))
