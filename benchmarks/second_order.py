@@ -209,6 +209,14 @@ def digits(seconds: float, out: str) -> None:
         print(f"| {name:32s} | {steps:5d} | {evals[0]:5d} | {curve[-1][2]:10.2e} | "
               f"{acc:8.3f} | {elapsed:6.2f} |")
     best = min(c[-1][2] for c in curves.values())
+    _print_times_to_gap(curves, best)
+    _plot_digits(curves, best, out)
+
+
+def _print_times_to_gap(curves: dict[str, list[tuple[float, int, float]]],
+                        best: float) -> None:
+    """For each run, the time and evaluations until its objective came within 1e-1 ..
+    1e-4 of ``best``."""
     print(f"\nbest objective {best:.6f}; time / evaluations to reach objective - best < ...")
     for name, curve in curves.items():
         hits = []
@@ -216,6 +224,11 @@ def digits(seconds: float, out: str) -> None:
             hit = next((c for c in curve if c[2] - best < gap), None)
             hits.append(f"{gap:g}: {hit[0]:.2f} s / {hit[1]}" if hit else f"{gap:g}: never")
         print(f"    {name:32s} " + ", ".join(hits))
+
+
+def _plot_digits(curves: dict[str, list[tuple[float, int, float]]], best: float,
+                 out: str) -> None:
+    """The gap to ``best`` against wall time and against evaluations, saved to ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -105,6 +105,46 @@ def missing_figures(shown: list[str], expected: list[str]) -> list[str]:
     return problems
 
 
+def event_problems(events: list[dict]) -> list[str]:
+    """Problems the browser reported while loading: console errors, uncaught exceptions,
+    error log entries and failed requests."""
+    problems = []
+    for ev in events:
+        method, p = ev.get("method"), ev.get("params", {})
+        if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
+            problems.append(f"console error: {p.get('args')}")
+        elif method == "Runtime.exceptionThrown":
+            details = p.get("exceptionDetails", {})
+            problems.append("uncaught exception: " + details.get("exception", {}).get(
+                "description", details.get("text", "?")).split("\n")[0])
+        elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
+            problems.append(f"browser error: {p['entry'].get('text')} "
+                            f"{p['entry'].get('url', '')}")
+        elif method == "Network.loadingFailed":
+            problems.append(f"failed request: {p.get('errorText')}")
+    return problems
+
+
+def page_problems(result: dict, expected: list[str]) -> list[str]:
+    """Problems with what the page shows (``result`` of CHECK_JS): figures absent, not
+    loaded, hidden or too narrow, an ``expected`` figure missing or repeated, the results
+    table missing or empty."""
+    problems = []
+    if not result["imgs"]:
+        problems.append("no figures in the report")
+    for img in result["imgs"]:
+        if not img["loaded"]:
+            problems.append(f"figure not loaded: {img['src']}")
+        elif not img["visible"] or img["width"] < 300:
+            problems.append(f"figure not visible: {img['src']} ({img['width']} px wide)")
+    problems += missing_figures([img["src"] for img in result["imgs"]], expected)
+    if not result["table"]:
+        problems.append("results table missing or hidden")
+    elif result["rows"] < 1:
+        problems.append("results table has no rows")
+    return problems
+
+
 def check(report: Path, chromium: str, screenshot: Path,
           expected: list[str] | None = None) -> list[str]:
     """Problems found (empty when the report passes); ``expected`` figures (``src`` of
@@ -122,31 +162,8 @@ def check(report: Path, chromium: str, screenshot: Path,
         cdp.wait_for("Page.loadEventFired")
         result = cdp.send("Runtime.evaluate", expression=CHECK_JS, returnByValue=True,
                           awaitPromise=True)["result"]["value"]
-        for ev in cdp.events:
-            method, p = ev.get("method"), ev.get("params", {})
-            if method == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                problems.append(f"console error: {p.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                details = p.get("exceptionDetails", {})
-                problems.append("uncaught exception: " + details.get("exception", {}).get(
-                    "description", details.get("text", "?")).split("\n")[0])
-            elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
-                problems.append(f"browser error: {p['entry'].get('text')} "
-                                f"{p['entry'].get('url', '')}")
-            elif method == "Network.loadingFailed":
-                problems.append(f"failed request: {p.get('errorText')}")
-        if not result["imgs"]:
-            problems.append("no figures in the report")
-        for img in result["imgs"]:
-            if not img["loaded"]:
-                problems.append(f"figure not loaded: {img['src']}")
-            elif not img["visible"] or img["width"] < 300:
-                problems.append(f"figure not visible: {img['src']} ({img['width']} px wide)")
-        problems += missing_figures([img["src"] for img in result["imgs"]], expected or [])
-        if not result["table"]:
-            problems.append("results table missing or hidden")
-        elif result["rows"] < 1:
-            problems.append("results table has no rows")
+        problems += event_problems(cdp.events)
+        problems += page_problems(result, expected or [])
         cdp.send("Emulation.setDeviceMetricsOverride", width=1280,
                  height=min(int(result["height"]), 16000), deviceScaleFactor=1, mobile=False)
         shot = cdp.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)

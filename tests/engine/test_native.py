@@ -155,20 +155,33 @@ def test_grads_untouched_and_in_place(monkeypatch):
     assert [p.data_ptr() for p in params] == storages
 
 
-@pytest.mark.parametrize("kind", ["strided", "bfloat16", "complex", "mixed"])
+def _strided(base):
+    big = torch.randn(40, 30, generator=torch.Generator().manual_seed(3))
+    return base[:2] + [torch.nn.Parameter(big.t())]  # not contiguous
+
+
+def _bfloat16(base):
+    return [torch.nn.Parameter(p.detach().to(torch.bfloat16)) for p in base]
+
+
+def _complex(base):
+    return [torch.nn.Parameter(torch.complex(p.detach(), p.detach().flip(0))) for p in base]
+
+
+def _mixed(base):
+    return [base[0], torch.nn.Parameter(base[1].detach().double()),
+            torch.nn.Parameter(base[2].detach().to(torch.bfloat16))]
+
+
+# parameters the native backend does not take, by kind (built from make(torch.float32))
+_FALLBACKS = {"strided": _strided, "bfloat16": _bfloat16, "complex": _complex,
+              "mixed": _mixed}
+
+
+@pytest.mark.parametrize("kind", list(_FALLBACKS))
 def test_fallbacks_give_foreach_numbers(kind, monkeypatch):
     def params():
-        base = make(torch.float32)
-        if kind == "strided":
-            big = torch.randn(40, 30, generator=torch.Generator().manual_seed(3))
-            return base[:2] + [torch.nn.Parameter(big.t())]  # not contiguous
-        if kind == "bfloat16":
-            return [torch.nn.Parameter(p.detach().to(torch.bfloat16)) for p in base]
-        if kind == "complex":
-            return [torch.nn.Parameter(torch.complex(p.detach(), p.detach().flip(0)))
-                    for p in base]
-        return [base[0], torch.nn.Parameter(base[1].detach().double()),
-                torch.nn.Parameter(base[2].detach().to(torch.bfloat16))]
+        return _FALLBACKS[kind](make(torch.float32))
 
     def grads(ps, t):
         g = torch.Generator().manual_seed(t)

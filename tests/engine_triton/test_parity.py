@@ -87,24 +87,23 @@ def _half(name, kw, dtype):
         assert rel_error(params, fused) <= 2 * EPS[dtype]
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_float32_state_for_half_parameters(dtype):
-    """State kept in float32 beside half-precision parameters: the kernel reads and writes
-    each tensor in its own dtype, and rounds only the parameter."""
-    params = make(dtype)
-    start = twin(params)
-    opt = antigrad.Adam(groups(params), lr=0.01)
-    for t in range(3):
-        if t == 1:  # from the second step on, float32 state (the bucket is rebuilt)
-            for p in params:
-                for key in ("exp_avg", "exp_avg_sq"):
-                    opt.state[p][key] = opt.state[p][key].float()
-        for p, g in zip(params, grads(params, t), strict=True):
-            p.grad = g
-        opt.step()
-    assert opt.state[params[0]]["exp_avg"].dtype == torch.float32
-    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
-    # reference: state rounded after the first step only, parameters after every step
+def _to_float32_state(opt, params) -> None:
+    """Adam's moments of ``params`` converted to float32 (the bucket is rebuilt)."""
+    for p in params:
+        for key in ("exp_avg", "exp_avg_sq"):
+            opt.state[p][key] = opt.state[p][key].float()
+
+
+def _round_state(opt, params, dtype) -> None:
+    """Adam's moments of ``params`` rounded to ``dtype`` (kept float32)."""
+    for p in params:
+        for key in ("exp_avg", "exp_avg_sq"):
+            opt.state[p][key].copy_(opt.state[p][key].to(dtype).float())
+
+
+def _half_params_float32_state_reference(start, dtype):
+    """torch's Adam in float32 on ``start``, the state rounded to ``dtype`` after the first
+    step only, the parameters after every step: what the kernel should compute."""
     ref = twin(start, torch.float32)
     r = torch.optim.Adam(groups(ref), lr=0.01)
     for t in range(3):
@@ -114,9 +113,27 @@ def test_float32_state_for_half_parameters(dtype):
         with torch.no_grad():
             for p in ref:
                 p.copy_(p.to(dtype).float())
-                if t == 0:
-                    for key in ("exp_avg", "exp_avg_sq"):
-                        r.state[p][key].copy_(r.state[p][key].to(dtype).float())
+            if t == 0:
+                _round_state(r, ref, dtype)
+    return ref, r
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_float32_state_for_half_parameters(dtype):
+    """State kept in float32 beside half-precision parameters: the kernel reads and writes
+    each tensor in its own dtype, and rounds only the parameter."""
+    params = make(dtype)
+    start = twin(params)
+    opt = antigrad.Adam(groups(params), lr=0.01)
+    for t in range(3):
+        if t == 1:  # from the second step on, float32 state (the bucket is rebuilt)
+            _to_float32_state(opt, params)
+        for p, g in zip(params, grads(params, t), strict=True):
+            p.grad = g
+        opt.step()
+    assert opt.state[params[0]]["exp_avg"].dtype == torch.float32
+    assert isinstance(opt.planner.buckets[0].bound, tritonkernel.Bound)
+    ref, r = _half_params_float32_state_reference(start, dtype)
     assert rel_error(params, ref) <= ONE_ROUNDING * EPS[dtype]
     assert rel_error(_state(opt, params, "exp_avg_sq"), _state(r, ref, "exp_avg_sq")) <= 1e-5
 

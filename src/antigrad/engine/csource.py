@@ -15,7 +15,7 @@ import torch
 
 from ..formula.expr import Expr, Graph
 from .emitter import Emitter
-from .foreach import ForeachPlan
+from .foreach import ForeachPlan, Term
 
 DTYPES = {torch.float32: ("f32", "float", "f"), torch.float64: ("f64", "double", "")}
 PARALLEL_MIN = 1 << 15  # elements: below this, one thread (a fork/join costs more than it saves)
@@ -294,42 +294,54 @@ class _Gen(Emitter):
                           "walk": self.walk(ind, loop), "combine": combine}
 
     def node(self, n: Expr) -> str:
-        T, fma = self.T, self.fn("fma")
         fused = self.plan.fused.get(n.index)
         if fused:
-            x, term, sign = fused
-            scale = _lit(sign)
-            for f, divide in term.factors:  # as foreach: scale = scale * v (or / v), in double
-                v = self.scalar(f) if f.index >= 0 else _lit(f.value)
-                scale = f"({scale} {'/' if divide else '*'} {v})"
-            a, xv, yv = self.const(scale), self.value(x), self.value(term.y)
-            if term.kind == "":  # torch._foreach_add(x, y, alpha=a): ATen's fmadd(y, a, x)
-                return f"{fma}({yv}, {a}, {xv})"
-            zv = self.value(term.z)
-            if term.kind == "mul":  # addcmul: ATen's fmadd(a * y, z, x)
-                return f"{fma}({a} * {yv}, {zv}, {xv})"
-            return f"({xv} + ({a} * {yv}) / {zv})"  # addcdiv: x + (a * y) / z
-        args = n.args
-        if n.op == "lerp":
-            return self.lerp(*args)
-        if n.op in ("neg", "sqrt", "abs", "sign"):
-            v = self.value(args[0])
-            return {"neg": f"(-{v})", "sqrt": f"{self.fn('sqrt')}({v})",
-                    "abs": f"{self.fn('fabs')}({v})",
-                    "sign": f"(({T})({v} > 0) - ({T})({v} < 0))"}[n.op]
-        a, b = args
-        if n.op in ("maximum", "minimum"):
-            if a.is_scalar:  # foreach turns it around (the op commutes)
-                a, b = b, a
-            av, bv = self.value(a), self.value(b)
-            cmp = ">" if n.op == "maximum" else "<"
-            if b.is_scalar:  # clamp_min / clamp_max: NaN in the tensor propagates
-                return f"(({bv} {cmp} {av}) ? {bv} : {av})"
-            return (f"(({av} != {av} || {bv} != {bv}) ? ({T})NAN : "
-                    f"(({av} {cmp} {bv}) ? {av} : {bv}))")
+            return self.fused(*fused)
+        return _NODE_WRITERS[n.op](self, n)
+
+    def fused(self, x: Expr, term: Term, sign: float) -> str:
+        """A fused foreach call: ``x`` plus ``sign`` times the term's scaled product."""
+        fma = self.fn("fma")
+        scale = _lit(sign)
+        for f, divide in term.factors:  # as foreach: scale = scale * v (or / v), in double
+            v = self.scalar(f) if f.index >= 0 else _lit(f.value)
+            scale = f"({scale} {'/' if divide else '*'} {v})"
+        a, xv, yv = self.const(scale), self.value(x), self.value(term.y)
+        if term.kind == "":  # torch._foreach_add(x, y, alpha=a): ATen's fmadd(y, a, x)
+            return f"{fma}({yv}, {a}, {xv})"
+        zv = self.value(term.z)
+        if term.kind == "mul":  # addcmul: ATen's fmadd(a * y, z, x)
+            return f"{fma}({a} * {yv}, {zv}, {xv})"
+        return f"({xv} + ({a} * {yv}) / {zv})"  # addcdiv: x + (a * y) / z
+
+    def lerp_node(self, n: Expr) -> str:
+        return self.lerp(*n.args)
+
+    def unary(self, n: Expr) -> str:
+        """``neg``, ``sqrt``, ``abs`` or ``sign`` of one value."""
+        T, v = self.T, self.value(n.args[0])
+        return {"neg": f"(-{v})", "sqrt": f"{self.fn('sqrt')}({v})",
+                "abs": f"{self.fn('fabs')}({v})",
+                "sign": f"(({T})({v} > 0) - ({T})({v} < 0))"}[n.op]
+
+    def extremum(self, n: Expr) -> str:
+        """``maximum`` or ``minimum``: NaN in either operand propagates, as in torch."""
+        a, b = n.args
+        if a.is_scalar:  # foreach turns it around (the op commutes)
+            a, b = b, a
+        av, bv = self.value(a), self.value(b)
+        cmp = ">" if n.op == "maximum" else "<"
+        if b.is_scalar:  # clamp_min / clamp_max: NaN in the tensor propagates
+            return f"(({bv} {cmp} {av}) ? {bv} : {av})"
+        return (f"(({av} != {av} || {bv} != {bv}) ? ({self.T})NAN : "
+                f"(({av} {cmp} {bv}) ? {av} : {bv}))")
+
+    def arithmetic(self, n: Expr) -> str:
+        """``add``, ``sub``, ``mul`` or ``div`` of two values."""
+        a, b = n.args
         av, bv = self.value(a), self.value(b)
         if a.is_scalar and n.op == "div":  # foreach: reciprocal, then multiply
-            return f"((({T})1 / {bv}) * {av})"
+            return f"((({self.T})1 / {bv}) * {av})"
         sym = {"add": "+", "sub": "-", "mul": "*", "div": "/"}[n.op]
         return f"({av} {sym} {bv})"
 
@@ -347,6 +359,13 @@ class _Gen(Emitter):
         return (f"({self.fn('fabs')}({wv}) < ({T})0.5 ? {fma}({wv}, {bv} - {av}, {av}) : "
                 f"{fma}({wv} - ({T})1, {bv} - {av}, {bv}))")
 
+
+
+# element-wise op -> the _Gen method that writes its expression
+_NODE_WRITERS = {"lerp": _Gen.lerp_node,
+                 **dict.fromkeys(("neg", "sqrt", "abs", "sign"), _Gen.unary),
+                 **dict.fromkeys(("maximum", "minimum"), _Gen.extremum),
+                 **dict.fromkeys(("add", "sub", "mul", "div"), _Gen.arithmetic)}
 
 def _combine(op: str, a: str, b: str) -> str:
     """Two partials of reduction kind ``op`` as one (NaN wins a max)."""

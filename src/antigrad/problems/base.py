@@ -88,28 +88,42 @@ class TrainingProblem:
     notes: str = ""
 
     def __post_init__(self) -> None:
+        self._check_texts()
+        if not callable(self.build):
+            raise TypeError(f"Invalid build: {self.build!r} (must be a function seed -> Task)")
+        self._check_flags()
+        self._check_numbers()
+        self._check_counts()
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+
+    def _check_texts(self) -> None:
+        """The text fields are strings; the name is short, printable and not blank."""
         for key in ("name", "metric", "title", "notes"):
             if not isinstance(getattr(self, key), str):
                 raise TypeError(f"Invalid {key}: {getattr(self, key)!r} (must be a str)")
         if not self.name.strip() or not self.name.isprintable() or len(self.name) > 64:
             raise ValueError(f"Invalid name: {self.name!r} (1 to 64 printable characters)")
-        if not callable(self.build):
-            raise TypeError(f"Invalid build: {self.build!r} (must be a function seed -> Task)")
+
+    def _check_flags(self) -> None:
         for key in ("higher_is_better", "shuffle"):
             if not isinstance(getattr(self, key), bool):
                 raise TypeError(f"Invalid {key}: {getattr(self, key)!r} (must be a bool)")
+
+    def _check_numbers(self) -> None:
+        """``target`` (and ``optimum`` when given) are finite numbers."""
         for key in ("target", "optimum"):
             value = getattr(self, key)
             if (value is not None or key == "target") and (
                     isinstance(value, bool) or not isinstance(value, int | float)
                     or not math.isfinite(value)):
                 raise ValueError(f"Invalid {key}: {value!r} (must be a finite number)")
+
+    def _check_counts(self) -> None:
         for key in ("steps", "batch_size", "eval_every"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Invalid {key}: {value!r} (must be an int >= 1)")
-        if not self.title:
-            object.__setattr__(self, "title", self.name)
 
     def make(self, seed: int = 0) -> Task:
         """A fresh :class:`Task` whose model is initialized from ``seed``."""
