@@ -63,6 +63,21 @@ def ag_check(stat, dyn, chunks, flag, nt, width, base, BLOCK: tl.constexpr):
     tl.atomic_max(flag + offs * 0, code.to(tl.int32), mask=code > 0)
 '''
 
+# The start of ag_step and of each ag_reduce<k>: program pid's tensor i, its chunk of
+# offsets from start, its row r of scalars (row -1: a tensor left alone), its table entry
+# at base and size n, and the scalar nodes computed from them.
+_PROLOGUE = '''\
+    pid = tl.program_id(0)
+    i = tl.load(chunks + 2 * pid)
+    start = tl.load(chunks + 2 * pid + 1)
+    row = tl.load(dyn + nt + i)
+    r = tl.maximum(row, 0)
+    base = stat + i * %(width)d
+    n = tl.load(base)
+    S = (scal + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
+%(scalars)s
+    offs = start + tl.arange(0, BLOCK)'''
+
 _STEP = '''
 
 @triton.jit(do_not_specialize=["nt", "s_off", "v_off"])
@@ -73,16 +88,7 @@ def ag_step(stat, dyn, chunks, flag, scal, nt, s_off, v_off, BLOCK: tl.constexpr
     # rows of %(ns)d scalars and at v_off the rows of %(nq)d new scalar-state values,
     # float64. Row -1 leaves tensor i alone; a non-zero flag (a failed check) leaves every
     # tensor alone.
-    pid = tl.program_id(0)
-    i = tl.load(chunks + 2 * pid)
-    start = tl.load(chunks + 2 * pid + 1)
-    row = tl.load(dyn + nt + i)
-    r = tl.maximum(row, 0)
-    base = stat + i * %(width)d
-    n = tl.load(base)
-    S = (scal + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
-%(scalars)s
-    offs = start + tl.arange(0, BLOCK)
+%(prologue)s
     # (scalar conditions broadcast by arithmetic: the interpreter cannot `&` a scalar mask)
     live = ((row + offs * 0) >= 0) & ((tl.load(flag) + offs * 0) == 0)
     m = (offs < n) & live
@@ -98,16 +104,7 @@ def ag_reduce%(phase)d(stat, dyn, chunks, scal, out, nt, s_off, BLOCK: tl.conste
     # Reduce phase %(phase)d: program pid's partials (float64) of the phase's %(k)d
     # reductions over its chunk, into out[pid * %(k)d + j]; the host adds (or takes the
     # largest of) the chunks of each tensor. Tables as for ag_step; nothing is written.
-    pid = tl.program_id(0)
-    i = tl.load(chunks + 2 * pid)
-    start = tl.load(chunks + 2 * pid + 1)
-    row = tl.load(dyn + nt + i)
-    r = tl.maximum(row, 0)
-    base = stat + i * %(width)d
-    n = tl.load(base)
-    S = (scal + s_off).to(tl.pointer_type(tl.float64), bitcast=True)
-%(scalars)s
-    offs = start + tl.arange(0, BLOCK)
+%(prologue)s
     m = (offs < n) & ((row + offs * 0) >= 0)
 %(body)s
 '''
@@ -181,8 +178,7 @@ class _Gen(Emitter):
         self._emit_stores()
         return _STEP % {
             "inputs": ", ".join(g.tensor_inputs), "nq": self.nq, "ns": len(g.scalar_inputs),
-            "width": width(g, self.nq),
-            "scalars": _indent(self.scalar_lines), "body": _indent(self.body),
+            "prologue": self._prologue(), "body": _indent(self.body),
             "store": _indent(self.store_lines())}
 
     def reduce_source(self, phase: int) -> str:
@@ -195,8 +191,11 @@ class _Gen(Emitter):
             self.body.append(f"tl.store(out + pid * {len(reductions)} + {j}, "
                              f"{_PARTIAL[r.op].format(v=v)})")
         return _REDUCE % {"phase": phase, "k": len(reductions),
-                          "width": width(self.graph, self.nq),
-                          "scalars": _indent(self.scalar_lines), "body": _indent(self.body)}
+                          "prologue": self._prologue(), "body": _indent(self.body)}
+
+    def _prologue(self) -> str:
+        return _PROLOGUE % {"width": width(self.graph, self.nq),
+                            "scalars": _indent(self.scalar_lines)}
 
     def _emit_scalars(self) -> None:
         """Scalar nodes, in float64, once per program (reductions: from the tensor's row of

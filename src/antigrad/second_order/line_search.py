@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, fields
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor
@@ -204,15 +204,26 @@ def fixed(phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *, max_ls: int 
 class LineSearch:
     """A line search chosen at construction: ``search(phi, p0, d, t0, gtd0)`` returns the
     accepted ``(t, point)``; :class:`FixedStep`, :class:`Backtracking`,
-    :class:`StrongWolfe`."""
+    :class:`StrongWolfe`. A subclass names its function in :attr:`search`, whose keyword
+    options are the subclass's dataclass fields and those of the call it :attr:`passes`
+    on; or it overrides ``__call__``."""
 
     #: the name ``line_search_fn`` gives it (``None`` for the fixed step)
     name: str | None = None
+    #: the line-search function the call runs
+    search: ClassVar[Callable[..., tuple[float, Point]] | None] = None
+    #: which of the call's keywords (``tolerance_change``, ``accept_nonfinite``) it uses
+    passes: ClassVar[tuple[str, ...]] = ()
 
     def __call__(self, phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *,
                  tolerance_change: float = 0.0, accept_nonfinite: bool = False
                  ) -> tuple[float, Point]:
-        raise NotImplementedError
+        if self.search is None:
+            raise NotImplementedError
+        given = {"tolerance_change": tolerance_change, "accept_nonfinite": accept_nonfinite}
+        options = {f.name: getattr(self, f.name) for f in fields(self)}
+        options.update((key, given[key]) for key in self.passes)
+        return self.search(phi, p0, d, t, gtd0, **options)
 
 
 @dataclass(frozen=True)
@@ -221,11 +232,8 @@ class FixedStep(LineSearch):
 
     max_ls: int = MAX_LS
     name = None
-
-    def __call__(self, phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *,
-                 tolerance_change: float = 0.0, accept_nonfinite: bool = False
-                 ) -> tuple[float, Point]:
-        return fixed(phi, p0, d, t, gtd0, max_ls=self.max_ls, accept_nonfinite=accept_nonfinite)
+    search = staticmethod(fixed)
+    passes = ("accept_nonfinite",)
 
 
 @dataclass(frozen=True)
@@ -235,11 +243,7 @@ class Backtracking(LineSearch):
     c1: float = C1
     max_ls: int = MAX_LS
     name = "backtracking"
-
-    def __call__(self, phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *,
-                 tolerance_change: float = 0.0, accept_nonfinite: bool = False
-                 ) -> tuple[float, Point]:
-        return backtracking(phi, p0, d, t, gtd0, c1=self.c1, max_ls=self.max_ls)
+    search = staticmethod(backtracking)
 
 
 @dataclass(frozen=True)
@@ -250,12 +254,8 @@ class StrongWolfe(LineSearch):
     c2: float = C2
     max_ls: int = MAX_LS
     name = "strong_wolfe"
-
-    def __call__(self, phi: Phi, p0: Point, d: Tensor, t: float, gtd0: float, *,
-                 tolerance_change: float = 0.0, accept_nonfinite: bool = False
-                 ) -> tuple[float, Point]:
-        return strong_wolfe(phi, p0, d, t, gtd0, c1=self.c1, c2=self.c2, max_ls=self.max_ls,
-                            tolerance_change=tolerance_change)
+    search = staticmethod(strong_wolfe)
+    passes = ("tolerance_change",)
 
 
 BY_NAME: dict[str | None, LineSearch] = {None: FixedStep(), "backtracking": Backtracking(),

@@ -14,8 +14,7 @@ from typing import Any
 from torch import Tensor
 
 from .. import validation
-
-NONFINITE_MODES = ("raise", "skip", "ignore")
+from ..engine.nonfinite import MODES as NONFINITE_MODES  # the one list, as the first order
 
 
 def whole_number(name: str, value: Any, low: int = 1) -> int:

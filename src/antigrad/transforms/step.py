@@ -20,14 +20,11 @@ def _default(key: Key, value: float) -> dict[str, float]:
 
 
 @dataclass(frozen=True, eq=False)
-class Descend(Transform):
-    """Gradient-descent step rule: ``u <- -lr * u`` (L3)."""
+class _ByLr(Transform):
+    """What the rules that multiply the update by the learning rate share: the ``lr``
+    hyperparameter (a param-group key, or a fixed number), 1e-3 by default, >= 0."""
 
     lr: Key = "lr"
-    name = "descend"
-
-    def update(self, u, x, c):
-        return u * (-c["lr"])
 
     def scalars(self, group, s, fresh):
         return {"lr": hyper(group, self.lr)}
@@ -42,25 +39,23 @@ class Descend(Transform):
 
 
 @dataclass(frozen=True, eq=False)
-class ScaleByLr(Transform):
+class Descend(_ByLr):
+    """Gradient-descent step rule: ``u <- -lr * u`` (L3)."""
+
+    name = "descend"
+
+    def update(self, u, x, c):
+        return u * (-c["lr"])
+
+
+@dataclass(frozen=True, eq=False)
+class ScaleByLr(_ByLr):
     """``u <- lr * u``: for formulas whose velocity carries the learning rate (L7, L8)."""
 
-    lr: Key = "lr"
     name = "scale_by_lr"
 
     def update(self, u, x, c):
         return u * c["lr"]
-
-    def scalars(self, group, s, fresh):
-        return {"lr": hyper(group, self.lr)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.lr, 1e-3)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)
