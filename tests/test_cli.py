@@ -530,3 +530,50 @@ def test_landscape_draws_an_optimizer_written_as_text(in_tmp):
     assert r.exit_code == 0, r.output
     svg = (in_tmp / "l.svg").read_text()
     assert "torch:SGD(momentum=0.9)" in svg and "adam(beta1=0.8)" in svg
+
+
+def test_reproduce_prints_the_table_beside_the_published_numbers():
+    r = run("reproduce", "mnist1d", "--steps", "5", "--seeds", "0", "--models", "logistic",
+            "--jobs", "1")
+    assert r.exit_code == 0, r.output
+    assert "| model | paper | repo log" in r.stdout
+    row = next(line for line in r.stdout.splitlines() if line.startswith("| logistic"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:3] == ["32.0", "31.5"]  # the paper's and the repository's numbers
+    assert cells[4].startswith("0: ")  # seed 0's own accuracy
+    assert "1 runs of 5 steps" in r.stdout
+    assert not list(Path().iterdir())  # nothing written without --out
+
+
+def test_reproduce_writes_csv_only_to_a_new_file(in_tmp):
+    args = ["reproduce", "mnist1d", "--steps", "2", "--seeds", "0,1", "--models", "logistic",
+            "--jobs", "1", "--out", "table.csv"]
+    r = run(*args)
+    assert r.exit_code == 0, r.output
+    lines = (in_tmp / "table.csv").read_text().splitlines()
+    assert lines[0].startswith("model,seed,accuracy") and len(lines) == 3
+    (in_tmp / "mine.json").write_text("keep")
+    r = run(*args[:-1], "mine.json")
+    assert r.exit_code == 2 and "exists" in r.output
+    assert (in_tmp / "mine.json").read_text() == "keep"
+
+
+@pytest.mark.parametrize("args, option", [
+    (["cifar10"], "TARGET"),
+    (["mnist1d", "--seeds", "x"], "--seeds"),
+    (["mnist1d", "--seeds", "-1"], "--seeds"),
+    (["mnist1d", "--steps", "0"], "--steps"),
+    (["mnist1d", "--models", "logistic,lstm"], "--models"),
+    (["mnist1d", "--jobs", "0"], "--jobs"),
+    (["mnist1d", "--out", "table.txt"], "--out"),
+])
+def test_reproduce_bad_arguments_exit_2_before_any_work(args, option, monkeypatch):
+    from antigrad.lab import reproduce
+
+    def no_work(*a, **k):
+        raise AssertionError("work started")
+
+    monkeypatch.setattr(reproduce, "reproduce_mnist1d", no_work)
+    r = run("reproduce", *args)
+    assert r.exit_code == 2, r.output
+    assert option in r.output and "Traceback" not in r.output

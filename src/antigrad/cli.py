@@ -7,6 +7,7 @@ Commands::
     antigrad lr-find      the learning-rate range test -> suggestion (+ figure)
     antigrad report       rebuild a report from the result store
     antigrad export       a stored comparison as CSV or JSON
+    antigrad reproduce    a published table (the MNIST-1D paper's models) -> table
     antigrad list         problems and optimizers
 
 Every bad value (unknown or empty names, non-finite numbers, budgets out of range, a store
@@ -21,6 +22,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -671,6 +673,94 @@ def export(
     except ReportDirError as err:
         raise _bad(str(err), "--out") from None
     err_console.print(f"wrote comparison {cmp.id} ({len(cmp.runs)} runs) to {path.resolve()}")
+
+
+@app.command()
+def reproduce(
+    target: Annotated[str, typer.Argument(help="the published table: mnist1d")],
+    seeds: Annotated[str, typer.Option(help="seeds, comma-separated")] = "42,0,1",
+    steps: Annotated[int, typer.Option(help="steps per run (the paper: 8000)")] = 8000,
+    models: Annotated[str, typer.Option(
+        help="models, comma-separated: logistic, mlp, cnn, gru")] = "logistic,mlp,cnn,gru",
+    jobs: Annotated[int | None, typer.Option(
+        help="worker processes  \\[default: the number of CPUs]", show_default=False)] = None,
+    out: Annotated[str | None, typer.Option(
+        help="also write the results to this new .json or .csv file", show_default=False)
+        ] = None,
+) -> None:
+    """Train the MNIST-1D paper's four models with its recipe (torch Adam, lr 0.01,
+    batches of 100 in order) and print the final test accuracy beside the paper's."""
+    from antigrad.lab import reproduce as repro
+
+    if target not in repro.TARGETS:
+        raise _bad(f"unknown target {target!r}; choose from: {', '.join(repro.TARGETS)}",
+                   "TARGET")
+    seed_list = _seed_list(seeds)
+    model_list = _model_list(models)
+    if steps <= 0:
+        raise _bad(f"{steps} is not a number of steps (must be > 0)", "--steps")
+    if jobs is not None and jobs <= 0:
+        raise _bad(f"{jobs} is not a number of processes (must be > 0)", "--jobs")
+    path, format_ = _repro_out(out)
+    start = time.perf_counter()
+    rows = repro.reproduce_mnist1d(model_list, seed_list, steps, jobs, _repro_progress)
+    seconds = time.perf_counter() - start
+    typer.echo(f"{sum(len(r.runs) for r in rows)} runs of {steps} steps, {seconds:.1f} s wall\n")
+    typer.echo(repro.rows_text(rows), nl=False)
+    if path is not None:
+        text = (repro.rows_json(rows, steps, seconds) if format_ == "json"
+                else repro.rows_csv(rows))
+        _write_export(path, text)
+
+
+def _seed_list(text: str) -> list[int]:
+    seeds = _parse_seeds(text)
+    seeds = [seeds] if isinstance(seeds, int) else seeds  # here "3" is seed 3, not a count
+    if min(seeds) < 0:
+        raise _bad(f"invalid seeds {text!r} (seeds are integers >= 0)", "--seeds")
+    return seeds
+
+
+def _model_list(text: str) -> list[str]:
+    from antigrad.errors import UnknownNameError
+    from antigrad.lab.reproduce import check_models
+
+    try:
+        return check_models([m.strip() for m in text.split(",") if m.strip()])
+    except (UnknownNameError, ValueError) as err:
+        raise _bad(str(err), "--models") from None
+
+
+def _repro_out(out: str | None) -> tuple[Path | None, str]:
+    """The new file ``--out`` names and its format (from the suffix), or a usage error."""
+    from antigrad.lab.outdir import ReportDirError, check_new_file
+
+    if out is None:
+        return None, ""
+    format_ = Path(out).suffix.lower().lstrip(".")
+    if format_ not in ("json", "csv"):
+        raise _bad(f"{out!r}: name a .json or .csv file", "--out")
+    try:
+        return check_new_file(out), format_
+    except ReportDirError as err:
+        raise _bad(str(err), "--out") from None
+
+
+def _write_export(path: Path, text: str) -> None:
+    from antigrad.lab.outdir import ReportDirError, write_new_file
+
+    try:
+        write_new_file(path, text)
+    except ReportDirError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
+    err_console.print(f"wrote {path.resolve()}")
+
+
+def _repro_progress(result, done: int, total: int) -> None:
+    diverged = " (diverged)" if result.diverged else ""
+    typer.echo(f"[{done}/{total}] {result.model} seed {result.seed}: "
+               f"{result.accuracy:.1f} %{diverged} in {result.seconds:.0f} s", err=True)
 
 
 def _print_listing(rows: list[dict], store: Path) -> None:
