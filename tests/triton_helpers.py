@@ -101,3 +101,13 @@ def torch_twin(name, kw):
 
 def ours(name, kw, module=antigrad):
     return lambda ps: getattr(module, name)(ps, **kw)
+
+
+def assert_state_matches(ours, ref, params, theirs, rel=1e-6):
+    """Every state tensor of ``ours`` has the dtype and device of torch's (``ref``) and its
+    values to ``rel`` of the largest (at least 1e-3)."""
+    for p, q in zip(params, theirs, strict=True):
+        for key, value in ref.state[q].items():
+            mine = ours.state[p][key]
+            assert mine.dtype == value.dtype and mine.device == value.device
+            assert (mine - value).abs().max() <= rel * max(value.abs().max(), 1e-3), key

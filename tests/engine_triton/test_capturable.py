@@ -12,7 +12,7 @@ import torch
 import antigrad
 from antigrad.engine import tritonkernel
 from host_reads import HostReadForbidden
-from triton_helpers import grads, make, rel_error, twin
+from triton_helpers import assert_state_matches, grads, make, rel_error, twin
 
 TORCH_MODULES = ("adam", "adamw", "nadam", "rmsprop")
 
@@ -64,11 +64,7 @@ def test_matches_torch_capturable(name, options, torch_foreach):
         ref.step()
     assert _bucket(ours).stale  # the scalars were computed on the device
     assert rel_error(params, theirs) <= 1e-6
-    for p, q in zip(params, theirs, strict=True):
-        for key, value in ref.state[q].items():
-            mine = ours.state[p][key]
-            assert mine.dtype == value.dtype and mine.device == value.device
-            assert (mine - value).abs().max() <= 1e-6 * max(value.abs().max(), 1e-3), key
+    assert_state_matches(ours, ref, params, theirs)
 
 
 def test_a_tensor_lr_is_never_read_on_the_host():
