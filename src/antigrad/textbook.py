@@ -29,12 +29,14 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
 
 from . import _aliases
+from ._argdocs import complete_args
 from .engine import ChainOptimizer
 from .formula import Chain
 from .transforms import (
@@ -60,7 +62,11 @@ __all__ = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "AdamSimple", "A
 
 class _Textbook(ChainOptimizer):
     """A fixed chain with the lecture's hyperparameter names, validated on construction
-    (the lecture's ranges: a momentum or decay rate in [0, 1))."""
+    (the lecture's ranges: a momentum or decay rate in [0, 1)).
+
+    A subclass's docstring documents only the arguments that are its own (or that mean
+    something else there); the shared ones are written once in :attr:`shared_args`, and
+    the class's ``Args:`` section is completed from both, with each declared constraint."""
 
     formula: Chain
     # The dict type of defaults and param groups: torch's name for the moments, or None.
@@ -68,6 +74,21 @@ class _Textbook(ChainOptimizer):
     constraints: ClassVar[dict[str, Constraint]] = {
         "lr": NON_NEGATIVE, "gamma": UNIT, "beta1": UNIT, "beta2": UNIT, "s": NON_NEGATIVE,
         "weight_decay": NON_NEGATIVE}
+    shared_args: ClassVar[dict[str, str]] = {
+        "params": "parameters or param-group dicts.",
+        "lr": r"learning rate :math:`\varepsilon` (no default, as in the lecture).",
+        "gamma": r":math:`\gamma`, the momentum.",
+        "beta1": r":math:`\beta_1`, the decay of the first moment :math:`m`.",
+        "beta2": r":math:`\beta_2`, the decay of the second moment :math:`G`.",
+        "s": r":math:`s`, inside the root.",
+        "nonfinite": '``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see '
+                     ':class:`~antigrad.ChainOptimizer`).'}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        cls.__doc__ = complete_args(cls.__doc__ or "", names, cls.shared_args,
+                                    cls.constraints)
 
     def __init__(self, params, nonfinite: str = "raise", **hyper: Any) -> None:
         super().__init__(params, self.formula, nonfinite=nonfinite, **hyper)
@@ -94,18 +115,16 @@ class SGD(_Textbook):
     .. math:: w \leftarrow w - \varepsilon g
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
         >>> opt = textbook.SGD([w], lr=0.1)
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()  # w - 0.1 * 2w
+        tensor([ 0.8000, -1.6000])
 
     Reference: lecture L3, L5; Robbins & Monro, Ann. Math. Statist. 22 (1951).
     """
@@ -124,11 +143,6 @@ class Momentum(_Textbook):
     A new ``lr`` affects only new gradients.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        gamma: :math:`\gamma`, the momentum, in [0, 1).
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -136,7 +150,11 @@ class Momentum(_Textbook):
         >>> from antigrad import textbook
         >>> w = torch.nn.Parameter(torch.ones(2))
         >>> opt = textbook.Momentum([w], lr=0.1, gamma=0.9)
-        >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> for lr in (0.1, 0.0):  # lr 0 stops new gradients, not the velocity
+        ...     opt.param_groups[0]["lr"] = lr
+        ...     opt.zero_grad(); (w ** 2).sum().backward(); _ = opt.step()
+        >>> opt.state[w]["velocity"]  # 0.9 * (0.1 * 2)
+        tensor([0.1800, 0.1800])
 
     Reference: lecture L7; Polyak, USSR Comput. Math. Math. Phys. 4 (1964).
     """
@@ -164,24 +182,22 @@ class Nesterov(_Textbook):
     (Sutskever et al., 2013). Do not mix the two forms in one run.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        gamma: :math:`\gamma`, the momentum, in [0, 1).
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
         >>> opt = textbook.Nesterov([w], lr=0.1, gamma=0.9)
         >>> def closure():
         ...     opt.zero_grad()
         ...     loss = (w ** 2).sum()
         ...     loss.backward()
         ...     return loss
-        >>> _ = opt.step(closure)
+        >>> for _ in range(2):
+        ...     _ = opt.step(closure)
+        >>> opt.state[w]["velocity"][0]  # 0.9 * 0.2 + 0.1 * 2 * (0.8 - 0.9 * 0.2), look-ahead
+        tensor(0.3040)
 
     Reference: lecture L8; Nesterov, Soviet Math. Dokl. 27 (1983); Sutskever et al.,
     ICML 2013.
@@ -234,19 +250,16 @@ class AdaGrad(_Textbook):
     .. math:: G \leftarrow G + g^2,\quad w \leftarrow w - \varepsilon\, g / \sqrt{G + s}
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        s: :math:`s`, inside the root.
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 100.0], dtype=torch.float64))
         >>> opt = textbook.AdaGrad([w], lr=0.1)
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()  # each axis moves by lr on the first step, whatever its gradient
+        tensor([ 0.9000, 99.9000], dtype=torch.float64)
 
     Reference: lecture L9; Duchi, Hazan & Singer, JMLR 12 (2011).
     """
@@ -264,20 +277,19 @@ class RMSprop(_Textbook):
               w \leftarrow w - \varepsilon\, g / \sqrt{G + s}
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        gamma: :math:`\gamma`, the decay of :math:`G`, in [0, 1).
-        s: :math:`s`, inside the root.
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
+        gamma: :math:`\gamma`, the decay of :math:`G`.
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
-        >>> opt = textbook.RMSprop([w], lr=0.01)
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 100.0], dtype=torch.float64))
+        >>> opt = textbook.RMSprop([w], lr=0.01, gamma=0.9)
+        >>> opt.param_groups[0]["momentum"]  # torch's name for gamma, for OneCycleLR
+        0.9
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> opt.state[w]["square_avg"]  # G = (1 - gamma) g^2
+        tensor([4.0000e-01, 4.0000e+03], dtype=torch.float64)
 
     Reference: lecture L10; Tieleman & Hinton, Coursera lecture 6.5 (2012).
     """
@@ -299,21 +311,17 @@ class AdamSimple(_Textbook):
               w \leftarrow w - \varepsilon\, m / (\sqrt{G} + s)
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
-        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
         s: :math:`s`, outside the root (as L11 writes it).
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
-        >>> opt = textbook.AdamSimple([w], lr=0.1)
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 100.0], dtype=torch.float64))
+        >>> opt = textbook.AdamSimple([w], lr=0.01, beta1=0.9, beta2=0.999)
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()  # no bias correction: the first step is 0.1 / sqrt(0.001) = 3.16 lr
+        tensor([ 0.9684, 99.9684], dtype=torch.float64)
 
     Reference: lecture L11; Kingma & Ba, arXiv 1412.6980.
     """
@@ -339,22 +347,19 @@ class Adam(_Textbook):
     coupled regularization that L14 warns about (see :class:`AdamW`).
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
-        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
-        s: :math:`s`, inside the root.
         weight_decay: :math:`\lambda`, the coefficient of :math:`\lambda \|w\|^2` in the loss.
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
-        >>> opt = textbook.Adam([w], lr=0.1)
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 100.0], dtype=torch.float64))
+        >>> opt = textbook.Adam([w], lr=0.01)
+        >>> opt.param_groups[0]["betas"]  # torch's name for (beta1, beta2)
+        (0.9, 0.999)
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()  # bias-corrected: the first step is lr on every axis
+        tensor([ 0.9900, 99.9900], dtype=torch.float64)
 
     Reference: lecture L12; Kingma & Ba, arXiv 1412.6980.
     """
@@ -384,21 +389,16 @@ class Nadam(_Textbook):
     with :math:`m_t` and :math:`\hat G` as in :class:`Adam` (no momentum-decay schedule).
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
-        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
-        s: :math:`s`, inside the root.
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
-        >>> opt = textbook.Nadam([w], lr=0.1)
-        >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = textbook.Nadam(model.parameters(), lr=0.01)
+        >>> model(torch.ones(4, 3)).pow(2).mean().backward(); _ = opt.step()
+        >>> sorted(opt.state[model.weight])  # m, G and t, under torch's names
+        ['exp_avg', 'exp_avg_sq', 'step']
 
     Reference: lecture L13; Dozat, "Incorporating Nesterov Momentum into Adam", ICLR workshop 2016.
     """
@@ -424,22 +424,18 @@ class AdamW(_Textbook):
     default 0.005 matches torch's default 0.01.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon` (no default, as in the lecture).
-        beta1: :math:`\beta_1`, the decay of the first moment :math:`m`.
-        beta2: :math:`\beta_2`, the decay of the second moment :math:`G`.
         s: :math:`s`, outside the root (as L14 writes it).
         weight_decay: :math:`\lambda`, the coefficient of :math:`\lambda \|w\|^2`.
-        nonfinite: ``"raise"`` (default), ``"skip"`` or ``"ignore"`` (see
-            :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
         >>> import torch
         >>> from antigrad import textbook
-        >>> w = torch.nn.Parameter(torch.ones(2))
-        >>> opt = textbook.AdamW([w], lr=0.1)
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, 100.0], dtype=torch.float64))
+        >>> opt = textbook.AdamW([w], lr=0.01, weight_decay=0.5)
         >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()  # Adam's step lr, then the decay lr * 2 * 0.5 * w
+        tensor([ 0.9800, 98.9900], dtype=torch.float64)
 
     Reference: lecture L14; Loshchilov & Hutter, arXiv 1711.05101.
     """
