@@ -216,8 +216,8 @@ def compare(
         "validation split of the training data, then the seeds at the best lr  "
         "\\[default: none: the lr grid]", show_default=False)] = None,
     resume: Annotated[int | None, typer.Option(
-        help="go on with the interrupted comparison ID (run with --budget) in --store; "
-        "its finished trials and seeds are not run again", show_default=False)] = None,
+        help="go on with the interrupted comparison ID in --store: only its runs not yet "
+        "stored are run", show_default=False)] = None,
 ) -> None:
     """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
     they finish, write an HTML report."""
@@ -261,18 +261,13 @@ def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, se
 
 def _resume(cid: int, store: Path):
     """The interrupted comparison ``cid`` and a recording that goes on with it (exit 2
-    before any work unless it exists, is incomplete and was run with a budget)."""
+    before any work unless it exists and is incomplete)."""
     from antigrad.lab import Store, StoreError
 
     try:
-        cmp, recording = Store(store).resume(cid)
+        return Store(store).resume(cid)
     except StoreError as err:
         raise _bad(str(err), "--resume") from None
-    if cmp.config.budget is None:
-        recording.close()
-        raise _bad(f"comparison {cid} was run without --budget; only a comparison with the "
-                   "tuning protocol can be resumed", "--resume")
-    return cmp, recording
 
 
 def _optimizer_texts(values: list[str] | None, schedule: str | None) -> list[str]:
@@ -388,7 +383,8 @@ def _estimate(cmp) -> str:
 
 def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
     """Run ``cmp`` with a progress bar, saving each run as it finishes."""
-    from antigrad.lab import StoreError, run_compare
+    from antigrad.lab import StoreError
+    from antigrad.lab.worker import run_remaining
 
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=False) as bar:
@@ -398,13 +394,13 @@ def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
             bar.update(task, description=label, completed=done, total=total)
 
         try:
-            run_compare(cmp, progress, recording, replicas=replicas)
+            run_remaining(cmp, progress, recording, replicas=replicas)
         except KeyboardInterrupt:
             bar.stop()
             typer.echo(f"interrupted: comparison {cmp.id} in {store} keeps its "
                        f"{len(cmp.runs)} finished run(s); `antigrad report {cmp.id}` draws "
-                       "them" + (f"; `antigrad compare --resume {cmp.id} --store {store}` "
-                                 "goes on" if cmp.config.budget is not None else ""), err=True)
+                       f"them; `antigrad compare --resume {cmp.id} --store {store}` goes on",
+                       err=True)
             raise typer.Exit(130) from None
         except StoreError as err:
             bar.stop()

@@ -208,14 +208,18 @@ def test_bad_budget_or_resume_exits_2_before_any_work(in_tmp, args, option):
     assert list(in_tmp.iterdir()) == []
 
 
-def test_resume_refuses_a_grid_comparison_and_a_finished_one(in_tmp):
+def test_resume_refuses_a_finished_comparison(in_tmp):
     assert run("compare", *FAST, "--grid-points", "1", "--seeds", "1").exit_code == 0
     r = run("compare", "--resume", "1")
     assert r.exit_code == 2 and "complete: nothing to resume" in r.output
     with sqlite3.connect("runs/antigrad.sqlite") as con:
         con.execute("UPDATE comparisons SET complete = 0")
-    r = run("compare", "--resume", "1")
-    assert r.exit_code == 2 and "without --budget" in r.output
+        runs = con.execute("SELECT COUNT(*) FROM runs").fetchone()
+    r = run("compare", "--resume", "1", "--no-gallery")  # all stored: it is only finished
+    assert r.exit_code == 0, r.output
+    with sqlite3.connect("runs/antigrad.sqlite") as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == runs
+        assert con.execute("SELECT complete FROM comparisons").fetchall() == [(1,)]
 
 
 def test_noise_verdicts_say_within_noise_when_intervals_overlap():

@@ -45,7 +45,7 @@ from .replicas import MIN_REPLICAS, batchable, train_replicas
 from .runner import RunResult, train_run
 
 __all__ = ["CompareConfig", "ConfigError", "LIMITS", "Comparison", "Summary", "Recorder",
-           "run_compare", "new_comparison", "count_runs", "lr_grid"]
+           "run_compare", "new_comparison", "count_runs", "lr_grid", "best_grid_run"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -310,6 +310,12 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
     return cmp
 
 
+def best_grid_run(runs: list[RunResult]) -> RunResult:
+    """The grid run with the lowest final training loss (the mean over its last steps; a
+    diverged run never wins unless all did); on a tie the first in grid order."""
+    return min(runs, key=lambda r: r.tail_loss())
+
+
 def _runs(problem: Any, spec: Any, pairs: list[tuple[float, int]], replicas: bool,
           common: dict[str, Any], phase: str = "final") -> Iterator[RunResult]:
     """The runs ``(lr, seed)``, each as it finishes: as one batch of replicas where
@@ -341,7 +347,7 @@ def _one_optimizer(cmp: Comparison, problem: Any, name: str,
                          "tune"):
             tuned.append(run)
             finished(f"{name} lr={run.lr:g}", run)
-        seed0 = min(tuned, key=lambda r: r.tail_loss())
+        seed0 = best_grid_run(tuned)
         seed0.phase = "final"  # the winning grid run is the first seed's final run
         chosen = seed0.lr
     cmp.chosen_lr[name] = chosen

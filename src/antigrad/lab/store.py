@@ -318,7 +318,6 @@ class StoreRecording:
 
     def __init__(self, con: sqlite3.Connection, cmp: Comparison, path: Path) -> None:
         self.con, self.cmp, self.path = con, cmp, path
-        self._rows: dict[int, int] = {}  # id(run) -> its row, to relabel a grid run
 
     def _write(self, what: str, fn) -> None:
         try:
@@ -331,9 +330,8 @@ class StoreRecording:
 
     def add_run(self, run: RunResult) -> None:
         """Save a finished run."""
-        def fn(con):
-            self._rows[id(run)] = _insert_run(con, self.cmp.id, run)
-        self._write(f"the run {run.optimizer} lr={run.lr:g} seed {run.seed}", fn)
+        self._write(f"the run {run.optimizer} lr={run.lr:g} seed {run.seed}",
+                    lambda con: _insert_run(con, self.cmp.id, run))
 
     def add_range_test(self, test: LRRangeResult) -> None:
         """Save a finished range test."""
@@ -345,9 +343,10 @@ class StoreRecording:
         def fn(con):
             con.execute("UPDATE comparisons SET chosen_lr = ? WHERE id = ?",
                         (json.dumps(self.cmp.chosen_lr), self.cmp.id))
-            if final is not None:
-                con.execute("UPDATE runs SET phase = ? WHERE id = ?",
-                            (final.phase, self._rows[id(final)]))
+            if final is not None:  # the grid run (maybe saved before a resume)
+                con.execute("UPDATE runs SET phase = ? WHERE comparison_id = ? AND "
+                            "optimizer = ? AND lr = ? AND seed = ? AND phase = 'tune'",
+                            (final.phase, self.cmp.id, final.optimizer, final.lr, final.seed))
         self._write(f"the lr chosen for {optimizer}", fn)
 
     def finish(self) -> None:

@@ -42,7 +42,7 @@ from .optimizers import OptimizerSpec, get_optimizer
 from .runner import RunResult, train_run
 
 __all__ = ["LR_DECADES", "VALIDATION_FRACTION", "validation_problem", "search_space",
-           "run_tuned", "best_so_far", "noise_verdicts", "tuning_text"]
+           "run_tuned", "run_trial", "chosen_lr", "best_so_far", "noise_verdicts", "tuning_text"]
 
 #: The lr is searched over ``default_lr * 10**[-LR_DECADES, LR_DECADES]``.
 LR_DECADES = 2.0
@@ -162,23 +162,33 @@ def _common(cmp: Comparison) -> dict[str, int | None]:
 def _tune_one(cmp: Comparison, name: str, held_out: TrainingProblem,
               finished: Callable[[str, RunResult], None]) -> None:
     """The trials of ``name`` still missing, each saved as it finishes."""
+    budget = cmp.config.budget
+    for number in range(len(_trials(cmp, name)), budget):
+        finished(f"{name} trial {number + 1}/{budget}", run_trial(cmp, name, number, held_out))
+
+
+def run_trial(cmp: Comparison, name: str, number: int,
+              held_out: TrainingProblem | None = None) -> RunResult:
+    """Trial ``number`` of optimizer ``name``: the study is rebuilt from the trials
+    ``cmp`` holds (exactly ``number`` of them), the sampler seeded by the name and the
+    number asks for the lr, and the first seed trains on ``held_out`` (the problem's
+    :func:`validation_problem`). The same trial whichever process runs it, and whenever."""
     import optuna
 
-    spec, budget, first = get_optimizer(name), cmp.config.budget, cmp.config.seed_list()[0]
+    spec, first = get_optimizer(name), cmp.config.seed_list()[0]
     space = search_space(spec)
     study = _study(cmp, name, space)
-    for number in range(len(study.trials), budget):
-        study.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(name, number))
-        trial = study.ask(space)
-        run = train_run(held_out, spec, trial.params["lr"], first, phase="tune",
-                        **_common(cmp))
-        failed = run.diverged or not math.isfinite(run.final_metric)
-        study.tell(trial, None if failed else run.final_metric,
-                   state=optuna.trial.TrialState.FAIL if failed else None)
-        finished(f"{name} trial {number + 1}/{budget}", run)
+    if len(study.trials) != number:
+        raise ValueError(f"Invalid trial number: {number} ({name} holds "
+                         f"{len(study.trials)} trials; trials run in order)")
+    study.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(name, number))
+    trial = study.ask(space)
+    if held_out is None:
+        held_out = validation_problem(get_training_problem(cmp.config.problem))
+    return train_run(held_out, spec, trial.params["lr"], first, phase="tune", **_common(cmp))
 
 
-def _chosen_lr(cmp: Comparison, name: str) -> float:
+def chosen_lr(cmp: Comparison, name: str) -> float:
     """The lr of ``name``'s best trial by validation metric (ties: the earliest); the
     optimizer's default lr if every trial diverged."""
     ok = [r for r in _trials(cmp, name) if not r.diverged and math.isfinite(r.final_metric)]
@@ -191,7 +201,7 @@ def _chosen_lr(cmp: Comparison, name: str) -> float:
 def _test_one(cmp: Comparison, name: str, problem: TrainingProblem,
               finished: Callable[[str, RunResult], None], recorder: Recorder | None) -> None:
     """Every seed not yet run at the chosen lr, on the whole training set, tested."""
-    chosen = _chosen_lr(cmp, name)
+    chosen = chosen_lr(cmp, name)
     if cmp.chosen_lr.get(name) != chosen:
         cmp.chosen_lr[name] = chosen
         if recorder is not None:
