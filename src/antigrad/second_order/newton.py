@@ -174,16 +174,11 @@ class Newton(SecondOrderOptimizer):
     Example::
 
         >>> import torch, antigrad
-        >>> w = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
-        >>> opt = antigrad.Newton([w])
-        >>> def closure():
-        ...     opt.zero_grad()
-        ...     loss = (w ** 2).sum() + w[0] * w[1]
-        ...     loss.backward()
-        ...     return loss
-        >>> _ = opt.step(closure)
-        >>> torch.allclose(w.detach(), torch.zeros(2, dtype=torch.float64))
-        True
+        >>> w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+        >>> opt = antigrad.Newton([w], max_iter=100)
+        >>> _ = opt.step(lambda: 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2)
+        >>> opt.result.reason, torch.allclose(w.detach(), torch.ones(2).double())
+        ('gradient', True)
 
     Reference: lecture L15; Nocedal & Wright, "Numerical Optimization", 2nd ed. (2006), Alg. 3.3,
     7.1 (Newton-CG) and 7.2 (Steihaug-CG).

@@ -23,15 +23,11 @@ Optimization*, 2nd ed., 2006, Alg. 4.1 and 7.2.
 Example::
 
     >>> import torch, antigrad
-    >>> w = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    >>> w = torch.tensor([-1.8, 1e-3], dtype=torch.float64, requires_grad=True)
     >>> opt = antigrad.Newton([w], mode="trust_region", max_iter=100, tolerance_grad=1e-10)
-    >>> def closure():
-    ...     opt.zero_grad()
-    ...     loss = 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2
-    ...     loss.backward()
-    ...     return loss
-    >>> _ = opt.step(closure)
-    >>> opt.result.reason, torch.allclose(w.detach(), torch.ones(2, dtype=torch.float64))
+    >>> saddle = lambda: 0.5 * w[0] ** 2 + 0.25 * w[1] ** 4 - 0.5 * w[1] ** 2
+    >>> _ = opt.step(saddle)  # near the saddle at (0, 0); minima at (0, 1) and (0, -1)
+    >>> opt.result.reason, torch.allclose(w.detach(), torch.tensor([0.0, 1.0]).double())
     ('gradient', True)
 """
 
