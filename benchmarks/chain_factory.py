@@ -20,35 +20,26 @@ and gradients, steps interleaved, median and fastest time per step:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
-import time
+import sys
+from pathlib import Path
 
 import torch
+from contest import make_params, step_times
 
 import antigrad
 from antigrad import formula
 from antigrad import transforms as T
+
+# The user's transform written as a frozen dataclass, as the tests of chains-as-values use it
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+from formula.user_transform import ScaleBy  # noqa: E402
 
 SHAPES = {
     "mlp": [(100, 40), (100,), (100, 100), (100,), (10, 100), (10,)],  # overhead-bound
     "1m": [(1000, 1000)],  # memory-bound
 }
 HYPER = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2, "factor": 0.5}
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleBy(formula.Transform):
-    """``u <- factor * u``, written as the library writes its transforms."""
-
-    factor: formula.Key = "factor"
-    name = "scale_by"
-
-    def update(self, u, x, c):
-        return u * c["factor"]
-
-    def scalars(self, group, s, fresh):
-        return {"factor": formula.hyper(group, self.factor)}
 
 
 def chain_of_values() -> formula.Chain:
@@ -73,27 +64,6 @@ class Factory(antigrad.ChainOptimizer):
         return self.make()
 
 
-def make_params(shapes, seed: int = 0) -> list[torch.nn.Parameter]:
-    g = torch.Generator().manual_seed(seed)
-    ps = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
-    for p in ps:
-        p.grad = torch.randn(p.shape, generator=g) * 0.1
-    return ps
-
-
-def race(contestants: dict, repeats: int, warmup: int = 20) -> dict[str, list[float]]:
-    """Seconds of each step of each contestant, steps interleaved."""
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for r in range(warmup + repeats):
-        for name, opt in contestants.items():
-            t = time.perf_counter()
-            opt.step()
-            dt = time.perf_counter() - t
-            if r >= warmup:
-                times[name].append(dt)
-    return times
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -109,7 +79,7 @@ def main() -> None:
             "factory": Factory(make_params(shapes), chain_of_values, **HYPER),
             "factory of functions": Factory(make_params(shapes), chain_of_functions, **HYPER),
         }
-        times = race(contestants, repeats)
+        times = step_times(contestants, repeats, warmup=20)
         # The median, and the fastest step: on a busy machine the minimum is the steadier.
         med = {k: statistics.median(v) for k, v in times.items()}
         low = {k: min(v) for k, v in times.items()}

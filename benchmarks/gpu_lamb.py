@@ -27,7 +27,8 @@ from antigrad.engine import tritonkernel
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from lamb_step import ForeachLAMB, mixed_shapes  # noqa: E402
+from contest import mixed_shapes  # noqa: E402
+from lamb_step import ForeachLAMB  # noqa: E402
 
 from reduction_reference import clipped_sgd, gradients, lamb, lars, make_groups, max_error  # noqa: E402,I001
 

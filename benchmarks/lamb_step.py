@@ -18,29 +18,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import statistics
-import time
 
 import torch
+from contest import make_params, median_step, mixed_shapes
 
 import antigrad
-
-
-def mixed_shapes(total: int, count: int, seed: int = 0) -> list[tuple[int, ...]]:
-    """``count`` tensors of sizes spread over three orders of magnitude, ``total`` elements."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.exp(torch.rand(count, generator=g, dtype=torch.float64) * 7)
-    sizes = (w / w.sum() * total).long().clamp_min(1)
-    sizes[0] += total - int(sizes.sum())
-    return [(int(s),) for s in sizes]
-
-
-def make(shapes, seed: int = 0) -> list[torch.nn.Parameter]:
-    g = torch.Generator().manual_seed(seed)
-    ps = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
-    for p in ps:
-        p.grad = torch.randn(p.shape, generator=g) * 0.1
-    return ps
 
 
 class ForeachLAMB:
@@ -73,18 +55,6 @@ class ForeachLAMB:
         torch._foreach_add_(ps, r)
 
 
-def race(contestants: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per step of each contestant, their steps interleaved."""
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for r in range(warmup + repeats):
-        for name, opt in contestants.items():
-            t = time.perf_counter()
-            opt.step()
-            if r >= warmup:
-                times[name].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def on_foreach(opt):
     """``opt`` with its buckets built on antigrad's foreach backend (its first step)."""
     os.environ["ANTIGRAD_BACKEND"] = "foreach"
@@ -106,12 +76,12 @@ def main() -> None:
         shapes = mixed_shapes(size, args.count)
         kw = dict(lr=1e-3, weight_decay=0.01)
         contestants = {
-            "foreach LAMB (torch ops)": ForeachLAMB(make(shapes), **kw),
-            "antigrad.LAMB, native": antigrad.LAMB(make(shapes), **kw),
-            "antigrad.LAMB, foreach": on_foreach(antigrad.LAMB(make(shapes), **kw)),
-            "antigrad.Adam, native": antigrad.Adam(make(shapes), weight_decay=0.01),
+            "foreach LAMB (torch ops)": ForeachLAMB(make_params(shapes), **kw),
+            "antigrad.LAMB, native": antigrad.LAMB(make_params(shapes), **kw),
+            "antigrad.LAMB, foreach": on_foreach(antigrad.LAMB(make_params(shapes), **kw)),
+            "antigrad.Adam, native": antigrad.Adam(make_params(shapes), weight_decay=0.01),
         }
-        times = race(contestants, args.repeats)
+        times = median_step(contestants, args.repeats, warmup=3)
         peer = times["foreach LAMB (torch ops)"]
         adam = times["antigrad.Adam, native"]
         print(f"\n{size} float32 elements in {len(shapes)} tensors")

@@ -27,29 +27,13 @@ import tempfile
 import time
 
 import torch
+from contest import make_params, median_step, mixed_shapes
 
 import antigrad
 from antigrad import textbook
 from antigrad import transforms as T
 
 MLP = [(100, 40), (100,), (100, 100), (100,), (10, 100), (10,)]
-
-
-def mixed_shapes(total: int, count: int, seed: int = 0) -> list[tuple[int, ...]]:
-    """``count`` tensors of sizes spread over three orders of magnitude, ``total`` elements."""
-    g = torch.Generator().manual_seed(seed)
-    w = torch.exp(torch.rand(count, generator=g, dtype=torch.float64) * 7)
-    sizes = (w / w.sum() * total).long().clamp_min(1)
-    sizes[0] += total - int(sizes.sum())
-    return [(int(s),) for s in sizes]
-
-
-def make(shapes, seed: int = 0, dtype=torch.float32) -> list[torch.nn.Parameter]:
-    g = torch.Generator().manual_seed(seed)
-    ps = [torch.nn.Parameter(torch.randn(s, generator=g, dtype=dtype)) for s in shapes]
-    for p in ps:
-        p.grad = torch.randn(p.shape, generator=g, dtype=dtype) * 0.1
-    return ps
 
 
 def traffic(opt) -> int:
@@ -64,19 +48,6 @@ def traffic(opt) -> int:
                  if not (out.op == "tensor" and out.name == name))
     n = sum(p.numel() * p.element_size() for p in group["params"])
     return (reads + writes) * n
-
-
-def race(contestants: dict, repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per step of each contestant (name -> optimizer), interleaved."""
-    times: dict[str, list[float]] = {k: [] for k in contestants}
-    for r in range(warmup + repeats):
-        for name, opt in contestants.items():
-            t = time.perf_counter()
-            opt.step()
-            dt = time.perf_counter() - t
-            if r >= warmup:
-                times[name].append(dt)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def table(title: str, rows: list[tuple], header: tuple) -> None:
@@ -100,14 +71,13 @@ def section_optim(cases, repeats: int) -> None:
     for case, shapes in cases:
         rows = []
         for name, (kw, label) in TWINS.items():
-            contestants = {"antigrad": getattr(antigrad, name)(make(shapes), **kw)}
-            contestants["torch default"] = getattr(torch.optim, name)(make(shapes), **kw)
-            contestants["torch foreach"] = getattr(torch.optim, name)(make(shapes), foreach=True,
-                                                                      **kw)
+            twin = getattr(torch.optim, name)
+            contestants = {"antigrad": getattr(antigrad, name)(make_params(shapes), **kw)}
+            contestants["torch default"] = twin(make_params(shapes), **kw)
+            contestants["torch foreach"] = twin(make_params(shapes), foreach=True, **kw)
             if name in FUSED:
-                contestants["torch fused"] = getattr(torch.optim, name)(make(shapes), fused=True,
-                                                                        **kw)
-            t = race(contestants, repeats)
+                contestants["torch fused"] = twin(make_params(shapes), fused=True, **kw)
+            t = median_step(contestants, repeats, warmup=2)
             nbytes = traffic(contestants["antigrad"])
             peer = "torch fused" if name in FUSED else "torch foreach"
             ours = t["antigrad"]
@@ -145,11 +115,11 @@ def textbook_contestants(ps_factory):
 
 def section_textbook(cases, repeats: int) -> None:
     for case, shapes in cases:
-        peer = torch.optim.Adam(make(shapes), fused=True)
+        peer = torch.optim.Adam(make_params(shapes), fused=True)
         peer_bytes = 28 * sum(torch.Size(s).numel() for s in shapes)
         rows = []
-        for name, opt in textbook_contestants(lambda shapes=shapes: make(shapes)).items():
-            t = race({"ours": opt, "peer": peer}, repeats)
+        for name, opt in textbook_contestants(lambda shapes=shapes: make_params(shapes)).items():
+            t = median_step({"ours": opt, "peer": peer}, repeats, warmup=2)
             ours_bw = traffic(opt) / t["ours"] / 1e9
             peer_bw = peer_bytes / t["peer"] / 1e9
             rows.append((name, f"{t['ours'] * 1e3:.3f}", f"{ours_bw:.1f}", f"{peer_bw:.1f}",
@@ -162,10 +132,10 @@ def section_check(cases, repeats: int) -> None:
     rows = []
     for case, shapes in cases:
         for name, kw in (("Adam", {}), ("SGD", {"lr": 1e-3, "momentum": 0.9})):
-            c = {mode: getattr(antigrad, name)(make(shapes), nonfinite=mode, **kw)
+            c = {mode: getattr(antigrad, name)(make_params(shapes), nonfinite=mode, **kw)
                  for mode in ("raise", "ignore")}
-            c["fused"] = getattr(torch.optim, name)(make(shapes), fused=True, **kw)
-            t = race(c, repeats)
+            c["fused"] = getattr(torch.optim, name)(make_params(shapes), fused=True, **kw)
+            t = median_step(c, repeats, warmup=2)
             cost = t["raise"] - t["ignore"]
             rows.append((case, name, f"{t['ignore'] * 1e3:.3f}", f"{t['raise'] * 1e3:.3f}",
                          f"{t['fused'] * 1e3:.3f}", f"{cost / t['ignore'] * 100:+.0f}%",

@@ -9,6 +9,7 @@ import antigrad
 from antigrad import formula
 from antigrad import transforms as T
 from antigrad.formula import transform as transform_module
+from formula.user_transform import ScaleBy
 
 
 def adam_chain(**options):
@@ -79,20 +80,6 @@ def test_the_kept_chains_are_bounded():
     for i in range(transform_module.RECENT_CHAINS_KEPT + 20):
         T.chain(T.descend(float(i + 1)))
     assert len(transform_module._RECENT_CHAINS) <= transform_module.RECENT_CHAINS_KEPT
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaleBy(formula.Transform):
-    """A user's transform written like the library's: ``u <- factor * u``."""
-
-    factor: formula.Key = "factor"
-    name = "scale_by"
-
-    def update(self, u, x, c):
-        return u * c["factor"]
-
-    def scalars(self, group, s, fresh):
-        return {"factor": formula.hyper(group, self.factor)}
 
 
 class Rebuilding(antigrad.ChainOptimizer):
