@@ -9,25 +9,17 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
-from antigrad.cli import app  # noqa: E402
 from antigrad.lab.outdir import MARKER  # noqa: E402
+from cli_runner import in_fresh_folder, run  # noqa: E402
 
-runner = CliRunner()
 FAST = ["--problem", "breast-cancer", "-o", "sgd,adam", "--grid-points", "1", "--seeds", "1",
         "--steps", "10", "--no-gallery"]
 
 
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
-
-
-def run(*args):
-    return runner.invoke(app, list(args))
+    return in_fresh_folder(tmp_path, monkeypatch)
 
 
 def test_list_shows_problems_and_optimizers():

@@ -47,6 +47,34 @@ def grads(params, step, dtype=None):
     return out
 
 
+def feed(step, *param_lists):
+    """Each list's gradients of step ``step`` (a run's parameters and its twin's)."""
+    for ps in param_lists:
+        for p, g in zip(ps, grads(ps, step), strict=True):
+            p.grad = g
+
+
+def step_together(ours, ref, params, theirs, steps, start=0):
+    """Steps ``start`` to ``start + steps - 1`` of both optimizers, each on the same
+    gradients of its own parameters."""
+    for t in range(start, start + steps):
+        feed(t, params, theirs)
+        ours.step()
+        ref.step()
+
+
+def capturable_twins(name, options, split=True, torch_foreach=None):
+    """``(params, theirs, ours, ref)``: twin float32 parameters, antigrad's optimizer
+    ``name`` on the first and torch's on the second, both ``capturable=True`` with
+    ``options`` (over :func:`groups` with ``split``)."""
+    params = make(torch.float32)
+    theirs = twin(params)
+    ours = getattr(antigrad, name)(groups(params, split), capturable=True, **options)
+    ref = getattr(torch.optim, name)(groups(theirs, split), capturable=True,
+                                     foreach=torch_foreach, **options)
+    return params, theirs, ours, ref
+
+
 def groups(params, split=True):
     """Two param groups, the second with its own lr (one bucket, two rows of scalars)."""
     return [{"params": params[:1]}, {"params": params[1:], "lr": 0.003}] if split else params

@@ -12,7 +12,7 @@ import torch
 import antigrad
 from antigrad.engine import capturable
 from host_reads import HostReadForbidden
-from triton_helpers import assert_state_matches, grads, make, rel_error, twin
+from triton_helpers import assert_state_matches, capturable_twins, feed, make, rel_error, twin
 
 
 @pytest.fixture(autouse=True)
@@ -33,24 +33,13 @@ CASES = [
 ]
 
 
-def _feed(step, *param_lists):
-    for ps in param_lists:
-        for p, g in zip(ps, grads(ps, step), strict=True):
-            p.grad = g
-
-
 @pytest.mark.parametrize("torch_foreach", [False, True])
 @pytest.mark.parametrize("name,options", CASES)
 def test_matches_torch_capturable(name, options, torch_foreach):
-    params = make(torch.float32)
-    theirs = twin(params)
-    split = lambda ps: [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.003}]  # noqa: E731
-    ours = getattr(antigrad, name)(split(params), capturable=True, **options)
-    ref = getattr(torch.optim, name)(split(theirs), capturable=True, foreach=torch_foreach,
-                                     **options)
+    params, theirs, ours, ref = capturable_twins(name, options, torch_foreach=torch_foreach)
     buckets = None
     for t in range(6):
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         if t == 2:  # one sits a step out: its own step count
             params[1].grad = theirs[1].grad = None
         ours.step()
@@ -67,13 +56,13 @@ def test_a_capturable_tensor_lr_is_never_read_on_the_host():
     theirs = twin(params)
     ours = antigrad.Adam(params, lr=torch.tensor(0.01), capturable=True)
     ref = torch.optim.Adam(theirs, lr=torch.tensor(0.01), capturable=True)
-    _feed(0, params, theirs)
+    feed(0, params, theirs)
     ours.step()  # builds the buckets (reading the step counts once)
     ref.step()
     for t, lr in enumerate((0.02, 0.005), start=1):
         ours.param_groups[0]["lr"] = torch.tensor(lr).as_subclass(HostReadForbidden)
         ref.param_groups[0]["lr"].fill_(lr)
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         ours.step()
         ref.step()
     assert rel_error(params, theirs) <= 1e-6
@@ -82,11 +71,11 @@ def test_a_capturable_tensor_lr_is_never_read_on_the_host():
 def test_a_refused_step_writes_nothing():
     params = make(torch.float32)
     ours = antigrad.Adam(params, lr=0.01, capturable=True, nonfinite="skip")
-    _feed(0, params)
+    feed(0, params)
     ours.step()
     before = [p.detach().clone() for p in params], {k: v.clone() for k, v in
                                                      ours.state[params[0]].items()}
-    _feed(1, params)
+    feed(1, params)
     params[1].grad[0] = float("nan")
     ours.step()
     assert ours.skipped_steps == 1
@@ -99,7 +88,7 @@ def test_without_the_widened_list_the_cpu_is_refused_as_torch_refuses_it(monkeyp
     monkeypatch.setenv("ANTIGRAD_BACKEND", "auto")
     params = make(torch.float32)
     ours = antigrad.Adam(params, capturable=True)
-    _feed(0, params)
+    feed(0, params)
     with pytest.raises(AssertionError, match="If capturable=True, params and state_steps"):
         ours.step()
 
@@ -116,7 +105,7 @@ def test_a_step_that_could_not_be_replayed_is_refused_while_capturing(monkeypatc
     one steps."""
     params = make(torch.float32)
     ours = antigrad.Adam(params, lr=0.01, **options)
-    _feed(0, params)
+    feed(0, params)
     before = [p.detach().clone() for p in params]
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_current_stream_capturing", lambda: True)

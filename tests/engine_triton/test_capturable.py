@@ -12,7 +12,15 @@ import torch
 import antigrad
 from antigrad.engine import tritonkernel
 from host_reads import HostReadForbidden
-from triton_helpers import assert_state_matches, grads, make, rel_error, twin
+from triton_helpers import (
+    assert_state_matches,
+    capturable_twins,
+    feed,
+    make,
+    rel_error,
+    step_together,
+    twin,
+)
 
 TORCH_MODULES = ("adam", "adamw", "nadam", "rmsprop")
 
@@ -37,12 +45,6 @@ CASES = [
 ]
 
 
-def _feed(step, *param_lists):
-    for ps in param_lists:
-        for p, g in zip(ps, grads(ps, step), strict=True):
-            p.grad = g
-
-
 def _bucket(opt):
     bucket, = opt.planner.buckets
     assert isinstance(bucket.bound, tritonkernel.Bound)
@@ -52,16 +54,8 @@ def _bucket(opt):
 @pytest.mark.parametrize("torch_foreach", [False, True])
 @pytest.mark.parametrize("name,options", CASES)
 def test_matches_torch_capturable(name, options, torch_foreach):
-    params = make(torch.float32)
-    theirs = twin(params)
-    split = lambda ps: [{"params": ps[:1]}, {"params": ps[1:], "lr": 0.003}]  # noqa: E731
-    ours = getattr(antigrad, name)(split(params), capturable=True, **options)
-    ref = getattr(torch.optim, name)(split(theirs), capturable=True, foreach=torch_foreach,
-                                     **options)
-    for t in range(6):
-        _feed(t, params, theirs)
-        ours.step()
-        ref.step()
+    params, theirs, ours, ref = capturable_twins(name, options, torch_foreach=torch_foreach)
+    step_together(ours, ref, params, theirs, 6)
     assert _bucket(ours).stale  # the scalars were computed on the device
     assert rel_error(params, theirs) <= 1e-6
     assert_state_matches(ours, ref, params, theirs)
@@ -74,13 +68,13 @@ def test_a_tensor_lr_is_never_read_on_the_host():
     theirs = twin(params)
     ours = antigrad.Adam(params, lr=torch.tensor(0.01))
     ref = torch.optim.Adam(theirs, lr=torch.tensor(0.01))
-    _feed(0, params, theirs)
+    feed(0, params, theirs)
     ours.step()  # builds the buckets
     ref.step()
     for t, lr in enumerate((0.02, 0.005, 0.001), start=1):
         ours.param_groups[0]["lr"] = torch.tensor(lr).as_subclass(HostReadForbidden)
         ref.param_groups[0]["lr"].fill_(lr)
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         ours.step()
         ref.step()
     with pytest.raises(AssertionError, match="host read"):  # the guard does guard
@@ -96,7 +90,7 @@ def test_a_tensor_lr_changed_in_place_by_a_scheduler():
     sa = torch.optim.lr_scheduler.StepLR(ours, step_size=2, gamma=0.5)
     sb = torch.optim.lr_scheduler.StepLR(ref, step_size=2, gamma=0.5)
     for t in range(6):
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         ours.step()
         ref.step()
         sa.step()
@@ -111,7 +105,7 @@ def test_no_new_kernel_while_scalars_change_on_the_device():
     seen = None
     for t in range(5):
         ours.param_groups[0]["lr"].fill_(0.01 / (1 + t))
-        _feed(t, params)
+        feed(t, params)
         ours.step()
         if t == 0:
             seen = (set(tritonkernel.signatures), dict(tritonkernel._modules))
@@ -122,34 +116,22 @@ def test_no_new_kernel_while_scalars_change_on_the_device():
 
 
 def test_state_dict_moves_between_antigrad_and_torch_capturable():
-    params = make(torch.float32)
-    theirs = twin(params)
-    ours = antigrad.Adam(params, lr=0.01, capturable=True)
-    ref = torch.optim.Adam(theirs, lr=0.01, capturable=True)
-    for t in range(3):
-        _feed(t, params, theirs)
-        ours.step()
-        ref.step()
+    params, theirs, ours, ref = capturable_twins("Adam", dict(lr=0.01), split=False)
+    step_together(ours, ref, params, theirs, 3)
     saved = ours.state_dict()
     assert saved["state"][0]["step"].dtype == torch.float32
     # Each loads the other's state, then both continue: the same numbers as before.
     ours.load_state_dict(ref.state_dict())
     ref.load_state_dict(saved)
-    for t in range(3, 6):
-        _feed(t, params, theirs)
-        ours.step()
-        ref.step()
+    step_together(ours, ref, params, theirs, 3, start=3)
     assert float(ours.state[params[0]]["step"]) == float(ref.state[theirs[0]]["step"]) == 6.0
     assert rel_error(params, theirs) <= 1e-6
 
 
 def test_parameters_that_skip_steps_keep_their_step_on_the_device():
-    params = make(torch.float32)
-    theirs = twin(params)
-    ours = antigrad.NAdam(params, lr=0.01, capturable=True)
-    ref = torch.optim.NAdam(theirs, lr=0.01, capturable=True)
+    params, theirs, ours, ref = capturable_twins("NAdam", dict(lr=0.01), split=False)
     for t in range(4):
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         if t in (1, 2):
             params[1].grad = theirs[1].grad = None
         ours.step()
@@ -168,11 +150,11 @@ def test_a_refused_step_advances_nothing_on_the_device():
     ours = antigrad.Adam(params, lr=0.01, capturable=True, nonfinite="skip")
     ref = torch.optim.Adam(theirs, lr=0.01, capturable=True)
     for t in range(4):
-        _feed(t, params)
+        feed(t, params)
         if t == 2:
             params[0].grad[0, 0] = float("nan")
         else:
-            _feed(t, theirs)
+            feed(t, theirs)
             ref.step()
         ours.step()
     assert ours.skipped_steps == 1
@@ -190,7 +172,7 @@ def test_back_to_python_scalars_after_device_ones():
     for t in range(5):
         if t == 3:
             ours.param_groups[0]["lr"] = 0.01
-        _feed(t, params, theirs)
+        feed(t, params, theirs)
         ours.step()
         ref.step()
     assert not _bucket(ours).stale
@@ -207,10 +189,7 @@ def test_device_scalars_give_the_bits_of_the_python_ones(name, options):
     lr = torch.tensor(options["lr"])
     ours = getattr(antigrad, name)(params, **{**options, "lr": lr})
     ref = getattr(antigrad, name)(theirs, **{**options, "lr": float(lr)})
-    for t in range(5):
-        _feed(t, params, theirs)
-        ours.step()
-        ref.step()
+    step_together(ours, ref, params, theirs, 5)
     assert _bucket(ours).stale and not _bucket(ref).stale
     assert all(torch.equal(p, q) for p, q in zip(params, theirs, strict=True))
     for p, q in zip(params, theirs, strict=True):

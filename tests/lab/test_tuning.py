@@ -9,31 +9,23 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from typer.testing import CliRunner  # noqa: E402
 
 pytest.importorskip("optuna")
 
-from antigrad.cli import app  # noqa: E402
 from antigrad.lab import CompareConfig, Store, run_compare, tuning  # noqa: E402
 from antigrad.lab.compare import new_comparison  # noqa: E402
 from antigrad.lab.tuning import best_so_far, noise_verdicts, validation_problem  # noqa: E402
 from antigrad.problems import get_training_problem  # noqa: E402
+from cli_runner import in_fresh_folder, run  # noqa: E402
+from lab.interrupting import Interrupt  # noqa: E402
 
 FAST = ["-p", "breast-cancer", "-o", "sgd,adam", "--seeds", "2", "--steps", "10",
         "--no-gallery"]
 
-runner = CliRunner()
-
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "200")
-    return tmp_path
-
-
-def run(*args):
-    return runner.invoke(app, list(args))
+    return in_fresh_folder(tmp_path, monkeypatch)
 
 
 # -- the validation split -------------------------------------------------------------------
@@ -111,17 +103,6 @@ def test_selection_never_evaluates_the_test_set(spy):
 
 # -- resume ---------------------------------------------------------------------------------
 
-class _Interrupt:
-    """A progress callback that stops the comparison after ``after`` runs (as Ctrl-C)."""
-
-    def __init__(self, after: int) -> None:
-        self.after = after
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if done == self.after:
-            raise KeyboardInterrupt
-
-
 def _counting_train_run(monkeypatch):
     calls = []
     real = tuning.train_run
@@ -140,7 +121,7 @@ def test_resume_after_an_interruption_does_not_redo_finished_trials(tmp_path, mo
     store = Store(tmp_path / "s.sqlite")
     cmp = new_comparison(config)
     with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
-        run_compare(cmp, _Interrupt(after=5), recording)  # sgd's 4 trials + 1 seed
+        run_compare(cmp, Interrupt(after=5), recording)  # sgd's 4 trials + 1 seed
     calls = _counting_train_run(monkeypatch)
     again, recording = store.resume(cmp.id)
     assert len(again.runs) == 5 and not again.complete
@@ -162,7 +143,7 @@ def test_cli_resumes_an_interrupted_comparison(in_tmp):
     store = Store("runs/antigrad.sqlite")
     cmp = new_comparison(CompareConfig("breast-cancer", ["sgd"], seeds=2, steps=10, budget=3))
     with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
-        run_compare(cmp, _Interrupt(after=2), recording)
+        run_compare(cmp, Interrupt(after=2), recording)
     r = run("compare", "--resume", str(cmp.id), "--no-gallery")
     assert r.exit_code == 0, r.output
     assert "(at most 50 steps, 3 left)" in " ".join(r.stderr.split())

@@ -13,17 +13,7 @@ from antigrad.cli import app  # noqa: E402
 from antigrad.lab import CompareConfig, Store, new_comparison, run_compare  # noqa: E402
 from antigrad.lab import compare as compare_mod  # noqa: E402
 from antigrad.lab.worker import run_remaining  # noqa: E402
-
-
-class Interrupt:
-    """A progress callback that stops the comparison after ``after`` results (as Ctrl-C)."""
-
-    def __init__(self, after: int) -> None:
-        self.after = after
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if done == self.after:
-            raise KeyboardInterrupt
+from lab.interrupting import Interrupt  # noqa: E402
 
 
 def key(cmp):
