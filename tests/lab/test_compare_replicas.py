@@ -8,7 +8,13 @@ import pytest  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from antigrad.cli import app  # noqa: E402
-from antigrad.lab import CompareConfig, compare, get_optimizer, replicas, run_compare  # noqa: E402
+from antigrad.lab import (  # noqa: E402
+    CompareConfig,
+    batching,
+    get_optimizer,
+    replicas,
+    run_compare,
+)
 from antigrad.problems import get_training_problem  # noqa: E402
 
 LRS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
@@ -17,13 +23,13 @@ LRS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 def _batches(monkeypatch):
     """Count the batches of replicas trained."""
     sizes = []
-    real = compare.train_replicas
+    real = batching.train_batch
 
-    def counting(problem, spec, pairs, **kw):
-        sizes.append(len(pairs))
-        return real(problem, spec, pairs, **kw)
+    def counting(problem, requests, **kw):
+        sizes.append(len(requests))
+        return real(problem, requests, **kw)
 
-    monkeypatch.setattr(compare, "train_replicas", counting)
+    monkeypatch.setattr(batching, "train_batch", counting)
     return sizes
 
 

@@ -4,8 +4,9 @@
   any optimizer written as text (:mod:`~antigrad.lab.spec_text`), with a schedule
   (:mod:`~antigrad.lab.schedules`).
 - :mod:`~antigrad.lab.runner`: one training run (minibatch SGD loop, divergence, timing).
-- :mod:`~antigrad.lab.replicas`: many runs of one optimizer (an lr grid, seeds) trained
-  at once as one batched model, with the sequential runs' results.
+- :mod:`~antigrad.lab.replicas`: many runs (an lr grid, seeds, several optimizers) trained
+  at once as one batched model, with the sequential runs' results;
+  :mod:`~antigrad.lab.batching`: :func:`run_many`, any runs batched where possible.
 - :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
 - :mod:`~antigrad.lab.store`: SQLite store under ``runs/``; :mod:`~antigrad.lab.export`:
@@ -24,6 +25,7 @@ Example::
 
 from ..errors import EntryPointError
 from . import figures
+from .batching import run_many
 from .compare import (
     CompareConfig,
     Comparison,
@@ -45,7 +47,7 @@ from .outdir import ReportDirError, check_report_dir
 from .paths import Path, run_path
 from .replicas import train_replicas
 from .report import default_report_dir, write_report
-from .runner import RunResult, train_run
+from .runner import RunRequest, RunResult, train_run
 from .store import DEFAULT_STORE, Store, StoreError, StoreRecording
 from .table import summary_text
 
@@ -54,5 +56,6 @@ __all__ = ["EntryPointError", "figures", "CompareConfig", "Comparison", "ConfigE
            "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
            "Path", "run_path", "ReportDirError", "check_report_dir", "default_report_dir",
-           "write_report", "RunResult", "train_run", "train_replicas", "DEFAULT_STORE", "Store",
+           "write_report", "RunResult", "RunRequest", "train_run", "train_replicas",
+           "run_many", "DEFAULT_STORE", "Store",
            "StoreError", "StoreRecording", "summary_text"]

@@ -33,16 +33,16 @@ import datetime as _dt
 import math
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..errors import ConfigError  # re-exported: its old home
 from ..problems.registry import get_training_problem
+from .batching import run_many
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer, optimizer_names
-from .replicas import MIN_REPLICAS, batchable, train_replicas
-from .runner import RunResult, train_run
+from .runner import RunRequest, RunResult, train_run
 
 __all__ = ["CompareConfig", "ConfigError", "LIMITS", "Comparison", "Summary", "Recorder",
            "run_compare", "new_comparison", "count_runs", "lr_grid", "best_grid_run"]
@@ -271,11 +271,12 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
 
     ``config`` may also be a fresh :func:`new_comparison` (one already begun in a store).
     ``progress(task, done, total)`` is called as runs finish (for progress bars);
-    ``recorder`` receives every result as soon as it exists. With ``replicas`` (the
-    default), an optimizer's grid and its seeds each train as one batch of replicas
-    (:func:`~antigrad.lab.replicas.train_replicas`, the same results) where the batch
-    has at least :data:`~antigrad.lab.replicas.MIN_REPLICAS` runs and the method and
-    problem allow it (:func:`~antigrad.lab.replicas.batchable`).
+    ``recorder`` receives every result as soon as it exists. The grids of all optimizers
+    train first, then all their seeds; with ``replicas`` (the default) each of the two
+    trains as batches of replicas (:func:`~antigrad.lab.batching.run_many`, the same
+    results) where it has at least :data:`~antigrad.lab.replicas.MIN_REPLICAS` runs that
+    the method and problem allow (:func:`~antigrad.lab.replicas.batchable`), else run by
+    run.
     """
     cmp = config if isinstance(config, Comparison) else new_comparison(config)
     if cmp.config.budget is not None:  # the tuning protocol (it also resumes)
@@ -301,8 +302,8 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
         if progress is not None:
             progress(label, done, total)
 
-    for name in cmp.config.optimizers:
-        _one_optimizer(cmp, problem, name, finished, recorder, replicas)
+    seed0 = _choose_lrs(cmp, problem, finished, recorder, replicas)
+    _run_seeds(cmp, problem, seed0, finished, replicas)
     cmp.seconds = time.perf_counter() - start
     cmp.complete = True
     if recorder is not None:
@@ -316,43 +317,56 @@ def best_grid_run(runs: list[RunResult]) -> RunResult:
     return min(runs, key=lambda r: r.tail_loss())
 
 
-def _runs(problem: Any, spec: Any, pairs: list[tuple[float, int]], replicas: bool,
-          common: dict[str, Any], phase: str = "final") -> Iterator[RunResult]:
-    """The runs ``(lr, seed)``, each as it finishes: as one batch of replicas where
-    worthwhile, else one after another."""
-    if replicas and len(pairs) >= MIN_REPLICAS and batchable(problem, spec):
-        yield from train_replicas(problem, spec, pairs, phase=phase, **common)
-        return
-    for lr, seed in pairs:
-        yield train_run(problem, spec, lr, seed, phase=phase, **common)
+def _common(config: CompareConfig, replicas: bool) -> dict[str, Any]:
+    return dict(steps=config.steps, batch_size=config.batch_size,
+                eval_every=config.eval_every, replicas=replicas, train_alone=train_run)
 
 
-def _one_optimizer(cmp: Comparison, problem: Any, name: str,
-                   finished: Callable[[str, Any], None], recorder: Recorder | None,
-                   replicas: bool = True) -> None:
-    """Choose ``name``'s lr (grid or range test), then run the seeds at it."""
-    config, spec = cmp.config, get_optimizer(name)
-    common = dict(steps=config.steps, batch_size=config.batch_size,
-                  eval_every=config.eval_every)
-    seed0: RunResult | None = None
-    first, *rest = config.seed_list()
+def _choose_lrs(cmp: Comparison, problem: Any, finished: Callable[[str, Any], None],
+                recorder: Recorder | None, replicas: bool) -> dict[str, RunResult | None]:
+    """Every optimizer's lr: its range test, or its grid with the first seed (the grids of
+    all optimizers trained together, :func:`~antigrad.lab.batching.run_many`); returns
+    each optimizer's grid run that becomes the first seed's final run (``None`` after a
+    range test)."""
+    config = cmp.config
+    specs = {name: get_optimizer(name) for name in config.optimizers}
     if config.lr_method == "range":
-        test = lr_range_test(problem, spec, batch_size=config.batch_size)
-        finished(f"{name}: range test", test)
-        chosen = test.suggestion
-    else:
-        tuned = []
-        grid = config.lrs or lr_grid(spec.default_lr, config.grid_points)
-        for run in _runs(problem, spec, [(lr, first) for lr in grid], replicas, common,
-                         "tune"):
-            tuned.append(run)
-            finished(f"{name} lr={run.lr:g}", run)
-        seed0 = best_grid_run(tuned)
-        seed0.phase = "final"  # the winning grid run is the first seed's final run
-        chosen = seed0.lr
-    cmp.chosen_lr[name] = chosen
-    if recorder is not None:
-        recorder.choose(name, seed0)
-    seeds = rest if seed0 is not None else [first, *rest]
-    for run in _runs(problem, spec, [(chosen, seed) for seed in seeds], replicas, common):
-        finished(f"{name} seed {run.seed}", run)
+        for name, spec in specs.items():
+            test = lr_range_test(problem, spec, batch_size=config.batch_size)
+            finished(f"{name}: range test", test)
+            cmp.chosen_lr[name] = test.suggestion
+            if recorder is not None:
+                recorder.choose(name, None)
+        return dict.fromkeys(specs)
+    first = config.seed_list()[0]
+    owner, requests = [], []
+    for name, spec in specs.items():
+        for lr in config.lrs or lr_grid(spec.default_lr, config.grid_points):
+            owner.append(name)
+            requests.append(RunRequest(spec, lr, first, "tune"))
+    runs = run_many(problem, requests, **_common(config, replicas),
+                    on_result=lambda i, run: finished(f"{owner[i]} lr={run.lr:g}", run))
+    seed0: dict[str, RunResult | None] = {}
+    for name in specs:
+        best = best_grid_run([run for run, o in zip(runs, owner, strict=True) if o == name])
+        best.phase = "final"  # the winning grid run is the first seed's final run
+        seed0[name], cmp.chosen_lr[name] = best, best.lr
+        if recorder is not None:
+            recorder.choose(name, best)
+    return seed0
+
+
+def _run_seeds(cmp: Comparison, problem: Any, seed0: dict[str, RunResult | None],
+               finished: Callable[[str, Any], None], replicas: bool) -> None:
+    """Every optimizer's seeds at its chosen lr (all trained together), but the first
+    seed's where a grid run already is that seed's run."""
+    first, *rest = cmp.config.seed_list()
+    owner, requests = [], []
+    for name, grid_run in seed0.items():
+        spec = get_optimizer(name)
+        for seed in rest if grid_run is not None else [first, *rest]:
+            owner.append(name)
+            requests.append(RunRequest(spec, cmp.chosen_lr[name], seed))
+    if requests:
+        run_many(problem, requests, **_common(cmp.config, replicas),
+                 on_result=lambda i, run: finished(f"{owner[i]} seed {run.seed}", run))

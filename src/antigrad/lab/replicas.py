@@ -73,6 +73,7 @@ from .optimizers import OptimizerSpec, needs_closure
 from .runner import (
     DIVERGENCE_FACTOR,
     MAX_CURVE_POINTS,
+    RunRequest,
     RunResult,
     _Curve,
     _Evaluate,
@@ -83,7 +84,8 @@ from .runner import (
     flush_denormals,
 )
 
-__all__ = ["train_replicas", "ReplicaModel", "batchable", "MIN_REPLICAS"]
+__all__ = ["train_replicas", "train_batch", "check_requests", "ReplicaModel", "batchable",
+           "batchable_method", "batchable_problem", "MIN_REPLICAS"]
 
 #: Fewest runs the lab trains as replicas: on one CPU thread a batch of 8 MNIST-1D MLPs
 #: computes a step 1.2x faster per run than one run alone, a batch of 4 0.9x as fast
@@ -179,9 +181,9 @@ class _ReplicaStep:
     loss and gradient are finite (the others sit the step out). ``record.extra`` holds
     each replica's :class:`StepRecord` (``None`` for a replica that has stopped)."""
 
-    def __init__(self, batched: _Batched, optimizer: torch.optim.Optimizer, task: Task,
-                 orders: list[_Minibatches], live: list[bool]) -> None:
-        self.batched, self.optimizer, self.task = batched, optimizer, task
+    def __init__(self, batched: _Batched, optimizers: list[torch.optim.Optimizer],
+                 task: Task, orders: list[_Minibatches], live: list[bool]) -> None:
+        self.batched, self.optimizers, self.task = batched, optimizers, task
         self.orders, self.live = orders, live
 
     def __call__(self, n: int) -> StepRecord:
@@ -203,7 +205,8 @@ class _ReplicaStep:
             if self.live[r] and reason is not None:
                 batched.freeze(r)  # not updated by this step, nor any later one
             records.append(StepRecord(n, values[r], reason) if self.live[r] else None)
-        self.optimizer.step()
+        for optimizer in self.optimizers:  # each updates its own replicas' groups
+            optimizer.step()
         live_values = [v for v, live in zip(values, self.live, strict=True) if live]
         return StepRecord(n, sum(live_values) / max(1, len(live_values)), None, records)
 
@@ -258,26 +261,45 @@ def batchable(problem: TrainingProblem, spec: OptimizerSpec) -> bool:
     """Whether ``spec``'s runs on ``problem`` can train as replicas: not a method that
     evaluates the loss itself (second-order methods, LBFGS), not a recurrent model
     (torch's fused RNN kernels have no ``vmap`` rule)."""
+    return batchable_method(spec) and batchable_problem(problem)
+
+
+def batchable_method(spec: OptimizerSpec) -> bool:
+    """Whether ``spec``'s optimizer takes one gradient per step (no closure)."""
     probe = spec.build([torch.nn.Parameter(torch.zeros(2))], spec.default_lr)
-    if needs_closure(probe):
-        return False
+    return not needs_closure(probe)
+
+
+def batchable_problem(problem: TrainingProblem) -> bool:
+    """Whether ``problem``'s model can be batched (it holds no recurrent module)."""
     model = problem.make(0).model
     return not any(isinstance(m, nn.RNNBase) for m in model.modules())
 
 
 def _check_runs(runs: Sequence[tuple[float, int]],
                 overrides: Sequence[Mapping[str, Any]] | None) -> None:
-    if not runs:
-        raise ValueError("Invalid runs: none given (need at least one (lr, seed) pair)")
-    for lr, seed in runs:
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not \
-                (math.isfinite(lr) and lr > 0):
-            raise ValueError(f"Invalid lr: {lr!r} (must be a finite number > 0)")
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"Invalid seed: {seed!r} (must be an int >= 0)")
     if overrides is not None and len(overrides) != len(runs):
         raise ValueError(f"Invalid overrides: {len(overrides)} given for {len(runs)} runs "
                          f"(one mapping per run)")
+
+
+def check_requests(requests: Sequence[RunRequest]) -> None:
+    """Raise before any training: no requests, a request that is not a
+    :class:`~antigrad.lab.runner.RunRequest`, an lr that is not a finite number > 0, a
+    seed that is not an int >= 0, overrides that are not a mapping."""
+    if not requests:
+        raise ValueError("Invalid runs: none given (need at least one run)")
+    for q in requests:
+        if not isinstance(q, RunRequest):
+            raise TypeError(f"Invalid run: {q!r} (must be an antigrad.lab.RunRequest)")
+        if isinstance(q.lr, bool) or not isinstance(q.lr, int | float) or not \
+                (math.isfinite(q.lr) and q.lr > 0):
+            raise ValueError(f"Invalid lr: {q.lr!r} (must be a finite number > 0)")
+        if isinstance(q.seed, bool) or not isinstance(q.seed, int) or q.seed < 0:
+            raise ValueError(f"Invalid seed: {q.seed!r} (must be an int >= 0)")
+        if not isinstance(q.overrides, Mapping):
+            raise TypeError(f"Invalid overrides: {q.overrides!r} (must be a mapping of "
+                            "hyperparameters)")
 
 
 def train_replicas(problem: TrainingProblem, spec: OptimizerSpec,
@@ -287,55 +309,117 @@ def train_replicas(problem: TrainingProblem, spec: OptimizerSpec,
                    overrides: Sequence[Mapping[str, Any]] | None = None) -> list[RunResult]:
     """``[train_run(problem, spec, lr, seed, ...) for lr, seed in runs]``, trained at once
     as one batched model (see the module doc); ``overrides[r]`` are replica ``r``'s own
-    hyperparameters (param-group keys, e.g. ``{"beta1": 0.8}``)."""
+    hyperparameters (param-group keys, e.g. ``{"beta1": 0.8}``). The one-optimizer case
+    of :func:`train_batch`."""
     _check_runs(runs, overrides)
+    requests = [RunRequest(spec, lr, seed, phase, dict(overrides[r]) if overrides else {})
+                for r, (lr, seed) in enumerate(runs)]
+    return train_batch(problem, requests, steps=steps, batch_size=batch_size,
+                       eval_every=eval_every, divergence_factor=divergence_factor)
+
+
+def train_batch(problem: TrainingProblem, requests: Sequence[RunRequest], *,
+                steps: int | None = None, batch_size: int | None = None,
+                eval_every: int | None = None,
+                divergence_factor: float = DIVERGENCE_FACTOR) -> list[RunResult]:
+    """``[train_run(problem, q.spec, q.lr, q.seed, phase=q.phase, overrides=q.overrides)
+    for q in requests]``, trained at once as one batched model whose replicas are split
+    among several optimizers: one per distinct spec, owning its replicas' param groups
+    (each with the replica's lr and overrides); see the module doc."""
+    check_requests(requests)
     with flush_denormals():
-        return _train(problem, spec, list(runs), steps, batch_size, eval_every, phase,
-                      divergence_factor, overrides)
+        return _train(problem, list(requests), steps, batch_size, eval_every,
+                      divergence_factor)
 
 
-def _train(problem: TrainingProblem, spec: OptimizerSpec, runs: list[tuple[float, int]],
-           steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
-           divergence_factor: float, overrides: Sequence[Mapping[str, Any]] | None
+def _group_keys(spec: OptimizerSpec,
+                known: list[tuple[OptimizerSpec, set[str]]]) -> set[str]:
+    """The hyperparameters ``spec``'s optimizer keeps per param group (its ``defaults``):
+    those a replica's overrides may set in its own group (``known`` caches them)."""
+    for other, keys in known:
+        if other == spec:
+            return keys
+    probe = spec.build([torch.nn.Parameter(torch.zeros(2))], spec.default_lr)
+    known.append((spec, set(getattr(probe, "defaults", {}))))
+    return known[-1][1]
+
+
+def _owners(requests: list[RunRequest]) -> list[tuple[OptimizerSpec, dict[str, Any],
+                                                       list[int]]]:
+    """Which optimizer owns which replicas: one per spec and per set of overrides that
+    are not param-group keys (those go to the constructor, as in the sequential run)."""
+    known: list[tuple[OptimizerSpec, set[str]]] = []
+    owners: list[tuple[OptimizerSpec, dict[str, Any], list[int]]] = []
+    for r, q in enumerate(requests):
+        per_group = _group_keys(q.spec, known)
+        fixed = {k: v for k, v in q.overrides.items() if k not in per_group}
+        for spec, kwargs, members in owners:
+            if spec == q.spec and kwargs == fixed:
+                members.append(r)
+                break
+        else:
+            owners.append((q.spec, fixed, [r]))
+    return owners
+
+
+def _optimizers(requests: list[RunRequest], views: list[list[Tensor]], steps: int
+                ) -> tuple[list[torch.optim.Optimizer], list[Any]]:
+    """One optimizer per owner (see :func:`_owners`), replica ``r``'s param group holding
+    ``views[r]`` with its lr and per-group overrides; and each optimizer's schedule (acting
+    on every group's own lr)."""
+    optimizers, schedules = [], []
+    for spec, fixed, members in _owners(requests):
+        groups = [{"params": views[r], "lr": float(requests[r].lr),
+                   **{k: v for k, v in requests[r].overrides.items() if k not in fixed}}
+                  for r in members]
+        optimizer = spec.build(groups, float(requests[members[0]].lr), **fixed)
+        if needs_closure(optimizer):
+            raise ValueError(f"Invalid spec: {spec.name!r} evaluates the loss itself (a "
+                             f"second-order method or LBFGS: its line search and curvature "
+                             f"act on one run's loss), so it cannot train as replicas; use "
+                             f"train_run")
+        optimizers.append(optimizer)
+        # a schedule per replica: every param group keeps its own lr (OneCycleLR's peak too)
+        schedule = spec.build_schedule(optimizer, steps,
+                                       [float(requests[r].lr) for r in members])
+        if schedule is not None:
+            schedules.append(schedule)
+    return optimizers, schedules
+
+
+def _train(problem: TrainingProblem, requests: list[RunRequest], steps: int | None,
+           batch_size: int | None, eval_every: int | None, divergence_factor: float
            ) -> list[RunResult]:
     steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
-    tasks = [problem.make(seed) for _, seed in runs]
+    tasks = [problem.make(q.seed) for q in requests]
     task = tasks[0]
     batched = _Batched(tasks)
-    groups = [{"params": views, "lr": float(lr), **(overrides[r] if overrides else {})}
-              for r, (views, (lr, _)) in enumerate(zip(batched.views, runs, strict=True))]
-    optimizer = spec.build(groups, float(runs[0][0]))
-    if needs_closure(optimizer):
-        raise ValueError(f"Invalid spec: {spec.name!r} evaluates the loss itself (a "
-                         f"second-order method or LBFGS: its line search and curvature act "
-                         f"on one run's loss), so it cannot train as replicas; use train_run")
-    # a schedule per replica: every param group keeps its own lr (OneCycleLR's peak too)
-    schedule = spec.build_schedule(optimizer, steps, [float(lr) for lr, _ in runs])
+    optimizers, schedules = _optimizers(requests, batched.views, steps)
     n, size = len(task.x_train), min(batch_size, len(task.x_train))
-    orders = [_Minibatches(n, size, seed, problem.shuffle) for _, seed in runs]
-    live = [True] * len(runs)
+    orders = [_Minibatches(n, size, q.seed, problem.shuffle) for q in requests]
+    live = [True] * len(requests)
     clock = Stopwatch()
     results, curves, lane_hooks = [], [], []
-    for r, (lr, seed) in enumerate(runs):
-        result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
-                           phase=phase)
+    for r, q in enumerate(requests):
+        result = RunResult(q.spec.name, float(q.lr), q.seed, 0, False, math.nan, math.nan,
+                           0.0, phase=q.phase)
         evaluate = _Evaluate(problem, dataclasses.replace(task, model=batched.replica(r)),
                              result)
         evaluate(0, 0.0)
         curve = _Curve(steps, MAX_CURVE_POINTS)
         results.append(result)
         curves.append(curve)
-        lane_hooks.append([Every(eval_every, _evaluation(evaluate, clock, len(runs))),
+        lane_hooks.append([Every(eval_every, _evaluation(evaluate, clock, len(requests))),
                            _Record(result, curve, None), StopOnDivergence(),
                            LossAbove(divergence_factor)])
-    step = _ReplicaStep(batched, optimizer, task, orders, live)
+    step = _ReplicaStep(batched, optimizers, task, orders, live)
     Loop(step, [_Lanes(lane_hooks, live, batched.freeze),
-                *([] if schedule is None else [_Schedule(schedule, steps)]),
+                *[_Schedule(schedule, steps) for schedule in schedules],
                 StopAfter(steps), clock]).run()
     batched.write_back([t.model for t in tasks])
     for result, curve in zip(results, curves, strict=True):
         curve.flush(result.steps)
-        result.losses, result.seconds = curve.points, clock.seconds / len(runs)
+        result.losses, result.seconds = curve.points, clock.seconds / len(requests)
         result.final_metric = math.nan if result.diverged else result.evals[-1][2]
     return results
 

@@ -20,7 +20,7 @@ test set) and the run's bookkeeping are not counted in ``seconds``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -42,8 +42,8 @@ from ..train.loop import (
 )
 from .optimizers import OptimizerSpec, needs_closure
 
-__all__ = ["RunResult", "train_run", "DIVERGENCE_FACTOR", "MAX_CURVE_POINTS", "MAX_EVALS",
-           "flush_denormals"]
+__all__ = ["RunResult", "RunRequest", "train_run", "DIVERGENCE_FACTOR", "MAX_CURVE_POINTS",
+           "MAX_EVALS", "flush_denormals"]
 
 #: A loss above this multiple of the first loss counts as diverged.
 DIVERGENCE_FACTOR = 1e3
@@ -120,15 +120,31 @@ class RunResult:
         return sum(v for _, v in self.losses[-k:]) / k
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """One run to train: ``spec`` at ``lr`` from ``seed``, saved as ``phase`` (``"tune"``
+    or ``"final"``); ``overrides`` are hyperparameters of this run's own, given to the
+    optimizer beside ``spec.kwargs`` (``{"weight_decay": 0.1}``, ``{"betas": (0.8,
+    0.99)}``). :func:`~antigrad.lab.batching.run_many` trains many at once."""
+
+    spec: OptimizerSpec
+    lr: float
+    seed: int = 0
+    phase: str = "final"
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
 def train_run(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int = 0, *,
               steps: int | None = None, batch_size: int | None = None,
               eval_every: int | None = None, phase: str = "final",
               divergence_factor: float = DIVERGENCE_FACTOR,
-              on_step: Callable[[int], None] | None = None) -> RunResult:
-    """Train ``problem``'s model from ``seed`` with ``spec`` at ``lr``; see the module doc."""
+              on_step: Callable[[int], None] | None = None,
+              overrides: Mapping[str, Any] | None = None) -> RunResult:
+    """Train ``problem``'s model from ``seed`` with ``spec`` at ``lr``; see the module doc.
+    ``overrides`` go to the optimizer's constructor beside ``spec.kwargs``."""
     with flush_denormals():
         return _train(problem, spec, lr, seed, steps, batch_size, eval_every, phase,
-                      divergence_factor, on_step)
+                      divergence_factor, on_step, dict(overrides or {}))
 
 
 def _settings(problem: TrainingProblem, steps: int | None, batch_size: int | None,
@@ -236,11 +252,12 @@ class _Evaluate:
 
 def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
            steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
-           divergence_factor: float, on_step: Callable[[int], None] | None) -> RunResult:
+           divergence_factor: float, on_step: Callable[[int], None] | None,
+           overrides: dict[str, Any]) -> RunResult:
     steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
     task = problem.make(seed)
     model, x, y = task.model, task.x_train, task.y_train
-    opt = spec.build(model.parameters(), lr)
+    opt = spec.build(model.parameters(), lr, **overrides)
     result = RunResult(spec.name, float(lr), seed, 0, False, math.nan, math.nan, 0.0,
                        phase=phase)
     evaluate, curve, clock = _Evaluate(problem, task, result), _Curve(steps, MAX_CURVE_POINTS), \

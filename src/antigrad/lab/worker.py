@@ -23,11 +23,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..problems.registry import get_training_problem
-from .compare import Comparison, Progress, Recorder, _runs, count_runs
+from . import compare
+from .batching import run_many
+from .compare import Comparison, Progress, Recorder, count_runs
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer
 from .plan import Work, choose, pending, ready_to_choose, remaining
-from .runner import RunResult
+from .runner import RunRequest, RunResult
 
 __all__ = ["run_remaining", "execute"]
 
@@ -53,8 +55,9 @@ def execute(cmp: Comparison, items: list[Work], replicas: bool = True
         for w in items:
             yield run_trial(cmp, name, w.number, held_out)
     else:
-        pairs = [(w.lr, w.seed) for w in items]
-        yield from _runs(problem, spec, pairs, replicas, common, items[0].phase)
+        # runs alone train as compare's do (its train_run, looked up when they run)
+        yield from run_many(problem, [RunRequest(spec, w.lr, w.seed, w.phase) for w in items],
+                            replicas=replicas, train_alone=compare.train_run, **common)
 
 
 def run_remaining(cmp: Comparison, progress: Progress | None = None,
