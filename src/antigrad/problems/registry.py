@@ -23,17 +23,10 @@ from functools import cache, partial
 
 from ..entry_points import is_entry_point, load_entry_point
 from ..errors import EntryPointError, UnknownNameError  # re-exported: its old home
+from . import workloads
 from .base import TrainingProblem
 from .stochastic import noisy_least_squares, noisy_quadratic
 from .surfaces import SURFACES, Surface
-from .workloads import (
-    MNIST1D_PAPER,
-    breast_cancer_logreg,
-    digits_mlp,
-    mnist1d_cnn,
-    mnist1d_mlp,
-    mnist1d_paper,
-)
 
 __all__ = ["UnknownNameError", "EntryPointError", "get_problem", "get_surface",
            "get_training_problem", "problem_names", "surface_names", "training_problem_names",
@@ -45,11 +38,12 @@ DEFAULT_PROBLEM = "mnist1d-mlp"
 _TRAINING: dict[str, Callable[[], TrainingProblem]] = {
     "noisy-quadratic": noisy_quadratic,
     "noisy-least-squares": noisy_least_squares,
-    "breast-cancer": breast_cancer_logreg,
-    "digits-mlp": digits_mlp,
-    "mnist1d-mlp": mnist1d_mlp,
-    "mnist1d-cnn": mnist1d_cnn,
-    **{f"mnist1d-paper-{kind}": partial(mnist1d_paper, kind) for kind in MNIST1D_PAPER},
+    "breast-cancer": workloads.breast_cancer_logreg,
+    "digits-mlp": workloads.digits_mlp,
+    "mnist1d-mlp": workloads.mnist1d_mlp,
+    "mnist1d-cnn": workloads.mnist1d_cnn,
+    **{f"mnist1d-paper-{kind}": partial(workloads.mnist1d_paper, kind)
+       for kind in workloads.MNIST1D_PAPER},
 }
 
 

@@ -92,10 +92,7 @@ def plot_nesterov_lookahead(condition: float = 20.0, lr: float = 0.04, gamma: fl
                     label="look-ahead points w_t − γv_{t−1}")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title(f"{surf.title}: ε = {lr:g}, γ = {gamma:g}")
-    loss_ax.set_yscale("log")
-    loss_ax.set_xlabel("step t")
-    loss_ax.set_ylabel("loss L(w_t)")
-    loss_ax.set_title("loss per step")
+    loss_ax.set(yscale="log", xlabel="step t", ylabel="loss L(w_t)", title="loss per step")
     loss_ax.legend(loc="best", fontsize=8)
     fig.suptitle("Nesterov (L8) takes the gradient at the look-ahead point")
     return fig

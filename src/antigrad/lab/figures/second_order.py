@@ -154,10 +154,8 @@ def plot_second_order(surface: str | Surface = "rosenbrock", gd_steps: int = 100
     ax.legend(loc="lower left", fontsize=7)
     ax.set_title(f"{surf.title}: who gets there, at what cost")
     loss_ax.set_xscale("symlog", linthresh=10)
-    loss_ax.set_yscale("log")
-    loss_ax.set_xlabel("iteration")
-    loss_ax.set_ylabel("L(w) − L(w*)")
-    loss_ax.set_title("loss gap per iteration")
+    loss_ax.set(yscale="log", xlabel="iteration", ylabel="L(w) − L(w*)",
+                title="loss gap per iteration")
     loss_ax.legend(loc="lower left", fontsize=8)
     fig.suptitle("GD vs Newton, diagonal Newton, BFGS, L-BFGS (L15, L16)")
     return fig
