@@ -87,8 +87,7 @@ class _Textbook(ChainOptimizer):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-        cls.__doc__ = complete_args(cls.__doc__ or "", names, cls.shared_args,
-                                    cls.constraints)
+        cls.__doc__ = complete_args(cls.__doc__, names, cls.shared_args, cls.constraints)
 
     def __init__(self, params, nonfinite: str = "raise", **hyper: Any) -> None:
         super().__init__(params, self.formula, nonfinite=nonfinite, **hyper)
