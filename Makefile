@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-integrations test-triton test-torch lint bench browser-test setup
+.PHONY: demo test test-slow test-integrations test-triton test-torch test-postgres lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -11,7 +11,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test]'
+	$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,postgres]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -34,6 +34,16 @@ test-integrations: $(STAMP)
 		$(PY) -m pip install -q torch==2.13.0 -e '.[lab,test,lightning,hf]'
 	ANTIGRAD_NO_SKIPS=1 $(PY) -m pytest -q -m integrations -p no:cacheprovider \
 		tests/integrations tests/test_docs.py tests/test_docstrings.py
+
+# The result store on a PostgreSQL server (and several workers sharing it): needs
+# ANTIGRAD_TEST_POSTGRES_URL=postgresql://USER:PASSWORD@HOST:PORT/DB, a database the user
+# may create schemas in (`.ci/with-postgres make test-postgres` starts a throw-away
+# server); fails if any of these tests is skipped.
+test-postgres: $(STAMP)
+	@test -n "$$ANTIGRAD_TEST_POSTGRES_URL" || \
+		(echo "set ANTIGRAD_TEST_POSTGRES_URL (or run .ci/with-postgres make test-postgres)"; exit 2)
+	ANTIGRAD_NO_SKIPS=1 $(PY) -m pytest -q -m postgres -p no:cacheprovider \
+		tests/lab/test_store_postgres.py
 
 # The Triton backend's generated kernels, run on CPU tensors by Triton's interpreter (the
 # extra `triton` is installed when absent; the interpreter must be on before triton loads).

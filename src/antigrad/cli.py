@@ -97,7 +97,7 @@ def _check_out(path: str, param: str = "--out") -> Path:
         raise _bad(str(err), param) from None
 
 
-def _report_dir(out: str | Path, store: Path, param: str = "--out") -> Path:
+def _report_dir(out: str | Path, store, param: str = "--out") -> Path:
     """``out`` if a report may replace it (only antigrad's own folders), else a usage error."""
     from antigrad.lab.outdir import ReportDirError, check_report_dir
 
@@ -105,8 +105,8 @@ def _report_dir(out: str | Path, store: Path, param: str = "--out") -> Path:
         path = check_report_dir(out)
     except ReportDirError as err:
         raise _bad(str(err), param) from None
-    if path.resolve() in store.absolute().resolve().parents:
-        raise _bad(f"{str(out)!r} holds the result store {str(store)!r}; a report replaces "
+    if store.path is not None and path.resolve() in store.path.absolute().resolve().parents:
+        raise _bad(f"{str(out)!r} holds the result store {store.name!r}; a report replaces "
                    "its folder whole: name another folder", param)
     return path
 
@@ -170,6 +170,21 @@ def list_cmd() -> None:
                   "as module:function. See docs/lab.md.")
 
 
+_STORE_HELP = ("result store: an SQLite file, sqlite:///PATH, or a PostgreSQL database "
+               "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (pip install "
+               "'antigrad[postgres]')")
+
+
+def _open_store(location: str):
+    """The store ``--store`` names (a bad URL or a missing driver: exit 2)."""
+    from antigrad.lab import Store, StoreError
+
+    try:
+        return Store(location)
+    except StoreError as err:
+        raise _bad(str(err), "--store") from None
+
+
 _OPTIMIZER_HELP = ("optimizer: a lecture name (see `antigrad list`), antigrad:CLASS, "
                    "torch:CLASS or module:function, each optionally with (key=value, ...) "
                    "and @SCHEDULE, e.g. torch:SGD(momentum=0.9) or adam@cosine; repeat or "
@@ -203,7 +218,7 @@ def compare(
     eval_every: Annotated[int | None, typer.Option(
         help="evaluate the metric every N steps  \\[default: the problem's]",
         show_default=False)] = None,
-    store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
     out: Annotated[str | None, typer.Option(
         help="report folder (new, empty, or a report antigrad wrote)  "
         "\\[default: runs/<id>-<problem>]", show_default=False)] = None,
@@ -221,6 +236,7 @@ def compare(
 ) -> None:
     """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
     they finish, write an HTML report."""
+    store = _open_store(store)
     if resume is not None:
         given = [name for name, value in (
             ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
@@ -241,7 +257,7 @@ def compare(
             out_dir = _default_report_dir(cmp, store, recording)
         typer.echo(_estimate(cmp), err=True)
         _run(cmp, recording, store, replicas)
-    _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store}")
+    _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store.name}")
 
 
 def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, seeds, steps,
@@ -259,13 +275,13 @@ def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, se
     return config
 
 
-def _resume(cid: int, store: Path):
+def _resume(cid: int, store):
     """The interrupted comparison ``cid`` and a recording that goes on with it (exit 2
     before any work unless it exists and is incomplete)."""
-    from antigrad.lab import Store, StoreError
+    from antigrad.lab import StoreError
 
     try:
-        return Store(store).resume(cid)
+        return store.resume(cid)
     except StoreError as err:
         raise _bad(str(err), "--resume") from None
 
@@ -340,24 +356,24 @@ def _validate_config(config) -> None:
         raise _bad(str(err), _CONFIG_OPTIONS.get(err.field)) from None
 
 
-def _begin(config, store: Path):
+def _begin(config, store):
     """A new comparison, begun in the store (checked first: exit 2, nothing run)."""
-    from antigrad.lab import Store, StoreError
+    from antigrad.lab import StoreError
     from antigrad.lab.compare import new_comparison
 
     cmp = new_comparison(config)
     try:
-        return cmp, Store(store).begin(cmp)
+        return cmp, store.begin(cmp)
     except StoreError as err:
         raise _bad(str(err), "--store") from None
 
 
-def _default_report_dir(cmp, store: Path, recording) -> Path:
+def _default_report_dir(cmp, store, recording) -> Path:
     """``runs/<id>-<problem>``, checked; if refused, the just-begun comparison is removed."""
     from antigrad.lab.report import default_report_dir
 
     try:
-        return _report_dir(default_report_dir(cmp, store.parent), store, "--store")
+        return _report_dir(default_report_dir(cmp, store.report_root), store, "--store")
     except typer.BadParameter:
         recording.discard()
         raise
@@ -381,7 +397,7 @@ def _estimate(cmp) -> str:
             f"(at most {runs * steps:,} steps{left}); comparison {cmp.id} in the store")
 
 
-def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
+def _run(cmp, recording, store, replicas: bool = True) -> None:
     """Run ``cmp`` with a progress bar, saving each run as it finishes."""
     from antigrad.lab import StoreError
     from antigrad.lab.worker import run_remaining
@@ -397,9 +413,10 @@ def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
             run_remaining(cmp, progress, recording, replicas=replicas)
         except KeyboardInterrupt:
             bar.stop()
-            typer.echo(f"interrupted: comparison {cmp.id} in {store} keeps its "
+            typer.echo(f"interrupted: comparison {cmp.id} in {store.name} keeps its "
                        f"{len(cmp.runs)} finished run(s); `antigrad report {cmp.id}` draws "
-                       f"them; `antigrad compare --resume {cmp.id} --store {store}` goes on",
+                       f"them; `antigrad compare --resume {cmp.id} --store {store.name}` "
+                       "goes on",
                        err=True)
             raise typer.Exit(130) from None
         except StoreError as err:
@@ -408,18 +425,19 @@ def _run(cmp, recording, store: Path, replicas: bool = True) -> None:
             raise typer.Exit(1) from None
 
 
-def _report(cmp, store: Path, out: Path | None, gallery: bool, saved: str = "") -> None:
+def _report(cmp, store, out: Path | None, gallery: bool, saved: str = "") -> None:
     """Write ``cmp``'s HTML report (next to ``store`` unless ``out``), print the table."""
     from antigrad.lab import ReportDirError, write_report
     from antigrad.lab.figures import LECTURE_FIGURES
     from antigrad.lab.report import default_report_dir
 
-    out = out or _report_dir(default_report_dir(cmp, store.parent), store, "--store")
+    out = out or _report_dir(default_report_dir(cmp, store.report_root), store, "--store")
     figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
     try:
         path = write_report(cmp, out, gallery=figures)
     except ReportDirError as err:  # the folder changed while the report was drawn
-        kept = f"; comparison {cmp.id} is in {store}: `antigrad report {cmp.id} --out DIR`"
+        kept = (f"; comparison {cmp.id} is in {store.name}: `antigrad report {cmp.id} "
+                "--out DIR`")
         typer.echo(f"error: report not written: {err}{kept if saved else ''}", err=True)
         raise typer.Exit(2) from None
     _print_summary(cmp)
@@ -611,25 +629,25 @@ def lr_find(
 @app.command()
 def report(
     comparison: Annotated[int | None, typer.Argument(help="comparison id; default: newest")] = None,
-    store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
     out: Annotated[str | None, typer.Option(
         help="report folder (new, empty, or a report antigrad wrote)")] = None,
     gallery: Annotated[bool, typer.Option(help="add the lecture's pictures")] = True,
     list_: Annotated[bool, typer.Option("--list", help="list stored comparisons")] = False,
 ) -> None:
     """Rebuild the HTML report of a stored comparison (the store is only read)."""
-    from antigrad.lab import Store, StoreError
+    from antigrad.lab import StoreError
 
-    out_dir = None if out is None or list_ else _report_dir(out, store)
-    st = Store(store)
+    st = _open_store(store)
+    out_dir = None if out is None or list_ else _report_dir(out, st)
     try:
         if list_:
-            _print_listing(st.list(), store)
+            _print_listing(st.list(), st.name)
             return
         cmp = st.load(comparison)
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
-    _report(cmp, store, out_dir, gallery)
+    _report(cmp, st, out_dir, gallery)
 
 
 @app.command()
@@ -641,11 +659,11 @@ def export(
         "curves)")] = "csv",
     out: Annotated[str | None, typer.Option(
         help="a new file to write  \\[default: stdout]", show_default=False)] = None,
-    store: Annotated[Path, typer.Option(help="SQLite result store")] = Path("runs/antigrad.sqlite"),
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
 ) -> None:
     """Export a stored comparison as CSV or JSON (the store is only read; --out never
     replaces an existing file)."""
-    from antigrad.lab import Store, StoreError
+    from antigrad.lab import StoreError
     from antigrad.lab.export import FORMATS, export_text
     from antigrad.lab.outdir import ReportDirError, check_new_file, write_new_file
 
@@ -657,7 +675,7 @@ def export(
     except ReportDirError as err:
         raise _bad(str(err), "--out") from None
     try:
-        cmp = Store(store).load(comparison)
+        cmp = _open_store(store).load(comparison)
     except StoreError as err:
         raise _bad(str(err), "COMPARISON" if comparison is not None else "--store") from None
     text = export_text(cmp, format_)
@@ -759,7 +777,7 @@ def _repro_progress(result, done: int, total: int) -> None:
                f"{result.accuracy:.1f} %{diverged} in {result.seconds:.0f} s", err=True)
 
 
-def _print_listing(rows: list[dict], store: Path) -> None:
+def _print_listing(rows: list[dict], store: str) -> None:
     t = Table(title=f"comparisons in {store}")
     for col in ("id", "created", "problem", "seconds", "finished"):
         t.add_column(col)

@@ -152,3 +152,31 @@ def test_store_from_before_complete_column(tmp_path):
     cmp = header()
     Store(path).begin(cmp).close()
     assert [r["complete"] for r in Store(path).list()] == [True, False]
+
+
+@pytest.mark.parametrize("url, why", [
+    ("mysql://u@host/db", "SQLite .* or PostgreSQL .*not mysql"),
+    ("postgresql://u@host", "names no database"),
+    ("sqlite://", "names no SQLite file"),
+    ("://nothing", "not a store URL"),
+])
+def test_bad_urls_are_refused_at_once(url, why):
+    with pytest.raises(StoreError, match=why):
+        Store(url)
+
+
+def test_an_unreachable_server_is_a_store_error():
+    pytest.importorskip("psycopg")
+    store = Store("postgresql://antigrad:secret@127.0.0.1:9/antigrad", timeout=1)
+    with pytest.raises(StoreError, match="cannot write the result store") as err:
+        store.check_writable()
+    assert "secret" not in str(err.value)  # the password is never shown
+    with pytest.raises(StoreError, match="cannot read the result store"):
+        store.list()
+
+
+def test_a_sqlite_url_is_the_same_store_as_its_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cid = Store("sqlite:///runs/s.sqlite").save(run_compare(
+        CompareConfig("breast-cancer", ["sgd"], grid_points=1, seeds=1, steps=3)))
+    assert Store(tmp_path / "runs" / "s.sqlite").load(cid).complete

@@ -1,16 +1,18 @@
-"""A SQLite store of comparisons under ``runs/`` (``runs/antigrad.sqlite`` by default).
+"""Comparisons kept in a result store: an SQLite file under ``runs/``
+(``runs/antigrad.sqlite`` by default) or a PostgreSQL database (:mod:`~antigrad.lab.database`).
 
 Tables: ``comparisons`` (one row each: problem, config, chosen lrs, timing, whether it
-finished) and ``runs`` (one row per training run, curves as JSON) and ``range_tests``.
+finished), ``runs`` (one row per training run, curves as JSON), ``range_tests`` and
+``work`` (the work list shared by a comparison's workers, :mod:`~antigrad.lab.queue`).
 
 The store is opened and checked before any work: a path that is a folder, a file that
 is not an SQLite database, another application's database, a database locked by another
-process or a place that cannot be written raises :class:`StoreError` and nothing is
-written. :meth:`Store.begin` records a comparison as it runs: each run is saved in its
-own transaction as soon as it finishes, so an interrupted ``compare`` keeps every run
-that finished (its comparison stays marked incomplete). Reading (:meth:`Store.list`,
-:meth:`Store.load`) opens the file read-only and never writes antigrad's tables into it.
-Everything read back is checked as untrusted data (:mod:`~antigrad.lab.stored`).
+process, a bad URL or a place that cannot be written raises :class:`StoreError` and
+nothing is written. :meth:`Store.begin` records a comparison as it runs: each run is saved
+in its own transaction as soon as it finishes, so an interrupted ``compare`` keeps every
+run that finished (its comparison stays marked incomplete). Reading (:meth:`Store.list`,
+:meth:`Store.load`) opens the database read-only and never writes antigrad's tables into
+it. Everything read back is checked as untrusted data (:mod:`~antigrad.lab.stored`).
 
 Example::
 
@@ -23,14 +25,18 @@ Example::
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import closing
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import quote
+
+from sqlalchemy import delete, insert, inspect, literal, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import stored
 from .compare import Comparison
+from .database import Database, comparisons, range_tests, runs, sql_message
 from .lr_range import LRRangeResult
 from .runner import RunResult
 from .stored import StoreError
@@ -40,38 +46,11 @@ __all__ = ["Store", "StoreRecording", "DEFAULT_STORE", "StoreError"]
 #: Where ``antigrad`` keeps results unless told otherwise.
 DEFAULT_STORE = Path("runs") / "antigrad.sqlite"
 
-#: ``PRAGMA application_id`` of an antigrad store ("antg").
-APPLICATION_ID = 0x616E7467
+#: Where reports of a store on a server go by default.
+SERVER_REPORTS = Path("runs")
 
-_TABLES = {
-    "comparisons": """CREATE TABLE IF NOT EXISTS comparisons (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, problem TEXT NOT NULL,
-        title TEXT NOT NULL, metric TEXT NOT NULL, higher_is_better INTEGER NOT NULL,
-        target REAL NOT NULL, config TEXT NOT NULL, chosen_lr TEXT NOT NULL,
-        seconds REAL NOT NULL, complete INTEGER NOT NULL DEFAULT 1)""",
-    "runs": """CREATE TABLE IF NOT EXISTS runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
-        optimizer TEXT NOT NULL, lr REAL NOT NULL, seed INTEGER NOT NULL, phase TEXT NOT NULL,
-        steps INTEGER NOT NULL, diverged INTEGER NOT NULL, final_loss REAL, final_metric REAL,
-        seconds REAL NOT NULL, steps_to_target INTEGER, seconds_to_target REAL,
-        losses TEXT NOT NULL, evals TEXT NOT NULL)""",
-    "range_tests": """CREATE TABLE IF NOT EXISTS range_tests (
-        comparison_id INTEGER NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
-        optimizer TEXT NOT NULL, data TEXT NOT NULL)""",
-}
-
-#: Columns each table must have (``complete`` came later: added to older stores on write).
-_COLUMNS = {
-    "comparisons": {"id", "created", "problem", "title", "metric", "higher_is_better",
-                    "target", "config", "chosen_lr", "seconds"},
-    "runs": {"id", "comparison_id", "optimizer", "lr", "seed", "phase", "steps", "diverged",
-             "final_loss", "final_metric", "seconds", "steps_to_target",
-             "seconds_to_target", "losses", "evals"},
-    "range_tests": {"comparison_id", "optimizer", "data"},
-}
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
+#: Largest comparison id (SQLite's and PostgreSQL's 64-bit integers).
+MAX_ID = 2**63 - 1
 
 
 def _num(x: float | None) -> float | None:
@@ -80,288 +59,230 @@ def _num(x: float | None) -> float | None:
 
 
 class Store:
-    """Comparisons saved in one SQLite file (created with its folder on first write).
+    """Comparisons saved in one database: ``location`` is an SQLite file (created with its
+    folder on first write) or a URL (``sqlite:///PATH``, ``postgresql://...``; see
+    :mod:`~antigrad.lab.database`). A bad URL raises :class:`StoreError` at once.
 
     ``timeout``: seconds to wait for another process's lock (default :attr:`TIMEOUT`).
     """
 
     TIMEOUT = 5.0
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, timeout: float | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path = DEFAULT_STORE,
+                 timeout: float | None = None) -> None:
         self.timeout = self.TIMEOUT if timeout is None else float(timeout)
+        self.db = Database(location, self.timeout)
+        #: The SQLite file (``None`` for a server database).
+        self.path = self.db.path
+        #: How messages name the store (a server URL without its password).
+        self.name = self.db.name
 
-    # -- opening and checking -------------------------------------------------------------
+    @property
+    def report_root(self) -> Path:
+        """Where reports go by default: beside an SQLite file, else ``runs/``."""
+        return self.path.parent if self.path is not None else SERVER_REPORTS
 
-    def _check_file(self, write: bool) -> None:
-        """The path is (or can become) an SQLite file; raises before anything is opened."""
-        p = self.path
-        if not str(p).strip() or p.is_dir():
-            raise StoreError(f"{str(p)!r} is a folder, not a result store file")
-        if not p.exists():
-            if not write:
-                raise StoreError(f"no result store at {p} (run `antigrad compare` first)")
-            base = p.parent
-            while not base.exists() and base != base.parent:
-                base = base.parent
-            if not base.is_dir():
-                raise StoreError(f"cannot create the result store {p}: {base} is not a folder")
-            return
-        with open(p, "rb") as f:
-            head = f.read(len(_SQLITE_HEADER))
-        if head != _SQLITE_HEADER:
-            raise StoreError(f"{p} is not an SQLite database (an antigrad result store); "
-                             "antigrad does not touch it: name another --store")
-
-    def _check_tables(self, con: sqlite3.Connection) -> set[str]:
-        """Raise unless the database is antigrad's (or empty); its antigrad tables."""
-        names = {r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
-        app = con.execute("PRAGMA application_id").fetchone()[0]
-        foreign = names - set(_TABLES)
-        if foreign or app not in (0, APPLICATION_ID):
-            raise StoreError(f"{self.path} is another application's database (tables: "
-                             f"{', '.join(sorted(names)) or 'none'}), not an antigrad result "
-                             "store; antigrad neither reads nor writes it: name another --store")
-        for name in names:
-            cols = {r[1] for r in con.execute(f"PRAGMA table_info({name})")}
-            if not _COLUMNS[name] <= cols:
-                raise StoreError(f"{self.path} has a table {name!r} without antigrad's "
-                                 "columns; it is not an antigrad result store")
-        return names
-
-    def _open(self, write: bool) -> tuple[sqlite3.Connection, set[str]]:
-        """A checked connection (read-only, or with antigrad's tables ensured) and the
-        antigrad tables it has."""
-        self._check_file(write)
-        con = None
-        try:
-            if write:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            mode = "rwc" if write else "ro"
-            uri = f"file:{quote(str(self.path.absolute()))}?mode={mode}"
-            con = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
-            con.execute("PRAGMA foreign_keys = ON")
-            if write:
-                con.execute("BEGIN IMMEDIATE")  # the write lock, or "locked" after timeout
-            names = self._check_tables(con)
-            if write:
-                self._create(con, names)
-                con.execute("COMMIT")
-                names = set(_TABLES)
-            return con, names
-        except (OSError, sqlite3.Error) as err:
-            if con is not None:
-                con.close()
-            verb = "write" if write else "read"
-            raise StoreError(f"cannot {verb} the result store {self.path}: {err}") from None
-        except StoreError:
-            con.close()
-            raise
-
-    @staticmethod
-    def _create(con: sqlite3.Connection, names: set[str]) -> None:
-        for sql in _TABLES.values():
-            con.execute(sql)
-        cols = {r[1] for r in con.execute("PRAGMA table_info(comparisons)")}
-        if "complete" not in cols:  # a store from before comparisons were saved as they ran
-            con.execute("ALTER TABLE comparisons ADD COLUMN complete INTEGER NOT NULL DEFAULT 1")
-        if not names:
-            con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    def __repr__(self) -> str:
+        return f"Store({self.name!r})"
 
     def check_writable(self) -> None:
         """Raise :class:`StoreError` unless comparisons can be saved here (nothing is run;
-        a new store file is created with antigrad's tables)."""
-        self._open(write=True)[0].close()
+        a new store gets antigrad's tables)."""
+        with self.db.connect(write=True):
+            pass
 
     # -- writing --------------------------------------------------------------------------
 
     def begin(self, cmp: Comparison) -> StoreRecording:
         """Save ``cmp``'s header now (marked incomplete); the returned recording saves each
         run as it finishes (pass it to :func:`~antigrad.lab.compare.run_compare`)."""
-        con, _ = self._open(write=True)
+        recording = StoreRecording(self, cmp)
         try:
-            with _transaction(con):
-                cmp.id = _insert_comparison(con, cmp)
+            recording.write("the comparison", lambda con: _set_id(cmp, con))
         except BaseException:
-            con.close()
+            recording.close()
             raise
-        return StoreRecording(con, cmp, self.path)
+        return recording
 
     def resume(self, cid: int) -> tuple[Comparison, StoreRecording]:
         """The interrupted comparison ``cid`` with what it saved, and a recording that adds
-        its further runs to it (pass both to :func:`~antigrad.lab.compare.run_compare`)."""
+        its further runs to it (pass both to :func:`~antigrad.lab.worker.run_remaining`)."""
         cmp = self.load(cid)
         if cmp.complete:
-            raise StoreError(f"comparison {cid} in {self.path} is complete: nothing to resume")
-        return cmp, StoreRecording(self._open(write=True)[0], cmp, self.path)
+            raise StoreError(f"comparison {cid} in {self.name} is complete: nothing to resume")
+        return cmp, StoreRecording(self, cmp)
 
     def save(self, cmp: Comparison) -> int:
         """Write a finished ``cmp`` in one transaction; sets and returns its id."""
-        with closing(self._open(write=True)[0]) as con, _transaction(con):
-            cmp.id = _insert_comparison(con, cmp)
+        def fn(con: Connection) -> None:
+            _set_id(cmp, con)
             for run in cmp.runs:
                 _insert_run(con, cmp.id, run)
             for test in cmp.range_tests:
                 _insert_range_test(con, cmp.id, test)
+
+        with StoreRecording(self, cmp) as recording:
+            recording.write("the comparison", fn, seconds=False)
         return cmp.id
 
     # -- reading (read-only) --------------------------------------------------------------
 
     def list(self) -> list[dict[str, object]]:
         """``id, created, problem, seconds, complete`` of every comparison, oldest first."""
-        if not self.path.exists():
+        if not self.db.exists():
             return []
-        con, names = self._open(write=False)
-        with closing(con):
-            if "comparisons" not in names:
+        with self.db.connect(write=False) as con:
+            if "comparisons" not in con.info["tables"]:
                 return []
-            done = _complete_column(con)
-            try:
-                rows = con.execute(f"SELECT id, created, problem, seconds, {done} "
-                                   "FROM comparisons ORDER BY id").fetchall()
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot read the result store {self.path}: {err}") from None
-        return [stored.listing(row, self.path) for row in rows]
+            c = comparisons.c
+            rows = con.execute(select(c.id, c.created, c.problem, c.seconds,
+                                      _complete_column(con)).order_by(c.id)).all()
+        return [stored.listing(tuple(row), self.name) for row in rows]
 
     def latest_id(self) -> int:
         """The id of the newest comparison."""
         rows = self.list()
         if not rows:
-            raise StoreError(f"no comparisons in {self.path} (run `antigrad compare` first)")
+            raise StoreError(f"no comparisons in {self.name} (run `antigrad compare` first)")
         return int(rows[-1]["id"])
 
     def load(self, cid: int | None = None) -> Comparison:
         """The comparison with id ``cid`` (the newest when ``None``), checked field by field."""
         if cid is not None and (isinstance(cid, bool) or not isinstance(cid, int)
-                                or not 1 <= cid < 2**63):
-            raise StoreError(f"no comparison {cid!r} in {self.path} (ids are integers >= 1)")
+                                or not 1 <= cid <= MAX_ID):
+            raise StoreError(f"no comparison {cid!r} in {self.name} (ids are integers >= 1)")
         cid = self.latest_id() if cid is None else cid
-        con, names = self._open(write=False)
-        with closing(con):
-            if not {"comparisons", "runs", "range_tests"} <= names:
-                raise StoreError(f"no comparisons in {self.path} (run `antigrad compare` first)")
-            try:
-                return self._load(con, cid)
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot read the result store {self.path}: {err}") from None
+        with self.db.connect(write=False) as con:
+            if not {"comparisons", "runs", "range_tests"} <= con.info["tables"]:
+                raise StoreError(f"no comparisons in {self.name} (run `antigrad compare` "
+                                 "first)")
+            return self._load(con, cid)
 
-    def _load(self, con: sqlite3.Connection, cid: int) -> Comparison:
-        row = con.execute(
-            "SELECT created, problem, title, metric, higher_is_better, target, config,"
-            f" chosen_lr, seconds, {_complete_column(con)} FROM comparisons WHERE id = ?",
-            (cid,)).fetchone()
+    def _load(self, con: Connection, cid: int) -> Comparison:
+        c = comparisons.c
+        row = con.execute(select(
+            c.created, c.problem, c.title, c.metric, c.higher_is_better, c.target, c.config,
+            c.chosen_lr, c.seconds, _complete_column(con)).where(c.id == cid)).first()
         if row is None:
-            ids = [str(r[0]) for r in con.execute("SELECT id FROM comparisons ORDER BY id")]
-            raise StoreError(f"no comparison {cid} in {self.path}; "
+            ids = [str(i) for i in con.execute(select(c.id).order_by(c.id)).scalars()]
+            raise StoreError(f"no comparison {cid} in {self.name}; "
                              f"choose from: {', '.join(ids) or 'none'}")
-        where = f"comparison {cid} in {self.path}"
-        cmp = stored.comparison(row, cid, where)
-        runs = con.execute(
-            "SELECT optimizer, lr, seed, phase, steps, diverged, final_loss, final_metric,"
-            " seconds, steps_to_target, seconds_to_target, losses, evals FROM runs"
-            " WHERE comparison_id = ? ORDER BY id", (cid,)).fetchall()
-        cmp.runs = [stored.run(r, where) for r in runs]
-        tests = con.execute("SELECT data FROM range_tests WHERE comparison_id = ?", (cid,))
-        cmp.range_tests = [stored.range_test(d, where) for (d,) in tests]
+        where = f"comparison {cid} in {self.name}"
+        cmp = stored.comparison(tuple(row), cid, where)
+        r = runs.c
+        rows = con.execute(select(
+            r.optimizer, r.lr, r.seed, r.phase, r.steps, r.diverged, r.final_loss,
+            r.final_metric, r.seconds, r.steps_to_target, r.seconds_to_target, r.losses,
+            r.evals).where(r.comparison_id == cid).order_by(r.id)).all()
+        cmp.runs = [stored.run(tuple(x), where) for x in rows]
+        tests = con.execute(select(range_tests.c.data).where(
+            range_tests.c.comparison_id == cid)).scalars()
+        cmp.range_tests = [stored.range_test(d, where) for d in tests]
         return cmp
 
 
-def _complete_column(con: sqlite3.Connection) -> str:
-    cols = {r[1] for r in con.execute("PRAGMA table_info(comparisons)")}
-    return "complete" if "complete" in cols else "1"
+def _complete_column(con: Connection):
+    """``comparisons.complete``, or 1 for a store from before it existed (read-only)."""
+    cols = {col["name"] for col in inspect(con).get_columns("comparisons")}
+    return comparisons.c.complete if "complete" in cols else literal(1)
 
 
-class _transaction:
-    """``BEGIN`` .. ``COMMIT`` (``ROLLBACK`` on any exception) on an autocommit connection."""
-
-    def __init__(self, con: sqlite3.Connection) -> None:
-        self.con = con
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.con.execute("BEGIN IMMEDIATE")
-        return self.con
-
-    def __exit__(self, kind, value, tb) -> None:
-        self.con.execute("ROLLBACK" if kind is not None else "COMMIT")
+def _set_id(cmp: Comparison, con: Connection) -> None:
+    cmp.id = _insert_comparison(con, cmp)
 
 
-def _insert_comparison(con: sqlite3.Connection, cmp: Comparison) -> int:
-    cur = con.execute(
-        "INSERT INTO comparisons (created, problem, title, metric, higher_is_better, target,"
-        " config, chosen_lr, seconds, complete) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (cmp.created, cmp.config.problem, cmp.title, cmp.metric, int(cmp.higher_is_better),
-         cmp.target, json.dumps(asdict(cmp.config)), json.dumps(cmp.chosen_lr), cmp.seconds,
-         int(cmp.complete)))
-    return int(cur.lastrowid)
+def _insert_comparison(con: Connection, cmp: Comparison) -> int:
+    result = con.execute(insert(comparisons).values(
+        created=cmp.created, problem=cmp.config.problem, title=cmp.title, metric=cmp.metric,
+        higher_is_better=int(cmp.higher_is_better), target=cmp.target,
+        config=json.dumps(asdict(cmp.config)), chosen_lr=json.dumps(cmp.chosen_lr),
+        seconds=cmp.seconds, complete=int(cmp.complete)))
+    return int(result.inserted_primary_key[0])
 
 
-def _insert_run(con: sqlite3.Connection, cid: int, r: RunResult) -> int:
-    cur = con.execute(
-        "INSERT INTO runs (comparison_id, optimizer, lr, seed, phase, steps, diverged,"
-        " final_loss, final_metric, seconds, steps_to_target, seconds_to_target,"
-        " losses, evals) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (cid, r.optimizer, r.lr, r.seed, r.phase, r.steps, int(r.diverged),
-         _num(r.final_loss), _num(r.final_metric), r.seconds, r.steps_to_target,
-         r.seconds_to_target, json.dumps(r.losses), json.dumps(r.evals)))
-    return int(cur.lastrowid)
+def run_row(cid: int, r: RunResult) -> dict[str, object]:
+    """The ``runs`` row of ``r`` in comparison ``cid``."""
+    return dict(comparison_id=cid, optimizer=r.optimizer, lr=r.lr, seed=r.seed,
+                phase=r.phase, steps=r.steps, diverged=int(r.diverged),
+                final_loss=_num(r.final_loss), final_metric=_num(r.final_metric),
+                seconds=r.seconds, steps_to_target=r.steps_to_target,
+                seconds_to_target=r.seconds_to_target, losses=json.dumps(r.losses),
+                evals=json.dumps(r.evals))
 
 
-def _insert_range_test(con: sqlite3.Connection, cid: int, t: LRRangeResult) -> None:
-    con.execute("INSERT INTO range_tests (comparison_id, optimizer, data) VALUES (?,?,?)",
-                (cid, t.optimizer, json.dumps(t.to_dict())))
+def _insert_run(con: Connection, cid: int, r: RunResult) -> int:
+    return int(con.execute(insert(runs).values(run_row(cid, r))).inserted_primary_key[0])
+
+
+def _insert_range_test(con: Connection, cid: int, t: LRRangeResult) -> None:
+    con.execute(insert(range_tests).values(comparison_id=cid, optimizer=t.optimizer,
+                                           data=json.dumps(t.to_dict())))
+
+
+def relabel_final(con: Connection, cid: int, final: RunResult) -> None:
+    """Make the stored grid run ``final`` (maybe saved before a resume) its optimizer's
+    first-seed final run."""
+    r = runs.c
+    con.execute(update(runs).where(
+        r.comparison_id == cid, r.optimizer == final.optimizer, r.lr == final.lr,
+        r.seed == final.seed, r.phase == "tune").values(phase=final.phase))
 
 
 class StoreRecording:
     """A comparison being saved as it runs (see :meth:`Store.begin`): one short
     transaction per result, so other processes can write the same store meanwhile."""
 
-    def __init__(self, con: sqlite3.Connection, cmp: Comparison, path: Path) -> None:
-        self.con, self.cmp, self.path = con, cmp, path
+    def __init__(self, store: Store, cmp: Comparison) -> None:
+        self.store, self.cmp = store, cmp
+        self._stack = ExitStack()
+        self.con = self._stack.enter_context(store.db.connect(write=True))
 
-    def _write(self, what: str, fn) -> None:
+    def write(self, what: str, fn: Callable[[Connection], object],
+              seconds: bool = True) -> None:
+        """``fn(con)`` in one transaction (with the comparison's seconds so far, unless
+        ``seconds`` is false); a database error becomes :class:`StoreError`."""
         try:
-            with _transaction(self.con) as con:
-                fn(con)
-                con.execute("UPDATE comparisons SET seconds = ? WHERE id = ?",
-                            (self.cmp.seconds, self.cmp.id))
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot save {what} in {self.path}: {err}") from None
+            with self.con.begin():
+                fn(self.con)
+                if seconds:
+                    self.con.execute(update(comparisons).where(
+                        comparisons.c.id == self.cmp.id).values(seconds=self.cmp.seconds))
+        except SQLAlchemyError as err:
+            raise StoreError(f"cannot save {what} in {self.store.name}: "
+                             f"{sql_message(err)}") from None
 
     def add_run(self, run: RunResult) -> None:
         """Save a finished run."""
-        self._write(f"the run {run.optimizer} lr={run.lr:g} seed {run.seed}",
-                    lambda con: _insert_run(con, self.cmp.id, run))
+        self.write(f"the run {run.optimizer} lr={run.lr:g} seed {run.seed}",
+                   lambda con: _insert_run(con, self.cmp.id, run))
 
     def add_range_test(self, test: LRRangeResult) -> None:
         """Save a finished range test."""
-        self._write(f"the range test of {test.optimizer}",
-                    lambda con: _insert_range_test(con, self.cmp.id, test))
+        self.write(f"the range test of {test.optimizer}",
+                   lambda con: _insert_range_test(con, self.cmp.id, test))
 
     def choose(self, optimizer: str, final: RunResult | None) -> None:
         """Save the chosen lrs; ``final`` (a saved grid run) becomes seed 0's final run."""
-        def fn(con):
-            con.execute("UPDATE comparisons SET chosen_lr = ? WHERE id = ?",
-                        (json.dumps(self.cmp.chosen_lr), self.cmp.id))
-            if final is not None:  # the grid run (maybe saved before a resume)
-                con.execute("UPDATE runs SET phase = ? WHERE comparison_id = ? AND "
-                            "optimizer = ? AND lr = ? AND seed = ? AND phase = 'tune'",
-                            (final.phase, self.cmp.id, final.optimizer, final.lr, final.seed))
-        self._write(f"the lr chosen for {optimizer}", fn)
+        def fn(con: Connection) -> None:
+            con.execute(update(comparisons).where(comparisons.c.id == self.cmp.id).values(
+                chosen_lr=json.dumps(self.cmp.chosen_lr)))
+            if final is not None:
+                relabel_final(con, self.cmp.id, final)
+        self.write(f"the lr chosen for {optimizer}", fn)
 
     def finish(self) -> None:
         """Mark the comparison complete."""
-        self._write("the end of the comparison", lambda con: con.execute(
-            "UPDATE comparisons SET complete = 1 WHERE id = ?", (self.cmp.id,)))
+        self.write("the end of the comparison", lambda con: con.execute(
+            update(comparisons).where(comparisons.c.id == self.cmp.id).values(complete=1)))
 
     def discard(self) -> None:
         """Delete this comparison and what was saved of it (before it ran, on a refusal)."""
-        self._write("the removal of the comparison", lambda con: con.execute(
-            "DELETE FROM comparisons WHERE id = ?", (self.cmp.id,)))
+        self.write("the removal of the comparison", lambda con: con.execute(
+            delete(comparisons).where(comparisons.c.id == self.cmp.id)), seconds=False)
 
     def close(self) -> None:
         """Close the connection (what was saved stays saved)."""
-        self.con.close()
+        self._stack.close()
 
     def __enter__(self) -> StoreRecording:
         return self
