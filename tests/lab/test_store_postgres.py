@@ -11,20 +11,12 @@ from typer.testing import CliRunner  # noqa: E402
 from antigrad.cli import app  # noqa: E402
 from antigrad.lab import CompareConfig, Store, StoreError, new_comparison, run_compare  # noqa: E402
 from antigrad.lab.worker import run_remaining  # noqa: E402
+from lab.interrupting import Interrupt  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 
 CONFIG = CompareConfig("breast-cancer", ["sgd", "adam"], grid_points=2, seeds=2, steps=10,
                        eval_every=5)
-
-
-class Interrupt:
-    def __init__(self, after: int) -> None:
-        self.after = after
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        if done == self.after:
-            raise KeyboardInterrupt
 
 
 def test_round_trip_and_resume(pg_schema):
