@@ -121,13 +121,15 @@ def test_resume_after_an_interruption_does_not_redo_finished_trials(tmp_path, mo
     store = Store(tmp_path / "s.sqlite")
     cmp = new_comparison(config)
     with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
-        run_compare(cmp, Interrupt(after=5), recording)  # sgd's 4 trials + 1 seed
+        # trials in rounds (sgd's and adam's first, ...): interrupted after sgd's third
+        run_compare(cmp, Interrupt(after=5), recording)
     calls = _counting_train_run(monkeypatch)
     again, recording = store.resume(cmp.id)
     assert len(again.runs) == 5 and not again.complete
     with recording:
         run_compare(again, None, recording)
-    assert calls == [("sgd", "final", 1), *[("adam", "tune", 0)] * 4, ("adam", "final", 0),
+    assert calls == [("adam", "tune", 0), ("sgd", "tune", 0), ("adam", "tune", 0),
+                     ("sgd", "final", 0), ("sgd", "final", 1), ("adam", "final", 0),
                      ("adam", "final", 1)]
     saved = store.load(cmp.id)
     assert saved.complete and len(saved.runs) == 12
@@ -220,3 +222,30 @@ def test_rankings_after_k_trials_show_ties_as_ties():
     assert tuning._ranking_text([("sgd", 0.9), ("adam", 0.9), ("momentum", 0.8)]) == \
         "sgd = adam > momentum"
     assert tuning._ranking_text([]) == ""
+
+
+# -- batched replicas -----------------------------------------------------------------------
+
+def test_trials_in_rounds_and_the_seeds_train_as_replicas_with_the_same_results(monkeypatch):
+    from antigrad.lab import batching
+
+    sizes = []
+    real = batching.train_batch
+
+    def counting(problem, requests, **kw):
+        sizes.append((len(requests), {q.phase for q in requests}))
+        return real(problem, requests, **kw)
+
+    monkeypatch.setattr(batching, "train_batch", counting)
+
+    def config():  # the nine lecture optimizers: a round of trials is a batch of nine
+        return CompareConfig("breast-cancer", seeds=2, steps=8, budget=2)
+
+    together, alone = run_compare(config()), run_compare(config(), replicas=False)
+    assert sizes == [(9, {"tune"}), (9, {"tune"}), (18, {"final"})]
+    assert [(r.optimizer, r.phase, r.lr, r.seed) for r in together.runs] == \
+        [(r.optimizer, r.phase, r.lr, r.seed) for r in alone.runs]
+    # float32: batched products may round otherwise (tests/lab/test_batching.py's bound)
+    for a, b in zip(together.runs, alone.runs, strict=True):
+        assert a.final_loss == pytest.approx(b.final_loss, rel=1e-4, abs=1e-6)
+        assert a.diverged == b.diverged

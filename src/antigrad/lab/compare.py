@@ -281,7 +281,7 @@ def run_compare(config: CompareConfig | Comparison, progress: Progress | None = 
     cmp = config if isinstance(config, Comparison) else new_comparison(config)
     if cmp.config.budget is not None:  # the tuning protocol (it also resumes)
         from .tuning import run_tuned
-        return run_tuned(cmp, progress, recorder)
+        return run_tuned(cmp, progress, recorder, replicas=replicas)
     if cmp.runs or cmp.complete:
         raise ValueError("Invalid comparison: it already holds results (start a new one)")
     cmp.config.validate()

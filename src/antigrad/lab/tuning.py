@@ -37,12 +37,14 @@ import torch
 
 from ..problems.base import Task, TrainingProblem
 from ..problems.registry import get_training_problem
+from .batching import run_many
 from .compare import Comparison, Progress, Recorder, count_runs
 from .optimizers import OptimizerSpec, get_optimizer
-from .runner import RunResult, train_run
+from .runner import RunRequest, RunResult, train_run
 
 __all__ = ["LR_DECADES", "VALIDATION_FRACTION", "validation_problem", "search_space",
-           "run_tuned", "run_trial", "chosen_lr", "best_so_far", "noise_verdicts", "tuning_text"]
+           "run_tuned", "trial_request", "run_trial", "chosen_lr", "best_so_far",
+           "noise_verdicts", "tuning_text"]
 
 #: The lr is searched over ``default_lr * 10**[-LR_DECADES, LR_DECADES]``.
 LR_DECADES = 2.0
@@ -116,11 +118,14 @@ def _trials(cmp: Comparison, name: str) -> list[RunResult]:
 
 
 def run_tuned(cmp: Comparison, progress: Progress | None = None,
-              recorder: Recorder | None = None) -> Comparison:
+              recorder: Recorder | None = None, *, replicas: bool = True) -> Comparison:
     """Run (or go on with) the budgeted comparison ``cmp``; see the module doc.
 
     ``cmp`` is fresh (:func:`~antigrad.lab.compare.new_comparison`) or an interrupted one
-    read back from a store: trials and seeds it already holds are not run again.
+    read back from a store: trials and seeds it already holds are not run again. The
+    trials run in rounds, trial ``k`` of every optimizer together, then the seeds of all
+    optimizers together; with ``replicas`` each as batched models where possible
+    (:func:`~antigrad.lab.batching.run_many`).
     """
     config = cmp.config
     if config.budget is None:
@@ -144,9 +149,8 @@ def run_tuned(cmp: Comparison, progress: Progress | None = None,
         if progress is not None:
             progress(label, done, total)
 
-    for name in config.optimizers:
-        _tune_one(cmp, name, held_out, finished)
-        _test_one(cmp, name, problem, finished, recorder)
+    _tune_all(cmp, held_out, finished, replicas)
+    _test_all(cmp, problem, finished, recorder, replicas)
     cmp.seconds = before + time.perf_counter() - start
     cmp.complete = True
     if recorder is not None:
@@ -159,20 +163,32 @@ def _common(cmp: Comparison) -> dict[str, int | None]:
     return dict(steps=c.steps, batch_size=c.batch_size, eval_every=c.eval_every)
 
 
-def _tune_one(cmp: Comparison, name: str, held_out: TrainingProblem,
-              finished: Callable[[str, RunResult], None]) -> None:
-    """The trials of ``name`` still missing, each saved as it finishes."""
+def _tune_all(cmp: Comparison, held_out: TrainingProblem,
+              finished: Callable[[str, RunResult], None], replicas: bool) -> None:
+    """The missing trials in rounds: trial ``k`` of every optimizer that lacks it, trained
+    together. An optimizer's trial ``k`` depends only on its own trials before it, so the
+    rounds draw the trials a search of one optimizer at a time draws."""
     budget = cmp.config.budget
-    for number in range(len(_trials(cmp, name)), budget):
-        finished(f"{name} trial {number + 1}/{budget}", run_trial(cmp, name, number, held_out))
+    for number in range(budget):
+        names = [n for n in cmp.config.optimizers if len(_trials(cmp, n)) == number]
+        if names:
+            requests = [trial_request(cmp, n, number) for n in names]
+            run_many(held_out, requests, **_common(cmp), replicas=replicas,
+                     train_alone=train_run, on_result=_saving(finished, [
+                         f"{n} trial {number + 1}/{budget}" for n in names]))
 
 
-def run_trial(cmp: Comparison, name: str, number: int,
-              held_out: TrainingProblem | None = None) -> RunResult:
-    """Trial ``number`` of optimizer ``name``: the study is rebuilt from the trials
-    ``cmp`` holds (exactly ``number`` of them), the sampler seeded by the name and the
-    number asks for the lr, and the first seed trains on ``held_out`` (the problem's
-    :func:`validation_problem`). The same trial whichever process runs it, and whenever."""
+def _saving(finished: Callable[[str, RunResult], None],
+            labels: list[str]) -> Callable[[int, RunResult], None]:
+    """``run_many``'s ``on_result``: request ``i``'s run saved under ``labels[i]``."""
+    return lambda i, run: finished(labels[i], run)
+
+
+def trial_request(cmp: Comparison, name: str, number: int) -> RunRequest:
+    """Trial ``number`` of optimizer ``name`` as a run to train: the study is rebuilt from
+    the trials ``cmp`` holds (exactly ``number`` of them), the sampler seeded by the name
+    and the number asks for the lr, to train with the first seed. The same trial
+    whichever process asks, and whenever."""
     import optuna
 
     spec, first = get_optimizer(name), cmp.config.seed_list()[0]
@@ -182,10 +198,17 @@ def run_trial(cmp: Comparison, name: str, number: int,
         raise ValueError(f"Invalid trial number: {number} ({name} holds "
                          f"{len(study.trials)} trials; trials run in order)")
     study.sampler = optuna.samplers.TPESampler(seed=_sampler_seed(name, number))
-    trial = study.ask(space)
+    return RunRequest(spec, study.ask(space).params["lr"], first, "tune")
+
+
+def run_trial(cmp: Comparison, name: str, number: int,
+              held_out: TrainingProblem | None = None) -> RunResult:
+    """Trial ``number`` of optimizer ``name`` (:func:`trial_request`) trained on
+    ``held_out`` (the problem's :func:`validation_problem`)."""
+    q = trial_request(cmp, name, number)
     if held_out is None:
         held_out = validation_problem(get_training_problem(cmp.config.problem))
-    return train_run(held_out, spec, trial.params["lr"], first, phase="tune", **_common(cmp))
+    return train_run(held_out, q.spec, q.lr, q.seed, phase=q.phase, **_common(cmp))
 
 
 def chosen_lr(cmp: Comparison, name: str) -> float:
@@ -198,20 +221,27 @@ def chosen_lr(cmp: Comparison, name: str) -> float:
     return min(ok, key=lambda r: sign * r.final_metric).lr
 
 
-def _test_one(cmp: Comparison, name: str, problem: TrainingProblem,
-              finished: Callable[[str, RunResult], None], recorder: Recorder | None) -> None:
-    """Every seed not yet run at the chosen lr, on the whole training set, tested."""
-    chosen = chosen_lr(cmp, name)
-    if cmp.chosen_lr.get(name) != chosen:
-        cmp.chosen_lr[name] = chosen
-        if recorder is not None:
-            recorder.choose(name, None)
-    spec = get_optimizer(name)
-    have = {r.seed for r in cmp.final_runs(name)}
-    for seed in cmp.config.seed_list():
-        if seed not in have:
-            finished(f"{name} seed {seed}", train_run(problem, spec, chosen, seed,
-                                                      **_common(cmp)))
+def _test_all(cmp: Comparison, problem: TrainingProblem,
+              finished: Callable[[str, RunResult], None], recorder: Recorder | None,
+              replicas: bool) -> None:
+    """Every optimizer's seeds not yet run at its chosen lr, on the whole training set,
+    tested: all trained together."""
+    labels, requests = [], []
+    for name in cmp.config.optimizers:
+        chosen = chosen_lr(cmp, name)
+        if cmp.chosen_lr.get(name) != chosen:
+            cmp.chosen_lr[name] = chosen
+            if recorder is not None:
+                recorder.choose(name, None)
+        spec = get_optimizer(name)
+        have = {r.seed for r in cmp.final_runs(name)}
+        for seed in cmp.config.seed_list():
+            if seed not in have:
+                labels.append(f"{name} seed {seed}")
+                requests.append(RunRequest(spec, chosen, seed))
+    if requests:
+        run_many(problem, requests, **_common(cmp), replicas=replicas, train_alone=train_run,
+                 on_result=_saving(finished, labels))
 
 
 # -- reporting -----------------------------------------------------------------------------
