@@ -12,11 +12,13 @@ parameter's device and, on the Triton backend, computes every per-step scalar th
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import torch
 
 from . import validation as check
+from ._argdocs import complete_args
 from .engine import ChainOptimizer
 from .formula import Chain
 from .transforms import (
@@ -41,6 +43,10 @@ class _TorchFace(ChainOptimizer):
     """The torch-compatible classes: NaN/inf gradients are applied, as torch.optim does,
     unless ``nonfinite="raise"`` or ``"skip"`` is given.
 
+    A class's docstring documents only the arguments that are its own (or that mean
+    something else there); the ones several classes share are written once in
+    :attr:`shared_args`, and the ``Args:`` section is completed from both.
+
     Each class also derives from its torch.optim twin (``isinstance(antigrad.Adam(...),
     torch.optim.Adam)`` holds, as code that branches on the optimizer's class expects),
     after ChainOptimizer, so that antigrad's ``step`` and constructor run; from the twin it
@@ -50,6 +56,28 @@ class _TorchFace(ChainOptimizer):
     """
 
     default_nonfinite = "ignore"
+
+    shared_args: ClassVar[dict[str, str]] = {
+        "params": "parameters or param-group dicts.",
+        "lr": r"learning rate :math:`\varepsilon`.",
+        "betas": r":math:`(\beta_1, \beta_2)`.",
+        "eps": ":math:`s`, outside the root.",
+        "weight_decay": "added to the gradient as ``weight_decay * w``.",
+        "momentum": r":math:`\mu` (0: no buffer).",
+        "amsgrad": "divide by the largest :math:`G` so far (AMSGrad).",
+        "decoupled_weight_decay": "decay ``w`` itself, as AdamW.",
+        "maximize": "ascend instead (the gradient's sign flipped first).",
+        "foreach": "accepted and recorded, as torch's (one engine runs every step).",
+        "capturable": "keep ``step`` on the parameter's device (CUDA graphs).",
+        "differentiable": "run the step on autograd's tape (docs/engine.md).",
+        "fused": "accepted and recorded, as torch's (``True`` checks torch's rules for it).",
+        "nonfinite": '``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"`` (see '
+                     ':class:`~antigrad.ChainOptimizer`).'}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        cls.__doc__ = complete_args(cls.__doc__, names, cls.shared_args)
 
 
 # torch.optim's ranges, declared once per class (the chain a class builds depends on its
@@ -73,18 +101,9 @@ class SGD(_TorchFace, torch.optim.SGD):
         w \leftarrow w - \varepsilon\,(g + \mu b \text{ if nesterov else } b)
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
-        momentum: :math:`\mu` (0: no buffer).
         dampening: :math:`\tau`.
         weight_decay: :math:`\text{wd}`, added to the gradient as :math:`\text{wd}\, w`.
         nesterov: step along ``g + mu b`` (Sutskever et al.'s Nesterov form).
-        maximize: ascend instead (the gradient's sign flipped first).
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -141,18 +160,8 @@ class Adagrad(_TorchFace, torch.optim.Adagrad):
         w \leftarrow w - \frac{\varepsilon}{1 + (t - 1)\,\text{lr\_decay}}\,\frac{g}{\sqrt{G} + s}
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
         lr_decay: the inverse-time decay of the learning rate.
-        weight_decay: added to the gradient as ``weight_decay * w``.
         initial_accumulator_value: :math:`G` at the start.
-        eps: :math:`s`, outside the root.
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        maximize: ascend instead (the gradient's sign flipped first).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -212,19 +221,8 @@ class RMSprop(_TorchFace, torch.optim.RMSprop):
     (:math:`\bar g = 0` unless ``centered``.)
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
         alpha: :math:`\alpha`, the decay of the mean square.
-        eps: :math:`s`, outside the root.
-        weight_decay: added to the gradient as ``weight_decay * w``.
-        momentum: :math:`\mu` (0: no buffer).
         centered: divide by the root of the variance :math:`G - \bar g^2`.
-        capturable: keep ``step`` on the parameter's device (CUDA graphs).
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        maximize: ascend instead (the gradient's sign flipped first).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -268,20 +266,7 @@ class Adam(_TorchFace, torch.optim.Adam):
     multiplies ``w`` by ``1 - lr * wd`` (AdamW); ``amsgrad`` uses ``max_t G_t``.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
-        betas: :math:`(\beta_1, \beta_2)`.
-        eps: :math:`s`, outside the root.
         weight_decay: ``wd`` (coupled unless ``decoupled_weight_decay``).
-        amsgrad: divide by the largest :math:`G` so far (AMSGrad).
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        maximize: ascend instead (the gradient's sign flipped first).
-        capturable: keep ``step`` on the parameter's device (CUDA graphs).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
-        decoupled_weight_decay: decay ``w`` itself, as AdamW.
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -326,19 +311,7 @@ class AdamW(Adam, torch.optim.AdamW):
     This is the lecture's L14 with ``wd = 2 lambda``.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
-        betas: :math:`(\beta_1, \beta_2)`.
-        eps: :math:`s`, outside the root.
         weight_decay: ``wd``, the decoupled decay.
-        amsgrad: divide by the largest second moment so far (AMSGrad).
-        maximize: ascend instead (the gradient's sign flipped first).
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        capturable: keep ``step`` on the parameter's device (CUDA graphs).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        fused: accepted and recorded, as torch's (``True`` checks torch's rules for it).
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
@@ -371,19 +344,8 @@ class NAdam(_TorchFace, torch.optim.NAdam):
     with :math:`m` and :math:`G` Adam's moments.
 
     Args:
-        params: parameters or param-group dicts.
-        lr: learning rate :math:`\varepsilon`.
-        betas: :math:`(\beta_1, \beta_2)`.
-        eps: :math:`s`, outside the root.
         weight_decay: ``wd`` (coupled unless ``decoupled_weight_decay``).
         momentum_decay: :math:`\psi`.
-        decoupled_weight_decay: decay ``w`` itself, as AdamW.
-        foreach: accepted and recorded, as torch's (one engine runs every step).
-        maximize: ascend instead (the gradient's sign flipped first).
-        capturable: keep ``step`` on the parameter's device (CUDA graphs).
-        differentiable: run the step on autograd's tape (docs/engine.md).
-        nonfinite: ``"ignore"`` (default, as torch), ``"raise"`` or ``"skip"``
-            (see :class:`~antigrad.ChainOptimizer`).
 
     Example::
 
