@@ -13,10 +13,7 @@ from typing import Any
 from ..formula.expr import lerp, maximum, sqrt
 from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
 from ..validation import UNIT, Constraint, Pair, non_negative
-
-
-def _key_default(key: Key, value: float) -> dict:
-    return {key: value} if isinstance(key, str) else {}
+from .rates import key_default
 
 
 def _eps_scalars(g, eps: Key, eps_root: Key) -> dict[str, float]:
@@ -70,7 +67,7 @@ class ScaleByAdagrad(Transform):
 
     @property
     def defaults(self) -> Mapping[str, Any]:
-        return {**_key_default(self.eps, 1e-10), **_key_default(self.initial, 0.0)}
+        return {**key_default(self.eps, 1e-10), **key_default(self.initial, 0.0)}
 
     @property
     def constraints(self) -> Mapping[str, Any]:
@@ -110,7 +107,7 @@ class ScaleByRms(Transform):
 
     @property
     def defaults(self) -> Mapping[str, Any]:
-        return {**_key_default(self.decay, 0.99), **_key_default(self.eps, 1e-8)}
+        return {**key_default(self.decay, 0.99), **key_default(self.eps, 1e-8)}
 
     @property
     def constraints(self) -> Mapping[str, Any]:
@@ -165,7 +162,7 @@ class ScaleByAdam(Transform):
 
     @property
     def defaults(self) -> Mapping[str, Any]:
-        return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8)}
+        return {**_betas_default(self.betas), **key_default(self.eps, 1e-8)}
 
     @property
     def constraints(self) -> Mapping[str, Any]:
@@ -226,8 +223,8 @@ class ScaleByNadam(Transform):
     @property
     def defaults(self) -> Mapping[str, Any]:
         decay = self.momentum_decay
-        return {**_betas_default(self.betas), **_key_default(self.eps, 1e-8),
-                **(_key_default(decay, 4e-3) if decay is not None else {})}
+        return {**_betas_default(self.betas), **key_default(self.eps, 1e-8),
+                **(key_default(decay, 4e-3) if decay is not None else {})}
 
     @property
     def constraints(self) -> Mapping[str, Any]:
@@ -259,7 +256,7 @@ def _betas_default(betas: Key | tuple[Key, Key]) -> dict:
     if isinstance(betas, str):
         return {betas: (0.9, 0.999)}
     b1, b2 = _pair(betas)
-    return {**_key_default(b1, 0.9), **_key_default(b2, 0.999)}
+    return {**key_default(b1, 0.9), **key_default(b2, 0.999)}
 
 
 scale_by_adagrad = interned(ScaleByAdagrad)

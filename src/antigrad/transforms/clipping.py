@@ -6,25 +6,23 @@ phase (one read pass over the update's inputs) before the element-wise step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..formula.expr import minimum, norm
 from ..formula.transform import Key, Transform, hyper, interned
-from ..validation import non_negative
-from .step import _default
+from .rates import NonNegativeRates
 
 CLIP_EPS = 1e-6  # added to the norm, as torch.nn.utils.clip_grad_norm_ does
 
 
 @dataclass(frozen=True, eq=False)
-class ClipByNorm(Transform):
+class ClipByNorm(NonNegativeRates, Transform):
     """Each tensor's update scaled to norm at most ``max_norm``:
     ``u <- u * min(1, max_norm / (||u|| + 1e-6))``, with ``||u||`` that tensor's L2 norm."""
 
     max_norm: Key = "max_norm"
     name = "clip_by_norm"
+    rates = {"max_norm": 1.0}
     over = "tensor"  # whose norm: the tensor's
 
     def update(self, u, x, c):
@@ -32,14 +30,6 @@ class ClipByNorm(Transform):
 
     def scalars(self, group, s, fresh):
         return {"max_norm": hyper(group, self.max_norm)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.max_norm, 1.0)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)

@@ -8,11 +8,11 @@ from typing import Any
 
 from ..formula.transform import Key, Transform, hyper, interned
 from ..validation import non_negative
-from .step import _default
+from .rates import NonNegativeRates, key_default
 
 
 @dataclass(frozen=True, eq=False)
-class AddWeightDecay(Transform):
+class AddWeightDecay(NonNegativeRates, Transform):
     """L2 regularization inside the gradient: ``u <- u + factor * weight_decay * w``.
 
     ``factor=2`` gives the gradient of ``lambda * ||w||^2`` (the lecture's L14 form);
@@ -22,20 +22,13 @@ class AddWeightDecay(Transform):
     weight_decay: Key = "weight_decay"
     factor: float = 1.0
     name = "add_weight_decay"
+    rates = {"weight_decay": 0.0}
 
     def update(self, u, x, c):
         return u + x.p * c["wd"]
 
     def scalars(self, group, s, fresh):
         return {"wd": self.factor * hyper(group, self.weight_decay)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.weight_decay, 0.0)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,7 +54,7 @@ class DecoupledWeightDecay(Transform):
 
     @property
     def defaults(self) -> Mapping[str, Any]:
-        return _default(self.weight_decay, 1e-2)
+        return key_default(self.weight_decay, 1e-2)
 
     @property
     def constraints(self) -> Mapping[str, Any]:

@@ -8,11 +8,11 @@ from typing import Any
 
 from ..formula.transform import Key, StateInit, Transform, hyper, interned, zeros
 from ..validation import Interval, non_negative
-from .step import _default
+from .rates import NonNegativeRates
 
 
 @dataclass(frozen=True, eq=False)
-class Trace(Transform):
+class Trace(NonNegativeRates, Transform):
     """Heavy-ball velocity from zero: ``v <- decay * v + u``; ``u <- v``.
 
     With ``nesterov=True``, ``u <- u + decay * v`` (the look-ahead form). Put it after
@@ -24,6 +24,7 @@ class Trace(Transform):
     nesterov: bool = False
     state_name: str = "momentum_buffer"
     name = "trace"
+    rates = {"decay": 0.9}
 
     def __init__(self, decay: Key = "momentum", nesterov: bool = False,
                  state: str = "momentum_buffer") -> None:
@@ -44,14 +45,6 @@ class Trace(Transform):
     @property
     def state(self) -> Mapping[str, StateInit]:
         return {self.state_name: zeros}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.decay, 0.9)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)

@@ -6,36 +6,22 @@ turn a direction into that update.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..formula.transform import Key, Transform, hyper, interned
-from ..validation import non_negative
-
-
-def _default(key: Key, value: float) -> dict[str, float]:
-    """``{key: value}`` when ``key`` names a param-group entry (a fixed number has none)."""
-    return {key: value} if isinstance(key, str) else {}
+from .rates import NonNegativeRates
 
 
 @dataclass(frozen=True, eq=False)
-class _ByLr(Transform):
+class _ByLr(NonNegativeRates, Transform):
     """What the rules that multiply the update by the learning rate share: the ``lr``
     hyperparameter (a param-group key, or a fixed number), 1e-3 by default, >= 0."""
 
     lr: Key = "lr"
+    rates = {"lr": 1e-3}
 
     def scalars(self, group, s, fresh):
         return {"lr": hyper(group, self.lr)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.lr, 1e-3)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,11 +76,12 @@ class CountSteps(Transform):
 
 
 @dataclass(frozen=True, eq=False)
-class ScaleByInverseTime(Transform):
+class ScaleByInverseTime(NonNegativeRates, Transform):
     """``u <- u / (1 + (t - 1) * decay)``, Adagrad's learning-rate decay."""
 
     decay: Key = "lr_decay"
     name = "scale_by_inverse_time"
+    rates = {"decay": 0.0}
     scalar_state = {"step": 0.0}
 
     def update(self, u, x, c):
@@ -102,14 +89,6 @@ class ScaleByInverseTime(Transform):
 
     def scalars(self, group, s, fresh):
         return {"factor": 1.0 + (s["step"] - 1.0) * hyper(group, self.decay)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return _default(self.decay, 0.0)
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 # The names chains are written with: T.descend(), T.scale_by_lr("gamma"), ...

@@ -7,14 +7,11 @@ zero update) makes the ratio 1: the step is then the plain one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ..formula.expr import Expr, norm, sign
 from ..formula.transform import Key, Transform, hyper, interned
-from ..validation import non_negative
-from .step import _default
+from .rates import NonNegativeRates
 
 
 def ratio_or_one(num: Expr, den: Expr, nonzero: Expr) -> Expr:
@@ -36,7 +33,7 @@ class ScaleByTrustRatio(Transform):
 
 
 @dataclass(frozen=True, eq=False)
-class ScaleByLars(Transform):
+class ScaleByLars(NonNegativeRates, Transform):
     """LARS's local learning rate (You, Gitman & Ginsburg 2017, Algorithm 1), applied to the
     update with weight decay: ``u <- eta * ||w|| / (||u|| + beta * ||w||) * (u + beta * w)``
     with ``eta`` the trust coefficient and ``beta`` the weight decay, per tensor; the local
@@ -45,6 +42,7 @@ class ScaleByLars(Transform):
     trust_coefficient: Key = "trust_coefficient"
     weight_decay: Key = "weight_decay"
     name = "scale_by_lars"
+    rates = {"trust_coefficient": 1e-3, "weight_decay": 0.0}
 
     def update(self, u, x, c):
         w_norm, u_norm = norm(x.p), norm(u)
@@ -55,14 +53,6 @@ class ScaleByLars(Transform):
     def scalars(self, group, s, fresh):
         return {"eta": hyper(group, self.trust_coefficient),
                 "wd": hyper(group, self.weight_decay)}
-
-    @property
-    def defaults(self) -> Mapping[str, Any]:
-        return {**_default(self.trust_coefficient, 1e-3), **_default(self.weight_decay, 0.0)}
-
-    @property
-    def constraints(self) -> Mapping[str, Any]:
-        return non_negative(self.defaults)
 
 
 scale_by_trust_ratio = interned(ScaleByTrustRatio)
