@@ -33,6 +33,21 @@ Number = int | float
 REDUCTIONS = ("sum", "norm", "max")
 SCOPES = ("tensor", "group")  # one value per tensor, or one per param group
 
+_Method = Callable[["Expr", "Operand"], "Expr"]
+
+
+def _arithmetic(op: str) -> tuple[_Method, _Method]:
+    """The methods of ``e <op> o`` and of its reflection ``o <op> e`` (``1 - e``): each
+    records node ``op`` with its operands in the order written."""
+
+    def forward(self: Expr, o: Operand) -> Expr:
+        return _binary(op, self, o)
+
+    def reflected(self: Expr, o: Operand) -> Expr:
+        return _binary(op, o, self)
+
+    return forward, reflected
+
 
 class Expr:
     """A node of an element-wise expression graph (see the module docstring)."""
@@ -58,29 +73,11 @@ class Expr:
             return f"{_REDUCTION_NAMES[self.op]}({self.args[0]!r}{scope})"
         return f"{self.op}({', '.join(map(repr, self.args))})"
 
-    def __add__(self, o: Operand) -> Expr:
-        return _binary("add", self, o)
-
-    def __radd__(self, o: Operand) -> Expr:
-        return _binary("add", o, self)
-
-    def __sub__(self, o: Operand) -> Expr:
-        return _binary("sub", self, o)
-
-    def __rsub__(self, o: Operand) -> Expr:
-        return _binary("sub", o, self)
-
-    def __mul__(self, o: Operand) -> Expr:
-        return _binary("mul", self, o)
-
-    def __rmul__(self, o: Operand) -> Expr:
-        return _binary("mul", o, self)
-
-    def __truediv__(self, o: Operand) -> Expr:
-        return _binary("div", self, o)
-
-    def __rtruediv__(self, o: Operand) -> Expr:
-        return _binary("div", o, self)
+    # ``e + 1``, ``1 - e``, ...: each operator records its node (see _arithmetic)
+    __add__, __radd__ = _arithmetic("add")
+    __sub__, __rsub__ = _arithmetic("sub")
+    __mul__, __rmul__ = _arithmetic("mul")
+    __truediv__, __rtruediv__ = _arithmetic("div")
 
     def __neg__(self) -> Expr:
         return Expr("neg", (self,))
