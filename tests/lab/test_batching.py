@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from antigrad.engine import native
-from antigrad.lab import RunRequest, batching, get_optimizer, run_many, train_run
+from antigrad.lab import RunRequest, get_optimizer, run_many, train_run
 from antigrad.lab.batching import plan_batches
-from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss, models
+from antigrad.problems import TrainingProblem
+from lab.replica_problems import count_batches, relative_distance, tiny_mlp
 
 USER_CHAIN = '''
 from antigrad import transforms as T
@@ -26,28 +27,7 @@ def user_chain(tmp_path, monkeypatch):
 
 
 def _problem(dtype: torch.dtype, built: list) -> TrainingProblem:
-    """A small MLP problem in ``dtype`` whose built models are kept in ``built`` (they
-    hold each run's final weights afterwards)."""
-    gen = torch.Generator().manual_seed(7)
-    x = torch.randn(300, 10, generator=gen, dtype=dtype)
-    y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 1).long()
-
-    def build(seed: int) -> Task:
-        model = models.mlp(10, [16, 16], 3).to(dtype)
-        built.append(model)
-        return Task(model, x[:200], y[:200], x[200:], y[200:], cross_entropy_loss, accuracy)
-
-    return TrainingProblem(name="tiny-mlp", build=build, metric="test accuracy",
-                           higher_is_better=True, target=0.9, steps=30, batch_size=32,
-                           eval_every=10)
-
-
-def _weights(model: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
+    return tiny_mlp(dtype, built, features=10, seed=7, steps=30)
 
 
 def _mixed(chain: str) -> list[RunRequest]:
@@ -73,14 +53,7 @@ def _mixed(chain: str) -> list[RunRequest]:
 
 def _both(dtype, requests, monkeypatch):
     """The requests as one batch (checked to be one) and one by one, with the models."""
-    sizes = []
-    real = batching.train_batch
-
-    def counting(problem, batch, **kw):
-        sizes.append(len(batch))
-        return real(problem, batch, **kw)
-
-    monkeypatch.setattr(batching, "train_batch", counting)
+    sizes = count_batches(monkeypatch)
     built: list = []
     problem = _problem(dtype, built)
     together = run_many(problem, requests)
@@ -99,7 +72,7 @@ def test_float64_mixed_optimizers_in_one_batch_equal_the_sequential_runs(monkeyp
                                strict=True):
         assert (a.optimizer, a.lr, a.seed, a.phase) == (q.spec.name, q.lr, q.seed, q.phase)
         assert (a.steps, a.diverged) == (b.steps, b.diverged)
-        assert _relative(_weights(ma), _weights(mb)) < 1e-10
+        assert relative_distance(ma, mb) < 1e-10
         assert all(math.isclose(u, v, rel_tol=1e-10) for (_, u), (_, v) in
                    zip(a.losses, b.losses, strict=True))
         assert [(s, m) for s, _, m in a.evals] == [(s, m) for s, _, m in b.evals]
@@ -121,7 +94,7 @@ def test_float32_mixed_optimizers_in_one_batch_equal_the_sequential_runs_to_roun
     together, alone, batch_models, seq_models = _both(torch.float32, requests, monkeypatch)
     for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
         assert (a.steps, a.diverged) == (b.steps, b.diverged)
-        assert _relative(_weights(ma), _weights(mb)) < FLOAT32_BOUND
+        assert relative_distance(ma, mb) < FLOAT32_BOUND
 
 
 def test_one_kernel_call_per_optimizer_per_step(monkeypatch):

@@ -10,31 +10,18 @@ from typer.testing import CliRunner  # noqa: E402
 from antigrad.cli import app  # noqa: E402
 from antigrad.lab import (  # noqa: E402
     CompareConfig,
-    batching,
     get_optimizer,
     replicas,
     run_compare,
 )
 from antigrad.problems import get_training_problem  # noqa: E402
+from lab.replica_problems import count_batches  # noqa: E402
 
 LRS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5]
 
 
-def _batches(monkeypatch):
-    """Count the batches of replicas trained."""
-    sizes = []
-    real = batching.train_batch
-
-    def counting(problem, requests, **kw):
-        sizes.append(len(requests))
-        return real(problem, requests, **kw)
-
-    monkeypatch.setattr(batching, "train_batch", counting)
-    return sizes
-
-
 def test_grid_and_seeds_as_replicas_give_the_sequential_comparison(monkeypatch):
-    sizes = _batches(monkeypatch)
+    sizes = count_batches(monkeypatch)
 
     def config():
         return CompareConfig("breast-cancer", ["momentum"], lrs=LRS, seeds=9, steps=20)
@@ -52,7 +39,7 @@ def test_grid_and_seeds_as_replicas_give_the_sequential_comparison(monkeypatch):
 
 
 def test_small_batches_and_unbatchable_methods_run_sequentially(monkeypatch):
-    sizes = _batches(monkeypatch)
+    sizes = count_batches(monkeypatch)
     run_compare(CompareConfig("breast-cancer", ["sgd"], grid_points=3, seeds=2, steps=5))
     run_compare(CompareConfig("breast-cancer", ["antigrad:LBFGS"], lrs=LRS, seeds=1,
                               steps=2))
@@ -69,7 +56,7 @@ def test_batchable():
 
 def test_cli_no_replicas_turns_them_off(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    sizes = _batches(monkeypatch)
+    sizes = count_batches(monkeypatch)
     common = ["compare", "-p", "breast-cancer", "-o", "sgd", "--seeds", "1", "--steps", "3",
               "--no-gallery", *[a for lr in LRS for a in ("--lr", str(lr))]]
     result = CliRunner().invoke(app, [*common, "--no-replicas"])

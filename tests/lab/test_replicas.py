@@ -9,28 +9,12 @@ from antigrad.engine import native
 from antigrad.lab import get_optimizer, train_run
 from antigrad.lab.optimizers import OptimizerSpec
 from antigrad.lab.replicas import train_replicas
-from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_loss, models
+from antigrad.problems import TrainingProblem
+from lab.replica_problems import relative_distance, tiny_mlp
 
 
 def _problem(dtype: torch.dtype, built: list) -> TrainingProblem:
-    """A small MLP problem in ``dtype`` whose built models are kept in ``built`` (they
-    hold each run's final weights afterwards)."""
-    gen = torch.Generator().manual_seed(5)
-    x = torch.randn(300, 12, generator=gen, dtype=dtype)
-    y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 1).long()
-
-    def build(seed: int) -> Task:
-        model = models.mlp(12, [16, 16], 3).to(dtype)
-        built.append(model)
-        return Task(model, x[:200], y[:200], x[200:], y[200:], cross_entropy_loss, accuracy)
-
-    return TrainingProblem(name="tiny-mlp", build=build, metric="test accuracy",
-                           higher_is_better=True, target=0.9, steps=40, batch_size=32,
-                           eval_every=10)
-
-
-def _weights(model: torch.nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return tiny_mlp(dtype, built, features=12, seed=5, steps=40)
 
 
 def _both(dtype, spec, runs, **kw):
@@ -43,10 +27,6 @@ def _both(dtype, spec, runs, **kw):
     return together, alone, batch_models, built[len(runs):]
 
 
-def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).norm() / b.norm())
-
-
 RUNS = [(0.05, 0), (0.2, 1), (0.05, 2), (0.01, 0)]
 
 
@@ -57,7 +37,7 @@ def test_float64_runs_equal_the_sequential_runs(name, runs):
                                                       runs, eval_every=10)
     for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
         assert (a.lr, a.seed, a.steps, a.diverged) == (b.lr, b.seed, b.steps, b.diverged)
-        assert _relative(_weights(ma), _weights(mb)) < 1e-10
+        assert relative_distance(ma, mb) < 1e-10
         assert [s for s, _ in a.losses] == [s for s, _ in b.losses]
         assert all(math.isclose(u, v, rel_tol=1e-10) for (_, u), (_, v) in
                    zip(a.losses, b.losses, strict=True))
@@ -80,7 +60,7 @@ def test_float32_runs_equal_the_sequential_runs_to_rounding(name):
     together, alone, batch_models, seq_models = _both(torch.float32, spec, runs)
     for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
         assert a.steps == b.steps and a.diverged == b.diverged
-        assert _relative(_weights(ma), _weights(mb)) < FLOAT32_BOUND
+        assert relative_distance(ma, mb) < FLOAT32_BOUND
 
 
 def test_a_diverging_replica_is_frozen_and_the_others_go_on():
@@ -92,7 +72,7 @@ def test_a_diverging_replica_is_frozen_and_the_others_go_on():
     assert together[1].steps == alone[1].steps < 40 and together[0].steps == 40
     assert math.isnan(together[1].final_metric)
     for ma, mb in zip(batch_models, seq_models, strict=True):
-        assert _relative(_weights(ma), _weights(mb)) < 1e-10
+        assert relative_distance(ma, mb) < 1e-10
 
 
 def test_per_replica_hyperparameters_equal_runs_built_with_them():
@@ -105,7 +85,7 @@ def test_per_replica_hyperparameters_equal_runs_built_with_them():
                           kwargs={"beta1": 0.5, "beta2": 0.9})
     alone = [train_run(problem, adam, 0.01, 0), train_run(problem, other, 0.01, 0)]
     for ma, mb in zip(built[:2], built[2:], strict=True):
-        assert _relative(_weights(ma), _weights(mb)) < 1e-10
+        assert relative_distance(ma, mb) < 1e-10
     assert together[0].final_loss != together[1].final_loss
     assert [r.final_metric for r in together] == [r.final_metric for r in alone]
 
@@ -142,7 +122,7 @@ def test_schedules_act_on_every_replica_s_own_lr(text):
     together, alone, batch_models, seq_models = _both(torch.float64, spec, runs, steps=25)
     for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
         assert a.final_loss == pytest.approx(b.final_loss, rel=1e-10)
-        assert _relative(_weights(ma), _weights(mb)) < 1e-10
+        assert relative_distance(ma, mb) < 1e-10
 
 
 def test_methods_that_evaluate_the_loss_themselves_are_refused():

@@ -58,11 +58,22 @@ APPLICATION_ID = 0x616E7467
 
 _ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite: the rowid alias
 
+
+def _row_id() -> Column:
+    """A table's own numbering, 1, 2, 3, ... never reused."""
+    return Column("id", _ID, primary_key=True, autoincrement=True)
+
+
+def _comparison_id() -> Column:
+    """The comparison a row belongs to: deleting the comparison deletes the row."""
+    return Column("comparison_id", _ID, ForeignKey("comparisons.id", ondelete="CASCADE"),
+                  nullable=False)
+
 metadata = MetaData()
 
 comparisons = Table(
     "comparisons", metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
+    _row_id(),
     Column("created", Text, nullable=False), Column("problem", Text, nullable=False),
     Column("title", Text, nullable=False), Column("metric", Text, nullable=False),
     Column("higher_is_better", Integer, nullable=False),
@@ -73,9 +84,8 @@ comparisons = Table(
 
 runs = Table(
     "runs", metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("comparison_id", _ID, ForeignKey("comparisons.id", ondelete="CASCADE"),
-           nullable=False),
+    _row_id(),
+    _comparison_id(),
     Column("optimizer", Text, nullable=False), Column("lr", Double, nullable=False),
     Column("seed", BigInteger, nullable=False), Column("phase", Text, nullable=False),
     Column("steps", BigInteger, nullable=False), Column("diverged", Integer, nullable=False),
@@ -87,15 +97,13 @@ runs = Table(
 
 range_tests = Table(
     "range_tests", metadata,
-    Column("comparison_id", _ID, ForeignKey("comparisons.id", ondelete="CASCADE"),
-           nullable=False),
+    _comparison_id(),
     Column("optimizer", Text, nullable=False), Column("data", Text, nullable=False))
 
 work = Table(
     "work", metadata,
-    Column("id", _ID, primary_key=True, autoincrement=True),
-    Column("comparison_id", _ID, ForeignKey("comparisons.id", ondelete="CASCADE"),
-           nullable=False),
+    _row_id(),
+    _comparison_id(),
     Column("optimizer", Text, nullable=False), Column("kind", Text, nullable=False),
     Column("number", Integer, nullable=False), Column("lr", Double),
     Column("seed", BigInteger, nullable=False),
