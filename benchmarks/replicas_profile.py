@@ -1,10 +1,11 @@
 """Where a replica step's time goes: each phase of one step of R replicas, timed by hand.
 
 Builds R replicas of Adam runs on a problem the way :func:`antigrad.lab.train_replicas`
-does and takes ``--steps`` steps phase by phase (the per-replica minibatch draw, the
-gather of the minibatch rows, the forward pass with the loss, the backward pass, the
-finiteness check of every replica's gradient, the per-replica records, the optimizer step,
-and the evaluation of the test metric every ``eval_every`` steps, amortized per step), each
+does and takes ``--steps`` steps phase by phase as its step takes them (the minibatch
+draw, the gather of the minibatch rows, the forward pass with the loss, the backward pass,
+the finiteness check of every replica's gradient, the per-replica records, the optimizer
+step, and the evaluation of the test metric every ``eval_every`` steps, amortized per
+step), each
 phase timed with ``time.perf_counter``. For comparison it times one sequential run's
 training step (:func:`antigrad.lab.train_run`'s own clock, evaluations excluded).
 
@@ -50,37 +51,36 @@ def profile(problem_name: str, replicas: int, steps: int) -> dict[str, float]:
     batched = rp._Batched(tasks)
     optimizer = spec.build([{"params": v, "lr": lr} for v, (lr, _) in
                             zip(batched.views, runs, strict=True)], runs[0][0])
-    orders = [_Minibatches(len(task.x_train), problem.batch_size, s, problem.shuffle)
-              for _, s in runs]
+    draw = rp._Draws([_Minibatches(len(task.x_train), problem.batch_size, s, problem.shuffle)
+                      for _, s in runs])
     evaluations = [_Evaluate(problem, dataclasses.replace(task, model=batched.replica(r)),
                              RunResult("adam", lr, s, 0, False, 0.0, 0.0, 0.0))
                    for r, (lr, s) in enumerate(runs)]
     clock = _Phases()
     for n in range(1, steps + 1):
-        idx = torch.stack([order() for order in orders])
-        clock.mark("minibatch draw (per replica)")
+        idx = draw()
+        clock.mark("minibatch draw")
         xb, yb = task.x_train[idx], task.y_train[idx]
         clock.mark("gather x[idx], y[idx]")
         losses = batched.losses(task.loss, xb, yb)
-        clock.mark("forward + loss (vmap)")
+        clock.mark("forward + loss")
         values = losses.detach().tolist()
-        usable = [math.isfinite(v) for v in values]
-        grads = [batched.weights[name].grad for name in batched.names]
-        for g in grads:
-            g.zero_()
-        clock.mark("loss read, zero gradients")
-        torch.where(torch.tensor(usable), losses, 0.0).sum().backward()
+        usable = torch.tensor([math.isfinite(v) for v in values])
+        clock.mark("loss read")
+        grads = batched.backward(torch.where(usable, losses, 0.0).sum())
         clock.mark("backward")
         rp._finite_rows(grads)
         clock.mark("finiteness check")
         [(n, v, None if math.isfinite(v) else "non-finite loss") for v in values]
         clock.mark("per-replica records")
         optimizer.step()
+        batched.stepped()
         clock.mark("optimizer step")
         if n % problem.eval_every == 0:
             for evaluate in evaluations:
                 evaluate(n, 0.0)
         clock.mark("evaluation (amortized)")
+    print(f"  (forward: {'batched module' if batched.forward else 'vmap'})")
     return {k: v / steps for k, v in clock.seconds.items()}
 
 

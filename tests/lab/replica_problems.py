@@ -8,16 +8,17 @@ from antigrad.problems import Task, TrainingProblem, accuracy, cross_entropy_los
 
 
 def tiny_mlp(dtype: torch.dtype, built: list, features: int, seed: int,
-             steps: int) -> TrainingProblem:
+             steps: int, make=None) -> TrainingProblem:
     """A small MLP problem (``features`` inputs, data drawn from ``seed``) in ``dtype``
     whose built models are kept in ``built`` (they hold each run's final weights
-    afterwards)."""
+    afterwards); ``make()``, if given, builds another model of ``features`` inputs and 3
+    classes instead of the MLP."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(300, features, generator=gen, dtype=dtype)
     y = (x[:, :3].sum(1) > 0).long() + (x[:, 3] > 1).long()
 
     def build(seed: int) -> Task:
-        model = models.mlp(features, [16, 16], 3).to(dtype)
+        model = (models.mlp(features, [16, 16], 3) if make is None else make()).to(dtype)
         built.append(model)
         return Task(model, x[:200], y[:200], x[200:], y[200:], cross_entropy_loss, accuracy)
 

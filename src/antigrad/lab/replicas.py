@@ -69,6 +69,7 @@ from ..train.loop import (
     StopOnDivergence,
     Stopwatch,
 )
+from .batched_model import batched_forward
 from .optimizers import OptimizerSpec, needs_closure
 from .runner import (
     DIVERGENCE_FACTOR,
@@ -113,10 +114,56 @@ class ReplicaModel:
         return self
 
 
+class _Outputs:
+    """A model that answers its one input, ``x`` itself, with outputs computed already
+    (by the batched forward): what a task's loss or metric calls instead of the model."""
+
+    def __init__(self, out: Tensor, x: Tensor) -> None:
+        self.out, self.x = out, x
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        if len(inputs) != 1 or inputs[0] is not self.x:
+            raise ValueError("Invalid call of a batched model: the loss or metric calls the "
+                             "model on something else than its inputs")
+        return self.out
+
+    def eval(self) -> _Outputs:
+        return self
+
+    def train(self, mode: bool = True) -> _Outputs:
+        return self
+
+
+class _ReplicaOutputs:
+    """Replica ``r``'s model for evaluation: its rows of one forward pass of every
+    replica on the same inputs (the first replica to evaluate computes it for all)."""
+
+    def __init__(self, batched: _Batched, r: int) -> None:
+        self.batched, self.r = batched, r
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        return self.batched.outputs(inputs)[self.r]
+
+    def eval(self) -> _ReplicaOutputs:
+        self.batched.base.eval()
+        return self
+
+    def train(self, mode: bool = True) -> _ReplicaOutputs:
+        self.batched.base.train(mode)
+        return self
+
+
+#: Replicas per forward pass of an evaluation: bounds its activations' memory to what
+#: this many runs alone would hold.
+EVAL_CHUNK = 8
+
+
 class _Batched:
     """R models stacked: ``weights[name]`` has a leading replica axis and requires grad;
     ``views[r]`` are replica ``r``'s slices of them (leaves sharing their storage), the
-    tensors its param group holds."""
+    tensors its param group holds. The forward pass is the batched module of
+    :mod:`~antigrad.lab.batched_model` when the model's layers allow (and it computes what
+    ``vmap`` does on a probe batch), else ``vmap`` of ``functional_call``."""
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         models = [t.model for t in tasks]
@@ -126,16 +173,15 @@ class _Batched:
         self.names = list(self.weights)
         self.views = [[self.weights[n].detach()[r] for n in self.names]
                       for r in range(len(models))]
-        # Gradients live in one stacked tensor per weight, zeroed and accumulated into in
-        # place each step, so replica r's gradient views are made once, not every step.
-        for name, views in zip(self.names, zip(*self.views, strict=True), strict=True):
-            w = self.weights[name]
-            w.grad = torch.zeros_like(w)
-            for r, view in enumerate(views):
-                view.grad = w.grad[r]
+        self.frozen: set[int] = set()
+        self._cached: tuple[tuple[Tensor, ...], Tensor] | None = None
+        self.forward = batched_forward(self.base)
+        if self.forward is not None and not self._agrees(tasks[0]):
+            self.forward = None
 
     def freeze(self, r: int) -> None:
         """Replica ``r`` sits every later step out (its weights have no gradient)."""
+        self.frozen.add(r)
         for view in self.views[r]:
             view.grad = None
 
@@ -149,19 +195,88 @@ class _Batched:
                 if name in self.buffers:
                     b.copy_(self.buffers[name][r])
 
-    def replica(self, r: int) -> ReplicaModel:
-        tensors = {n: v for n, v in zip(self.names, self.views[r], strict=True)}
-        tensors.update({n: b[r] for n, b in self.buffers.items()})
-        return ReplicaModel(self.base, tensors)
+    def replica(self, r: int) -> _ReplicaOutputs:
+        """Replica ``r``'s model, for its evaluations."""
+        return _ReplicaOutputs(self, r)
 
     def losses(self, loss: Callable[..., Tensor], xb: Tensor, yb: Tensor) -> Tensor:
         """Every replica's mean loss on its own minibatch ``xb[r], yb[r]``: shape ``(R,)``."""
+        if self.forward is None:
+            return self._vmap_losses(loss, xb, yb)
+        out = self.forward(self.weights, xb)
 
+        def one(o: Tensor, x: Tensor, y: Tensor) -> Tensor:
+            return loss(_Outputs(o, x), x, y)
+
+        return vmap(one)(out, xb, yb)
+
+    def _vmap_losses(self, loss: Callable[..., Tensor], xb: Tensor, yb: Tensor) -> Tensor:
         def one(weights: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor,
                 y: Tensor) -> Tensor:
             return loss(ReplicaModel(self.base, {**weights, **buffers}), x, y)
 
         return vmap(one)(self.weights, self.buffers, xb, yb)
+
+    @torch.no_grad()
+    def _agrees(self, task: Task) -> bool:
+        """Whether the batched forward computes the losses ``vmap`` does on a probe batch
+        (a layer it reads otherwise, or a loss that calls the model on other inputs,
+        raises or disagrees: then ``vmap`` it is)."""
+        r = len(self.views)
+        xb = task.x_train[:4].expand(r, *task.x_train[:4].shape)
+        yb = task.y_train[:4].expand(r, *task.y_train[:4].shape)
+        try:
+            fast = self.losses(task.loss, xb, yb)
+        except (RuntimeError, ValueError, TypeError, IndexError):
+            return False
+        slow = self._vmap_losses(task.loss, xb, yb)
+        return fast.shape == slow.shape and bool(torch.allclose(fast, slow, rtol=1e-4,
+                                                                atol=1e-6, equal_nan=True))
+
+    def backward(self, total: Tensor) -> list[Tensor]:
+        """The gradients of ``total`` (the sum of the usable replicas' losses) into fresh
+        stacked tensors, one per weight, taken by autograd without zeroing or adding
+        into old ones; each live replica's views get their rows."""
+        for w in self.weights.values():
+            w.grad = None
+        total.backward()
+        grads = []
+        for k, name in enumerate(self.names):
+            w = self.weights[name]
+            if w.grad is None:  # a weight the loss does not depend on
+                w.grad = torch.zeros_like(w)
+            for r, row in enumerate(w.grad.unbind(0)):
+                if r not in self.frozen:
+                    self.views[r][k].grad = row
+            grads.append(w.grad)
+        return grads
+
+    def stepped(self) -> None:
+        """The weights changed: evaluations compute their outputs again."""
+        self._cached = None
+
+    @torch.no_grad()
+    def outputs(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        """Every replica's model output on the same ``inputs``, ``(R, ...)``, computed
+        once per step (:data:`EVAL_CHUNK` replicas at a time)."""
+        cached = self._cached
+        if cached is not None and len(cached[0]) == len(inputs) and all(
+                a is b for a, b in zip(cached[0], inputs, strict=True)):
+            return cached[1]
+        r = len(self.views)
+        chunks = [self._outputs(inputs, slice(i, min(i + EVAL_CHUNK, r)))
+                  for i in range(0, r, EVAL_CHUNK)]
+        self._cached = (inputs, torch.cat(chunks))
+        return self._cached[1]
+
+    def _outputs(self, inputs: tuple[Tensor, ...], rows: slice) -> Tensor:
+        weights = {n: w[rows] for n, w in self.weights.items()}
+        if self.forward is not None and len(inputs) == 1:
+            x = inputs[0]
+            return self.forward(weights, x.expand(rows.stop - rows.start, *x.shape))
+        buffers = {n: b[rows] for n, b in self.buffers.items()}
+        return vmap(lambda w, b: functional_call(self.base, {**w, **b}, inputs))(
+            weights, buffers)
 
 
 def _template(model: nn.Module) -> nn.Module:
@@ -169,10 +284,33 @@ def _template(model: nn.Module) -> nn.Module:
 
 
 def _finite_rows(grads: Sequence[Tensor]) -> list[bool]:
-    """Per replica: whether all its gradient entries are finite (one reduction per
-    stacked tensor, not one per replica)."""
-    rows = torch.stack([torch.isfinite(g.reshape(g.shape[0], -1)).all(1) for g in grads])
-    return rows.all(0).tolist()
+    """Per replica: whether all its gradient entries are finite. One sum over every
+    gradient first (finite exactly when no entry is NaN/inf, or the sum overflowed): only
+    when it is not, one reduction per stacked tensor tells which rows."""
+    rows = grads[0].shape[0]
+    if math.isfinite(float(torch.stack([g.sum() for g in grads]).sum())):
+        return [True] * rows
+    finite = torch.stack([torch.isfinite(g.reshape(rows, -1)).all(1) for g in grads])
+    return finite.all(0).tolist()
+
+
+class _Draws:
+    """Every replica's next minibatch indices at once, ``(R, batch)``: the orders its
+    sequential run walks (each replica's epochs drawn by its own
+    :class:`~antigrad.lab.runner._Minibatches`), one slice of the stacked epochs a step
+    (every replica starts an epoch at the same step: same data, same batch size)."""
+
+    def __init__(self, orders: Sequence[_Minibatches]) -> None:
+        self.orders = list(orders)
+        self.n, self.size = orders[0].n, orders[0].batch_size
+        self.table, self.pos = torch.stack([o.order for o in self.orders]), 0
+
+    def __call__(self) -> Tensor:
+        if self.pos + self.size > self.n:
+            self.table, self.pos = torch.stack([o._epoch() for o in self.orders]), 0
+        idx = self.table[:, self.pos:self.pos + self.size]
+        self.pos += self.size
+        return idx
 
 
 class _ReplicaStep:
@@ -184,19 +322,16 @@ class _ReplicaStep:
     def __init__(self, batched: _Batched, optimizers: list[torch.optim.Optimizer],
                  task: Task, orders: list[_Minibatches], live: list[bool]) -> None:
         self.batched, self.optimizers, self.task = batched, optimizers, task
-        self.orders, self.live = orders, live
+        self.draw, self.live = _Draws(orders), live
 
     def __call__(self, n: int) -> StepRecord:
         batched, task = self.batched, self.task
-        idx = torch.stack([order() for order in self.orders])
+        idx = self.draw()
         losses = batched.losses(task.loss, task.x_train[idx], task.y_train[idx])
         values = losses.detach().tolist()
         usable = [live and math.isfinite(v) for live, v in zip(self.live, values, strict=True)]
-        grads = [batched.weights[name].grad for name in batched.names]
-        for g in grads:
-            g.zero_()
-        torch.where(torch.tensor(usable), losses, 0.0).sum().backward()
-        finite = _finite_rows(grads)
+        finite = _finite_rows(batched.backward(
+            torch.where(torch.tensor(usable), losses, 0.0).sum()))
         records: list[StepRecord | None] = []
         for r in range(len(values)):
             reason = None if math.isfinite(values[r]) else "non-finite loss"
@@ -207,6 +342,7 @@ class _ReplicaStep:
             records.append(StepRecord(n, values[r], reason) if self.live[r] else None)
         for optimizer in self.optimizers:  # each updates its own replicas' groups
             optimizer.step()
+        batched.stepped()
         live_values = [v for v, live in zip(values, self.live, strict=True) if live]
         return StepRecord(n, sum(live_values) / max(1, len(live_values)), None, records)
 

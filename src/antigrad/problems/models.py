@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 __all__ = ["logistic_regression", "mlp", "cnn1d", "LinearModel", "linear_classifier",
-           "ResidualMLP", "conv_classifier", "GRUClassifier"]
+           "ResidualMLP", "conv_classifier", "GRUClassifier", "AddChannel"]
 
 
 class LinearModel(nn.Module):
@@ -40,7 +40,9 @@ def mlp(n_in: int, hidden: Sequence[int], n_out: int) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-class _Channel(nn.Module):
+class AddChannel(nn.Module):
+    """``(batch, length) -> (batch, 1, length)``: a signal as one input channel."""
+
     def forward(self, x: Tensor) -> Tensor:
         return x.unsqueeze(1)
 
@@ -57,7 +59,7 @@ def cnn1d(length: int, n_out: int, channels: int = 16, kernel: int = 5) -> nn.Mo
     for _ in range(3):
         out_len = (out_len + 2 * pad - kernel) // 2 + 1
     return nn.Sequential(
-        _Channel(),
+        AddChannel(),
         nn.Conv1d(1, channels, kernel, stride=2, padding=pad), nn.ReLU(),
         nn.Conv1d(channels, channels, kernel, stride=2, padding=pad), nn.ReLU(),
         nn.Conv1d(channels, channels, kernel, stride=2, padding=pad), nn.ReLU(),
@@ -98,7 +100,7 @@ def conv_classifier(length: int, n_out: int, channels: int = 25) -> nn.Module:
     if out_len < 1:
         raise ValueError(f"Invalid length: {length} (too short for three stride-2 layers)")
     return nn.Sequential(
-        _Channel(),
+        AddChannel(),
         nn.Conv1d(1, channels, 5, stride=2, padding=1), nn.ReLU(),
         nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
         nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),

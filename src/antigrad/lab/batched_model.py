@@ -1,0 +1,189 @@
+r"""R copies of one model computed as one batched model, without ``vmap``, when the model
+is made of common layers.
+
+:func:`batched_forward` reads a model's layers once and returns a function
+``forward(weights, x)``: ``weights[name]`` are the model's parameters stacked with a
+leading replica axis (``torch.func.stack_module_state``), ``x`` is ``(R, batch, ...)``
+(replica ``r``'s inputs in row ``r``), and the result is ``(R, batch, ...)``, replica
+``r``'s output in row ``r``: what ``vmap`` of ``functional_call`` computes, with one
+operation per layer for all replicas:
+
+- ``nn.Linear``: one ``baddbmm`` over the stacked weights (bias added in the product);
+- ``nn.Conv1d`` (zero padding, ``groups=1``): one grouped convolution with a group per
+  replica. Between convolutions the activations stay laid out as the grouped convolution
+  reads them, ``(batch, R * channels, length)``, so no layout copy is made from one
+  convolution to the next (``vmap`` moves the replica axis back after each);
+- elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``...) in either layout;
+  ``nn.Flatten()`` (its default dims) and :class:`~antigrad.problems.models.AddChannel`
+  as reshapes that keep the replica axis first;
+- ``nn.Sequential`` of these, nested or not.
+
+Any other module (a custom ``forward``, a subclass of a supported layer, a module with
+hooks or buffers: batch norm, dropout, recurrent layers) makes :func:`batched_forward`
+return ``None``, and the caller uses ``vmap``. Only the exact types are recognized: a
+subclass may compute something else.
+
+Example::
+
+    >>> import torch
+    >>> from torch.func import stack_module_state
+    >>> from antigrad.lab.batched_model import batched_forward
+    >>> from antigrad.problems import models
+    >>> nets = [models.mlp(4, [8], 3) for _ in range(5)]
+    >>> weights, _ = stack_module_state(nets)
+    >>> x = torch.randn(5, 16, 4)
+    >>> out = batched_forward(nets[0])(weights, x)
+    >>> out.shape, torch.allclose(out[2], nets[2](x[2]), atol=1e-6)
+    (torch.Size([5, 16, 3]), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..problems.models import AddChannel
+
+__all__ = ["batched_forward", "BatchedForward", "ELEMENTWISE"]
+
+#: Parameter-free layers that act on every entry alone: the same in any layout.
+ELEMENTWISE: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid,
+    nn.Softplus, nn.Identity)
+
+Weights = Mapping[str, Tensor]
+
+
+@dataclass
+class _Act:
+    """An activation of all replicas: ``(R, batch, ...)`` (rows), or, between grouped
+    convolutions, ``(batch, R * channels, length)`` (``channels``)."""
+
+    value: Tensor
+    replicas: int
+    channels: bool = False
+
+    def rows(self) -> Tensor:
+        if not self.channels:
+            return self.value
+        b, rc, length = self.value.shape
+        r = self.replicas
+        return self.value.reshape(b, r, rc // r, length).transpose(0, 1)
+
+    def grouped(self) -> Tensor:
+        if self.channels:
+            return self.value
+        x = self.value  # (R, batch, channels, length)
+        if x.dim() != 4:
+            raise ValueError(f"Invalid input of a batched Conv1d: shape {tuple(x.shape)} "
+                             f"(needs (R, batch, channels, length))")
+        return x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[3])
+
+
+Layer = Callable[[Weights, _Act], _Act]
+
+
+def _linear(prefix: str, layer: nn.Linear) -> Layer:
+    weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
+
+    def run(w: Weights, act: _Act) -> _Act:
+        x, stacked = act.rows(), w[weight]
+        flat = x.reshape(act.replicas, -1, x.shape[-1])
+        out = torch.bmm(flat, stacked.transpose(1, 2)) if bias is None else \
+            torch.baddbmm(w[bias].unsqueeze(1), flat, stacked.transpose(1, 2))
+        return _Act(out.view(*x.shape[:-1], stacked.shape[1]), act.replicas)
+
+    return run
+
+
+def _conv1d(prefix: str, layer: nn.Conv1d) -> Layer | None:
+    if layer.padding_mode != "zeros" or layer.groups != 1 or isinstance(layer.padding, str):
+        return None
+    weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
+    stride, padding, dilation = layer.stride, layer.padding, layer.dilation
+
+    def run(w: Weights, act: _Act) -> _Act:
+        stacked, r = w[weight], act.replicas
+        out = torch.nn.functional.conv1d(
+            act.grouped(), stacked.reshape(-1, *stacked.shape[2:]),
+            None if bias is None else w[bias].reshape(-1), stride, padding, dilation, groups=r)
+        return _Act(out, r, channels=True)
+
+    return run
+
+
+def _flatten(act: _Act) -> _Act:
+    if act.channels:  # (batch, R * C, L) -> (R, batch, C * L), in torch's (C, L) order
+        b, rc, length = act.value.shape
+        r = act.replicas
+        return _Act(act.value.reshape(b, r, rc // r * length).transpose(0, 1), r)
+    return _Act(act.value.flatten(2), act.replicas)
+
+
+def _add_channel(act: _Act) -> _Act:
+    return _Act(act.rows().unsqueeze(2), act.replicas)
+
+
+def _elementwise(layer: nn.Module) -> Layer:
+    return lambda w, act: _Act(layer(act.value), act.replicas, act.channels)
+
+
+def _plain(module: nn.Module) -> bool:
+    """No hooks that a batched computation would skip."""
+    return not (module._forward_hooks or module._forward_pre_hooks
+                or module._backward_hooks or module._backward_pre_hooks)
+
+
+def _layer(prefix: str, module: nn.Module) -> list[Layer] | None:
+    """``module``'s batched layers (its parameters named under ``prefix``), or None if
+    one of them is not supported."""
+    kind = type(module)
+    if not _plain(module) or any(True for _ in module.buffers(recurse=False)):
+        return None
+    if kind is nn.Sequential:
+        layers: list[Layer] = []
+        for name, child in module.named_children():
+            inner = _layer(f"{prefix}{name}.", child)
+            if inner is None:
+                return None
+            layers += inner
+        return layers
+    if kind is nn.Linear:
+        return [_linear(prefix, module)]
+    if kind is nn.Conv1d:
+        conv = _conv1d(prefix, module)
+        return None if conv is None else [conv]
+    if kind is nn.Flatten:
+        default = module.start_dim == 1 and module.end_dim == -1
+        return [lambda w, act: _flatten(act)] if default else None
+    if kind is AddChannel:
+        return [lambda w, act: _add_channel(act)]
+    if kind in ELEMENTWISE:
+        return [_elementwise(module)]
+    return None
+
+
+class BatchedForward:
+    """``forward(weights, x)``: every replica's output, one operation per layer (see the
+    module doc)."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.layers = layers
+
+    def __call__(self, weights: Weights, x: Tensor) -> Tensor:
+        act = _Act(x, x.shape[0])
+        for layer in self.layers:
+            act = layer(weights, act)
+        return act.rows()
+
+
+def batched_forward(model: nn.Module) -> BatchedForward | None:
+    """The batched forward of ``model``'s replicas, or ``None`` if a layer is not one of
+    the supported kinds (then ``vmap`` of ``functional_call`` is the way)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Invalid model: {model!r} (must be a torch.nn.Module)")
+    layers = _layer("", model)
+    return None if layers is None else BatchedForward(layers)

@@ -1,0 +1,66 @@
+"""The batched module: R models' outputs in one pass, as each model computes alone."""
+
+import pytest
+import torch
+from torch import nn
+from torch.func import stack_module_state
+
+from antigrad.lab.batched_model import batched_forward
+from antigrad.problems import models
+
+
+def _check(make, x_shape, dtype=torch.float64):
+    torch.manual_seed(3)
+    nets = [make().to(dtype) for _ in range(4)]
+    weights, _ = stack_module_state(nets)
+    x = torch.randn(4, *x_shape, dtype=dtype)
+    forward = batched_forward(nets[0])
+    assert forward is not None
+    out = forward(weights, x)
+    want = torch.stack([net(xr) for net, xr in zip(nets, x, strict=True)])
+    assert out.shape == want.shape
+    return float((out - want).abs().max().detach() / want.abs().max().detach())
+
+
+@pytest.mark.parametrize("make, x_shape", [
+    (lambda: models.mlp(7, [9, 5], 3), (6, 7)),
+    (lambda: nn.Sequential(nn.Linear(7, 4, bias=False), nn.Tanh(), nn.Linear(4, 2)), (6, 7)),
+    (lambda: models.cnn1d(16, 3, channels=4), (6, 16)),
+    (lambda: models.conv_classifier(40, 10, channels=5), (3, 40)),
+    (lambda: nn.Sequential(models.AddChannel(), nn.Conv1d(1, 3, 3, bias=False, dilation=2),
+                           nn.GELU(), nn.Linear(6, 2)), (5, 10)),  # a linear on the length
+])
+def test_outputs_equal_each_model_alone(make, x_shape):
+    assert _check(make, x_shape) < 1e-14
+    assert _check(make, x_shape, torch.float32) < 1e-5
+
+
+class _Custom(nn.Linear):
+    def forward(self, x):
+        return super().forward(x) * 2
+
+
+def _hooked():
+    net = models.mlp(3, [4], 2)
+    net[0].register_forward_hook(lambda m, i, o: o * 0)
+    return net
+
+
+@pytest.mark.parametrize("make", [
+    lambda: models.ResidualMLP(5, 3),  # a forward of its own
+    lambda: models.GRUClassifier(8, 3),
+    lambda: nn.Sequential(_Custom(3, 2)),  # a subclass may compute something else
+    lambda: nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)),  # buffers
+    lambda: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)),
+    lambda: nn.Sequential(nn.Conv1d(1, 2, 3, padding="same")),
+    lambda: nn.Sequential(nn.Conv1d(2, 2, 3, groups=2)),
+    lambda: nn.Sequential(nn.Flatten(0)),
+    _hooked,
+])
+def test_unsupported_models_are_left_to_vmap(make):
+    assert batched_forward(make()) is None
+
+
+def test_a_model_that_is_not_a_module_is_refused():
+    with pytest.raises(TypeError, match="Invalid model"):
+        batched_forward(lambda x: x)
