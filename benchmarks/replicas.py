@@ -5,9 +5,11 @@ Trains R runs of one optimizer on a problem (lrs spread over a half-decade grid,
 few of the same runs one after another (:func:`antigrad.lab.train_run`). Both are timed
 end to end (evaluations included: what a comparison waits for). Throughput is runs per
 second of wall time; the sequential rate comes from ``--sequential`` runs (all runs are
-alike in cost). Each measurement runs in a fresh process, so its peak resident memory
-(``ru_maxrss``) above the same process's memory just before training is that
-configuration's own; divided by the runs, it is the memory per run.
+alike in cost: fewer runs than replicas give the same rate, extrapolated). Each
+measurement runs in a fresh process, so its peak resident memory (``ru_maxrss``) above the
+same process's memory just before training is that configuration's own (the warm-up that
+compiles the kernels trains on 8 examples, so the baseline holds none of the measured
+runs' activations); divided by the runs, it is the memory per run.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/replicas.py
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/replicas.py \\
@@ -17,6 +19,7 @@ configuration's own; divided by the runs, it is the memory per run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -30,6 +33,12 @@ def _peak_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _first_rows(task, rows: int = 8):
+    """``task`` with its training and test data cut to the first ``rows`` examples."""
+    return dataclasses.replace(task, x_train=task.x_train[:rows], y_train=task.y_train[:rows],
+                               x_test=task.x_test[:rows], y_test=task.y_test[:rows])
+
+
 def measure(problem_name: str, optimizer: str, mode: str, runs: int, steps: int) -> dict:
     """One configuration, in this process: seconds and peak memory above the baseline."""
     from antigrad.lab import get_optimizer, train_replicas, train_run
@@ -39,8 +48,11 @@ def measure(problem_name: str, optimizer: str, mode: str, runs: int, steps: int)
     grid = [spec.default_lr * 10 ** (0.5 * (k % 3 - 1)) for k in range(runs)]
     pairs = [(lr, seed) for seed, lr in enumerate(grid)]
     problem.make(0)  # data loaded and cached before the baseline
-    train_run(problem, spec, pairs[0][0], 0, steps=2)  # kernels compiled before timing
-    train_replicas(problem, spec, pairs[:2], steps=2)
+    # kernels compiled before timing, on 8 examples (training and test): the baseline
+    # holds no activations of the measured runs' size
+    tiny = dataclasses.replace(problem, build=lambda seed: _first_rows(problem.build(seed)))
+    train_run(tiny, spec, pairs[0][0], 0, steps=2, batch_size=2)
+    train_replicas(tiny, spec, pairs[:2], steps=2, batch_size=2)
     base = _peak_kib()
     t0 = time.perf_counter()
     if mode == "replicas":

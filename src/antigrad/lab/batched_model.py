@@ -8,7 +8,8 @@ leading replica axis (``torch.func.stack_module_state``), ``x`` is ``(R, batch, 
 ``r``'s output in row ``r``: what ``vmap`` of ``functional_call`` computes, with one
 operation per layer for all replicas:
 
-- ``nn.Linear``: one ``baddbmm`` over the stacked weights (bias added in the product);
+- ``nn.Linear``: one ``baddbmm`` over the stacked weights (bias added in the product),
+  computing the transposed output ``W x^T``, kept in that layout for the next layer;
 - ``nn.Conv1d`` (zero padding, ``groups=1``): one grouped convolution with a group per
   replica. Between convolutions the activations stay laid out as the grouped convolution
   reads them, ``(batch, R * channels, length)``, so no layout copy is made from one
@@ -57,30 +58,49 @@ ELEMENTWISE: tuple[type[nn.Module], ...] = (
 Weights = Mapping[str, Tensor]
 
 
+ROWS, CHANNELS, FEATURES = "rows", "channels", "features"
+
+
 @dataclass
 class _Act:
-    """An activation of all replicas: ``(R, batch, ...)`` (rows), or, between grouped
-    convolutions, ``(batch, R * channels, length)`` (``channels``)."""
+    """An activation of all replicas, laid out as the layer that made it computes best:
+    ``rows``, ``(R, batch, ...)``; ``channels`` (after a grouped convolution),
+    ``(batch, R * channels, length)``; ``features`` (after a linear layer),
+    ``(R, features, n)`` with ``n`` the product of ``lead``, the rows' inner dims."""
 
     value: Tensor
     replicas: int
-    channels: bool = False
+    layout: str = ROWS
+    lead: tuple[int, ...] = ()
 
     def rows(self) -> Tensor:
-        if not self.channels:
-            return self.value
-        b, rc, length = self.value.shape
         r = self.replicas
-        return self.value.reshape(b, r, rc // r, length).transpose(0, 1)
+        if self.layout == CHANNELS:
+            b, rc, length = self.value.shape
+            return self.value.reshape(b, r, rc // r, length).transpose(0, 1)
+        if self.layout == FEATURES:
+            return self.value.transpose(1, 2).reshape(r, *self.lead, self.value.shape[1])
+        return self.value
+
+    def features(self) -> Tensor:
+        """``(R, features, n)``: what a linear layer multiplies by its weights."""
+        if self.layout == FEATURES:
+            return self.value
+        x = self.rows()
+        return x.reshape(self.replicas, -1, x.shape[-1]).transpose(1, 2)
 
     def grouped(self) -> Tensor:
-        if self.channels:
+        if self.layout == CHANNELS:
             return self.value
-        x = self.value  # (R, batch, channels, length)
+        x = self.rows()  # (R, batch, channels, length)
         if x.dim() != 4:
             raise ValueError(f"Invalid input of a batched Conv1d: shape {tuple(x.shape)} "
                              f"(needs (R, batch, channels, length))")
         return x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[3])
+
+    def inner(self) -> tuple[int, ...]:
+        """The rows' dims between the replica axis and the last one."""
+        return self.lead if self.layout == FEATURES else tuple(self.rows().shape[1:-1])
 
 
 Layer = Callable[[Weights, _Act], _Act]
@@ -90,11 +110,13 @@ def _linear(prefix: str, layer: nn.Linear) -> Layer:
     weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
 
     def run(w: Weights, act: _Act) -> _Act:
-        x, stacked = act.rows(), w[weight]
-        flat = x.reshape(act.replicas, -1, x.shape[-1])
-        out = torch.bmm(flat, stacked.transpose(1, 2)) if bias is None else \
-            torch.baddbmm(w[bias].unsqueeze(1), flat, stacked.transpose(1, 2))
-        return _Act(out.view(*x.shape[:-1], stacked.shape[1]), act.replicas)
+        # out^T = W x^T: the weight is the left factor as stored, so its gradient comes
+        # out of autograd contiguous (no copy into the weight's layout) and the product's
+        # wide side is the batch, not the (often few) outputs
+        x = act.features()
+        out = torch.bmm(w[weight], x) if bias is None else \
+            torch.baddbmm(w[bias].unsqueeze(2), w[weight], x)
+        return _Act(out, act.replicas, FEATURES, act.inner())
 
     return run
 
@@ -110,17 +132,17 @@ def _conv1d(prefix: str, layer: nn.Conv1d) -> Layer | None:
         out = torch.nn.functional.conv1d(
             act.grouped(), stacked.reshape(-1, *stacked.shape[2:]),
             None if bias is None else w[bias].reshape(-1), stride, padding, dilation, groups=r)
-        return _Act(out, r, channels=True)
+        return _Act(out, r, CHANNELS)
 
     return run
 
 
 def _flatten(act: _Act) -> _Act:
-    if act.channels:  # (batch, R * C, L) -> (R, batch, C * L), in torch's (C, L) order
+    if act.layout == CHANNELS:  # (batch, R * C, L) -> (R, batch, C * L), in torch's (C, L) order
         b, rc, length = act.value.shape
         r = act.replicas
         return _Act(act.value.reshape(b, r, rc // r * length).transpose(0, 1), r)
-    return _Act(act.value.flatten(2), act.replicas)
+    return _Act(act.rows().flatten(2), act.replicas)
 
 
 def _add_channel(act: _Act) -> _Act:
@@ -128,7 +150,7 @@ def _add_channel(act: _Act) -> _Act:
 
 
 def _elementwise(layer: nn.Module) -> Layer:
-    return lambda w, act: _Act(layer(act.value), act.replicas, act.channels)
+    return lambda w, act: _Act(layer(act.value), act.replicas, act.layout, act.lead)
 
 
 def _plain(module: nn.Module) -> bool:
