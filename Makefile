@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-integrations test-triton test-torch test-postgres lint bench browser-test setup
+.PHONY: demo test test-slow test-integrations test-triton test-torch test-postgres test-workers lint bench browser-test setup
 
 setup: $(STAMP)
 
@@ -43,7 +43,12 @@ test-postgres: $(STAMP)
 	@test -n "$$ANTIGRAD_TEST_POSTGRES_URL" || \
 		(echo "set ANTIGRAD_TEST_POSTGRES_URL (or run .ci/with-postgres make test-postgres)"; exit 2)
 	ANTIGRAD_NO_SKIPS=1 $(PY) -m pytest -q -m postgres -p no:cacheprovider \
-		tests/lab/test_store_postgres.py
+		tests/lab/test_store_postgres.py tests/lab/test_workers.py
+
+# Several `antigrad work` processes sharing one comparison in an SQLite store, and a worker
+# killed mid-run (a few minutes: each process starts its own Python).
+test-workers: $(STAMP)
+	$(PY) -m pytest -q -m "workers and not postgres" -p no:cacheprovider tests/lab/test_workers.py
 
 # The Triton backend's generated kernels, run on CPU tensors by Triton's interpreter (the
 # extra `triton` is installed when absent; the interpreter must be on before triton loads).

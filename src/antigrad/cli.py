@@ -6,6 +6,7 @@ Commands::
     antigrad landscape    optimizer paths over a 2-D surface -> PNG/SVG/PDF
     antigrad lr-find      the learning-rate range test -> suggestion (+ figure)
     antigrad report       rebuild a report from the result store
+    antigrad work         one more worker on a comparison in a shared store
     antigrad export       a stored comparison as CSV or JSON
     antigrad reproduce    a published table (the MNIST-1D paper's models) -> table
     antigrad list         problems and optimizers
@@ -233,18 +234,17 @@ def compare(
     resume: Annotated[int | None, typer.Option(
         help="go on with the interrupted comparison ID in --store: only its runs not yet "
         "stored are run", show_default=False)] = None,
+    create_only: Annotated[bool, typer.Option(
+        "--create-only", help="save the comparison and its work list in --store, print its "
+        "id and train nothing: `antigrad work ID` processes do the work")] = False,
 ) -> None:
     """Run optimizers on a problem (each at a chosen lr, over seeds), save the results as
-    they finish, write an HTML report."""
+    they finish, write an HTML report. Other processes, here or on other machines, can
+    share the work: `antigrad work ID --store ...`."""
     store = _open_store(store)
     if resume is not None:
-        given = [name for name, value in (
-            ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
-            ("--lr", lr), ("--steps", steps), ("--batch-size", batch_size),
-            ("--eval-every", eval_every), ("--budget", budget)) if value is not None]
-        if given:
-            raise _bad(f"{', '.join(given)} cannot change a resumed comparison (it goes on "
-                       "with its own settings)", "--resume")
+        _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
+                                  eval_every, budget, create_only)
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _resume(resume, store)
     else:
@@ -253,11 +253,44 @@ def compare(
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _begin(config, store)
     with recording:
+        if create_only:
+            _plan_only(cmp, store)
+            return
         if out_dir is None:
             out_dir = _default_report_dir(cmp, store, recording)
         typer.echo(_estimate(cmp), err=True)
-        _run(cmp, recording, store, replicas)
+        cmp = _run(cmp, store, replicas)
     _report(cmp, store, out_dir, gallery, f"comparison {cmp.id} saved in {store.name}")
+
+
+def _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
+                              eval_every, budget, create_only) -> None:
+    """Exit 2 if options that describe a new comparison come with ``--resume``."""
+    given = [name for name, value in (
+        ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
+        ("--lr", lr), ("--steps", steps), ("--batch-size", batch_size),
+        ("--eval-every", eval_every), ("--budget", budget),
+        ("--create-only", create_only or None)) if value is not None]
+    if given:
+        raise _bad(f"{', '.join(given)} cannot change a resumed comparison (it goes on "
+                   "with its own settings)", "--resume")
+
+
+def _plan_only(cmp, store) -> None:
+    """List the comparison's work in the store and say how to work on it."""
+    from antigrad.lab import StoreError
+    from antigrad.lab.queue import WorkQueue
+
+    try:
+        with WorkQueue(store, cmp.id) as queue:
+            queue.plan()
+    except StoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(_estimate(cmp), err=True)
+    typer.echo(f"comparison {cmp.id} created in {store.name}; work on it with: "
+               f"antigrad work {cmp.id} --store {store.name}", err=True)
+    typer.echo(cmp.id)
 
 
 def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, seeds, steps,
@@ -397,27 +430,31 @@ def _estimate(cmp) -> str:
             f"(at most {runs * steps:,} steps{left}); comparison {cmp.id} in the store")
 
 
-def _run(cmp, recording, store, replicas: bool = True) -> None:
-    """Run ``cmp`` with a progress bar, saving each run as it finishes."""
+def _run(cmp, store, replicas: bool = True):
+    """Work on ``cmp`` in this process (other workers may join) with a progress bar until
+    it is complete; the complete comparison, read back from the store."""
     from antigrad.lab import StoreError
-    from antigrad.lab.worker import run_remaining
+    from antigrad.lab.worker import work_on
 
+    typer.echo(f"comparison {cmp.id} in {store.name}; more workers can join: "
+               f"antigrad work {cmp.id} --store {store.name}", err=True)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err_console, transient=False) as bar:
         task = bar.add_task(f"compare {cmp.config.problem}", total=None)
 
-        def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, description=label, completed=done, total=total)
+        def progress(work, stored: int | None, total: int) -> None:
+            bar.update(task, description=work.label(), total=total,
+                       **({} if stored is None else {"completed": stored}))
 
         try:
-            run_remaining(cmp, progress, recording, replicas=replicas)
+            work_on(store, cmp.id, replicas=replicas, progress=progress)
+            return store.load(cmp.id)
         except KeyboardInterrupt:
             bar.stop()
-            typer.echo(f"interrupted: comparison {cmp.id} in {store.name} keeps its "
-                       f"{len(cmp.runs)} finished run(s); `antigrad report {cmp.id}` draws "
-                       f"them; `antigrad compare --resume {cmp.id} --store {store.name}` "
-                       "goes on",
-                       err=True)
+            kept = len(store.load(cmp.id).runs)
+            typer.echo(f"interrupted: comparison {cmp.id} in {store.name} keeps its {kept} "
+                       f"finished run(s); `antigrad report {cmp.id}` draws them; `antigrad "
+                       f"compare --resume {cmp.id} --store {store.name}` goes on", err=True)
             raise typer.Exit(130) from None
         except StoreError as err:
             bar.stop()
@@ -494,6 +531,63 @@ def _fitting_columns(headers: list[str], rows: list[list[str]], width: int) -> l
             break
         keep.remove(headers.index(name))
     return keep
+
+
+@app.command()
+def work(
+    comparison: Annotated[int, typer.Argument(help="the comparison to work on")],
+    store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
+    lease: Annotated[float, typer.Option(
+        help="seconds without a heartbeat after which this worker's claims are retaken by "
+        "others (it renews them every quarter lease while it trains)")] = 60.0,
+    worker: Annotated[str | None, typer.Option(
+        help="this worker's name; restarted under the same name it retakes its claims at "
+        "once  \\[default: HOST:PID]", show_default=False)] = None,
+    replicas: Annotated[bool, typer.Option(
+        help="claim 8 or more grid points or seeds at once and train them as one batched "
+        "model; --no-replicas: one run per claim (work spreads more evenly over many "
+        "workers)")] = True,
+) -> None:
+    """Work on a comparison in a shared store until it is complete: claim the runs not yet
+    done, train them, save each at once. Start it as often as you like, on this machine
+    or (with a PostgreSQL --store) on others; then `antigrad report ID`."""
+    from antigrad.lab import StoreError
+    from antigrad.lab.worker import work_on
+
+    _user_code_path()  # the comparison's problem may be a module:function of this folder
+    st = _open_store(store)
+    if not (math.isfinite(lease) and lease > 0):
+        raise _bad(f"invalid lease {lease!r} (must be a finite number of seconds > 0)",
+                   "--lease")
+    if worker is not None and not (worker.strip() and worker.isprintable()):
+        raise _bad(f"invalid worker name {worker!r} (printable, not empty)", "--worker")
+    try:
+        cmp = st.load(comparison)
+    except StoreError as err:
+        raise _bad(str(err), "COMPARISON") from None
+    if cmp.complete:
+        typer.echo(f"comparison {comparison} in {st.name} is complete: nothing to do",
+                   err=True)
+        return
+
+    def progress(item, stored: int | None, total: int) -> None:
+        done = f"saved ({stored}/{total})" if stored is not None else \
+            "not saved: another worker took it over"
+        typer.echo(f"{item.label()}: {done}", err=True)
+
+    try:
+        report = work_on(st, comparison, worker=worker, lease=lease, replicas=replicas,
+                         progress=progress)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: its claims are given back; comparison {comparison} goes "
+                   "on with the other workers (or `antigrad work` again)", err=True)
+        raise typer.Exit(130) from None
+    except StoreError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"comparison {comparison} is complete; worker {report.worker} saved "
+               f"{len(report.stored)} result(s); `antigrad report {comparison} --store "
+               f"{st.name}` draws it", err=True)
 
 
 @app.command()

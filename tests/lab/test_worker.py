@@ -107,3 +107,48 @@ def test_cli_resumes_a_grid_comparison(tmp_path, monkeypatch):
         assert con.execute("SELECT complete FROM comparisons").fetchall() == [(1,)]
     r = CliRunner().invoke(app, ["compare", "--resume", str(cmp.id)])
     assert r.exit_code == 2 and "complete: nothing to resume" in r.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["work", "1", "--lease", "0"], "--lease"),
+    (["work", "1", "--lease", "nan"], "--lease"),
+    (["work", "1", "--worker", " "], "--worker"),
+    (["work", "7"], "COMPARISON"),
+    (["work", "1", "--store", "mysql://u@h/db"], "--store"),
+    (["compare", "--store", "mysql://u@h/db"], "--store"),
+    (["compare", "--store", "postgresql://u@h"], "--store"),
+    (["export", "--store", "oracle://u@h/db"], "--store"),
+    (["compare", "--resume", "1", "--create-only"], "--resume"),
+])
+def test_bad_worker_options_and_store_urls_exit_2_before_any_work(tmp_path, monkeypatch,
+                                                                  args, option):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    assert runner.invoke(app, ["compare", "-p", "breast-cancer", "-o", "sgd", "--seeds", "1",
+                               "--grid-points", "1", "--steps", "3", "--create-only"]
+                         ).exit_code == 0
+    before = (tmp_path / "runs" / "antigrad.sqlite").read_bytes()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output
+    assert (tmp_path / "runs" / "antigrad.sqlite").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+def test_create_only_then_work_then_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    r = runner.invoke(app, ["compare", "-p", "breast-cancer", "-o", "sgd,adam", "--seeds", "2",
+                            "--grid-points", "2", "--steps", "5", "--create-only"])
+    assert r.exit_code == 0 and r.stdout.strip() == "1"
+    assert "antigrad work 1 --store runs/antigrad.sqlite" in " ".join(r.stderr.split())
+    assert Store("runs/antigrad.sqlite").list()[0]["complete"] is False
+    assert not Store("runs/antigrad.sqlite").load(1).runs  # nothing trained yet
+    r = runner.invoke(app, ["work", "1", "--worker", "only"])
+    assert r.exit_code == 0, r.output
+    assert "worker only saved 6 result(s)" in " ".join(r.stderr.split())
+    assert Store("runs/antigrad.sqlite").load(1).complete
+    r = runner.invoke(app, ["work", "1"])
+    assert r.exit_code == 0 and "is complete: nothing to do" in r.stderr
+    assert runner.invoke(app, ["report", "1", "--no-gallery"]).exit_code == 0

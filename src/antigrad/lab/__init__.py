@@ -9,8 +9,12 @@
   :mod:`~antigrad.lab.batching`: :func:`run_many`, any runs batched where possible.
 - :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
-- :mod:`~antigrad.lab.store`: SQLite store under ``runs/``; :mod:`~antigrad.lab.export`:
-  a stored comparison as CSV or JSON.
+- :mod:`~antigrad.lab.store`: the result store (SQLite under ``runs/``, or PostgreSQL:
+  :mod:`~antigrad.lab.database`); :mod:`~antigrad.lab.export`: a stored comparison as CSV
+  or JSON.
+- :mod:`~antigrad.lab.plan`: what a comparison still has to run;
+  :mod:`~antigrad.lab.queue`: its work list shared by workers; :mod:`~antigrad.lab.worker`:
+  a worker (``antigrad work``) and resuming in one process.
 - :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18;
   :mod:`~antigrad.lab.surface_range`: the range test on a 2-D surface.
 - :mod:`~antigrad.lab.report`: the HTML report; :mod:`~antigrad.lab.outdir`: which

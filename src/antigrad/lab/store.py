@@ -117,9 +117,9 @@ class Store:
         def fn(con: Connection) -> None:
             _set_id(cmp, con)
             for run in cmp.runs:
-                _insert_run(con, cmp.id, run)
+                insert_run(con, cmp.id, run)
             for test in cmp.range_tests:
-                _insert_range_test(con, cmp.id, test)
+                insert_range_test(con, cmp.id, test)
 
         with StoreRecording(self, cmp) as recording:
             recording.write("the comparison", fn, seconds=False)
@@ -156,9 +156,11 @@ class Store:
             if not {"comparisons", "runs", "range_tests"} <= con.info["tables"]:
                 raise StoreError(f"no comparisons in {self.name} (run `antigrad compare` "
                                  "first)")
-            return self._load(con, cid)
+            return self.load_in(con, cid)
 
-    def _load(self, con: Connection, cid: int) -> Comparison:
+    def load_in(self, con: Connection, cid: int, optimizer: str | None = None) -> Comparison:
+        """Comparison ``cid`` read on ``con`` (inside its transaction); with ``optimizer``,
+        only that optimizer's runs and range test."""
         c = comparisons.c
         row = con.execute(select(
             c.created, c.problem, c.title, c.metric, c.higher_is_better, c.target, c.config,
@@ -173,10 +175,12 @@ class Store:
         rows = con.execute(select(
             r.optimizer, r.lr, r.seed, r.phase, r.steps, r.diverged, r.final_loss,
             r.final_metric, r.seconds, r.steps_to_target, r.seconds_to_target, r.losses,
-            r.evals).where(r.comparison_id == cid).order_by(r.id)).all()
+            r.evals).where(r.comparison_id == cid, *(
+                [] if optimizer is None else [r.optimizer == optimizer])).order_by(r.id)).all()
         cmp.runs = [stored.run(tuple(x), where) for x in rows]
-        tests = con.execute(select(range_tests.c.data).where(
-            range_tests.c.comparison_id == cid)).scalars()
+        t = range_tests.c
+        tests = con.execute(select(t.data).where(t.comparison_id == cid, *(
+            [] if optimizer is None else [t.optimizer == optimizer]))).scalars()
         cmp.range_tests = [stored.range_test(d, where) for d in tests]
         return cmp
 
@@ -210,11 +214,11 @@ def run_row(cid: int, r: RunResult) -> dict[str, object]:
                 evals=json.dumps(r.evals))
 
 
-def _insert_run(con: Connection, cid: int, r: RunResult) -> int:
+def insert_run(con: Connection, cid: int, r: RunResult) -> int:
     return int(con.execute(insert(runs).values(run_row(cid, r))).inserted_primary_key[0])
 
 
-def _insert_range_test(con: Connection, cid: int, t: LRRangeResult) -> None:
+def insert_range_test(con: Connection, cid: int, t: LRRangeResult) -> None:
     con.execute(insert(range_tests).values(comparison_id=cid, optimizer=t.optimizer,
                                            data=json.dumps(t.to_dict())))
 
@@ -254,12 +258,12 @@ class StoreRecording:
     def add_run(self, run: RunResult) -> None:
         """Save a finished run."""
         self.write(f"the run {run.optimizer} lr={run.lr:g} seed {run.seed}",
-                   lambda con: _insert_run(con, self.cmp.id, run))
+                   lambda con: insert_run(con, self.cmp.id, run))
 
     def add_range_test(self, test: LRRangeResult) -> None:
         """Save a finished range test."""
         self.write(f"the range test of {test.optimizer}",
-                   lambda con: _insert_range_test(con, self.cmp.id, test))
+                   lambda con: insert_range_test(con, self.cmp.id, test))
 
     def choose(self, optimizer: str, final: RunResult | None) -> None:
         """Save the chosen lrs; ``final`` (a saved grid run) becomes seed 0's final run."""

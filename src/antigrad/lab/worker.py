@@ -1,11 +1,17 @@
 """Running what a comparison still has to run (:mod:`~antigrad.lab.plan`), saving each
 result as it finishes.
 
-:func:`run_remaining` goes on with a comparison read back from a store (an interrupted
-grid, range-test or tuned comparison) or a fresh one: optimizer by optimizer, the missing
-runs of the current stage (an lr grid's missing points, the range test, the next trial,
-the missing seeds), then the lr choice, exactly as an uninterrupted
-:func:`~antigrad.lab.compare.run_compare` makes it.
+- :func:`work_on` is one worker on a comparison in a store: it claims work from the
+  comparison's shared work list (:mod:`~antigrad.lab.queue`), trains it, saves it, and
+  goes on until the comparison is complete, waiting while other workers hold all that is
+  left. Any number of workers, on one machine or several (a PostgreSQL store), share a
+  comparison this way; ``antigrad compare`` is one of them, ``antigrad work ID`` adds more.
+- :func:`run_remaining` goes on with a comparison in this process alone, without a work
+  list: optimizer by optimizer, the missing runs of the current stage (an lr grid's
+  missing points, the range test, the next trial, the missing seeds), then the lr choice.
+
+Either way the result is the one an uninterrupted
+:func:`~antigrad.lab.compare.run_compare` makes.
 
 Example::
 
@@ -19,31 +25,40 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..problems.registry import get_training_problem
 from . import compare
-from .batching import run_many
+from .batching import MAX_REPLICAS, run_many
 from .compare import Comparison, Progress, Recorder, count_runs
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer
 from .plan import Work, choose, pending, ready_to_choose, remaining
+from .queue import LEASE, Claim, WorkQueue
+from .replicas import batchable
 from .runner import RunRequest, RunResult
+from .store import Store
 
-__all__ = ["run_remaining", "execute"]
+__all__ = ["run_remaining", "execute", "work_on", "WorkerReport", "POLL"]
+
+#: Seconds between looks at the work list while other workers hold all that is left.
+POLL = 1.0
 
 
 def execute(cmp: Comparison, items: list[Work], replicas: bool = True
             ) -> Iterator[RunResult | LRRangeResult]:
-    """Run ``items`` (work of one optimizer and one kind), yielding each result as it
-    finishes: grid points and seeds as one batch of replicas where worthwhile."""
+    """Run ``items`` (of one kind: one range test or trial, or grid points or seeds of any
+    optimizers), yielding each result in their order: grid points and seeds as batches of
+    replicas where worthwhile (:func:`~antigrad.lab.batching.run_many`)."""
     config = cmp.config
     problem = get_training_problem(config.problem)
-    name, kind = items[0].optimizer, items[0].kind
-    if any((w.optimizer, w.kind) != (name, kind) for w in items):
-        raise ValueError("Invalid work: items of one optimizer and one kind at a time")
-    spec = get_optimizer(name)
+    kind = items[0].kind
+    if any(w.kind != kind for w in items) or (kind in ("range", "trial") and len(items) > 1):
+        raise ValueError("Invalid work: grid points or seeds of one kind, or one range "
+                         "test or trial, at a time")
+    spec = get_optimizer(items[0].optimizer)
     common: dict[str, Any] = dict(steps=config.steps, batch_size=config.batch_size,
                                   eval_every=config.eval_every)
     if kind == "range":
@@ -51,13 +66,13 @@ def execute(cmp: Comparison, items: list[Work], replicas: bool = True
     elif kind == "trial":
         from .tuning import run_trial, validation_problem
 
-        held_out = validation_problem(problem)
-        for w in items:
-            yield run_trial(cmp, name, w.number, held_out)
+        yield run_trial(cmp, spec.name, items[0].number, validation_problem(problem))
     else:
         # runs alone train as compare's do (its train_run, looked up when they run)
-        yield from run_many(problem, [RunRequest(spec, w.lr, w.seed, w.phase) for w in items],
-                            replicas=replicas, train_alone=compare.train_run, **common)
+        requests = [RunRequest(get_optimizer(w.optimizer), w.lr, w.seed, w.phase)
+                    for w in items]
+        yield from run_many(problem, requests, replicas=replicas,
+                            train_alone=compare.train_run, **common)
 
 
 def run_remaining(cmp: Comparison, progress: Progress | None = None,
@@ -108,3 +123,73 @@ def _label(result: RunResult | LRRangeResult) -> str:
         return f"{result.optimizer}: range test"
     what = f"lr={result.lr:g}" if result.phase == "tune" else f"seed {result.seed}"
     return f"{result.optimizer} {what}"
+
+
+@dataclass
+class WorkerReport:
+    """What one worker did: the work it stored, and the work whose result it did not
+    store because its claim was taken over meanwhile (it had stalled past the lease)."""
+
+    worker: str
+    stored: list[Work] = field(default_factory=list)
+    lost: list[Work] = field(default_factory=list)
+
+
+def work_on(store: Store, cid: int, *, worker: str | None = None, lease: float = LEASE,
+            poll: float = POLL, replicas: bool = True,
+            progress: Callable[[Work, int | None, int], None] | None = None) -> WorkerReport:
+    """Work on comparison ``cid`` in ``store`` until it is complete (see the module doc).
+
+    ``worker`` names this worker (default ``host:pid``; a worker restarted under its old
+    name retakes its claims at once); ``lease``: seconds after which a claim without
+    heartbeat is retaken by others; ``poll``: seconds between looks while others hold all
+    the work; ``replicas``: claim an optimizer's grid or seeds of at least
+    :data:`~antigrad.lab.replicas.MIN_REPLICAS` runs (of any optimizers that can) as one
+    batch of replicas, as :func:`~antigrad.lab.compare.run_compare` trains them.
+    ``progress(work, stored, total)`` is called for each result (``stored`` is ``None``
+    when it was not saved). On an interruption the claims in hand are given back.
+    """
+    cmp = store.load(cid)
+    total = count_runs(cmp.config)
+    together = _batchable(cmp) if replicas else set()
+    with WorkQueue(store, cid, worker, lease) as queue, queue.heartbeats():
+        report = WorkerReport(queue.worker)
+        complete = queue.plan()
+        while not complete:
+            claims = queue.claim(together, most=MAX_REPLICAS)
+            if claims:
+                _run_claims(store, queue, cmp, claims, replicas, report,
+                            lambda w, n: progress and progress(w, n, total))
+            else:
+                complete = queue.plan()
+                if not complete:
+                    time.sleep(poll)
+        return report
+
+
+def _batchable(cmp: Comparison) -> set[str]:
+    """The optimizers whose runs may train together as replicas on the problem."""
+    problem = get_training_problem(cmp.config.problem)
+    return {name for name in cmp.config.optimizers
+            if batchable(problem, get_optimizer(name))}
+
+
+def _run_claims(store: Store, queue: WorkQueue, cmp: Comparison, claims: list[Claim],
+                replicas: bool, report: WorkerReport,
+                progress: Callable[[Work, int | None], None]) -> None:
+    """Train ``claims`` and save each result; give back what is left on an interruption."""
+    if claims[0].work.kind == "trial":  # a trial's lr is drawn from the trials before it
+        cmp = store.load(queue.cid)
+    left, start = list(claims), time.perf_counter()
+    try:
+        results = execute(cmp, [c.work for c in claims], replicas)
+        for claim, result in zip(claims, results, strict=True):
+            now = time.perf_counter()
+            stored = queue.complete(claim, result, now - start)
+            start = now
+            left.remove(claim)
+            (report.stored if stored is not None else report.lost).append(claim.work)
+            progress(claim.work, stored)
+    except BaseException:
+        queue.release(left)
+        raise
