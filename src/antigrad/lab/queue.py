@@ -9,8 +9,8 @@ of its last heartbeat) or ``done``. Every step is one transaction:
   when everything is stored. Planning holds the comparison's row lock (PostgreSQL
   ``SELECT ... FOR UPDATE``; SQLite's write lock), so two workers never plan at once.
 - :meth:`WorkQueue.claim` takes pending rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL):
-  one at a time, or the free grid points (or seeds) of several optimizers when they are
-  enough to train as one batch of replicas. A claim whose heartbeat is older than the
+  one at a time, or the free grid points (or trials, or seeds) of several optimizers when
+  they are enough to train as one batch of replicas. A claim whose heartbeat is older than the
   lease, or that belongs to a process of this machine that no longer runs (a worker
   killed mid-run), or to this very worker name (restarted), is taken again.
 - :meth:`WorkQueue.complete` saves a result, marks its row done and plans again, in one
@@ -167,9 +167,10 @@ class WorkQueue:
 
     def claim(self, together: Collection[str] = (), *, least: int = MIN_REPLICAS,
               most: int = MAX_REPLICAS) -> list[Claim]:
-        """Claim the next free work: one item, or the free grid points (or seeds) of the
-        optimizers in ``together`` (those that can train as one batch of replicas), up to
-        ``most``, when there are at least ``least`` of them. Empty when nothing is free."""
+        """Claim the next free work: one item, or the free grid points (or trials, or
+        seeds) of the optimizers in ``together`` (those that can train as one batch of
+        replicas), up to ``most``, when there are at least ``least`` of them. Empty when
+        nothing is free."""
         with self._transaction("claim work") as con:
             now = _now(con)
             w = work.c
@@ -183,7 +184,7 @@ class WorkQueue:
                 return []
             first = free[0]
             group = [r for r in free if r.kind == first.kind and r.optimizer in together
-                     and r.kind in ("grid", "seed")] if first.optimizer in together else []
+                     and r.kind != "range"] if first.optimizer in together else []
             taken = group[:most] if len(group) >= least else [first]
             con.execute(update(work).where(w.id.in_([r.id for r in taken])).values(
                 state="claimed", worker=self.worker, claimed_at=now))

@@ -49,30 +49,33 @@ POLL = 1.0
 
 def execute(cmp: Comparison, items: list[Work], replicas: bool = True
             ) -> Iterator[RunResult | LRRangeResult]:
-    """Run ``items`` (of one kind: one range test or trial, or grid points or seeds of any
-    optimizers), yielding each result in their order: grid points and seeds as batches of
-    replicas where worthwhile (:func:`~antigrad.lab.batching.run_many`)."""
+    """Run ``items`` (of one kind: one range test, or grid points, trials or seeds of any
+    optimizers), yielding each result in their order, as batches of replicas where
+    worthwhile (:func:`~antigrad.lab.batching.run_many`). A trial's lr is drawn from the
+    trials ``cmp`` holds (:func:`~antigrad.lab.tuning.trial_request`)."""
     config = cmp.config
     problem = get_training_problem(config.problem)
     kind = items[0].kind
-    if any(w.kind != kind for w in items) or (kind in ("range", "trial") and len(items) > 1):
-        raise ValueError("Invalid work: grid points or seeds of one kind, or one range "
-                         "test or trial, at a time")
-    spec = get_optimizer(items[0].optimizer)
+    if any(w.kind != kind for w in items) or (kind == "range" and len(items) > 1):
+        raise ValueError("Invalid work: grid points, trials or seeds of one kind, or one "
+                         "range test, at a time")
+    if kind == "range":
+        yield lr_range_test(problem, get_optimizer(items[0].optimizer),
+                            batch_size=config.batch_size)
+        return
     common: dict[str, Any] = dict(steps=config.steps, batch_size=config.batch_size,
                                   eval_every=config.eval_every)
-    if kind == "range":
-        yield lr_range_test(problem, spec, batch_size=config.batch_size)
-    elif kind == "trial":
-        from .tuning import run_trial, validation_problem
+    if kind == "trial":
+        from . import tuning
 
-        yield run_trial(cmp, spec.name, items[0].number, validation_problem(problem))
-    else:
-        # runs alone train as compare's do (its train_run, looked up when they run)
-        requests = [RunRequest(get_optimizer(w.optimizer), w.lr, w.seed, w.phase)
-                    for w in items]
-        yield from run_many(problem, requests, replicas=replicas,
-                            train_alone=compare.train_run, **common)
+        requests = [tuning.trial_request(cmp, w.optimizer, w.number) for w in items]
+        yield from run_many(tuning.validation_problem(problem), requests, replicas=replicas,
+                            train_alone=tuning.train_run, **common)
+        return
+    # runs alone train as compare's do (its train_run, looked up when they run)
+    requests = [RunRequest(get_optimizer(w.optimizer), w.lr, w.seed, w.phase) for w in items]
+    yield from run_many(problem, requests, replicas=replicas, train_alone=compare.train_run,
+                        **common)
 
 
 def run_remaining(cmp: Comparison, progress: Progress | None = None,
