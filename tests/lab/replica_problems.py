@@ -1,5 +1,6 @@
 """What the tests of runs trained as replicas share: a small MLP problem whose built models
-stay inspectable, the comparison of two models' weights, and a count of the batches."""
+stay inspectable, the comparison of two models' weights and of two lists of runs, and a
+count of the batches."""
 
 import torch
 
@@ -31,6 +32,14 @@ def relative_distance(a: torch.nn.Module, b: torch.nn.Module) -> float:
     """``||w_a - w_b|| / ||w_b||`` over all the weights of two models."""
     wa, wb = (torch.cat([p.detach().reshape(-1) for p in m.parameters()]) for m in (a, b))
     return float((wa - wb).norm() / wb.norm())
+
+
+def assert_runs_agree(together, alone, batch_models, seq_models, bound: float) -> None:
+    """Each batched run took as many steps as its sequential twin and diverged alike, and
+    its model's weights are within ``bound`` (relative) of the twin's."""
+    for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
+        assert (a.steps, a.diverged) == (b.steps, b.diverged)
+        assert relative_distance(ma, mb) < bound
 
 
 def count_batches(monkeypatch) -> list[int]:

@@ -10,7 +10,12 @@ from antigrad.engine import native
 from antigrad.lab import RunRequest, get_optimizer, run_many, train_run
 from antigrad.lab.batching import plan_batches
 from antigrad.problems import TrainingProblem
-from lab.replica_problems import count_batches, relative_distance, tiny_mlp
+from lab.replica_problems import (
+    assert_runs_agree,
+    count_batches,
+    relative_distance,
+    tiny_mlp,
+)
 
 USER_CHAIN = '''
 from antigrad import transforms as T
@@ -92,9 +97,7 @@ def test_float32_mixed_optimizers_in_one_batch_equal_the_sequential_runs_to_roun
         monkeypatch, user_chain):
     requests = _mixed(user_chain)[:-1]
     together, alone, batch_models, seq_models = _both(torch.float32, requests, monkeypatch)
-    for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
-        assert (a.steps, a.diverged) == (b.steps, b.diverged)
-        assert relative_distance(ma, mb) < FLOAT32_BOUND
+    assert_runs_agree(together, alone, batch_models, seq_models, FLOAT32_BOUND)
 
 
 def test_one_kernel_call_per_optimizer_per_step(monkeypatch):

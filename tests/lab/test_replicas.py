@@ -11,7 +11,7 @@ from antigrad.lab.batched_model import BatchedForward
 from antigrad.lab.optimizers import OptimizerSpec
 from antigrad.lab.replicas import train_replicas
 from antigrad.problems import TrainingProblem, models
-from lab.replica_problems import relative_distance, tiny_mlp
+from lab.replica_problems import assert_runs_agree, relative_distance, tiny_mlp
 
 
 def _problem(dtype: torch.dtype, built: list, make=None) -> TrainingProblem:
@@ -60,9 +60,7 @@ def test_float32_runs_equal_the_sequential_runs_to_rounding(name):
     spec = get_optimizer(name)
     runs = [(lr / (10 if name == "adam" else 1), s) for lr, s in RUNS]
     together, alone, batch_models, seq_models = _both(torch.float32, spec, runs)
-    for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
-        assert a.steps == b.steps and a.diverged == b.diverged
-        assert relative_distance(ma, mb) < FLOAT32_BOUND
+    assert_runs_agree(together, alone, batch_models, seq_models, FLOAT32_BOUND)
 
 
 def test_a_diverging_replica_is_frozen_and_the_others_go_on():
@@ -182,9 +180,7 @@ def test_the_batched_module_gives_the_sequential_runs_in_float32(kind, monkeypat
     together, alone, batch_models, seq_models = _both(torch.float32, get_optimizer("adam"),
                                                       runs, KINDS[kind][0], steps=30)
     assert len(calls) > 30
-    for a, b, ma, mb in zip(together, alone, batch_models, seq_models, strict=True):
-        assert a.steps == b.steps and a.diverged == b.diverged
-        assert relative_distance(ma, mb) < FLOAT32_PATH_BOUND
+    assert_runs_agree(together, alone, batch_models, seq_models, FLOAT32_PATH_BOUND)
 
 
 def test_a_diverging_cnn_replica_is_frozen_and_the_others_go_on():
