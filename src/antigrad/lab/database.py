@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Self
 from urllib.parse import quote
 
 from sqlalchemy import (
@@ -49,8 +50,8 @@ from sqlalchemy.pool import NullPool
 
 from ..errors import StoreError
 
-__all__ = ["Database", "TABLES", "APPLICATION_ID", "comparisons", "runs", "range_tests",
-           "work", "is_url", "sql_message"]
+__all__ = ["Database", "HeldConnection", "TABLES", "APPLICATION_ID", "comparisons", "runs",
+           "range_tests", "work", "is_url", "sql_message"]
 
 #: ``PRAGMA application_id`` of an antigrad SQLite store ("antg"); PostgreSQL stores take
 #: the same number as the key of the advisory lock held while creating the tables.
@@ -300,3 +301,23 @@ class Database:
                                 "NOT NULL DEFAULT 1")
         if not names and self.kind == "sqlite":
             con.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+class HeldConnection:
+    """A write connection to ``db`` held open until :meth:`close` (or the end of a
+    ``with`` block), for work done as many short transactions (a comparison saved as it
+    runs, a worker's claims)."""
+
+    def __init__(self, db: Database) -> None:
+        self._stack = ExitStack()
+        self.con = self._stack.enter_context(db.connect(write=True))
+
+    def close(self) -> None:
+        """Close the connection (what was written stays written)."""
+        self._stack.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -28,7 +28,7 @@ import os
 import socket
 import threading
 from collections.abc import Collection, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, text, update
@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .batching import MAX_REPLICAS
 from .compare import Comparison, count_runs
-from .database import comparisons, range_tests, runs, sql_message, work
+from .database import HeldConnection, comparisons, range_tests, runs, sql_message, work
 from .lr_range import LRRangeResult
 from .plan import Work, choose, pending, ready_to_choose
 from .replicas import MIN_REPLICAS
@@ -85,7 +85,7 @@ class Claim:
     work: Work
 
 
-class WorkQueue:
+class WorkQueue(HeldConnection):
     """The work list of comparison ``cid`` in ``store``, as worker ``worker`` (default
     :func:`default_worker`) sees it; claims older than ``lease`` seconds are retaken."""
 
@@ -93,18 +93,7 @@ class WorkQueue:
                  lease: float = LEASE) -> None:
         self.store, self.cid, self.lease = store, cid, float(lease)
         self.worker = worker or default_worker()
-        self._stack = ExitStack()
-        self.con = self._stack.enter_context(store.db.connect(write=True))
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._stack.close()
-
-    def __enter__(self) -> WorkQueue:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        super().__init__(store.db)
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[Connection]:

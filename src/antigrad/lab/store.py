@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import stored
 from .compare import Comparison
-from .database import Database, comparisons, range_tests, runs, sql_message
+from .database import Database, HeldConnection, comparisons, range_tests, runs, sql_message
 from .lr_range import LRRangeResult
 from .runner import RunResult
 from .stored import StoreError
@@ -232,14 +231,13 @@ def relabel_final(con: Connection, cid: int, final: RunResult) -> None:
         r.seed == final.seed, r.phase == "tune").values(phase=final.phase))
 
 
-class StoreRecording:
+class StoreRecording(HeldConnection):
     """A comparison being saved as it runs (see :meth:`Store.begin`): one short
     transaction per result, so other processes can write the same store meanwhile."""
 
     def __init__(self, store: Store, cmp: Comparison) -> None:
         self.store, self.cmp = store, cmp
-        self._stack = ExitStack()
-        self.con = self._stack.enter_context(store.db.connect(write=True))
+        super().__init__(store.db)
 
     def write(self, what: str, fn: Callable[[Connection], object],
               seconds: bool = True) -> None:
@@ -283,13 +281,3 @@ class StoreRecording:
         """Delete this comparison and what was saved of it (before it ran, on a refusal)."""
         self.write("the removal of the comparison", lambda con: con.execute(
             delete(comparisons).where(comparisons.c.id == self.cmp.id)), seconds=False)
-
-    def close(self) -> None:
-        """Close the connection (what was saved stays saved)."""
-        self._stack.close()
-
-    def __enter__(self) -> StoreRecording:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
