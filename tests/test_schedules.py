@@ -198,3 +198,14 @@ def test_bad_arguments_name_the_argument_and_value():
     for make, error, text in cases:
         with pytest.raises(error, match=__import__("re").escape(text)):
             make()
+
+
+def test_warmup_cosine_is_a_warmup_times_a_cosine():
+    o = make_opt(1.0)
+    s = S.WarmupCosine(o, total_steps=20, warmup_fraction=0.2, start_factor=0.0)
+    o2 = make_opt(1.0)
+    expected = S.Product(o2, [S.LinearWarmup(o2, 4, 0.0), S.Cosine(o2, 20)])
+    np.testing.assert_allclose(run_lrs(s, 20), run_lrs(expected, 20), rtol=1e-12)
+    assert s.lr_at(20) == [0.0] and "warmup_fraction=0.2" in repr(s)
+    with pytest.raises(ValueError, match="warmup_fraction"):
+        S.WarmupCosine(make_opt(), total_steps=10, warmup_fraction=1.5)

@@ -231,6 +231,14 @@ def compare(
         help="tuning protocol: N search trials per optimizer (1 to 1000), scored on a "
         "validation split of the training data, then the seeds at the best lr  "
         "\\[default: none: the lr grid]", show_default=False)] = None,
+    search: Annotated[str | None, typer.Option(
+        help="what --budget searches, comma-separated: lr, weight_decay, beta1 (or the "
+        "momentum), schedule (constant, cosine, warmup-cosine); each where an optimizer "
+        "has it  \\[default: lr]", show_default=False)] = None,
+    ensemble: Annotated[int | None, typer.Option(
+        help="with --budget: K models per seed at the chosen configuration, also scored "
+        "as one ensemble (averaged outputs), 1 to 100  \\[default: 1]",
+        show_default=False)] = None,
     resume: Annotated[int | None, typer.Option(
         help="go on with the interrupted comparison ID in --store: only its runs not yet "
         "stored are run", show_default=False)] = None,
@@ -244,12 +252,13 @@ def compare(
     store = _open_store(store)
     if resume is not None:
         _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
-                                  eval_every, budget, create_only)
+                                  eval_every, budget, create_only, search, ensemble)
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _resume(resume, store)
     else:
         config = _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr,
-                                 seeds, steps, batch_size, eval_every, budget)
+                                 seeds, steps, batch_size, eval_every, budget,
+                                 _search_names(search), 1 if ensemble is None else ensemble)
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _begin(config, store)
     with recording:
@@ -264,13 +273,15 @@ def compare(
 
 
 def _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
-                              eval_every, budget, create_only) -> None:
+                              eval_every, budget, create_only, search=None,
+                              ensemble=None) -> None:
     """Exit 2 if options that describe a new comparison come with ``--resume``."""
     given = [name for name, value in (
         ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
         ("--lr", lr), ("--steps", steps), ("--batch-size", batch_size),
-        ("--eval-every", eval_every), ("--budget", budget),
-        ("--create-only", create_only or None)) if value is not None]
+        ("--eval-every", eval_every), ("--budget", budget), ("--search", search),
+        ("--ensemble", ensemble), ("--create-only", create_only or None))
+        if value is not None]
     if given:
         raise _bad(f"{', '.join(given)} cannot change a resumed comparison (it goes on "
                    "with its own settings)", "--resume")
@@ -293,8 +304,18 @@ def _plan_only(cmp, store) -> None:
     typer.echo(cmp.id)
 
 
+def _search_names(text: str | None) -> list[str]:
+    """``--search`` split at commas (the lr alone when not given)."""
+    if text is None:
+        return ["lr"]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise _bad("nothing named to search (the value is empty)", "--search")
+    return names
+
+
 def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, seeds, steps,
-                    batch_size, eval_every, budget):
+                    batch_size, eval_every, budget, search=None, ensemble=1):
     """The comparison the options describe, validated (exit 2 naming the option)."""
     from antigrad.lab import CompareConfig
     from antigrad.lab.optimizers import optimizer_names
@@ -303,7 +324,8 @@ def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, se
     if schedule is not None and not optimizer:
         names = _optimizer_texts(names, schedule)
     config = CompareConfig(_problem_name(problem), names, lr_method, grid_points, lr or None,
-                           _parse_seeds(seeds), steps, batch_size, eval_every, budget)
+                           _parse_seeds(seeds), steps, batch_size, eval_every, budget,
+                           search or ["lr"], ensemble)
     _validate_config(config)
     return config
 
@@ -363,7 +385,7 @@ _CONFIG_OPTIONS = {"optimizers": "--optimizer", "lr_method": "--lr-method",
                    "grid_points": "--grid-points", "lrs": "--lr", "seeds": "--seeds",
                    "steps": "--steps", "batch_size": "--batch-size",
                    "eval_every": "--eval-every", "schedule": "--optimizer",
-                   "budget": "--budget"}
+                   "budget": "--budget", "search": "--search", "ensemble": "--ensemble"}
 
 
 def _problem_name(value: str | None, param: str = "--problem") -> str:
@@ -424,7 +446,10 @@ def _estimate(cmp) -> str:
     shared = "" if c.lr_method == "range" else f", seed {seeds[0]} shared"
     if c.budget is not None:
         tune, shared = f"{c.budget} validation trials", ""
-    left = f", {runs - len(cmp.runs)} left" if cmp.runs else ""
+        if c.ensemble > 1:
+            shared = f" x {c.ensemble} models"
+    trained = [r for r in cmp.runs if r.phase != "ensemble"]
+    left = f", {runs - len(trained)} left" if trained else ""
     return (f"compare {c.problem}: {len(c.optimizers)} optimizer(s) x ({tune} + "
             f"{len(seeds)} seed(s){shared}) = {runs} runs of up to {steps:,} steps "
             f"(at most {runs * steps:,} steps{left}); comparison {cmp.id} in the store")
@@ -788,25 +813,55 @@ def reproduce(
     target: Annotated[str, typer.Argument(help="the published table: mnist1d")],
     seeds: Annotated[str, typer.Option(help="seeds, comma-separated")] = "42,0,1",
     steps: Annotated[int, typer.Option(help="steps per run (the paper: 8000)")] = 8000,
-    models: Annotated[str, typer.Option(
-        help="models, comma-separated: logistic, mlp, cnn, gru")] = "logistic,mlp,cnn,gru",
+    models: Annotated[str | None, typer.Option(
+        help="models, comma-separated: logistic, mlp, cnn, gru  \\[default: all four; "
+        "with --tuned: mlp,cnn]", show_default=False)] = None,
     jobs: Annotated[int | None, typer.Option(
         help="worker processes  \\[default: the number of CPUs]", show_default=False)] = None,
     out: Annotated[str | None, typer.Option(
         help="also write the results to this new .json or .csv file", show_default=False)
         ] = None,
+    tuned: Annotated[bool, typer.Option(
+        help="instead of the paper's recipe, the lecture's methods under the tuning "
+        "protocol (compare --budget, --search, --ensemble on each model), with a verdict "
+        "against the paper")] = False,
+    optimizer: Annotated[str, typer.Option(
+        "--optimizer", "-o", help="with --tuned: optimizers, comma-separated")
+        ] = "adamw,nesterov",
+    budget: Annotated[int, typer.Option(help="with --tuned: trials per optimizer")] = 12,
+    search: Annotated[str, typer.Option(help="with --tuned: the search space (as compare's)")
+                      ] = "lr,weight_decay,beta1,schedule",
+    ensemble: Annotated[int, typer.Option(help="with --tuned: models per seed group")] = 3,
+    store: Annotated[str, typer.Option(help="with --tuned: " + _STORE_HELP)
+                     ] = "runs/antigrad.sqlite",
+    from_: Annotated[str | None, typer.Option(
+        "--from", help="with --tuned: train nothing, print the verdict table of these "
+        "finished tuned comparisons in --store (ids, comma-separated)",
+        show_default=False)] = None,
 ) -> None:
     """Train the MNIST-1D paper's four models with its recipe (torch Adam, lr 0.01,
-    batches of 100 in order) and print the final test accuracy beside the paper's."""
+    batches of 100 in order) and print the final test accuracy beside the paper's; with
+    --tuned, try to beat it with the lab's tuning protocol."""
     from antigrad.lab import reproduce as repro
 
     if target not in repro.TARGETS:
         raise _bad(f"unknown target {target!r}; choose from: {', '.join(repro.TARGETS)}",
                    "TARGET")
     seed_list = _seed_list(seeds)
-    model_list = _model_list(models)
     if steps <= 0:
         raise _bad(f"{steps} is not a number of steps (must be > 0)", "--steps")
+    if tuned and (jobs is not None or out is not None):
+        raise _bad("--jobs and --out are for the paper's recipe; a tuned comparison runs in "
+                   "this process and is saved in --store (`antigrad export ID`)",
+                   "--jobs" if jobs is not None else "--out")
+    if tuned:
+        steps_given = None if steps == repro.PAPER_STEPS else steps
+        _reproduce_tuned(models or "mlp,cnn", seed_list, steps_given, optimizer, budget,
+                         search, ensemble, store, from_)
+        return
+    if from_ is not None:
+        raise _bad("--from reads tuned comparisons: give --tuned too", "--from")
+    model_list = _model_list(models or "logistic,mlp,cnn,gru")
     if jobs is not None and jobs <= 0:
         raise _bad(f"{jobs} is not a number of processes (must be > 0)", "--jobs")
     path, format_ = _repro_out(out)
@@ -819,6 +874,55 @@ def reproduce(
         text = (repro.rows_json(rows, steps, seconds) if format_ == "json"
                 else repro.rows_csv(rows))
         _write_export(path, text)
+
+
+def _reproduce_tuned(models: str, seeds: list[int], steps: int | None, optimizers: str,
+                     budget: int, search: str, ensemble: int, location: str,
+                     from_: str | None) -> None:
+    """``reproduce --tuned``: a tuned comparison per model (each saved in ``store`` as it
+    runs; exit 2 on a bad value before any work), or ``--from`` stored ones; then the
+    verdict table."""
+    from antigrad.lab import CompareConfig, StoreError
+    from antigrad.lab.beat_paper import PROBLEM_PREFIX, beat_rows, beat_text
+
+    if from_ is not None:
+        ids = _id_list(from_)
+        store = _open_store(location)
+        try:
+            cmps = [store.load(cid) for cid in ids]
+            rows = [row for cmp in cmps for row in beat_rows(cmp)]
+        except (StoreError, ValueError) as err:
+            raise _bad(str(err), "--from") from None
+        typer.echo(beat_text(rows), nl=False)
+        return
+    configs = []
+    for model in _model_list(models):
+        config = CompareConfig(PROBLEM_PREFIX + model, _optimizer_texts([optimizers], None),
+                               seeds=seeds, steps=steps, budget=budget,
+                               search=_search_names(search), ensemble=ensemble)
+        _validate_config(config)
+        configs.append(config)
+    store = _open_store(location)
+    start, cmps = time.perf_counter(), []
+    for config in configs:
+        cmp, recording = _begin(config, store)
+        with recording:
+            typer.echo(_estimate(cmp), err=True)
+            cmps.append(_run(cmp, store))
+    seconds = time.perf_counter() - start
+    typer.echo(f"comparisons {', '.join(str(c.id) for c in cmps)} in {store.name}, "
+               f"{seconds:.1f} s wall\n")
+    typer.echo(beat_text([row for cmp in cmps for row in beat_rows(cmp)]), nl=False)
+
+
+def _id_list(text: str) -> list[int]:
+    try:
+        ids = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise _bad(f"invalid ids {text!r} (comparison ids such as 3,4)", "--from") from None
+    if not ids:
+        raise _bad("no comparison id given", "--from")
+    return ids
 
 
 def _seed_list(text: str) -> list[int]:

@@ -180,3 +180,19 @@ def test_a_sqlite_url_is_the_same_store_as_its_path(tmp_path, monkeypatch):
     cid = Store("sqlite:///runs/s.sqlite").save(run_compare(
         CompareConfig("breast-cancer", ["sgd"], grid_points=1, seeds=1, steps=3)))
     assert Store(tmp_path / "runs" / "s.sqlite").load(cid).complete
+
+
+def test_store_from_before_run_params_reads_and_gains_the_column(tmp_path):
+    path = tmp_path / "old.sqlite"
+    cmp = run_compare(CompareConfig("breast-cancer", ["sgd"], seeds=1, steps=5, budget=2,
+                                    search=["lr", "schedule"]))
+    Store(path).save(cmp)
+    with sqlite3.connect(path) as con:
+        con.execute("ALTER TABLE runs DROP COLUMN params")  # as a store written before
+    before = path.read_bytes()
+    old = Store(path).load(1)
+    assert path.read_bytes() == before and all(r.params == {} for r in old.runs)
+    Store(path).begin(header()).close()  # writing adds the column
+    Store(path).save(cmp)
+    assert [r.params for r in Store(path).load(3).runs] == [r.params for r in cmp.runs]
+    assert any(r.params for r in cmp.runs)

@@ -249,3 +249,118 @@ def test_trials_in_rounds_and_the_seeds_train_as_replicas_with_the_same_results(
     for a, b in zip(together.runs, alone.runs, strict=True):
         assert a.final_loss == pytest.approx(b.final_loss, rel=1e-4, abs=1e-6)
         assert a.diverged == b.diverged
+
+
+# -- the declared search space and ensembles ------------------------------------------------
+
+SEARCH = ["--search", "lr,weight_decay,beta1,schedule"]
+
+
+def test_search_space_is_drawn_saved_and_used_for_the_seeds(in_tmp):
+    r = run("compare", *FAST, "--budget", "4", *SEARCH)
+    assert r.exit_code == 0, r.output
+    assert "search space (lr, weight_decay, beta1, schedule)" in r.stdout
+    assert "sgd: lr log-uniform" in r.stdout and "not searched (absent or fixed): " \
+        "weight_decay, beta1" in r.stdout
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert cmp.config.search == ["lr", "weight_decay", "beta1", "schedule"]
+    adam = [x for x in cmp.runs if x.optimizer == "adam" and x.phase == "tune"]
+    assert all({"use_weight_decay", "one_minus_beta1", "schedule"} <= set(x.params)
+               for x in adam)
+    assert all(set(x.params) == {"schedule"} for x in cmp.runs
+               if x.optimizer == "sgd" and x.phase == "tune")
+    best = max(adam, key=lambda x: x.final_metric)
+    assert all(x.params == best.params and x.lr == best.lr for x in cmp.final_runs("adam"))
+    assert f"chosen: {tuning.chosen_text(cmp, 'adam')}" in r.stdout
+    assert "schedule=" in tuning.chosen_text(cmp, "adam")
+
+
+def test_drawn_hyperparameters_change_the_trial_s_optimizer(monkeypatch):
+    built = []
+    real = tuning.train_run
+
+    def spy(problem, spec, lr, seed, **kw):
+        built.append((kw.get("phase", "final"), dict(spec.kwargs), spec.schedule))
+        return real(problem, spec, lr, seed, **kw)
+
+    monkeypatch.setattr(tuning, "train_run", spy)
+    cmp = run_compare(CompareConfig("breast-cancer", ["adam"], seeds=1, steps=10, budget=3,
+                                    search=["lr", "beta1", "schedule"]))
+    trials = [r for r in cmp.runs if r.phase == "tune"]
+    for (phase, kwargs, schedule), trial in zip(built, trials, strict=False):
+        assert phase == "tune"
+        assert kwargs["beta1"] == pytest.approx(1 - trial.params["one_minus_beta1"])
+        assert schedule.text == trial.params["schedule"]
+
+
+def test_default_search_is_the_lr_alone_as_before():
+    cmp = run_compare(CompareConfig("breast-cancer", ["adam"], seeds=1, steps=10, budget=2))
+    assert cmp.config.search == ["lr"]
+    assert all(r.params == {} for r in cmp.runs)
+
+
+def test_ensemble_is_the_mean_of_the_members_outputs(in_tmp):
+    from antigrad.lab import get_optimizer
+    from antigrad.lab.runner import train_run
+    from antigrad.train import Ensemble
+
+    r = run("compare", *FAST, "--budget", "2", "--ensemble", "3")
+    assert r.exit_code == 0, r.output
+    assert "2 seed(s) x 3 models) = 16 runs" in " ".join(r.stderr.split())
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert cmp.config.ensemble == 3
+    for name in ("sgd", "adam"):
+        finals, groups = cmp.final_runs(name), cmp.ensemble_runs(name)
+        assert sorted(x.seed for x in finals) == sorted(
+            s for g in (0, 1) for s in tuning.member_seeds(g, 3))
+        assert [g.seed for g in groups] == [0, 1]
+        # the same ensemble, built by hand from the same runs
+        problem = get_training_problem("breast-cancer")
+        tasks = []
+        for seed in tuning.member_seeds(1, 3):
+            train_run(problem, get_optimizer(name), cmp.chosen_lr[name], seed, steps=10,
+                      on_done=tasks.append)
+        model = Ensemble([t.model for t in tasks]).eval()
+        assert groups[1].final_metric == pytest.approx(
+            tasks[0].metric(model, tasks[0].x_test, tasks[0].y_test))
+    assert "ensembles of 3 (the mean of the members' outputs) vs single models" in r.stdout
+    assert "single models" in r.stdout and "over 6 run(s); ensembles" in r.stdout
+
+
+@pytest.mark.parametrize("resume", ["run_compare", "run_remaining"])
+def test_an_interrupted_ensemble_retrains_its_members_without_saving_them_twice(
+        tmp_path, monkeypatch, resume):
+    from antigrad.lab.worker import run_remaining
+
+    config = CompareConfig("breast-cancer", ["sgd"], seeds=2, steps=10, budget=2, ensemble=2)
+    whole = run_compare(CompareConfig(**vars(config)))
+    store = Store(tmp_path / "s.sqlite")
+    cmp = new_comparison(config)
+    with store.begin(cmp) as recording, pytest.raises(KeyboardInterrupt):
+        run_compare(cmp, Interrupt(after=3), recording)  # 2 trials + group 0's first member
+    calls = _counting_train_run(monkeypatch)
+    again, recording = store.resume(cmp.id)
+    with recording:
+        (run_compare if resume == "run_compare" else run_remaining)(again, None, recording)
+    assert calls == [("sgd", "final", s) for s in [*tuning.member_seeds(0, 2),
+                                                   *tuning.member_seeds(1, 2)]]
+    saved = store.load(cmp.id)
+    key = [(r.phase, r.seed, r.lr, r.final_metric) for r in whole.runs]
+    assert [(r.phase, r.seed, r.lr, r.final_metric) for r in saved.runs] == key
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--budget", "3", "--search", "lr,momentum"], "--search"),
+    (["--budget", "3", "--search", "lr,lr"], "--search"),
+    (["--budget", "3", "--search", ","], "--search"),
+    (["--search", "lr,schedule"], "--search"),           # no budget
+    (["--budget", "3", "--ensemble", "0"], "--ensemble"),
+    (["--budget", "3", "--ensemble", "101"], "--ensemble"),
+    (["--ensemble", "3"], "--ensemble"),                  # no budget
+    (["--resume", "1", "--search", "lr,beta1"], "--resume"),
+    (["--resume", "1", "--ensemble", "2"], "--resume"),
+])
+def test_bad_search_or_ensemble_exits_2_before_any_work(in_tmp, args, option):
+    r = run("compare", *FAST, *args) if "--resume" not in args else run("compare", *args)
+    assert r.exit_code == 2 and option in r.output and "Traceback" not in r.output
+    assert list(in_tmp.iterdir()) == []

@@ -69,6 +69,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "batch_size": (1, 1_000_000),
     "eval_every": (1, 10_000_000),
     "budget": (1, 1000),
+    "ensemble": (1, 100),
 }
 
 
@@ -88,6 +89,12 @@ class CompareConfig:
     #: Trials per optimizer of the tuning protocol (:mod:`~antigrad.lab.tuning`): the lr
     #: is then searched and chosen on a validation split; ``None``: ``lr_method``.
     budget: int | None = None
+    #: What the tuning protocol searches (:mod:`~antigrad.lab.search_space`): the lr
+    #: always; ``weight_decay``, ``beta1`` and ``schedule`` where an optimizer has them.
+    search: list[str] = field(default_factory=lambda: ["lr"])
+    #: Models per seed group at the chosen configuration (tuning protocol only): each
+    #: seed's group of ``ensemble`` runs is also scored as one ensemble (L17).
+    ensemble: int = 1
 
     def validate(self) -> None:
         """Raise ``ValueError`` (unknown names list the valid ones; a
@@ -114,6 +121,22 @@ class CompareConfig:
                                       or not lo <= value <= hi):
                 raise ConfigError(name, f"Invalid {name}: {value!r} (must be an int from "
                                   f"{lo} to {hi:,})")
+        self._validate_tuning()
+
+    def _validate_tuning(self) -> None:
+        """The search space and the ensembles: known names, and only with a budget."""
+        from .search_space import check_search
+
+        try:
+            searched = check_search(self.search)
+        except (TypeError, ValueError) as err:
+            raise ConfigError("search", str(err)) from None
+        if self.budget is None and searched != ["lr"]:
+            raise ConfigError("search", f"Invalid search: {self.search} without a budget "
+                              "(the search space is the tuning protocol's: give a budget)")
+        if self.budget is None and self.ensemble != 1:
+            raise ConfigError("ensemble", f"Invalid ensemble: {self.ensemble} without a "
+                              "budget (ensembles are trained by the tuning protocol)")
 
     def seed_list(self) -> list[int]:
         """The seeds of the final runs: ``0..seeds-1`` for a count, else the list given."""
@@ -188,6 +211,10 @@ class Comparison:
         """The seeds run at the chosen lr for ``optimizer``."""
         return [r for r in self.runs if r.optimizer == optimizer and r.phase == "final"]
 
+    def ensemble_runs(self, optimizer: str) -> list[RunResult]:
+        """``optimizer``'s ensembles (one per seed group; ``phase == "ensemble"``)."""
+        return [r for r in self.runs if r.optimizer == optimizer and r.phase == "ensemble"]
+
     def summaries(self) -> list[Summary]:
         """One :class:`Summary` per optimizer, in the configured order."""
         out = []
@@ -259,7 +286,7 @@ def count_runs(config: CompareConfig) -> int:
     reused as seed 0's run."""
     seeds = len(config.seed_list())
     if config.budget is not None:
-        return (config.budget + seeds) * len(config.optimizers)
+        return (config.budget + seeds * config.ensemble) * len(config.optimizers)
     per_opt = (1 + seeds if config.lr_method == "range" else
                (len(config.lrs) if config.lrs else config.grid_points) + seeds - 1)
     return per_opt * len(config.optimizers)

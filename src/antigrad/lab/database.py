@@ -94,6 +94,8 @@ runs = Table(
     Column("seconds", Double, nullable=False), Column("steps_to_target", BigInteger),
     Column("seconds_to_target", Double), Column("losses", Text, nullable=False),
     Column("evals", Text, nullable=False),
+    # the hyperparameters a tuning trial drew besides the lr (JSON)
+    Column("params", Text, nullable=False, server_default="{}"),
     sqlite_autoincrement=True)
 
 range_tests = Table(
@@ -115,9 +117,10 @@ work = Table(
 
 TABLES = {t.name: t for t in (comparisons, runs, range_tests, work)}
 
-#: Columns a table must have to be antigrad's (``complete`` came later: an older store
-#: gets it on its first write).
-_REQUIRED = {name: {c.name for c in t.columns} - {"complete"} for name, t in TABLES.items()}
+#: Columns a table must have to be antigrad's (``complete`` and the runs' ``params`` came
+#: later: an older store gets them on its first write).
+_REQUIRED = {name: {c.name for c in t.columns} - {"complete", "params"}
+             for name, t in TABLES.items()}
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _POSTGRES_DRIVERS = ("psycopg", "psycopg2")
@@ -299,6 +302,10 @@ class Database:
         if "complete" not in cols:  # a store from before comparisons were saved as they ran
             con.exec_driver_sql("ALTER TABLE comparisons ADD COLUMN complete INTEGER "
                                 "NOT NULL DEFAULT 1")
+        if "params" not in {c["name"] for c in inspect(con).get_columns("runs")}:
+            # a store from before tuning searched more than the lr
+            con.exec_driver_sql("ALTER TABLE runs ADD COLUMN params TEXT NOT NULL "
+                                "DEFAULT '{}'")
         if not names and self.kind == "sqlite":
             con.exec_driver_sql(f"PRAGMA application_id = {APPLICATION_ID}")
 

@@ -6,7 +6,9 @@ Each optimizer of a comparison goes through two stages:
    range test, or its tuning trials (one at a time and in order: a trial's lr depends on
    the trials before it, :mod:`~antigrad.lab.tuning`).
 2. **The seeds** at the chosen lr. This stage starts only once the lr is chosen
-   (:func:`choose`); a grid's best run is reused as the first seed's run.
+   (:func:`choose`); a grid's best run is reused as the first seed's run. A tuned
+   comparison with ensembles has one ``group`` item per seed instead: its members and
+   their ensemble, in one process (the ensemble needs the members' trained models).
 
 :func:`pending` lists the work of an optimizer's current stage that is not yet stored, as
 :class:`Work` items. It depends only on the comparison's settings and on the runs it holds,
@@ -32,8 +34,9 @@ from .runner import RunResult
 
 __all__ = ["Work", "KINDS", "pending", "ready_to_choose", "choose", "remaining", "grid_lrs"]
 
-#: The kinds of work: a grid point, a range test, a tuning trial, a seed at the chosen lr.
-KINDS = ("grid", "range", "trial", "seed")
+#: The kinds of work: a grid point, a range test, a tuning trial, a seed at the chosen lr,
+#: a seed's ensemble group (its members and their ensemble).
+KINDS = ("grid", "range", "trial", "seed", "group")
 
 
 @dataclass(frozen=True)
@@ -53,14 +56,16 @@ class Work:
 
     @property
     def phase(self) -> str:
-        """The stored run's phase: ``tune`` while choosing the lr, ``final`` for a seed."""
-        return "final" if self.kind == "seed" else "tune"
+        """The stored run's phase: ``tune`` while choosing the lr, ``final`` for a seed
+        (and a group's members)."""
+        return "final" if self.kind in ("seed", "group") else "tune"
 
     def label(self) -> str:
         """How progress names it."""
         what = {"grid": f"lr={self.lr:g}" if self.lr is not None else "grid",
                 "range": "range test", "trial": f"trial {self.number + 1}",
-                "seed": f"seed {self.seed}"}[self.kind]
+                "seed": f"seed {self.seed}", "group": f"ensemble of seed {self.seed}"
+                }[self.kind]
         return f"{self.optimizer} {what}"
 
 
@@ -103,8 +108,13 @@ def pending(cmp: Comparison, name: str) -> list[Work]:
     see :func:`ready_to_choose`, and an optimizer whose seeds are all stored)."""
     if name not in cmp.chosen_lr:
         return _choosing(cmp, name)
-    lr, have = cmp.chosen_lr[name], {r.seed for r in cmp.final_runs(name)}
-    return [Work(name, "seed", i, lr, seed) for i, seed in enumerate(cmp.config.seed_list())
+    lr, seeds = cmp.chosen_lr[name], cmp.config.seed_list()
+    if cmp.config.budget is not None and cmp.config.ensemble > 1:
+        scored = {r.seed for r in cmp.ensemble_runs(name)}
+        return [Work(name, "group", i, lr, seed) for i, seed in enumerate(seeds)
+                if seed not in scored]
+    have = {r.seed for r in cmp.final_runs(name)}
+    return [Work(name, "seed", i, lr, seed) for i, seed in enumerate(seeds)
             if seed not in have]
 
 
@@ -136,7 +146,9 @@ def choose(cmp: Comparison, name: str) -> RunResult | None:
 
 
 def remaining(cmp: Comparison) -> int:
-    """Runs (and range tests) still to do: the comparison's total less what is stored."""
+    """Runs (and range tests) still to do: the comparison's total less what is stored
+    (an ensemble's score is no training run)."""
     from .compare import count_runs
 
-    return count_runs(cmp.config) - len(cmp.runs) - len(cmp.range_tests)
+    trained = [r for r in cmp.runs if r.phase != "ensemble"]
+    return count_runs(cmp.config) - len(trained) - len(cmp.range_tests)

@@ -69,6 +69,15 @@ def _gone(worker: str) -> bool:
     return False
 
 
+def _stored(con: Connection, cid: int) -> int:
+    """Training runs and range tests stored for comparison ``cid`` (an ensemble's score
+    is no training run)."""
+    trained = con.execute(select(func.count()).where(
+        runs.c.comparison_id == cid, runs.c.phase != "ensemble")).scalar()
+    return trained + con.execute(select(func.count()).where(
+        range_tests.c.comparison_id == cid)).scalar()
+
+
 def _now(con: Connection) -> float:
     """The database's clock, in seconds since the epoch."""
     if con.dialect.name == "sqlite":
@@ -143,9 +152,7 @@ class WorkQueue(HeldConnection):
     def _finish_if_done(self, con: Connection, cmp: Comparison) -> bool:
         if cmp.complete:
             return True
-        stored = sum(con.execute(select(func.count()).where(
-            t.c.comparison_id == self.cid)).scalar() for t in (runs, range_tests))
-        done = (stored == count_runs(cmp.config)
+        done = (_stored(con, self.cid) == count_runs(cmp.config)
                 and set(cmp.config.optimizers) <= set(cmp.chosen_lr))
         if done:
             con.execute(update(comparisons).where(comparisons.c.id == self.cid).values(
@@ -184,11 +191,12 @@ class WorkQueue(HeldConnection):
         return (row.worker == self.worker or row.claimed_at is None
                 or row.claimed_at < now - self.lease or _gone(row.worker or ""))
 
-    def complete(self, claim: Claim, result: RunResult | LRRangeResult,
+    def complete(self, claim: Claim, result: RunResult | LRRangeResult | list[RunResult],
                  seconds: float) -> int | None:
-        """Save ``result`` of ``claim`` (``seconds`` of work added to the comparison's),
-        mark it done and plan on; the number of results stored, or ``None`` if the claim
-        was taken over meanwhile (the result is then not saved)."""
+        """Save ``result`` of ``claim`` (``seconds`` of work added to the comparison's; an
+        ensemble group's result is its runs), mark it done and plan on; the number of
+        results stored, or ``None`` if the claim was taken over meanwhile (the result is
+        then not saved)."""
         with self._transaction("save a result") as con:
             cmp = self._lock(con, claim.work.optimizer)
             w = work.c
@@ -196,9 +204,10 @@ class WorkQueue(HeldConnection):
                 w.id == claim.row, w.state == "claimed", w.worker == self.worker)).first()
             if mine is None:
                 return None
-            if isinstance(result, RunResult):
-                insert_run(con, self.cid, result)
-                cmp.runs.append(result)
+            if isinstance(result, list | RunResult):
+                for run in result if isinstance(result, list) else [result]:
+                    insert_run(con, self.cid, run)
+                    cmp.runs.append(run)
             else:
                 insert_range_test(con, self.cid, result)
                 cmp.range_tests.append(result)
@@ -207,8 +216,7 @@ class WorkQueue(HeldConnection):
                 seconds=comparisons.c.seconds + seconds))
             self._advance(con, cmp, claim.work.optimizer)
             self._finish_if_done(con, cmp)
-            return sum(con.execute(select(func.count()).where(
-                t.c.comparison_id == self.cid)).scalar() for t in (runs, range_tests))
+            return _stored(con, self.cid)
 
     def release(self, claims: list[Claim]) -> None:
         """Give ``claims`` back (pending again), e.g. when this worker is interrupted."""

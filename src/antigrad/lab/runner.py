@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ..problems.base import TrainingProblem
+from ..problems.base import Task, TrainingProblem
 from ..train.loop import (
     ClosureStep,
     Every,
@@ -92,6 +92,10 @@ class RunResult:
     metric)``, starting with step 0 (at most about :data:`MAX_EVALS` of them).
     ``final_loss`` is the last step's minibatch loss.
     ``steps_to_target``/``seconds_to_target`` are ``None`` when the target was not met.
+    ``phase`` is ``tune`` (a search run), ``final`` (a seed at the chosen configuration)
+    or ``ensemble`` (the averaged predictions of a group of final runs: its metric, no
+    loss curve). ``params``: the hyperparameters a tuning trial drew besides the lr
+    (:mod:`~antigrad.lab.search_space`), the chosen ones for a final run.
     """
 
     optimizer: str
@@ -107,6 +111,7 @@ class RunResult:
     losses: list[tuple[int, float]] = field(default_factory=list)
     evals: list[tuple[int, float, float]] = field(default_factory=list)
     phase: str = "final"
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready)."""
@@ -139,12 +144,15 @@ def train_run(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: in
               eval_every: int | None = None, phase: str = "final",
               divergence_factor: float = DIVERGENCE_FACTOR,
               on_step: Callable[[int], None] | None = None,
-              overrides: Mapping[str, Any] | None = None) -> RunResult:
+              overrides: Mapping[str, Any] | None = None,
+              on_done: Callable[[Task], None] | None = None) -> RunResult:
     """Train ``problem``'s model from ``seed`` with ``spec`` at ``lr``; see the module doc.
-    ``overrides`` go to the optimizer's constructor beside ``spec.kwargs``."""
+    ``overrides`` go to the optimizer's constructor beside ``spec.kwargs``;
+    ``on_done(task)`` receives the trained task (its model holds the final weights), e.g.
+    to make an ensemble of runs."""
     with flush_denormals():
         return _train(problem, spec, lr, seed, steps, batch_size, eval_every, phase,
-                      divergence_factor, on_step, dict(overrides or {}))
+                      divergence_factor, on_step, dict(overrides or {}), on_done)
 
 
 def _settings(problem: TrainingProblem, steps: int | None, batch_size: int | None,
@@ -253,7 +261,8 @@ class _Evaluate:
 def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
            steps: int | None, batch_size: int | None, eval_every: int | None, phase: str,
            divergence_factor: float, on_step: Callable[[int], None] | None,
-           overrides: dict[str, Any]) -> RunResult:
+           overrides: dict[str, Any],
+           on_done: Callable[[Task], None] | None = None) -> RunResult:
     steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
     task = problem.make(seed)
     model, x, y = task.model, task.x_train, task.y_train
@@ -278,4 +287,6 @@ def _train(problem: TrainingProblem, spec: OptimizerSpec, lr: float, seed: int,
     curve.flush(result.steps)
     result.losses, result.seconds = curve.points, clock.seconds
     result.final_metric = math.nan if result.diverged else result.evals[-1][2]
+    if on_done is not None:
+        on_done(task)
     return result

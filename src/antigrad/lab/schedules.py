@@ -2,7 +2,8 @@
 
 ``--schedule "cosine"`` or ``-o "adam@Cosine(min_factor=0.1)"`` names either one of
 :mod:`antigrad.schedules`' closed-form schedules (``constant``, ``step``, ``exponential``,
-``inverse-time``, ``cosine``, ``linear-warmup``; class names such as ``Cosine`` work too)
+``inverse-time``, ``cosine``, ``linear-warmup``, ``warmup-cosine``; class names such as
+``Cosine`` work too)
 or one of torch's ``torch.optim.lr_scheduler`` classes (``CosineAnnealingLR``, ``StepLR``,
 ``OneCycleLR``, ...; ``torch:`` in front is allowed). The scheduler steps once after every
 optimizer step. Arguments that fix the horizon are filled from the run when not given:
@@ -37,7 +38,7 @@ __all__ = ["ScheduleSpec", "parse_schedule", "schedule_names"]
 #: antigrad's closed-form schedules by their short names.
 CLOSED_FORM = {"constant": "Constant", "step": "Step", "exponential": "Exponential",
                "inverse-time": "InverseTime", "cosine": "Cosine",
-               "linear-warmup": "LinearWarmup"}
+               "linear-warmup": "LinearWarmup", "warmup-cosine": "WarmupCosine"}
 
 #: torch schedulers that need what a name and literals cannot give.
 _UNSUPPORTED = {"LambdaLR": "a function", "MultiplicativeLR": "a function",

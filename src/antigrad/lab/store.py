@@ -174,7 +174,7 @@ class Store:
         rows = con.execute(select(
             r.optimizer, r.lr, r.seed, r.phase, r.steps, r.diverged, r.final_loss,
             r.final_metric, r.seconds, r.steps_to_target, r.seconds_to_target, r.losses,
-            r.evals).where(r.comparison_id == cid, *(
+            r.evals, _params_column(con)).where(r.comparison_id == cid, *(
                 [] if optimizer is None else [r.optimizer == optimizer])).order_by(r.id)).all()
         cmp.runs = [stored.run(tuple(x), where) for x in rows]
         t = range_tests.c
@@ -188,6 +188,12 @@ def _complete_column(con: Connection):
     """``comparisons.complete``, or 1 for a store from before it existed (read-only)."""
     cols = {col["name"] for col in inspect(con).get_columns("comparisons")}
     return comparisons.c.complete if "complete" in cols else literal(1)
+
+
+def _params_column(con: Connection):
+    """``runs.params``, or ``'{}'`` for a store from before it existed (read-only)."""
+    cols = {col["name"] for col in inspect(con).get_columns("runs")}
+    return runs.c.params if "params" in cols else literal("{}")
 
 
 def _set_id(cmp: Comparison, con: Connection) -> None:
@@ -210,7 +216,7 @@ def run_row(cid: int, r: RunResult) -> dict[str, object]:
                 final_loss=_num(r.final_loss), final_metric=_num(r.final_metric),
                 seconds=r.seconds, steps_to_target=r.steps_to_target,
                 seconds_to_target=r.seconds_to_target, losses=json.dumps(r.losses),
-                evals=json.dumps(r.evals))
+                evals=json.dumps(r.evals), params=json.dumps(r.params))
 
 
 def insert_run(con: Connection, cid: int, r: RunResult) -> int:

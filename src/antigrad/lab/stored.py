@@ -148,7 +148,19 @@ def _config(d: Any, where: str) -> CompareConfig:
         c["seeds"] = _seeds(c["seeds"], w)
     for key in ("steps", "batch_size", "eval_every", "budget"):
         c[key] = _int(c.get(key), w, f"config.{key}", lo=1, none=True)
+    _tuning_config(c, w)
     return CompareConfig(**c)
+
+
+def _tuning_config(c: dict[str, Any], where: str) -> None:
+    """The tuning protocol's search names and ensemble size, checked in place (absent in
+    stores from before them: the defaults)."""
+    if "search" in c:
+        if not isinstance(c["search"], list) or not 1 <= len(c["search"]) <= 10:
+            raise _bad(where, "config.search", c["search"])
+        c["search"] = [_name(n, where, "config.search") for n in c["search"]]
+    if "ensemble" in c:
+        c["ensemble"] = _int(c["ensemble"], where, "config.ensemble", lo=1)
 
 
 def comparison(row: tuple, cid: int, where: str) -> Comparison:
@@ -171,8 +183,8 @@ def comparison(row: tuple, cid: int, where: str) -> Comparison:
 
 def run(row: tuple, where: str) -> RunResult:
     """A :class:`RunResult` from a ``runs`` row."""
-    (opt, lr, seed, phase, steps, div, fl, fm, sec, stt, sect, losses, evals) = row
-    if phase not in ("tune", "final"):
+    (opt, lr, seed, phase, steps, div, fl, fm, sec, stt, sect, losses, evals, params) = row
+    if phase not in ("tune", "final", "ensemble"):
         raise _bad(where, "run phase", phase)
     return RunResult(
         _label(opt, where, "run optimizer"), _real(lr, where, "run lr"),
@@ -182,7 +194,23 @@ def run(row: tuple, where: str) -> RunResult:
         _int(stt, where, "steps_to_target", none=True),
         _real(sect, where, "seconds_to_target", none=True),
         _tuples(_json(losses, where, "run losses"), where, "run losses", 2),
-        _tuples(_json(evals, where, "run evals"), where, "run evals", 3), phase)
+        _tuples(_json(evals, where, "run evals"), where, "run evals", 3), phase,
+        _params(_json(params, where, "run params"), where))
+
+
+def _params(d: Any, where: str) -> dict[str, Any]:
+    """A run's drawn hyperparameters: plain names to finite numbers, booleans or names."""
+    if not isinstance(d, dict):
+        raise _bad(where, "run params", d)
+    for key, value in d.items():
+        _name(key, where, "run params")
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            _name(value, where, "run params")
+        else:
+            _real(value, where, "run params", finite=True)
+    return d
 
 
 def _or_nan(x: float | None) -> float:

@@ -65,17 +65,45 @@ def execute(cmp: Comparison, items: list[Work], replicas: bool = True
         return
     common: dict[str, Any] = dict(steps=config.steps, batch_size=config.batch_size,
                                   eval_every=config.eval_every)
+    if kind == "group":  # one result per group: its new member runs and its ensemble
+        from .tuning import run_group
+
+        for w in items:
+            yield list(run_group(cmp, w.optimizer, w.seed, problem))
+        return
     if kind == "trial":
         from . import tuning
 
-        requests = [tuning.trial_request(cmp, w.optimizer, w.number) for w in items]
-        yield from run_many(tuning.validation_problem(problem), requests, replicas=replicas,
-                            train_alone=tuning.train_run, **common)
+        drawn = [tuning.draw_trial(cmp, w.optimizer, w.number) for w in items]
+        runs = run_many(tuning.validation_problem(problem), [q for q, _ in drawn],
+                        replicas=replicas, train_alone=tuning.train_run, **common)
+        yield from _with_params(runs, [params for _, params in drawn])
         return
+    requests, params = [], []
+    for w in items:
+        spec, drawn = _configured(cmp, w)
+        requests.append(RunRequest(spec, w.lr, w.seed, w.phase))
+        params.append(drawn)
     # runs alone train as compare's do (its train_run, looked up when they run)
-    requests = [RunRequest(get_optimizer(w.optimizer), w.lr, w.seed, w.phase) for w in items]
-    yield from run_many(problem, requests, replicas=replicas, train_alone=compare.train_run,
-                        **common)
+    yield from _with_params(run_many(problem, requests, replicas=replicas,
+                                     train_alone=compare.train_run, **common), params)
+
+
+def _configured(cmp: Comparison, w: Work) -> tuple[Any, dict[str, Any]]:
+    """The optimizer ``w`` trains with, and the drawn hyperparameters it has: a tuned
+    optimizer's seeds use its chosen configuration."""
+    if cmp.config.budget is None or w.kind != "seed":
+        return get_optimizer(w.optimizer), {}
+    from .tuning import chosen, final_spec
+
+    return final_spec(cmp, w.optimizer), chosen(cmp, w.optimizer)[1]
+
+
+def _with_params(runs: list[RunResult], params: list[dict[str, Any]]) -> Iterator[RunResult]:
+    """``runs``, each given its drawn hyperparameters (saved with it)."""
+    for run, drawn in zip(runs, params, strict=True):
+        run.params = dict(drawn)
+        yield run
 
 
 def run_remaining(cmp: Comparison, progress: Progress | None = None,
@@ -109,9 +137,12 @@ def run_remaining(cmp: Comparison, progress: Progress | None = None,
     return cmp
 
 
-def _keep(cmp: Comparison, result: RunResult | LRRangeResult,
+def _keep(cmp: Comparison, result: RunResult | LRRangeResult | list[RunResult],
           recorder: Recorder | None) -> None:
-    if isinstance(result, RunResult):
+    if isinstance(result, list):  # an ensemble group's runs
+        for run in result:
+            _keep(cmp, run, recorder)
+    elif isinstance(result, RunResult):
         cmp.runs.append(result)
         if recorder is not None:
             recorder.add_run(result)
@@ -121,10 +152,13 @@ def _keep(cmp: Comparison, result: RunResult | LRRangeResult,
             recorder.add_range_test(result)
 
 
-def _label(result: RunResult | LRRangeResult) -> str:
+def _label(result: RunResult | LRRangeResult | list[RunResult]) -> str:
+    if isinstance(result, list):
+        result = result[-1]  # the group's ensemble
     if isinstance(result, LRRangeResult):
         return f"{result.optimizer}: range test"
-    what = f"lr={result.lr:g}" if result.phase == "tune" else f"seed {result.seed}"
+    what = {"tune": f"lr={result.lr:g}", "ensemble": f"ensemble of seed {result.seed}"
+            }.get(result.phase, f"seed {result.seed}")
     return f"{result.optimizer} {what}"
 
 
@@ -181,7 +215,9 @@ def _run_claims(store: Store, queue: WorkQueue, cmp: Comparison, claims: list[Cl
                 replicas: bool, report: WorkerReport,
                 progress: Callable[[Work, int | None], None]) -> None:
     """Train ``claims`` and save each result; give back what is left on an interruption."""
-    if claims[0].work.kind == "trial":  # a trial's lr is drawn from the trials before it
+    if claims[0].work.kind in ("trial", "seed", "group"):
+        # a trial is drawn from the trials before it; a tuned seed or group trains at the
+        # configuration chosen from them
         cmp = store.load(queue.cid)
     left, start = list(claims), time.perf_counter()
     try:

@@ -30,7 +30,7 @@ Example::
 
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from antigrad.schedules.chaining import Product, Sequential
+from antigrad.schedules.chaining import Product, Sequential, WarmupCosine
 from antigrad.schedules.closed_form import (
     Constant,
     Cosine,
@@ -44,5 +44,5 @@ from antigrad.schedules.verdict import Tail, Verdict, robbins_monro
 
 __all__ = [
     "Verdict", "Tail", "Schedule", "Constant", "Step", "Exponential", "InverseTime", "Cosine",
-    "LinearWarmup", "Sequential", "Product", "ReduceLROnPlateau", "robbins_monro",
+    "LinearWarmup", "Sequential", "Product", "WarmupCosine", "ReduceLROnPlateau", "robbins_monro",
 ]

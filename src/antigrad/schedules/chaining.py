@@ -1,5 +1,6 @@
 """Schedules built from schedules: :class:`Sequential` switches at milestones,
-:class:`Product` multiplies factors. Both keep a closed form and an analytic verdict."""
+:class:`Product` multiplies factors (:class:`WarmupCosine`: a warmup times a cosine). All
+keep a closed form and an analytic verdict."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 import torch
 
 from antigrad import validation
-from antigrad.schedules.closed_form import Schedule
+from antigrad.schedules.closed_form import Cosine, LinearWarmup, Schedule
 from antigrad.schedules.verdict import Tail
 
-__all__ = ["Sequential", "Product"]
+__all__ = ["Sequential", "Product", "WarmupCosine"]
 
 
 class _Chain(Schedule):
@@ -105,3 +106,32 @@ class Product(_Chain):
         for s in self.schedules:
             tail = tail * s.tail()
         return tail
+
+
+class WarmupCosine(Product):
+    """A linear warmup over the first ``warmup_fraction`` of ``total_steps`` (from
+    ``start_factor`` of the lr) times cosine annealing over all ``total_steps``: the
+    :class:`Product` of :class:`LinearWarmup` and :class:`Cosine`, by name (so a command
+    line can choose it: ``adam@warmup-cosine``).
+
+    Example::
+
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> s = WarmupCosine(opt, total_steps=100, warmup_fraction=0.1)
+        >>> [round(s.lr_at(t)[0], 3) for t in (0, 10, 50, 100)]
+        [0.01, 0.976, 0.5, 0.0]
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, total_steps: int,
+                 warmup_fraction: float = 0.05, start_factor: float = 0.01,
+                 min_factor: float = 0.0, last_epoch: int = -1) -> None:
+        total = validation.count("total_steps", total_steps)
+        fraction = validation.in_unit_interval("warmup_fraction", warmup_fraction)
+        self.total_steps, self.warmup_fraction = total, fraction
+        warmup = max(1, round(fraction * total))
+        super().__init__(optimizer, [LinearWarmup(optimizer, warmup, start_factor),
+                                     Cosine(optimizer, total, min_factor)], last_epoch)
+
+    def _extra(self) -> str:
+        return f", total_steps={self.total_steps}, warmup_fraction={self.warmup_fraction}"

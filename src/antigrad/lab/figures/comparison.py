@@ -90,7 +90,8 @@ def plot_lr_sensitivity(cmp: Comparison) -> Figure:
         ax.set_ylabel("smoothed training loss (range test)")
         ax.set_title("learning-rate range tests; dotted: suggestions")
     else:
-        finite = [r.tail_loss() for r in cmp.runs if r.seed == 0 and not r.diverged]
+        finite = [r.tail_loss() for r in cmp.runs
+                  if r.seed == 0 and not r.diverged and r.phase != "ensemble"]
         top = max(finite) * 1.5 if finite else 1.0
         for i, name in enumerate(cmp.config.optimizers):
             runs = sorted((r for r in cmp.runs if r.optimizer == name and r.seed == 0
