@@ -233,22 +233,22 @@ class Database:
 
     # -- engines ------------------------------------------------------------------------------
 
-    def _engine(self, write: bool) -> Engine:
+    def _engine(self, write: bool, wait: float) -> Engine:
         if self.kind == "sqlite":
-            return self._sqlite_engine(write)
+            return self._sqlite_engine(write, wait)
         options = [self.url.query.get("options", ""),  # the URL's own, e.g. a search_path
-                   f"-c lock_timeout={int(self.timeout * 1000)}",
+                   f"-c lock_timeout={int(wait * 1000)}",
                    "" if write else "-c default_transaction_read_only=on"]
         return create_engine(self.url, poolclass=NullPool, connect_args={
             "connect_timeout": max(1, int(self.timeout)),
             "options": " ".join(o for o in options if o)})
 
-    def _sqlite_engine(self, write: bool) -> Engine:
+    def _sqlite_engine(self, write: bool, wait: float) -> Engine:
         mode = "rwc" if write else "ro"
         uri = f"file:{quote(str(self.path.absolute()))}?mode={mode}"
 
         def connect() -> sqlite3.Connection:
-            con = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None,
+            con = sqlite3.connect(uri, uri=True, timeout=wait, isolation_level=None,
                                   check_same_thread=False)
             con.execute("PRAGMA foreign_keys = ON")
             return con
@@ -263,16 +263,17 @@ class Database:
         return engine
 
     @contextmanager
-    def connect(self, write: bool) -> Iterator[Connection]:
+    def connect(self, write: bool, wait: float | None = None) -> Iterator[Connection]:
         """A checked connection: read-only, or with antigrad's tables ensured. Errors of
-        the database (inside the block too) become :class:`StoreError`."""
+        the database (inside the block too) become :class:`StoreError`. Each statement
+        waits up to ``wait`` seconds (default: ``timeout``) for another process's lock."""
         if self.path is not None:
             self._check_file(write)
             if write:
                 self._mkdir()
         verb = "write" if write else "read"
         try:
-            engine = self._engine(write)
+            engine = self._engine(write, self.timeout if wait is None else wait)
             with engine.connect() as con:
                 with con.begin():
                     self._prepare(con, write)
@@ -315,9 +316,9 @@ class HeldConnection:
     ``with`` block), for work done as many short transactions (a comparison saved as it
     runs, a worker's claims)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, wait: float | None = None) -> None:
         self._stack = ExitStack()
-        self.con = self._stack.enter_context(db.connect(write=True))
+        self.con = self._stack.enter_context(db.connect(write=True, wait=wait))
 
     def close(self) -> None:
         """Close the connection (what was written stays written)."""

@@ -49,6 +49,10 @@ __all__ = ["WorkQueue", "Claim", "LEASE", "default_worker"]
 #: Seconds without a heartbeat after which a claim is taken again.
 LEASE = 60.0
 
+#: Seconds a worker waits for another worker's transaction (planning a big comparison
+#: holds the comparison's lock while it reads its runs) before it gives up with an error.
+WAIT = 120.0
+
 
 def default_worker() -> str:
     """This process's worker name: ``host:pid``."""
@@ -102,7 +106,7 @@ class WorkQueue(HeldConnection):
                  lease: float = LEASE) -> None:
         self.store, self.cid, self.lease = store, cid, float(lease)
         self.worker = worker or default_worker()
-        super().__init__(store.db)
+        super().__init__(store.db, wait=WAIT)
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[Connection]:
@@ -158,6 +162,23 @@ class WorkQueue(HeldConnection):
             con.execute(update(comparisons).where(comparisons.c.id == self.cid).values(
                 complete=1))
         return done
+
+    def load(self, optimizer: str | None = None) -> Comparison:
+        """The comparison as stored now (only ``optimizer``'s runs, if named), read on this
+        worker's connection (which waits :data:`WAIT` seconds for others' locks)."""
+        with self._transaction("read") as con:
+            return self.store.load_in(con, self.cid, optimizer)
+
+    def status(self) -> tuple[bool, int]:
+        """Whether the comparison is complete, and how many work rows are open (pending or
+        claimed): a cheap look while waiting, without the comparison's lock."""
+        with self._transaction("read the work list") as con:
+            complete = con.execute(select(comparisons.c.complete).where(
+                comparisons.c.id == self.cid)).scalar()
+            open_rows = con.execute(select(func.count()).where(
+                work.c.comparison_id == self.cid,
+                work.c.state.in_(("pending", "claimed")))).scalar()
+        return bool(complete), int(open_rows)
 
     # -- claiming and completing ----------------------------------------------------------
 

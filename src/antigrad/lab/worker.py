@@ -186,21 +186,23 @@ def work_on(store: Store, cid: int, *, worker: str | None = None, lease: float =
     ``progress(work, stored, total)`` is called for each result (``stored`` is ``None``
     when it was not saved). On an interruption the claims in hand are given back.
     """
-    cmp = store.load(cid)
-    total = count_runs(cmp.config)
-    together = _batchable(cmp) if replicas else set()
     with WorkQueue(store, cid, worker, lease) as queue, queue.heartbeats():
+        cmp = queue.load()
+        total = count_runs(cmp.config)
+        together = _batchable(cmp) if replicas else set()
         report = WorkerReport(queue.worker)
         complete = queue.plan()
         while not complete:
             claims = queue.claim(together, most=MAX_REPLICAS)
             if claims:
-                _run_claims(store, queue, cmp, claims, replicas, report,
+                _run_claims(queue, cmp, claims, replicas, report,
                             lambda w, n: progress and progress(w, n, total))
-            else:
+                continue
+            complete, open_rows = queue.status()
+            if not complete and not open_rows:  # nothing listed: plan (or finish) it
                 complete = queue.plan()
-                if not complete:
-                    time.sleep(poll)
+            if not complete:
+                time.sleep(poll)
         return report
 
 
@@ -211,14 +213,14 @@ def _batchable(cmp: Comparison) -> set[str]:
             if batchable(problem, get_optimizer(name))}
 
 
-def _run_claims(store: Store, queue: WorkQueue, cmp: Comparison, claims: list[Claim],
+def _run_claims(queue: WorkQueue, cmp: Comparison, claims: list[Claim],
                 replicas: bool, report: WorkerReport,
                 progress: Callable[[Work, int | None], None]) -> None:
     """Train ``claims`` and save each result; give back what is left on an interruption."""
     if claims[0].work.kind in ("trial", "seed", "group"):
         # a trial is drawn from the trials before it; a tuned seed or group trains at the
         # configuration chosen from them
-        cmp = store.load(queue.cid)
+        cmp = queue.load()
     left, start = list(claims), time.perf_counter()
     try:
         results = execute(cmp, [c.work for c in claims], replicas)
