@@ -173,7 +173,7 @@ def list_cmd() -> None:
 
 _STORE_HELP = ("result store: an SQLite file, sqlite:///PATH, or a PostgreSQL database "
                "postgresql://USER:PASSWORD@HOST:PORT/DATABASE (pip install "
-               "'antigrad[postgres]')")
+               "'antigrad\\[postgres]')")
 
 
 def _open_store(location: str):
@@ -569,9 +569,9 @@ def work(
         help="this worker's name; restarted under the same name it retakes its claims at "
         "once  \\[default: HOST:PID]", show_default=False)] = None,
     replicas: Annotated[bool, typer.Option(
-        help="claim 8 or more grid points or seeds at once and train them as one batched "
-        "model; --no-replicas: one run per claim (work spreads more evenly over many "
-        "workers)")] = True,
+        help="claim 8 or more grid points, trials or seeds at once and train them as one "
+        "batched model; --no-replicas: one run per claim (work spreads more evenly over "
+        "many workers)")] = True,
 ) -> None:
     """Work on a comparison in a shared store until it is complete: claim the runs not yet
     done, train them, save each at once. Start it as often as you like, on this machine
