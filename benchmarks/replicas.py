@@ -5,7 +5,9 @@ Trains R runs of one optimizer on a problem (lrs spread over a half-decade grid,
 few of the same runs one after another (:func:`antigrad.lab.train_run`). Both are timed
 end to end (evaluations included: what a comparison waits for). Throughput is runs per
 second of wall time; the sequential rate comes from ``--sequential`` runs (all runs are
-alike in cost: fewer runs than replicas give the same rate, extrapolated). Each
+alike in cost: fewer runs than replicas give the same rate, extrapolated), timed before
+and after each batch of replicas; a batch's ``x seq`` is its rate over the mean rate of
+the sequential runs around it (the load of a shared machine drifts). Each
 measurement runs in a fresh process, so its peak resident memory (``ru_maxrss``) above the
 same process's memory just before training is that configuration's own (the warm-up that
 compiles the kernels trains on 8 examples, so the baseline holds none of the measured
@@ -86,18 +88,22 @@ def main() -> None:
                                  int(args.child[1]), args.steps)))
         return
     print(f"{args.problem}, {args.optimizer}, {args.steps} steps, threads 1")
-    seq = _child(args, "sequential", args.sequential)
-    rows = [seq] + [_child(args, "replicas", int(r)) for r in args.replicas.split(",")]
+    # sequential runs timed before and after every replica batch: on a shared machine the
+    # load drifts, and each batch is compared with the mean rate of the runs around it
+    rows = [_child(args, "sequential", args.sequential)]
+    for r in args.replicas.split(","):
+        rows += [_child(args, "replicas", int(r)), _child(args, "sequential", args.sequential)]
     print(f"{'mode':>10} {'runs':>5} {'seconds':>9} {'runs/s':>8} {'x seq':>6} "
           f"{'peak MiB':>8} {'MiB/run':>8} {'diverged':>8}")
-    for row in rows:
+    for k, row in enumerate(rows):
         peak = row["extra_kib"] / 1024
         # sequential runs live one at a time: each one's memory is the peak
         per_run = peak / row["runs"] if row["mode"] == "replicas" else peak
+        around = [rows[k]] if row["mode"] == "sequential" else [rows[k - 1], rows[k + 1]]
+        seq_rate = sum(s["runs_per_s"] for s in around) / len(around)
         print(f"{row['mode']:>10} {row['runs']:>5} {row['seconds']:>9.2f} "
-              f"{row['runs_per_s']:>8.3f} {row['runs_per_s'] / seq['runs_per_s']:>6.2f} "
+              f"{row['runs_per_s']:>8.3f} {row['runs_per_s'] / seq_rate:>6.2f} "
               f"{peak:>8.1f} {per_run:>8.2f} {row['diverged']:>8}")
-
 
 if __name__ == "__main__":
     main()

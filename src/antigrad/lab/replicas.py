@@ -16,11 +16,17 @@ cannot train as replicas: :func:`train_replicas` refuses them; the lab runs them
 sequentially.
 
 The R models are stacked (``torch.func.stack_module_state``) into one tensor per weight
-with a leading replica axis; one forward and backward pass (``vmap`` of
-``functional_call``) computes every replica's mean minibatch loss and gradient. Replica
-``r``'s param group holds the views ``stacked[r]`` of those tensors, and its gradients
-are the matching slices of the stacked gradient: the optimizer writes straight into the
-batched model, nothing is copied.
+with a leading replica axis; one forward and backward pass computes every replica's mean
+minibatch loss and gradient: the batched module of :mod:`~antigrad.lab.batched_model`
+(one operation per layer for all replicas) when the model is made of the layers it knows
+and it agrees with ``vmap`` on a probe batch, else ``vmap`` of ``functional_call``.
+Replica ``r``'s param group holds the views ``stacked[r]`` of those tensors, and its
+gradients are the matching rows of the stacked gradients (fresh tensors from autograd
+every step): the optimizer writes straight into the batched model, nothing is copied.
+The step's bookkeeping is done for all replicas at once: their minibatch indices are one
+``(R, batch)`` slice, one sum over all gradients checks that every replica's is finite
+(rows are told apart only when it is not), and an evaluation computes every replica's
+test outputs in one batched forward.
 
 Divergence is per replica, by the runner's own rules (the same hooks run on each
 replica's step): a replica whose loss is NaN/inf or whose gradient is not finite is not
