@@ -96,6 +96,30 @@ def test_three_workers_share_a_postgresql_store(pg_schema, tmp_path, monkeypatch
     three_workers(pg_schema.url, tmp_path)
 
 
+def test_two_workers_on_a_tuned_comparison_draw_the_single_process_trials(
+        tmp_path, monkeypatch):
+    pytest.importorskip("optuna")
+    monkeypatch.chdir(tmp_path)
+    location = str(tmp_path / "runs" / "shared.sqlite")
+    cid = create(location, "-p", "breast-cancer", "-o", "sgd,adam", "--budget", "3",
+                 "--seeds", "2", "--steps", "10")
+    workers = [spawn(tmp_path, "work", str(cid), "--store", location, "--no-replicas")
+               for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=TIMEOUT)
+        assert w.returncode == 0, err[-3000:]
+    cmp = Store(location).load(cid)
+    alone = run_compare(CompareConfig("breast-cancer", ["sgd", "adam"], budget=3, seeds=2,
+                                      steps=10), replicas=False)
+    assert cmp.complete and cmp.chosen_lr == alone.chosen_lr
+    for name in ("sgd", "adam"):  # each optimizer's trials in order, as one process drew them
+        assert [(r.lr, r.final_metric) for r in cmp.runs
+                if r.optimizer == name and r.phase == "tune"] == [
+            (r.lr, r.final_metric) for r in alone.runs
+            if r.optimizer == name and r.phase == "tune"]
+    assert measured(cmp) == measured(alone)
+
+
 SLOW_TASKS = """
 import time
 import torch
