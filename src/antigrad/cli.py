@@ -239,6 +239,10 @@ def compare(
         help="with --budget: K models per seed at the chosen configuration, also scored "
         "as one ensemble (averaged outputs), 1 to 100  \\[default: 1]",
         show_default=False)] = None,
+    restarts: Annotated[int | None, typer.Option(
+        help="with --budget: K models per seed at the chosen configuration, also scored "
+        "by the one with the lowest final training loss (restarts that keep the best), 1 "
+        "to 100; with --ensemble, the same K  \\[default: 1]", show_default=False)] = None,
     resume: Annotated[int | None, typer.Option(
         help="go on with the interrupted comparison ID in --store: only its runs not yet "
         "stored are run", show_default=False)] = None,
@@ -252,13 +256,15 @@ def compare(
     store = _open_store(store)
     if resume is not None:
         _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
-                                  eval_every, budget, create_only, search, ensemble)
+                                  eval_every, budget, create_only, search, ensemble,
+                                  restarts)
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _resume(resume, store)
     else:
         config = _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr,
                                  seeds, steps, batch_size, eval_every, budget,
-                                 _search_names(search), 1 if ensemble is None else ensemble)
+                                 _search_names(search), 1 if ensemble is None else ensemble,
+                                 1 if restarts is None else restarts)
         out_dir = None if out is None else _report_dir(out, store)
         cmp, recording = _begin(config, store)
     with recording:
@@ -274,13 +280,14 @@ def compare(
 
 def _resume_options_unchanged(problem, optimizer, schedule, lr, steps, batch_size,
                               eval_every, budget, create_only, search=None,
-                              ensemble=None) -> None:
+                              ensemble=None, restarts=None) -> None:
     """Exit 2 if options that describe a new comparison come with ``--resume``."""
     given = [name for name, value in (
         ("--problem", problem), ("--optimizer", optimizer), ("--schedule", schedule),
         ("--lr", lr), ("--steps", steps), ("--batch-size", batch_size),
         ("--eval-every", eval_every), ("--budget", budget), ("--search", search),
-        ("--ensemble", ensemble), ("--create-only", create_only or None))
+        ("--ensemble", ensemble), ("--restarts", restarts),
+        ("--create-only", create_only or None))
         if value is not None]
     if given:
         raise _bad(f"{', '.join(given)} cannot change a resumed comparison (it goes on "
@@ -315,7 +322,7 @@ def _search_names(text: str | None) -> list[str]:
 
 
 def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, seeds, steps,
-                    batch_size, eval_every, budget, search=None, ensemble=1):
+                    batch_size, eval_every, budget, search=None, ensemble=1, restarts=1):
     """The comparison the options describe, validated (exit 2 naming the option)."""
     from antigrad.lab import CompareConfig
     from antigrad.lab.optimizers import optimizer_names
@@ -325,7 +332,7 @@ def _compare_config(problem, optimizer, schedule, lr_method, grid_points, lr, se
         names = _optimizer_texts(names, schedule)
     config = CompareConfig(_problem_name(problem), names, lr_method, grid_points, lr or None,
                            _parse_seeds(seeds), steps, batch_size, eval_every, budget,
-                           search or ["lr"], ensemble)
+                           search or ["lr"], ensemble, restarts)
     _validate_config(config)
     return config
 
@@ -385,7 +392,8 @@ _CONFIG_OPTIONS = {"optimizers": "--optimizer", "lr_method": "--lr-method",
                    "grid_points": "--grid-points", "lrs": "--lr", "seeds": "--seeds",
                    "steps": "--steps", "batch_size": "--batch-size",
                    "eval_every": "--eval-every", "schedule": "--optimizer",
-                   "budget": "--budget", "search": "--search", "ensemble": "--ensemble"}
+                   "budget": "--budget", "search": "--search", "ensemble": "--ensemble",
+                   "restarts": "--restarts"}
 
 
 def _problem_name(value: str | None, param: str = "--problem") -> str:
@@ -446,8 +454,8 @@ def _estimate(cmp) -> str:
     shared = "" if c.lr_method == "range" else f", seed {seeds[0]} shared"
     if c.budget is not None:
         tune, shared = f"{c.budget} validation trials", ""
-        if c.ensemble > 1:
-            shared = f" x {c.ensemble} models"
+        if c.group_size() > 1:
+            shared = f" x {c.group_size()} models"
     trained = [r for r in cmp.runs if r.phase != "ensemble"]
     left = f", {runs - len(trained)} left" if trained else ""
     return (f"compare {c.problem}: {len(c.optimizers)} optimizer(s) x ({tune} + "

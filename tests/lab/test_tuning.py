@@ -1,5 +1,6 @@
 """The tuning protocol (``compare --budget``): validation split, selection, resume, CLI."""
 
+import json
 import math
 import sqlite3
 
@@ -327,12 +328,69 @@ def test_ensemble_is_the_mean_of_the_members_outputs(in_tmp):
     assert "single models" in r.stdout and "over 6 run(s); ensembles" in r.stdout
 
 
+def test_restarts_keep_the_member_with_the_lowest_final_training_loss(in_tmp):
+    r = run("compare", *FAST, "--budget", "2", "--restarts", "3")
+    assert r.exit_code == 0, r.output
+    assert "2 seed(s) x 3 models) = 16 runs" in " ".join(r.stderr.split())
+    cmp = Store("runs/antigrad.sqlite").load(1)
+    assert (cmp.config.restarts, cmp.config.ensemble) == (3, 1)
+    assert "best of 3 restarts (the member with the lowest final training loss) vs single " \
+        "models" in r.stdout
+    assert "ensembles" not in r.stdout  # not asked
+    finals = {name: {x.seed: x for x in cmp.final_runs(name)} for name in ("sgd", "adam")}
+    for name, by_seed in finals.items():
+        best, first, on_test = [], [], []
+        for group in (0, 1):
+            members = [by_seed[s] for s in tuning.member_seeds(group, 3)]
+            losses = [m.tail_loss() for m in members]
+            best.append(members[losses.index(min(losses))].final_metric)
+            first.append(members[0].final_metric)
+            on_test.append(max(m.final_metric for m in members))
+        assert [m.final_metric for m in tuning.best_members(cmp, name)] == best
+        if name == "sgd":  # here the choice matters: neither the seed's run nor test's best
+            assert best != first and best != on_test
+        line = next(x for x in r.stdout.splitlines() if x.startswith(f"  {name}: single"))
+        assert f"best of 3 {tuning._mean_std(best)} over 2 group(s)" in line
+    r = run("export", "1", "--format", "json")  # settings and every member, for other tools
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["config"]["restarts"] == 3
+    assert sum(x["phase"] == "final" for x in data["runs"]) == 12
+
+
+def test_best_member_is_chosen_by_training_loss_never_by_test_metric():
+    cmp = run_compare(CompareConfig("breast-cancer", ["sgd"], seeds=1, steps=10, budget=1,
+                                    restarts=3))
+    members = sorted(cmp.final_runs("sgd"), key=lambda x: x.seed)
+    assert len(members) == 3
+    # the lowest loss goes to the member with the worst test metric: a choice on test
+    # (or of the group's first run) would differ
+    worst = min(members, key=lambda x: x.final_metric)
+    for k, member in enumerate(members):
+        member.final_metric = 0.1 * (k + 1) if member is not worst else 0.01
+        member.losses = [(10, 0.1 if member is worst else 1.0 + k)]
+    assert tuning.best_members(cmp, "sgd") == [worst]
+    assert "best of 3 0.0100 ± nan over 1 group(s)" in tuning.tuning_text(cmp)
+
+
+def test_restarts_with_ensembles_score_the_same_groups_both_ways():
+    cmp = run_compare(CompareConfig("breast-cancer", ["adam"], seeds=2, steps=10, budget=1,
+                                    ensemble=2, restarts=2))
+    assert len(cmp.final_runs("adam")) == 4 and len(cmp.ensemble_runs("adam")) == 2
+    assert len(tuning.best_members(cmp, "adam")) == 2
+    text = tuning.tuning_text(cmp)
+    assert "ensembles of 2 (the mean of the members' outputs) and best of 2 restarts" in text
+    assert "; ensembles " in text and "; best of 2 " in text
+
+
+@pytest.mark.parametrize("group", ["ensemble", "restarts"])
 @pytest.mark.parametrize("resume", ["run_compare", "run_remaining"])
 def test_an_interrupted_ensemble_retrains_its_members_without_saving_them_twice(
-        tmp_path, monkeypatch, resume):
+        tmp_path, monkeypatch, resume, group):
     from antigrad.lab.worker import run_remaining
 
-    config = CompareConfig("breast-cancer", ["sgd"], seeds=2, steps=10, budget=2, ensemble=2)
+    config = CompareConfig("breast-cancer", ["sgd"], seeds=2, steps=10, budget=2,
+                           **{group: 2})
     whole = run_compare(CompareConfig(**vars(config)))
     store = Store(tmp_path / "s.sqlite")
     cmp = new_comparison(config)
@@ -347,6 +405,9 @@ def test_an_interrupted_ensemble_retrains_its_members_without_saving_them_twice(
     saved = store.load(cmp.id)
     key = [(r.phase, r.seed, r.lr, r.final_metric) for r in whole.runs]
     assert [(r.phase, r.seed, r.lr, r.final_metric) for r in saved.runs] == key
+    chosen = [[(r.seed, r.final_metric) for r in tuning.best_members(c, "sgd")]
+              for c in (saved, whole)]
+    assert chosen[0] == chosen[1] and len(chosen[0]) == 2
 
 
 @pytest.mark.parametrize("args, option", [
@@ -359,6 +420,11 @@ def test_an_interrupted_ensemble_retrains_its_members_without_saving_them_twice(
     (["--ensemble", "3"], "--ensemble"),                  # no budget
     (["--resume", "1", "--search", "lr,beta1"], "--resume"),
     (["--resume", "1", "--ensemble", "2"], "--resume"),
+    (["--budget", "3", "--restarts", "0"], "--restarts"),
+    (["--budget", "3", "--restarts", "101"], "--restarts"),
+    (["--restarts", "3"], "--restarts"),                  # no budget
+    (["--budget", "3", "--ensemble", "2", "--restarts", "3"], "--restarts"),
+    (["--resume", "1", "--restarts", "2"], "--resume"),
 ])
 def test_bad_search_or_ensemble_exits_2_before_any_work(in_tmp, args, option):
     r = run("compare", *FAST, *args) if "--resume" not in args else run("compare", *args)

@@ -70,6 +70,7 @@ LIMITS: dict[str, tuple[int, int]] = {
     "eval_every": (1, 10_000_000),
     "budget": (1, 1000),
     "ensemble": (1, 100),
+    "restarts": (1, 100),
 }
 
 
@@ -95,6 +96,14 @@ class CompareConfig:
     #: Models per seed group at the chosen configuration (tuning protocol only): each
     #: seed's group of ``ensemble`` runs is also scored as one ensemble (L17).
     ensemble: int = 1
+    #: Restarts that keep the best (tuning protocol only): each seed's group of
+    #: ``restarts`` runs is also scored by its member with the lowest final training loss
+    #: (L17, ``fit(..., combine="best")``). With ``ensemble`` too, both sizes are the same.
+    restarts: int = 1
+
+    def group_size(self) -> int:
+        """Runs per seed at the chosen configuration (1: no groups)."""
+        return max(self.ensemble, self.restarts)
 
     def validate(self) -> None:
         """Raise ``ValueError`` (unknown names list the valid ones; a
@@ -134,9 +143,13 @@ class CompareConfig:
         if self.budget is None and searched != ["lr"]:
             raise ConfigError("search", f"Invalid search: {self.search} without a budget "
                               "(the search space is the tuning protocol's: give a budget)")
-        if self.budget is None and self.ensemble != 1:
-            raise ConfigError("ensemble", f"Invalid ensemble: {self.ensemble} without a "
-                              "budget (ensembles are trained by the tuning protocol)")
+        for name in ("ensemble", "restarts"):
+            if self.budget is None and getattr(self, name) != 1:
+                raise ConfigError(name, f"Invalid {name}: {getattr(self, name)} without a "
+                                  "budget (groups are trained by the tuning protocol)")
+        if min(self.ensemble, self.restarts) > 1 and self.ensemble != self.restarts:
+            raise ConfigError("restarts", f"Invalid restarts: {self.restarts} with ensemble "
+                              f"{self.ensemble} (one group per seed: give the same size)")
 
     def seed_list(self) -> list[int]:
         """The seeds of the final runs: ``0..seeds-1`` for a count, else the list given."""
@@ -286,7 +299,7 @@ def count_runs(config: CompareConfig) -> int:
     reused as seed 0's run."""
     seeds = len(config.seed_list())
     if config.budget is not None:
-        return (config.budget + seeds * config.ensemble) * len(config.optimizers)
+        return (config.budget + seeds * config.group_size()) * len(config.optimizers)
     per_opt = (1 + seeds if config.lr_method == "range" else
                (len(config.lrs) if config.lrs else config.grid_points) + seeds - 1)
     return per_opt * len(config.optimizers)

@@ -109,7 +109,7 @@ def pending(cmp: Comparison, name: str) -> list[Work]:
     if name not in cmp.chosen_lr:
         return _choosing(cmp, name)
     lr, seeds = cmp.chosen_lr[name], cmp.config.seed_list()
-    if cmp.config.budget is not None and cmp.config.ensemble > 1:
+    if cmp.config.budget is not None and cmp.config.group_size() > 1:
         scored = {r.seed for r in cmp.ensemble_runs(name)}
         return [Work(name, "group", i, lr, seed) for i, seed in enumerate(seeds)
                 if seed not in scored]

@@ -153,14 +153,15 @@ def _config(d: Any, where: str) -> CompareConfig:
 
 
 def _tuning_config(c: dict[str, Any], where: str) -> None:
-    """The tuning protocol's search names and ensemble size, checked in place (absent in
-    stores from before them: the defaults)."""
+    """The tuning protocol's search names and group sizes (ensemble, restarts), checked in
+    place (absent in stores from before them: the defaults)."""
     if "search" in c:
         if not isinstance(c["search"], list) or not 1 <= len(c["search"]) <= 10:
             raise _bad(where, "config.search", c["search"])
         c["search"] = [_name(n, where, "config.search") for n in c["search"]]
-    if "ensemble" in c:
-        c["ensemble"] = _int(c["ensemble"], where, "config.ensemble", lo=1)
+    for key in ("ensemble", "restarts"):
+        if key in c:
+            c[key] = _int(c[key], where, f"config.{key}", lo=1)
 
 
 def comparison(row: tuple, cid: int, where: str) -> Comparison:

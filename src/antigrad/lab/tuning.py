@@ -14,7 +14,12 @@ For each optimizer:
    evaluated on test. With ``config.ensemble = K > 1`` each seed is a group of ``K`` runs
    (the seed and ``K - 1`` seeds derived from it, :func:`member_seeds`), and the group is
    also scored as one :class:`~antigrad.train.Ensemble` (the mean of the members'
-   outputs, L17): a run of phase ``ensemble`` holding its test metric.
+   outputs, L17): a run of phase ``ensemble`` holding its test metric. With
+   ``config.restarts = K > 1`` (the same groups) each group is also scored as restarts
+   that keep the best (``fit(..., combine="best")``): the test metric of the member with
+   the lowest final training loss (:func:`best_members`; the test set is not looked at to
+   choose). Without ``ensemble`` the group's ensemble is still scored and saved (it marks
+   the group done), but not reported.
 
 Every trial is saved in the comparison's store as it finishes (a ``tune`` run whose metric
 is the validation metric, its drawn hyperparameters in ``params``), and the store is the
@@ -66,7 +71,8 @@ from .search_space import (
 
 __all__ = ["LR_DECADES", "VALIDATION_FRACTION", "validation_problem", "search_space",
            "member_seeds", "run_tuned", "trial_request", "draw_trial", "run_trial", "chosen",
-           "chosen_lr", "final_spec", "run_group", "best_so_far", "noise_verdicts", "tuning_text"]
+           "chosen_lr", "final_spec", "run_group", "best_members", "best_so_far",
+           "noise_verdicts", "tuning_text"]
 
 #: Seeds of an ensemble's members: the group's seed, then ``seed + k * MEMBER_SEED_STEP``.
 MEMBER_SEED_STEP = 1_000_003
@@ -291,7 +297,7 @@ def _test_all(cmp: Comparison, problem: TrainingProblem,
             cmp.chosen_lr[name] = lr
             if recorder is not None:
                 recorder.choose(name, None)
-        if cmp.config.ensemble > 1:
+        if cmp.config.group_size() > 1:
             _groups(cmp, name, problem, finished, recorder)
             continue
         spec = configured(get_optimizer(name), drawn)
@@ -334,7 +340,7 @@ def run_group(cmp: Comparison, name: str, seed: int,
     saved = {r.seed for r in cmp.final_runs(name)}
     tasks: list[Task] = []
     runs = []
-    for member in member_seeds(seed, cmp.config.ensemble):
+    for member in member_seeds(seed, cmp.config.group_size()):
         run = train_run(problem, spec, lr, member, on_done=tasks.append, **_common(cmp))
         run.params = dict(params)
         runs.append(run)
@@ -362,6 +368,22 @@ def _ensemble_result(problem: TrainingProblem, tasks: list[Task], runs: list[Run
                        phase="ensemble", params=dict(first.params))
     result.steps_to_target = first.steps if problem.reached(metric) else None
     return result
+
+
+def best_members(cmp: Comparison, name: str) -> list[RunResult]:
+    """Per scored seed group of ``name`` (in order): the member with the lowest final
+    training loss (:meth:`~antigrad.lab.runner.RunResult.tail_loss`, the mean minibatch
+    loss over the last 10% of steps; a diverged member's is ``inf``): restarts that keep
+    the best, chosen without looking at the test set. Its ``final_metric`` is the group's
+    score."""
+    by_seed = {r.seed: r for r in cmp.final_runs(name)}
+    best = []
+    for group in cmp.ensemble_runs(name):
+        members = [by_seed[s] for s in member_seeds(group.seed, cmp.config.group_size())
+                   if s in by_seed]
+        if members:
+            best.append(min(members, key=lambda r: r.tail_loss()))
+    return best
 
 
 # -- reporting -----------------------------------------------------------------------------
@@ -475,15 +497,24 @@ def _mean_std(values: list[float]) -> str:
 
 def ensemble_lines(cmp: Comparison) -> list[str]:
     """Per optimizer: the single models' test metric (mean ± std over every final run)
-    beside the ensembles' (mean ± std over seed groups); empty without ensembles."""
-    members = cmp.config.ensemble
+    beside the ensembles' and the best-of-K restarts' (mean ± std over seed groups), each
+    where asked; empty without groups."""
+    members, c = cmp.config.group_size(), cmp.config
     if members == 1:
         return []
-    lines = ["", f"ensembles of {members} (the mean of the members' outputs) vs single "
-             "models, test metric (mean ± std):"]
-    for name in cmp.config.optimizers:
+    scored = [what for what, asked in (
+        (f"ensembles of {members} (the mean of the members' outputs)", c.ensemble > 1),
+        (f"best of {members} restarts (the member with the lowest final training loss)",
+         c.restarts > 1)) if asked]
+    lines = ["", f"{' and '.join(scored)} vs single models, test metric (mean ± std):"]
+    for name in c.optimizers:
         single = [r.final_metric for r in cmp.final_runs(name) if not r.diverged]
-        groups = [r.final_metric for r in cmp.ensemble_runs(name) if not r.diverged]
-        lines.append(f"  {name}: single models {_mean_std(single)} over {len(single)} "
-                     f"run(s); ensembles {_mean_std(groups)} over {len(groups)} group(s)")
+        line = f"  {name}: single models {_mean_std(single)} over {len(single)} run(s)"
+        if c.ensemble > 1:
+            groups = [r.final_metric for r in cmp.ensemble_runs(name) if not r.diverged]
+            line += f"; ensembles {_mean_std(groups)} over {len(groups)} group(s)"
+        if c.restarts > 1:
+            best = [r.final_metric for r in best_members(cmp, name) if not r.diverged]
+            line += f"; best of {members} {_mean_std(best)} over {len(best)} group(s)"
+        lines.append(line)
     return lines
