@@ -356,6 +356,8 @@ def test_restarts_keep_the_member_with_the_lowest_final_training_loss(in_tmp):
     data = json.loads(r.stdout)
     assert data["config"]["restarts"] == 3
     assert sum(x["phase"] == "final" for x in data["runs"]) == 12
+    assert data["best_of_restarts"] == {
+        name: [r.seed for r in tuning.best_members(cmp, name)] for name in ("sgd", "adam")}
 
 
 def test_best_member_is_chosen_by_training_loss_never_by_test_metric():

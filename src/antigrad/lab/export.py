@@ -5,8 +5,8 @@ CSV columns are :data:`RUN_COLUMNS`: one row per training run, the tuning runs
 (NaN, a target not reached) is an empty cell. Texts that a spreadsheet would read as a
 formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed with ``'`` — a store is
 untrusted. JSON holds the settings, the chosen lrs, the summary table, every run with its
-curves and the range tests; NaN and infinities are ``null``; ``"creator": "antigrad
-export"`` says where it came from.
+curves, the range tests and, with restarts, the seed of each group's kept member; NaN and
+infinities are ``null``; ``"creator": "antigrad export"`` says where it came from.
 
 Example::
 
@@ -27,6 +27,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .compare import Comparison
+from .tuning import best_members
 
 __all__ = ["RUN_COLUMNS", "FORMATS", "to_csv", "to_json", "export_text"]
 
@@ -85,8 +86,17 @@ def to_json(cmp: Comparison) -> str:
         "summary": [asdict(s) for s in cmp.ranking()],
         "runs": [r.to_dict() for r in cmp.runs],
         "range_tests": [t.to_dict() for t in cmp.range_tests],
+        "best_of_restarts": _best_of_restarts(cmp),
     }
     return json.dumps(_finite(data), indent=1, allow_nan=False) + "\n"
+
+
+def _best_of_restarts(cmp: Comparison) -> dict[str, list[int]]:
+    """Per optimizer, the seed of each group's member that restarts keep (the lowest final
+    training loss, :func:`~antigrad.lab.tuning.best_members`); empty without restarts."""
+    if cmp.config.restarts == 1:
+        return {}
+    return {name: [r.seed for r in best_members(cmp, name)] for name in cmp.config.optimizers}
 
 
 def export_text(cmp: Comparison, fmt: str) -> str:
