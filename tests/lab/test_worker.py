@@ -14,6 +14,7 @@ from antigrad.lab import CompareConfig, Store, new_comparison, run_compare  # no
 from antigrad.lab import compare as compare_mod  # noqa: E402
 from antigrad.lab.worker import run_remaining  # noqa: E402
 from lab.interrupting import Interrupt  # noqa: E402
+from lab.replica_problems import count_batches  # noqa: E402
 
 
 def key(cmp):
@@ -152,3 +153,17 @@ def test_create_only_then_work_then_report(tmp_path, monkeypatch):
     r = runner.invoke(app, ["work", "1"])
     assert r.exit_code == 0 and "is complete: nothing to do" in r.stderr
     assert runner.invoke(app, ["report", "1", "--no-gallery"]).exit_code == 0
+
+
+def test_run_remaining_batches_the_runs_of_several_optimizers_as_run_compare_does(
+        monkeypatch):
+    sizes = count_batches(monkeypatch)
+
+    def config():  # the nine lecture optimizers, one grid point each: a batch of nine
+        return CompareConfig("breast-cancer", grid_points=1, seeds=2, steps=6)
+
+    whole = run_compare(config())
+    assert sizes == [9, 9]  # the grid points, then the second seeds
+    resumed = run_remaining(new_comparison(config()))
+    assert sizes == [9, 9, 9, 9]
+    assert key(resumed) == key(whole) and resumed.complete

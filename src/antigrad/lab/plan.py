@@ -26,13 +26,18 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
+from .batching import MAX_REPLICAS
 from .compare import Comparison, best_grid_run, lr_grid
 from .optimizers import get_optimizer
+from .replicas import MIN_REPLICAS
 from .runner import RunResult
 
-__all__ = ["Work", "KINDS", "pending", "ready_to_choose", "choose", "remaining", "grid_lrs"]
+__all__ = ["Work", "KINDS", "pending", "ready_to_choose", "choose", "remaining", "grid_lrs",
+           "next_items"]
 
 #: The kinds of work: a grid point, a range test, a tuning trial, a seed at the chosen lr,
 #: a seed's ensemble group (its members and their ensemble).
@@ -152,3 +157,30 @@ def remaining(cmp: Comparison) -> int:
 
     trained = [r for r in cmp.runs if r.phase != "ensemble"]
     return count_runs(cmp.config) - len(trained) - len(cmp.range_tests)
+
+
+class _Item(Protocol):
+    """What :func:`next_items` looks at: a :class:`Work` or a row of the work list."""
+
+    @property
+    def optimizer(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_Item)
+
+
+def next_items(free: Sequence[Item], together: Collection[str], *,
+               least: int = MIN_REPLICAS, most: int = MAX_REPLICAS) -> list[Item]:
+    """What to run next of ``free`` (in the order it is listed): its first item alone,
+    or, when that item's optimizer is in ``together`` (those that can train as one batch
+    of replicas), the free items of its kind of the optimizers in ``together``, up to
+    ``most``, if there are at least ``least`` of them (a range test always runs alone).
+    The worker's claims and :func:`~antigrad.lab.worker.run_remaining` both take work
+    this way, so both batch the same runs."""
+    first = free[0]
+    group = [w for w in free if w.kind == first.kind and w.optimizer in together
+             and w.kind != "range"] if first.optimizer in together else []
+    return group[:most] if len(group) >= least else [first]

@@ -39,7 +39,7 @@ from .batching import MAX_REPLICAS
 from .compare import Comparison, count_runs
 from .database import HeldConnection, comparisons, range_tests, runs, sql_message, work
 from .lr_range import LRRangeResult
-from .plan import Work, choose, pending, ready_to_choose
+from .plan import Work, choose, next_items, pending, ready_to_choose
 from .replicas import MIN_REPLICAS
 from .runner import RunResult
 from .store import Store, StoreError, insert_range_test, insert_run, relabel_final
@@ -199,10 +199,7 @@ class WorkQueue(HeldConnection):
             free = [r for r in rows if r.state == "pending" or self._retake(r, now)]
             if not free:
                 return []
-            first = free[0]
-            group = [r for r in free if r.kind == first.kind and r.optimizer in together
-                     and r.kind != "range"] if first.optimizer in together else []
-            taken = group[:most] if len(group) >= least else [first]
+            taken = next_items(free, together, least=least, most=most)
             con.execute(update(work).where(w.id.in_([r.id for r in taken])).values(
                 state="claimed", worker=self.worker, claimed_at=now))
             return [Claim(r.id, Work(r.optimizer, r.kind, r.number, r.lr, r.seed))

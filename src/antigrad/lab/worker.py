@@ -7,8 +7,14 @@ result as it finishes.
   left. Any number of workers, on one machine or several (a PostgreSQL store), share a
   comparison this way; ``antigrad compare`` is one of them, ``antigrad work ID`` adds more.
 - :func:`run_remaining` goes on with a comparison in this process alone, without a work
-  list: optimizer by optimizer, the missing runs of the current stage (an lr grid's
-  missing points, the range test, the next trial, the missing seeds), then the lr choice.
+  list: the missing runs of each optimizer's current stage (an lr grid's missing points,
+  the range test, the next trial, the missing seeds), the lr chosen as soon as its stage
+  1 is complete.
+
+Both take their work the same way (:func:`~antigrad.lab.plan.next_items`) and train it
+through one loop: an item alone, or the grid points (trials, seeds) of several optimizers
+together as one batch of replicas (:func:`~antigrad.lab.batching.run_many`) when there
+are at least :data:`~antigrad.lab.replicas.MIN_REPLICAS` of them.
 
 Either way the result is the one an uninterrupted
 :func:`~antigrad.lab.compare.run_compare` makes.
@@ -27,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..problems.registry import get_training_problem
 from . import compare
@@ -35,7 +41,7 @@ from .batching import MAX_REPLICAS, run_many
 from .compare import Comparison, Progress, Recorder, count_runs
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import get_optimizer
-from .plan import Work, choose, pending, ready_to_choose, remaining
+from .plan import Work, choose, next_items, pending, ready_to_choose, remaining
 from .queue import LEASE, Claim, WorkQueue
 from .replicas import batchable
 from .runner import RunRequest, RunResult
@@ -109,32 +115,106 @@ def _with_params(runs: list[RunResult], params: list[dict[str, Any]]) -> Iterato
 def run_remaining(cmp: Comparison, progress: Progress | None = None,
                   recorder: Recorder | None = None, *, replicas: bool = True) -> Comparison:
     """Run every missing run of ``cmp`` in this process (see the module doc); ``progress``
-    and ``recorder`` as for :func:`~antigrad.lab.compare.run_compare`."""
+    and ``recorder`` as for :func:`~antigrad.lab.compare.run_compare`; ``replicas`` as for
+    :func:`work_on`."""
     if cmp.complete:
         raise ValueError(f"Invalid comparison: comparison {cmp.id} is complete "
                          "(nothing to resume)")
     cmp.config.validate()
-    start, before = time.perf_counter(), cmp.seconds
     total = count_runs(cmp.config)
-    for name in cmp.config.optimizers:
-        while True:
-            if items := pending(cmp, name):
-                for result in execute(cmp, items, replicas):
-                    cmp.seconds = before + time.perf_counter() - start
-                    _keep(cmp, result, recorder)
-                    if progress is not None:
-                        progress(_label(result), total - remaining(cmp), total)
-            elif ready_to_choose(cmp, name):
-                final = choose(cmp, name)
-                if recorder is not None:
-                    recorder.choose(name, final)
-            else:
-                break
-    cmp.seconds = before + time.perf_counter() - start
+    plan = _PlannedWork(cmp, recorder, _batchable(cmp) if replicas else set())
+
+    def done(work: Work, result: Any, stored: int | None) -> None:
+        if progress is not None:
+            progress(_label(result), stored or 0, total)
+
+    _work_through(plan, replicas, done)
+    cmp.seconds = plan.seconds()
     cmp.complete = True
     if recorder is not None:
         recorder.finish()
     return cmp
+
+
+Result = RunResult | LRRangeResult | list[RunResult]
+
+
+class _Source(Protocol):
+    """Where the work comes from and its results go: the comparison's plan in this process
+    (:class:`_PlannedWork`) or its shared work list (:class:`_ClaimedWork`)."""
+
+    def take(self) -> list[Work] | None:
+        """The next items to run together; empty while others hold all that is left,
+        ``None`` when the comparison is complete."""
+
+    def comparison(self, items: list[Work]) -> Comparison:
+        """The comparison as ``items`` need it (a trial is drawn from the trials before it)."""
+
+    def keep(self, work: Work, result: Result, seconds: float) -> int | None:
+        """Save ``result`` (``seconds`` of work); the results stored, ``None`` if lost."""
+
+    def give_back(self, items: list[Work]) -> None:
+        """``items`` will not be run here (this process is interrupted)."""
+
+
+def _work_through(source: _Source, replicas: bool,
+                  done: Callable[[Work, Result, int | None], None],
+                  poll: float = POLL) -> None:
+    """The one loop that finishes a comparison: take the next items from ``source``,
+    train them (:func:`execute`), keep each result, until ``source`` has none left;
+    ``done(work, result, stored)`` after each result."""
+    while (items := source.take()) is not None:
+        if not items:
+            time.sleep(poll)
+            continue
+        left, start = list(items), time.perf_counter()
+        try:
+            results = execute(source.comparison(items), items, replicas)
+            for work, result in zip(items, results, strict=True):
+                now = time.perf_counter()
+                stored = source.keep(work, result, now - start)
+                start = now
+                left.remove(work)
+                done(work, result, stored)
+        except BaseException:
+            source.give_back(left)
+            raise
+
+
+class _PlannedWork:
+    """The missing work of a comparison held in this process (:mod:`~antigrad.lab.plan`),
+    optimizer by optimizer in the configured order, batched across optimizers as the work
+    list is (:func:`~antigrad.lab.plan.next_items`); an lr is chosen as soon as its stage 1
+    is complete."""
+
+    def __init__(self, cmp: Comparison, recorder: Recorder | None,
+                 together: set[str]) -> None:
+        self.cmp, self.recorder, self.together = cmp, recorder, together
+        self.start, self.before = time.perf_counter(), cmp.seconds
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def take(self) -> list[Work] | None:
+        cmp = self.cmp
+        for name in cmp.config.optimizers:
+            if ready_to_choose(cmp, name):
+                final = choose(cmp, name)
+                if self.recorder is not None:
+                    self.recorder.choose(name, final)
+        free = [w for name in cmp.config.optimizers for w in pending(cmp, name)]
+        return next_items(free, self.together, most=MAX_REPLICAS) if free else None
+
+    def comparison(self, items: list[Work]) -> Comparison:
+        return self.cmp
+
+    def keep(self, work: Work, result: Result, seconds: float) -> int:
+        self.cmp.seconds = self.seconds()
+        _keep(self.cmp, result, self.recorder)
+        return count_runs(self.cmp.config) - remaining(self.cmp)
+
+    def give_back(self, items: list[Work]) -> None:
+        """Nothing to do: the plan is read again from the runs held."""
 
 
 def _keep(cmp: Comparison, result: RunResult | LRRangeResult | list[RunResult],
@@ -187,22 +267,16 @@ def work_on(store: Store, cid: int, *, worker: str | None = None, lease: float =
     when it was not saved). On an interruption the claims in hand are given back.
     """
     with WorkQueue(store, cid, worker, lease) as queue, queue.heartbeats():
-        cmp = queue.load()
-        total = count_runs(cmp.config)
-        together = _batchable(cmp) if replicas else set()
+        claimed = _ClaimedWork(queue, replicas)
+        total = count_runs(claimed.cmp.config)
         report = WorkerReport(queue.worker)
-        complete = queue.plan()
-        while not complete:
-            claims = queue.claim(together, most=MAX_REPLICAS)
-            if claims:
-                _run_claims(queue, cmp, claims, replicas, report,
-                            lambda w, n: progress and progress(w, n, total))
-                continue
-            complete, open_rows = queue.status()
-            if not complete and not open_rows:  # nothing listed: plan (or finish) it
-                complete = queue.plan()
-            if not complete:
-                time.sleep(poll)
+
+        def done(work: Work, result: Result, stored: int | None) -> None:
+            (report.stored if stored is not None else report.lost).append(work)
+            if progress is not None:
+                progress(work, stored, total)
+
+        _work_through(claimed, replicas, done, poll)
         return report
 
 
@@ -213,24 +287,37 @@ def _batchable(cmp: Comparison) -> set[str]:
             if batchable(problem, get_optimizer(name))}
 
 
-def _run_claims(queue: WorkQueue, cmp: Comparison, claims: list[Claim],
-                replicas: bool, report: WorkerReport,
-                progress: Callable[[Work, int | None], None]) -> None:
-    """Train ``claims`` and save each result; give back what is left on an interruption."""
-    if claims[0].work.kind in ("trial", "seed", "group"):
-        # a trial is drawn from the trials before it; a tuned seed or group trains at the
-        # configuration chosen from them
-        cmp = queue.load()
-    left, start = list(claims), time.perf_counter()
-    try:
-        results = execute(cmp, [c.work for c in claims], replicas)
-        for claim, result in zip(claims, results, strict=True):
-            now = time.perf_counter()
-            stored = queue.complete(claim, result, now - start)
-            start = now
-            left.remove(claim)
-            (report.stored if stored is not None else report.lost).append(claim.work)
-            progress(claim.work, stored)
-    except BaseException:
-        queue.release(left)
-        raise
+class _ClaimedWork:
+    """The work this worker claims from the comparison's shared work list; a result is
+    saved by completing its claim, an interruption gives the claims in hand back."""
+
+    def __init__(self, queue: WorkQueue, replicas: bool) -> None:
+        self.queue, self.cmp = queue, queue.load()
+        self.together = _batchable(self.cmp) if replicas else set()
+        self.claims: dict[Work, Claim] = {}
+        self.complete = queue.plan()
+
+    def take(self) -> list[Work] | None:
+        if self.complete:
+            return None
+        claims = self.queue.claim(self.together, most=MAX_REPLICAS)
+        if claims:
+            self.claims = {c.work: c for c in claims}
+            return [c.work for c in claims]
+        self.complete, open_rows = self.queue.status()
+        if not self.complete and not open_rows:  # nothing listed: plan (or finish) it
+            self.complete = self.queue.plan()
+        return None if self.complete else []
+
+    def comparison(self, items: list[Work]) -> Comparison:
+        if items[0].kind in ("trial", "seed", "group"):
+            # a trial is drawn from the trials before it; a tuned seed or group trains at
+            # the configuration chosen from them
+            return self.queue.load()
+        return self.cmp
+
+    def keep(self, work: Work, result: Result, seconds: float) -> int | None:
+        return self.queue.complete(self.claims[work], result, seconds)
+
+    def give_back(self, items: list[Work]) -> None:
+        self.queue.release([self.claims[w] for w in items])
