@@ -4,8 +4,7 @@ folder of its own, in a terminal wide enough that messages are not wrapped."""
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from antigrad.cli import app
 
