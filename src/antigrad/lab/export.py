@@ -1,12 +1,19 @@
 """A stored comparison as CSV (one row per run) or JSON (everything), for other tools.
 
 CSV columns are :data:`RUN_COLUMNS`: one row per training run, the tuning runs
-(``phase = tune``) and the seeds at the chosen lr (``phase = final``); a missing number
-(NaN, a target not reached) is an empty cell. Texts that a spreadsheet would read as a
-formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed with ``'`` — a store is
-untrusted. JSON holds the settings, the chosen lrs, the summary table, every run with its
-curves, the range tests and, with restarts, the seed of each group's kept member; NaN and
-infinities are ``null``; ``"creator": "antigrad export"`` says where it came from.
+(``phase = tune``), the seeds at the chosen lr (``phase = final``) and the scored groups
+of ``--ensemble``/``--restarts`` (``phase = ensemble``); a missing number
+(NaN, a target not reached) is an empty cell. After the run's own columns come, one per
+hyperparameter ``--search`` may draw besides the lr (:data:`SEARCHED_COLUMNS`), the value
+the run trained with as the optimizer's setting (``weight_decay`` 0 when the trial turned
+it off, ``beta1``, ``schedule``; empty where it was not drawn), then ``kept``: with
+``--restarts``, 1 on the final row of the member its group keeps and 0 on the other
+members, empty on every other row (and on the members of a group not yet scored). Texts
+that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``, ``@``) are
+prefixed with ``'`` — a store is untrusted. JSON holds the settings, the chosen lrs, the
+summary table, every run with its curves, the range tests and, with restarts, the seed of
+each group's kept member; NaN and infinities are ``null``; ``"creator": "antigrad
+export"`` says where it came from.
 
 Example::
 
@@ -27,13 +34,18 @@ from dataclasses import asdict
 from typing import Any
 
 from .compare import Comparison
-from .tuning import best_members
+from .search_space import SEARCHABLE, hyperparameters
+from .tuning import best_members, member_seeds
 
-__all__ = ["RUN_COLUMNS", "FORMATS", "to_csv", "to_json", "export_text"]
+__all__ = ["RUN_COLUMNS", "SEARCHED_COLUMNS", "FORMATS", "to_csv", "to_json", "export_text"]
 
+#: The drawn hyperparameters' columns (the lr has its own column already).
+SEARCHED_COLUMNS = [name for name in SEARCHABLE if name != "lr"]
+
+# New columns go at the end: readers that index the columns by position keep working.
 RUN_COLUMNS = ["comparison", "problem", "optimizer", "lr", "seed", "phase", "steps",
                "diverged", "final_loss", "final_metric", "seconds", "steps_to_target",
-               "seconds_to_target"]
+               "seconds_to_target", *SEARCHED_COLUMNS, "kept"]
 
 #: What ``antigrad export --format`` accepts.
 FORMATS = ("csv", "json")
@@ -58,10 +70,28 @@ def to_csv(cmp: Comparison) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RUN_COLUMNS)
+    kept = _kept_members(cmp)
     for r in cmp.runs:
-        row = {"comparison": cmp.id, "problem": cmp.config.problem, **asdict(r)}
+        row = {"comparison": cmp.id, "problem": cmp.config.problem, **asdict(r),
+               **dict.fromkeys(SEARCHED_COLUMNS), **hyperparameters(r.params),
+               "kept": kept.get((r.optimizer, r.seed)) if r.phase == "final" else None}
         writer.writerow([_cell(row[c]) for c in RUN_COLUMNS])
     return out.getvalue()
+
+
+def _kept_members(cmp: Comparison) -> dict[tuple[str, int], bool]:
+    """``(optimizer, seed)`` of every member of a scored restart group: ``True`` for the
+    member the group keeps (:func:`~antigrad.lab.tuning.best_members`); empty without
+    restarts."""
+    if cmp.config.restarts == 1:
+        return {}
+    out = {}
+    for name in cmp.config.optimizers:
+        for group in cmp.ensemble_runs(name):  # one per scored group
+            out.update(dict.fromkeys(
+                ((name, s) for s in member_seeds(group.seed, cmp.config.group_size())), False))
+        out.update(((name, r.seed), True) for r in best_members(cmp, name))
+    return out
 
 
 def _finite(value: Any) -> Any:
