@@ -498,11 +498,11 @@ def _run(cmp, store, replicas: bool = True):
 def _report(cmp, store, out: Path | None, gallery: bool, saved: str = "") -> None:
     """Write ``cmp``'s HTML report (next to ``store`` unless ``out``), print the table."""
     from antigrad.lab import ReportDirError, write_report
-    from antigrad.lab.figures import LECTURE_FIGURES
+    from antigrad.lab.gallery import gallery_pictures
     from antigrad.lab.report import default_report_dir
 
     out = out or _report_dir(default_report_dir(cmp, store.report_root), store, "--store")
-    figures = {k: f() for k, f in LECTURE_FIGURES.items()} if gallery else None
+    figures = gallery_pictures() if gallery else None  # drawn once, then cached
     try:
         path = write_report(cmp, out, gallery=figures)
     except ReportDirError as err:  # the folder changed while the report was drawn

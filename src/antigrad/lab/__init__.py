@@ -39,6 +39,7 @@ from .compare import (
     new_comparison,
     run_compare,
 )
+from .gallery import gallery_pictures
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import (
     LECTURE_OPTIMIZERS,
@@ -60,6 +61,6 @@ __all__ = ["EntryPointError", "figures", "CompareConfig", "Comparison", "ConfigE
            "LRRangeResult", "lr_range_test", "LECTURE_OPTIMIZERS",
            "OptimizerSpec", "get_optimizer", "optimizer_names", "register_optimizer",
            "Path", "run_path", "ReportDirError", "check_report_dir", "default_report_dir",
-           "write_report", "RunResult", "RunRequest", "train_run", "train_replicas",
-           "run_many", "DEFAULT_STORE", "Store",
+           "write_report", "gallery_pictures", "RunResult", "RunRequest", "train_run",
+           "train_replicas", "run_many", "DEFAULT_STORE", "Store",
            "StoreError", "StoreRecording", "summary_text"]

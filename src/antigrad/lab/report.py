@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from .compare import Comparison
 from .figures.comparison import comparison_figures
+from .gallery import DPI, Picture, render
 from .outdir import MARKER, MARKER_TEXT, check_report_dir, safe_name
 from .table import HEADERS, summary_rows, summary_text
 from .tuning import tuning_text
@@ -116,15 +117,18 @@ def render_html(cmp: Comparison, figures: Mapping[str, str],
 
 
 def _save(fig: Figure, path: Path) -> None:
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=DPI)
 
 
 def write_report(cmp: Comparison, out_dir: str | Path | None = None,
-                 gallery: Mapping[str, Figure] | None = None) -> Path:
+                 gallery: Mapping[str, Figure | Picture] | None = None) -> Path:
     """Write ``report.html`` (+ figures, ``summary.txt``) into ``out_dir``; return its path.
 
-    ``out_dir`` defaults to :func:`default_report_dir`; ``gallery`` adds extra figures
-    (e.g. :data:`antigrad.lab.figures.LECTURE_FIGURES`, drawn) in their own section.
+    ``out_dir`` defaults to :func:`default_report_dir`; ``gallery`` adds extra figures in
+    their own section, each a matplotlib Figure or a rendered
+    :class:`~antigrad.lab.gallery.Picture` (e.g. the lecture's pictures from
+    :func:`~antigrad.lab.gallery.gallery_pictures`, drawn once and then cached): the
+    report is the same either way.
     Raises :class:`~antigrad.lab.outdir.ReportDirError` for a folder antigrad must not
     replace (checked before drawing and again before the rename).
     """
@@ -139,9 +143,10 @@ def write_report(cmp: Comparison, out_dir: str | Path | None = None,
             _save(fig, tmp / f"{stem}.png")
             captions[stem] = fig.axes[0].get_title() or stem
         extra = {}
-        for stem, fig in (gallery or {}).items():
-            _save(fig, tmp / f"lecture-{stem}.png")
-            extra[f"lecture-{stem}"] = (fig.get_suptitle() or fig.axes[0].get_title() or stem)
+        for stem, item in (gallery or {}).items():
+            picture = item if isinstance(item, Picture) else render(item, stem)
+            (tmp / f"lecture-{stem}.png").write_bytes(picture.png)
+            extra[f"lecture-{stem}"] = picture.caption
         (tmp / "report.html").write_text(render_html(cmp, captions, extra), encoding="utf-8")
         (tmp / "summary.txt").write_text(summary_text(cmp) + tuning_text(cmp),
                                          encoding="utf-8")
