@@ -64,3 +64,40 @@ def test_unsupported_models_are_left_to_vmap(make):
 def test_a_model_that_is_not_a_module_is_refused():
     with pytest.raises(TypeError, match="Invalid model"):
         batched_forward(lambda x: x)
+
+
+def _conv_net(conv: nn.Conv1d, length: int) -> nn.Sequential:
+    out_len = conv(torch.zeros(1, conv.in_channels, length)).shape[2]
+    return nn.Sequential(conv, nn.Tanh(), nn.Flatten(), nn.Linear(conv.out_channels * out_len, 2))
+
+
+@pytest.mark.parametrize("conv", [
+    lambda: nn.Conv1d(3, 4, 5, stride=2, padding=2),  # mnist1d-cnn's layers
+    lambda: nn.Conv1d(3, 4, 3),  # stride 1, no padding
+    lambda: nn.Conv1d(3, 4, 4, stride=3, padding=1),  # the stride skips the last inputs
+    lambda: nn.Conv1d(3, 4, 3, padding=4),  # padding wider than the kernel reaches
+    lambda: nn.Conv1d(3, 4, 3, dilation=3, padding=2),
+    lambda: nn.Conv1d(3, 4, 2, stride=2, dilation=2, padding=1, bias=False),
+    lambda: nn.Conv1d(3, 4, 3, bias=False),
+])
+def test_convolutions_and_their_gradients_equal_vmap_of_the_module(conv):
+    """Every configuration of the convolution, outputs and weight and input gradients,
+    float64, against ``vmap`` of ``functional_call`` (what replicas used before)."""
+    torch.manual_seed(7)
+    nets = [_conv_net(conv(), 11).double() for _ in range(3)]
+    weights, _ = stack_module_state(nets)
+    x = torch.randn(3, 5, 3, 11, dtype=torch.float64, requires_grad=True)
+
+    def one(w, xr):
+        return torch.func.functional_call(nets[0], w, (xr,))
+
+    want = torch.func.vmap(one)(weights, x)
+    out = batched_forward(nets[0])(weights, x)
+    assert out.shape == want.shape
+    assert torch.allclose(out, want, rtol=1e-13, atol=0)
+    probe = torch.randn_like(want)
+    inputs = [x, *weights.values()]
+    got = torch.autograd.grad(out, inputs, probe)
+    expected = torch.autograd.grad(want, inputs, probe)
+    for g, e in zip(got, expected, strict=True):
+        assert torch.allclose(g, e, rtol=1e-12, atol=1e-14)

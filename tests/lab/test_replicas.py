@@ -136,8 +136,8 @@ def _cnn():
 
 
 #: The model kinds of the equivalence tests below: an MLP and a 1-D CNN take the batched
-#: module path (one baddbmm per linear layer, grouped convolutions), the residual MLP
-#: (a forward of its own) takes vmap's.
+#: module path (one baddbmm per linear layer, a convolution's columns times its weights),
+#: the residual MLP (a forward of its own) takes vmap's.
 KINDS = {"mlp": (lambda: models.mlp(12, [16, 16], 3), True), "cnn": (_cnn, True),
          "residual": (lambda: models.ResidualMLP(12, 3, hidden=8), False)}
 
@@ -167,9 +167,9 @@ def test_each_forward_path_gives_the_sequential_runs_in_float64(kind, monkeypatc
 
 
 #: Measured float32 gap between the batched module's replicas and sequential runs (30
-#: Adam steps, this CPU): MLP 8e-8 to 1.4e-7, CNN 9e-8 to 1.8e-7 relative (batched
-#: products and grouped convolutions sum in another order than one model's); the bound
-#: allows a few float32 ulps per step.
+#: Adam steps, this CPU): MLP 8e-8 to 1.4e-7, CNN 1.0e-7 to 1.9e-7 relative (the
+#: batched products sum in another order than one model's layers); the bound allows a
+#: few float32 ulps per step.
 FLOAT32_PATH_BOUND = 1e-5
 
 

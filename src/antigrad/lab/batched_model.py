@@ -10,10 +10,12 @@ operation per layer for all replicas:
 
 - ``nn.Linear``: one ``baddbmm`` over the stacked weights (bias added in the product),
   computing the transposed output ``W x^T``, kept in that layout for the next layer;
-- ``nn.Conv1d`` (zero padding, ``groups=1``): one grouped convolution with a group per
-  replica. Between convolutions the activations stay laid out as the grouped convolution
-  reads them, ``(batch, R * channels, length)``, so no layout copy is made from one
-  convolution to the next (``vmap`` moves the replica axis back after each);
+- ``nn.Conv1d`` (zero padding given as numbers, ``groups=1``; any stride, dilation, with
+  or without bias): the input's columns (:mod:`~antigrad.lab.conv_columns`) and one
+  ``baddbmm`` with the weights as ``(R, C_out, C_in * K)``. The activations stay laid
+  out ``(R, channels, length, batch)``, the product's output as it comes, so no layout
+  copy is made from one convolution to the next, nor to a linear layer after
+  ``nn.Flatten``, which reads them as ``(R, channels * length, batch)``: its ``W x^T``;
 - elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``...) in either layout;
   ``nn.Flatten()`` (its default dims) and :class:`~antigrad.problems.models.AddChannel`
   as reshapes that keep the replica axis first;
@@ -47,6 +49,7 @@ import torch
 from torch import Tensor, nn
 
 from ..problems.models import AddChannel
+from .conv_columns import columns
 
 __all__ = ["batched_forward", "BatchedForward", "ELEMENTWISE"]
 
@@ -58,14 +61,14 @@ ELEMENTWISE: tuple[type[nn.Module], ...] = (
 Weights = Mapping[str, Tensor]
 
 
-ROWS, CHANNELS, FEATURES = "rows", "channels", "features"
+ROWS, SIGNALS, FEATURES = "rows", "signals", "features"
 
 
 @dataclass
 class _Act:
     """An activation of all replicas, laid out as the layer that made it computes best:
-    ``rows``, ``(R, batch, ...)``; ``channels`` (after a grouped convolution),
-    ``(batch, R * channels, length)``; ``features`` (after a linear layer),
+    ``rows``, ``(R, batch, ...)``; ``signals`` (after a convolution),
+    ``(R, channels, length, batch)``; ``features`` (after a linear layer),
     ``(R, features, n)`` with ``n`` the product of ``lead``, the rows' inner dims."""
 
     value: Tensor
@@ -74,12 +77,11 @@ class _Act:
     lead: tuple[int, ...] = ()
 
     def rows(self) -> Tensor:
-        r = self.replicas
-        if self.layout == CHANNELS:
-            b, rc, length = self.value.shape
-            return self.value.reshape(b, r, rc // r, length).transpose(0, 1)
+        if self.layout == SIGNALS:
+            return self.value.permute(0, 3, 1, 2)
         if self.layout == FEATURES:
-            return self.value.transpose(1, 2).reshape(r, *self.lead, self.value.shape[1])
+            return self.value.transpose(1, 2).reshape(self.replicas, *self.lead,
+                                                      self.value.shape[1])
         return self.value
 
     def features(self) -> Tensor:
@@ -89,14 +91,15 @@ class _Act:
         x = self.rows()
         return x.reshape(self.replicas, -1, x.shape[-1]).transpose(1, 2)
 
-    def grouped(self) -> Tensor:
-        if self.layout == CHANNELS:
+    def signals(self) -> Tensor:
+        """``(R, channels, length, batch)``: what a convolution reads."""
+        if self.layout == SIGNALS:
             return self.value
-        x = self.rows()  # (R, batch, channels, length)
+        x = self.rows()
         if x.dim() != 4:
             raise ValueError(f"Invalid input of a batched Conv1d: shape {tuple(x.shape)} "
                              f"(needs (R, batch, channels, length))")
-        return x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[3])
+        return x.permute(0, 2, 3, 1)
 
     def inner(self) -> tuple[int, ...]:
         """The rows' dims between the replica axis and the last one."""
@@ -125,23 +128,25 @@ def _conv1d(prefix: str, layer: nn.Conv1d) -> Layer | None:
     if layer.padding_mode != "zeros" or layer.groups != 1 or isinstance(layer.padding, str):
         return None
     weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
-    stride, padding, dilation = layer.stride, layer.padding, layer.dilation
+    (kernel,), (stride,), (padding,), (dilation,) = (
+        layer.kernel_size, layer.stride, layer.padding, layer.dilation)
 
     def run(w: Weights, act: _Act) -> _Act:
-        stacked, r = w[weight], act.replicas
-        out = torch.nn.functional.conv1d(
-            act.grouped(), stacked.reshape(-1, *stacked.shape[2:]),
-            None if bias is None else w[bias].reshape(-1), stride, padding, dilation, groups=r)
-        return _Act(out, r, CHANNELS)
+        x = act.signals()
+        cols = columns(x, kernel, stride, padding, dilation)
+        stacked = w[weight].reshape(act.replicas, layer.out_channels, -1)
+        out = torch.bmm(stacked, cols) if bias is None else \
+            torch.baddbmm(w[bias].unsqueeze(2), stacked, cols)
+        return _Act(out.view(act.replicas, layer.out_channels, -1, x.shape[3]),
+                    act.replicas, SIGNALS)
 
     return run
 
 
 def _flatten(act: _Act) -> _Act:
-    if act.layout == CHANNELS:  # (batch, R * C, L) -> (R, batch, C * L), in torch's (C, L) order
-        b, rc, length = act.value.shape
-        r = act.replicas
-        return _Act(act.value.reshape(b, r, rc // r * length).transpose(0, 1), r)
+    if act.layout == SIGNALS:  # (R, C, L, batch) is (R, C * L, batch) in torch's order
+        r, c, length, batch = act.value.shape
+        return _Act(act.value.reshape(r, c * length, batch), r, FEATURES, (batch,))
     return _Act(act.rows().flatten(2), act.replicas)
 
 
