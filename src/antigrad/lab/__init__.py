@@ -6,7 +6,8 @@
 - :mod:`~antigrad.lab.runner`: one training run (minibatch SGD loop, divergence, timing).
 - :mod:`~antigrad.lab.replicas`: many runs (an lr grid, seeds, several optimizers) trained
   at once as one batched model, with the sequential runs' results;
-  :mod:`~antigrad.lab.batching`: :func:`run_many`, any runs batched where possible.
+  :mod:`~antigrad.lab.batching`: :func:`run_many`, any runs batched where possible;
+  :mod:`~antigrad.lab.batch_threads`: how many threads a batch trains on (timed).
 - :mod:`~antigrad.lab.lr_range`: the learning-rate range test (``antigrad.find_lr``).
 - :mod:`~antigrad.lab.compare`: every optimizer at a fairly chosen lr over seeds.
 - :mod:`~antigrad.lab.store`: the result store (SQLite under ``runs/``, or PostgreSQL:

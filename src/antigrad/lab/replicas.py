@@ -35,6 +35,9 @@ is marked diverged and frozen (its weights sit out every later step: the engine 
 parameter without gradient and its state untouched) while the others go on. The batch
 ends when every replica has stopped.
 
+A batch trains on one intra-op thread, as a run alone, or on the process's threads when
+its own timing finds them faster (:mod:`~antigrad.lab.batch_threads`).
+
 Results equal the sequential runs' up to the rounding of batched matrix products (the
 equivalence tests: float64 final weights to 1e-10 relative). ``seconds`` is each
 replica's share of the batch's training time (the batch's seconds over R). Afterwards the
@@ -75,6 +78,7 @@ from ..train.loop import (
     StopOnDivergence,
     Stopwatch,
 )
+from .batch_threads import ThreadChoice
 from .batched_model import batched_forward
 from .optimizers import OptimizerSpec, needs_closure
 from .runner import (
@@ -469,9 +473,10 @@ def train_batch(problem: TrainingProblem, requests: Sequence[RunRequest], *,
     among several optimizers: one per distinct spec, owning its replicas' param groups
     (each with the replica's lr and overrides); see the module doc."""
     check_requests(requests)
+    threads = torch.get_num_threads()  # the process's, before the run's setting
     with flush_denormals():
         return _train(problem, list(requests), steps, batch_size, eval_every,
-                      divergence_factor)
+                      divergence_factor, threads)
 
 
 def _group_keys(spec: OptimizerSpec,
@@ -530,8 +535,8 @@ def _optimizers(requests: list[RunRequest], views: list[list[Tensor]], steps: in
 
 
 def _train(problem: TrainingProblem, requests: list[RunRequest], steps: int | None,
-           batch_size: int | None, eval_every: int | None, divergence_factor: float
-           ) -> list[RunResult]:
+           batch_size: int | None, eval_every: int | None, divergence_factor: float,
+           threads: int) -> list[RunResult]:
     steps, batch_size, eval_every = _settings(problem, steps, batch_size, eval_every)
     tasks = [problem.make(q.seed) for q in requests]
     task = tasks[0]
@@ -557,7 +562,8 @@ def _train(problem: TrainingProblem, requests: list[RunRequest], steps: int | No
     step = _ReplicaStep(batched, optimizers, task, orders, live)
     Loop(step, [_Lanes(lane_hooks, live, batched.freeze),
                 *[_Schedule(schedule, steps) for schedule in schedules],
-                StopAfter(steps), clock]).run()
+                StopAfter(steps), *([ThreadChoice(threads)] if threads > 1 else []),
+                clock]).run()
     batched.write_back([t.model for t in tasks])
     for result, curve in zip(results, curves, strict=True):
         curve.flush(result.steps)

@@ -58,6 +58,7 @@ MAX_EVALS = 1_000
 
 #: Intra-op threads per run: the lab's models are small, one thread is as fast as two
 #: and does not spin-wait (and slow down many-fold) when other processes share the CPU.
+#: A batch of replicas may use more (:mod:`~antigrad.lab.batch_threads` times it).
 RUN_THREADS = 1
 
 
