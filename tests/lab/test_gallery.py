@@ -229,3 +229,37 @@ def test_compare_and_report_draw_the_gallery_once(small_gallery, tmp_path, monke
         assert (first / name).read_bytes() == (again / name).read_bytes()
     for caption in ("a line", "two bars"):
         assert f"<figcaption>{caption}</figcaption>" in (again / "report.html").read_text()
+
+
+def test_only_the_most_recently_used_entries_are_kept(small_gallery, tmp_path):
+    old = [tmp_path / f"{i:032x}" for i in range(6)]
+    for age, entry in enumerate(old):  # entry 0 the most recently used
+        entry.mkdir()
+        (entry / "00.png").write_bytes(b"x")
+        os.utime(entry, (1e9 - age, 1e9 - age))
+    stale, fresh = tmp_path / f".{0:032x}.killed", tmp_path / f".{1:032x}.writing"
+    stale.mkdir()
+    os.utime(stale, (1e9, 1e9))
+    fresh.mkdir()
+    others = [tmp_path / "notes.txt", tmp_path / "0123", tmp_path / ".hidden"]
+    others[0].write_text("mine")
+    others[1].mkdir()
+    others[2].mkdir()
+    os.utime(others[2], (1e9, 1e9))
+    gallery_pictures(tmp_path)
+    kept = [cache_key(), *(p.name for p in old[:gallery_mod.KEEP - 1])]
+    assert entries(tmp_path) == sorted([*kept, fresh.name, *(p.name for p in others)])
+    os.utime(old[2], None)  # used just now: kept over the newer ones
+    with matplotlib.rc_context({"lines.linewidth": 3.0}):
+        gallery_pictures(tmp_path)
+        newest = cache_key()
+    assert {cache_key(), newest, old[2].name} < set(entries(tmp_path))
+    assert len([n for n in entries(tmp_path) if len(n) == 32]) == gallery_mod.KEEP
+
+
+def test_a_cache_hit_marks_its_entry_used(small_gallery, tmp_path):
+    gallery_pictures(tmp_path)
+    entry = tmp_path / cache_key()
+    os.utime(entry, (1e9, 1e9))
+    gallery_pictures(tmp_path)
+    assert entry.stat().st_mtime > 1e9 + 1

@@ -16,9 +16,10 @@ entry: the pictures are never stale.
 An entry is written into a temporary folder beside it and renamed into place whole, so a
 run killed while writing leaves no entry; its ``manifest.json`` records each PNG's SHA-256,
 and an entry that does not match (a truncated, edited or missing file) is drawn again and
-replaced. A cache folder that cannot be written is said once per process, as a warning,
-and the pictures are drawn as if there were no cache. Nothing outside the root is written
-or removed.
+replaced. Only the :data:`KEEP` most recently used entries are kept. A cache folder that cannot be
+written is said once per process, as a warning, and the pictures are drawn as if there
+were no cache. Nothing outside the root is written or removed, and in it only the folders
+this module names (a 32-digit hex key, or a temporary folder starting with ``.<key>.``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,13 @@ _MANIFEST = "manifest.json"
 #: matplotlib settings that do not change a saved PNG but may differ between processes
 #: (the interactive backend, GUI state).
 _VOLATILE_RC = ("backend", "interactive", "toolbar", "webagg.", "savefig.directory")
+
+#: Entries kept in the root: the most recently used few (by mtime, set when an entry is
+#: written or read), so a cache that sees many versions of antigrad stays a few MB.
+KEEP = 4
+#: A temporary folder this old was left by a killed run; younger ones may be being written.
+_STALE_SECONDS = 24 * 3600
+_KEY = re.compile(r"[0-9a-f]{32}")
 
 _warned = False
 
@@ -92,6 +102,7 @@ def gallery_pictures(root: str | Path | None = None) -> dict[str, Picture]:
     entry = Path(root if root is not None else gallery_root()) / cache_key()
     cached = _read_entry(entry, list(drawers))
     if cached is not None:
+        _touch(entry)
         return cached
     pictures = {stem: render(draw(), stem) for stem, draw in drawers.items()}
     _store(entry, pictures)
@@ -109,7 +120,8 @@ def cache_key() -> str:
 def _ingredients() -> list[str]:
     rc = sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()
                 if not k.startswith(_VOLATILE_RC))
-    drawers = [f"{stem}={draw.__module__}.{draw.__qualname__}"
+    drawers = [f"{stem}={getattr(draw, '__module__', '')}."
+               f"{getattr(draw, '__qualname__', repr(draw))}"
                for stem, draw in figures.LECTURE_FIGURES.items()]
     return [f"format {_FORMAT}", f"dpi {DPI}", f"python {platform.python_version()}",
             f"numpy {numpy.__version__}", f"torch {torch.__version__}",
@@ -168,6 +180,7 @@ def _store(entry: Path, pictures: dict[str, Picture]) -> None:
                                      encoding="utf-8")
         os.chmod(tmp, 0o755)
         _replace(tmp, entry)
+        _prune(entry.parent, keep=entry.name)
     except OSError as err:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -187,6 +200,34 @@ def _replace(tmp: Path, entry: Path) -> None:
         if not entry.is_dir():
             raise
         shutil.rmtree(tmp, ignore_errors=True)  # another process's entry won the race
+
+
+def _prune(root: Path, keep: str) -> None:
+    """Remove all but the :data:`KEEP` most recently used entries of ``root`` (``keep``
+    among them) and temporary folders older than a day, best effort; only names this
+    module gives are touched."""
+    try:
+        entries, now = [], time.time()
+        for path in root.iterdir():
+            name = path.name
+            if _KEY.fullmatch(name) and name != keep:
+                entries.append((path.lstat().st_mtime, path))
+            elif name.startswith(".") and _KEY.fullmatch(name[1:33]) and (
+                    now - path.lstat().st_mtime > _STALE_SECONDS):
+                _remove(path)
+        for _, path in sorted(entries, reverse=True)[KEEP - 1:]:
+            _remove(path)
+    except OSError:
+        pass  # another process pruning at the same time, or a file not ours to remove
+
+
+def _touch(entry: Path) -> None:
+    """Mark ``entry`` as just used (its mtime), so pruning keeps it; a read-only cache
+    stays as it is."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
 
 
 def _remove(path: Path) -> None:
