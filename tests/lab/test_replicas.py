@@ -75,6 +75,22 @@ def test_a_diverging_replica_is_frozen_and_the_others_go_on():
         assert relative_distance(ma, mb) < 1e-10
 
 
+def test_a_replica_whose_loss_explodes_stops_where_its_run_alone_does():
+    # finite losses above divergence_factor x the first one (not NaN): lrs 5 and 10 stop
+    # at steps 3 and 2, lr 3 rises to 1.23x its first loss and goes on
+    runs = [(3.0, 0), (5.0, 0), (0.5, 1), (10.0, 0)]
+    together, alone, batch_models, seq_models = _both(
+        torch.float64, get_optimizer("sgd"), runs, divergence_factor=1.5, eval_every=1)
+    assert [r.diverged for r in together] == [r.diverged for r in alone] == \
+        [False, True, False, True]
+    assert [r.steps for r in together] == [r.steps for r in alone] == [40, 3, 40, 2]
+    for a, b in zip(together, alone, strict=True):
+        assert [s for s, _ in a.losses] == [s for s, _ in b.losses]
+        assert [s for s, _, _ in a.evals] == [s for s, _, _ in b.evals]
+    for ma, mb in zip(batch_models, seq_models, strict=True):
+        assert relative_distance(ma, mb) < 1e-10
+
+
 def test_per_replica_hyperparameters_equal_runs_built_with_them():
     adam = get_optimizer("adam")
     built: list = []

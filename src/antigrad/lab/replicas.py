@@ -21,15 +21,16 @@ minibatch loss and gradient: the batched module of :mod:`~antigrad.lab.batched_m
 (one operation per layer for all replicas) when the model is made of the layers it knows
 and it agrees with ``vmap`` on a probe batch, else ``vmap`` of ``functional_call``.
 Replica ``r``'s param group holds the views ``stacked[r]`` of those tensors, and its
-gradients are the matching rows of the stacked gradients (fresh tensors from autograd
-every step): the optimizer writes straight into the batched model, nothing is copied.
-The step's bookkeeping is done for all replicas at once: their minibatch indices are one
-``(R, batch)`` slice, one sum over all gradients checks that every replica's is finite
-(rows are told apart only when it is not), and an evaluation computes every replica's
-test outputs in one batched forward.
+gradients are the matching rows of stacked gradient buffers (autograd's fresh tensors of
+the first step, into which later steps' are copied, one copy per weight): the optimizer
+writes straight into the batched model. The step's bookkeeping is done for all replicas
+at once: their minibatch indices are one ``(R, batch)`` slice, one sum over all
+gradients checks that every replica's is finite (rows are told apart only when it is
+not), the runner's per-step rules run in one pass over the replicas, and an evaluation
+computes every replica's test outputs in one batched forward.
 
-Divergence is per replica, by the runner's own rules (the same hooks run on each
-replica's step): a replica whose loss is NaN/inf or whose gradient is not finite is not
+Divergence is per replica, by the runner's rules (those of :func:`train_run`'s hooks,
+applied to each replica's step): a replica whose loss is NaN/inf or whose gradient is not
 updated that step; it, or one whose loss exceeds ``divergence_factor`` times its first,
 is marked diverged and frozen (its weights sit out every later step: the engine leaves a
 parameter without gradient and its state untouched) while the others go on. The batch
@@ -69,13 +70,10 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..problems.base import Task, TrainingProblem
 from ..train.loop import (
-    Every,
     Hook,
     Loop,
-    LossAbove,
     StepRecord,
     StopAfter,
-    StopOnDivergence,
     Stopwatch,
 )
 from .batch_threads import ThreadChoice
@@ -89,7 +87,6 @@ from .runner import (
     _Curve,
     _Evaluate,
     _Minibatches,
-    _Record,
     _Schedule,
     _settings,
     flush_denormals,
@@ -146,20 +143,22 @@ class _Outputs:
 
 class _ReplicaOutputs:
     """Replica ``r``'s model for evaluation: its rows of one forward pass of every
-    replica on the same inputs (the first replica to evaluate computes it for all)."""
+    replica on the same inputs (the first replica to evaluate computes it for all).
+    ``eval()``/``train()`` set the mode that pass runs in (the batched model's own mode
+    is switched once for the pass, not by each replica)."""
 
     def __init__(self, batched: _Batched, r: int) -> None:
-        self.batched, self.r = batched, r
+        self.batched, self.r, self.training = batched, r, True
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        return self.batched.outputs(inputs)[self.r]
+        return self.batched.outputs(inputs, self.training)[self.r]
 
     def eval(self) -> _ReplicaOutputs:
-        self.batched.base.eval()
+        self.training = False
         return self
 
     def train(self, mode: bool = True) -> _ReplicaOutputs:
-        self.batched.base.train(mode)
+        self.training = mode
         return self
 
 
@@ -184,7 +183,8 @@ class _Batched:
         self.views = [[self.weights[n].detach()[r] for n in self.names]
                       for r in range(len(models))]
         self.frozen: set[int] = set()
-        self._cached: tuple[tuple[Tensor, ...], Tensor] | None = None
+        self.grads: list[Tensor] | None = None  # the stacked gradients, from the first step
+        self._cached: tuple[bool, tuple[Tensor, ...], Tensor] | None = None
         self.forward = batched_forward(self.base)
         if self.forward is not None and not self._agrees(tasks[0]):
             self.forward = None
@@ -244,40 +244,52 @@ class _Batched:
                                                                 atol=1e-6, equal_nan=True))
 
     def backward(self, total: Tensor) -> list[Tensor]:
-        """The gradients of ``total`` (the sum of the usable replicas' losses) into fresh
-        stacked tensors, one per weight, taken by autograd without zeroing or adding
-        into old ones; each live replica's views get their rows."""
-        for w in self.weights.values():
+        """The gradients of ``total`` (the sum of the usable replicas' losses), one stacked
+        tensor per weight: autograd's fresh tensors (no zeroing, no adding into old ones),
+        kept from the first step on as the buffers whose rows are the live replicas'
+        views' gradients, and copied into them on later steps (one copy per weight
+        instead of setting R x P gradients every step)."""
+        stacked = [self.weights[name] for name in self.names]
+        for w in stacked:
             w.grad = None
         total.backward()
-        grads = []
-        for k, name in enumerate(self.names):
-            w = self.weights[name]
-            if w.grad is None:  # a weight the loss does not depend on
-                w.grad = torch.zeros_like(w)
-            for r, row in enumerate(w.grad.unbind(0)):
+        # a weight the loss does not depend on gets zeros
+        fresh = [torch.zeros_like(w) if w.grad is None else w.grad for w in stacked]
+        for w in stacked:
+            w.grad = None
+        if self.grads is None:
+            self.grads = fresh
+            for r, views in enumerate(self.views):
                 if r not in self.frozen:
-                    self.views[r][k].grad = row
-            grads.append(w.grad)
-        return grads
+                    for view, grad in zip(views, fresh, strict=True):
+                        view.grad = grad[r]
+        else:
+            for grad, new in zip(self.grads, fresh, strict=True):
+                grad.copy_(new)
+        return self.grads
 
     def stepped(self) -> None:
         """The weights changed: evaluations compute their outputs again."""
         self._cached = None
 
     @torch.no_grad()
-    def outputs(self, inputs: tuple[Tensor, ...]) -> Tensor:
-        """Every replica's model output on the same ``inputs``, ``(R, ...)``, computed
-        once per step (:data:`EVAL_CHUNK` replicas at a time)."""
+    def outputs(self, inputs: tuple[Tensor, ...], training: bool) -> Tensor:
+        """Every replica's model output on the same ``inputs``, ``(R, ...)``, with the
+        model in training mode or not, computed once per step (:data:`EVAL_CHUNK`
+        replicas at a time)."""
         cached = self._cached
-        if cached is not None and len(cached[0]) == len(inputs) and all(
-                a is b for a, b in zip(cached[0], inputs, strict=True)):
-            return cached[1]
-        r = len(self.views)
-        chunks = [self._outputs(inputs, slice(i, min(i + EVAL_CHUNK, r)))
-                  for i in range(0, r, EVAL_CHUNK)]
-        self._cached = (inputs, torch.cat(chunks))
-        return self._cached[1]
+        if cached is not None and cached[0] == training and len(cached[1]) == len(inputs) \
+                and all(a is b for a, b in zip(cached[1], inputs, strict=True)):
+            return cached[2]
+        r, mode = len(self.views), self.base.training
+        self.base.train(training)
+        try:
+            chunks = [self._outputs(inputs, slice(i, min(i + EVAL_CHUNK, r)))
+                      for i in range(0, r, EVAL_CHUNK)]
+        finally:
+            self.base.train(mode)
+        self._cached = (training, inputs, torch.cat(chunks))
+        return self._cached[2]
 
     def _outputs(self, inputs: tuple[Tensor, ...], rows: slice) -> Tensor:
         weights = {n: w[rows] for n, w in self.weights.items()}
@@ -326,8 +338,9 @@ class _Draws:
 class _ReplicaStep:
     """One step of every live replica: draws each replica's minibatch, one batched
     forward/backward, then hands the optimizer only the gradients of the replicas whose
-    loss and gradient are finite (the others sit the step out). ``record.extra`` holds
-    each replica's :class:`StepRecord` (``None`` for a replica that has stopped)."""
+    loss and gradient are finite (the others sit the step out). ``record.extra`` is
+    ``(losses, reasons)``: each replica's minibatch loss and why its step was not applied
+    (``None`` when it was; a replica that has stopped is skipped by the lanes)."""
 
     def __init__(self, batched: _Batched, optimizers: list[torch.optim.Optimizer],
                  task: Task, orders: list[_Minibatches], live: list[bool]) -> None:
@@ -340,67 +353,69 @@ class _ReplicaStep:
         losses = batched.losses(task.loss, task.x_train[idx], task.y_train[idx])
         values = losses.detach().tolist()
         usable = [live and math.isfinite(v) for live, v in zip(self.live, values, strict=True)]
-        finite = _finite_rows(batched.backward(
-            torch.where(torch.tensor(usable), losses, 0.0).sum()))
-        records: list[StepRecord | None] = []
-        for r in range(len(values)):
-            reason = None if math.isfinite(values[r]) else "non-finite loss"
-            if reason is None and not finite[r]:
-                reason = "non-finite gradient"
-            if self.live[r] and reason is not None:
-                batched.freeze(r)  # not updated by this step, nor any later one
-            records.append(StepRecord(n, values[r], reason) if self.live[r] else None)
+        # every replica usable (the usual step): the sum is the masked sum's, term for term
+        total = losses.sum() if all(usable) else \
+            torch.where(torch.tensor(usable), losses, 0.0).sum()
+        finite = _finite_rows(batched.backward(total))
+        reasons: list[str | None] = [None] * len(values)
+        if not all(usable) or not all(finite):
+            for r, v in enumerate(values):
+                reasons[r] = "non-finite loss" if not math.isfinite(v) else \
+                    None if finite[r] else "non-finite gradient"
+                if self.live[r] and reasons[r] is not None:
+                    batched.freeze(r)  # not updated by this step, nor any later one
         for optimizer in self.optimizers:  # each updates its own replicas' groups
             optimizer.step()
         batched.stepped()
         live_values = [v for v, live in zip(values, self.live, strict=True) if live]
-        return StepRecord(n, sum(live_values) / max(1, len(live_values)), None, records)
-
-
-class _Lane:
-    """What the sequential run's loop is to its hooks, for one replica: its step number
-    and stop reason (its own, or the batch's), so the runner's hooks run unchanged."""
-
-    def __init__(self, batch: Loop | None = None) -> None:
-        self.batch, self.step, self.own_reason = batch, 0, None
-
-    @property
-    def stop_reason(self) -> str | None:
-        return self.own_reason or (self.batch.stop_reason if self.batch else None)
-
-    def stop(self, reason: str) -> None:
-        if self.own_reason is None:
-            self.own_reason = reason
+        return StepRecord(n, sum(live_values) / max(1, len(live_values)), None,
+                          (values, reasons))
 
 
 class _Lanes(Hook):
-    """Runs each live replica's hooks (as :func:`train_run` orders them) on its own step
-    record; a replica that stops (diverged) is frozen; the batch stops when all have."""
+    """Each live replica's step, handled as :func:`train_run`'s hooks handle its own step
+    (``LossAbove``, ``StopOnDivergence``, ``_Record``, then ``Every(eval_every, ...)``, the
+    order they run after a step), in one pass over the replicas: a loss above
+    ``divergence_factor`` times the replica's first marks the step diverged; a diverged
+    step stops the replica (it is frozen); every step's loss goes into its curve and
+    result; an evaluation every ``eval_every`` steps and at the batch's last step, unless
+    the step diverged. The batch stops when every replica has."""
 
-    def __init__(self, hooks: list[list[Hook]], live: list[bool],
+    def __init__(self, results: list[RunResult], curves: list[_Curve],
+                 evaluations: list[Callable[[int], None]], eval_every: int,
+                 divergence_factor: float, live: list[bool],
                  freeze: Callable[[int], None]) -> None:
-        self.hooks, self.live, self.freeze = hooks, live, freeze
-        self.lanes = [_Lane() for _ in hooks]
-
-    def on_start(self, loop: Loop) -> None:
-        for lane, hooks in zip(self.lanes, self.hooks, strict=True):
-            lane.batch = loop
-            for hook in hooks:
-                hook.on_start(lane)  # type: ignore[arg-type]
+        self.results, self.curves, self.evaluations = results, curves, evaluations
+        self.every, self.factor, self.live, self.freeze = eval_every, divergence_factor, \
+            live, freeze
+        self.limits: list[float] = []  # LossAbove's: from each replica's first loss
+        self.running = [r for r, alive in enumerate(live) if alive]
 
     def after_step(self, loop: Loop, record: StepRecord) -> None:
-        for r, (lane, hooks) in enumerate(zip(self.lanes, self.hooks, strict=True)):
-            mine = record.extra[r]
-            if mine is None:
-                continue
-            lane.step = mine.step
-            for hook in reversed(hooks):
-                hook.after_step(lane, mine)  # type: ignore[arg-type]
-            if lane.own_reason is not None:
-                self.live[r] = False
-                self.freeze(r)
-        if not any(self.live):
-            loop.stop("every replica diverged")
+        n, (values, reasons) = record.step, record.extra
+        if not self.limits:  # every replica's first step is the batch's first
+            self.limits = [self.factor * max(abs(v), 1e-12) for v in values]
+        elif not all(v <= lim for v, lim in zip(values, self.limits, strict=True)):
+            reasons = [reason if reason is not None or not v > lim else "loss above limit"
+                       for v, lim, reason in zip(values, self.limits, reasons, strict=True)]
+        evaluate = n % self.every == 0 or loop.stop_reason is not None
+        stopped = []
+        for r in self.running:
+            loss, diverged = values[r], reasons[r] is not None
+            self.curves[r].add(n, loss)
+            result = self.results[r]
+            result.steps, result.final_loss, result.diverged = n, loss, diverged
+            if diverged:
+                stopped.append(r)
+            elif evaluate:
+                self.evaluations[r](n)
+        for r in stopped:
+            self.live[r] = False
+            self.freeze(r)
+        if stopped:
+            self.running = [r for r in self.running if self.live[r]]
+            if not self.running:
+                loop.stop("every replica diverged")
 
 
 def batchable(problem: TrainingProblem, spec: OptimizerSpec) -> bool:
@@ -546,22 +561,20 @@ def _train(problem: TrainingProblem, requests: list[RunRequest], steps: int | No
     orders = [_Minibatches(n, size, q.seed, problem.shuffle) for q in requests]
     live = [True] * len(requests)
     clock = Stopwatch()
-    results, curves, lane_hooks = [], [], []
+    results, curves, evaluations = [], [], []
     for r, q in enumerate(requests):
         result = RunResult(q.spec.name, float(q.lr), q.seed, 0, False, math.nan, math.nan,
                            0.0, phase=q.phase)
         evaluate = _Evaluate(problem, dataclasses.replace(task, model=batched.replica(r)),
                              result)
         evaluate(0, 0.0)
-        curve = _Curve(steps, MAX_CURVE_POINTS)
         results.append(result)
-        curves.append(curve)
-        lane_hooks.append([Every(eval_every, _evaluation(evaluate, clock, len(requests))),
-                           _Record(result, curve, None), StopOnDivergence(),
-                           LossAbove(divergence_factor)])
+        curves.append(_Curve(steps, MAX_CURVE_POINTS))
+        evaluations.append(_evaluation(evaluate, clock, len(requests)))
     step = _ReplicaStep(batched, optimizers, task, orders, live)
-    Loop(step, [_Lanes(lane_hooks, live, batched.freeze),
-                *[_Schedule(schedule, steps) for schedule in schedules],
+    lanes = _Lanes(results, curves, evaluations, eval_every, divergence_factor, live,
+                   batched.freeze)
+    Loop(step, [lanes, *[_Schedule(schedule, steps) for schedule in schedules],
                 StopAfter(steps), *([ThreadChoice(threads)] if threads > 1 else []),
                 clock]).run()
     batched.write_back([t.model for t in tasks])
@@ -572,5 +585,6 @@ def _train(problem: TrainingProblem, requests: list[RunRequest], steps: int | No
     return results
 
 
-def _evaluation(evaluate: _Evaluate, clock: Stopwatch, share: int) -> Callable[[Any], None]:
-    return lambda lane: evaluate(lane.step, clock.seconds / share)
+def _evaluation(evaluate: _Evaluate, clock: Stopwatch, share: int) -> Callable[[int], None]:
+    """The replica's evaluation at a step, stamped with its share of the training time."""
+    return lambda step: evaluate(step, clock.seconds / share)
