@@ -112,6 +112,31 @@ def test_one_worker_alone_makes_the_uninterrupted_comparison(tmp_path):
     assert {s for *_, s, _ in rows(store, cmp.id)} == {"done"}
 
 
+def test_saving_a_result_reads_no_loss_curves_but_those_an_lr_choice_needs(tmp_path):
+    """Each saved result once read its optimizer's runs whole again (curves and all), so
+    a comparison's saving grew with the square of its runs; now the curves are read only
+    where a grid's best run is chosen: once per optimizer, its grid runs."""
+    from sqlalchemy import event
+
+    store, cmp = begun(tmp_path)
+    curves_read = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "runs.losses" in statement:
+            curves_read.append(parameters)
+
+    with WorkQueue(store, cmp.id, "a") as queue:
+        event.listen(queue.con.engine, "before_cursor_execute", count)
+        queue.plan()
+        saved = 0
+        while claims := queue.claim():
+            finish(queue, claims, cmp)
+            saved += len(claims)
+    assert saved == 8 and store.load(cmp.id).complete
+    assert len(curves_read) == 2  # sgd's choice and adam's, not one per saved result
+    assert set(store.load(cmp.id).chosen_lr) == {"sgd", "adam"}
+
+
 @pytest.mark.parametrize("config", [
     CompareConfig("breast-cancer", ["sgd"], lr_method="range", seeds=2, steps=6),
     CompareConfig("breast-cancer", ["sgd", "adam"], seeds=2, steps=6, budget=3),

@@ -119,12 +119,14 @@ class WorkQueue(HeldConnection):
 
     def _lock(self, con: Connection, optimizer: str | None = None) -> Comparison:
         """Lock the comparison's row for this transaction and read it (one optimizer's
-        runs only, if named)."""
+        runs only, if named) without the runs' curves: what is left to list depends only
+        on the runs' summaries, and reading every curve again on each saved result cost
+        more the longer the comparison (:meth:`_choose` reads them where they count)."""
         found = con.execute(select(comparisons.c.id).where(
             comparisons.c.id == self.cid).with_for_update()).first()
         if found is None:
             raise StoreError(f"no comparison {self.cid} in {self.store.name}")
-        return self.store.load_in(con, self.cid, optimizer)
+        return self.store.load_in(con, self.cid, optimizer, curves=False)
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -139,11 +141,7 @@ class WorkQueue(HeldConnection):
 
     def _advance(self, con: Connection, cmp: Comparison, name: str) -> None:
         if ready_to_choose(cmp, name):
-            final = choose(cmp, name)
-            con.execute(update(comparisons).where(comparisons.c.id == self.cid).values(
-                chosen_lr=json.dumps(cmp.chosen_lr)))
-            if final is not None:
-                relabel_final(con, self.cid, final)
+            self._choose(con, cmp, name)
         w = work.c
         listed = {(k, n) for k, n in con.execute(select(w.kind, w.number).where(
             w.comparison_id == self.cid, w.optimizer == name))}
@@ -152,6 +150,19 @@ class WorkQueue(HeldConnection):
             con.execute(insert(work), [dict(
                 comparison_id=self.cid, optimizer=i.optimizer, kind=i.kind, number=i.number,
                 lr=i.lr, seed=i.seed, state="pending") for i in new])
+
+    def _choose(self, con: Connection, cmp: Comparison, name: str) -> None:
+        """Choose ``name``'s lr and save it: its runs are read again whole (a grid's best
+        run is the one with the lowest loss at the end of its curve), once per optimizer,
+        and replace the summaries in ``cmp``."""
+        whole = self.store.load_in(con, self.cid, name)
+        final = choose(whole, name)
+        cmp.chosen_lr[name] = whole.chosen_lr[name]
+        cmp.runs = [r for r in cmp.runs if r.optimizer != name] + whole.runs
+        con.execute(update(comparisons).where(comparisons.c.id == self.cid).values(
+            chosen_lr=json.dumps(cmp.chosen_lr)))
+        if final is not None:
+            relabel_final(con, self.cid, final)
 
     def _finish_if_done(self, con: Connection, cmp: Comparison) -> bool:
         if cmp.complete:

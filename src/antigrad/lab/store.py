@@ -157,9 +157,12 @@ class Store:
                                  "first)")
             return self.load_in(con, cid)
 
-    def load_in(self, con: Connection, cid: int, optimizer: str | None = None) -> Comparison:
+    def load_in(self, con: Connection, cid: int, optimizer: str | None = None, *,
+                curves: bool = True) -> Comparison:
         """Comparison ``cid`` read on ``con`` (inside its transaction); with ``optimizer``,
-        only that optimizer's runs and range test."""
+        only that optimizer's runs and range test; without ``curves``, the runs' loss and
+        evaluation curves are left out (empty lists: a run's summary columns are a few
+        numbers, its curves thousands, so what only looks at summaries reads much less)."""
         c = comparisons.c
         row = con.execute(select(
             c.created, c.problem, c.title, c.metric, c.higher_is_better, c.target, c.config,
@@ -173,8 +176,9 @@ class Store:
         r = runs.c
         rows = con.execute(select(
             r.optimizer, r.lr, r.seed, r.phase, r.steps, r.diverged, r.final_loss,
-            r.final_metric, r.seconds, r.steps_to_target, r.seconds_to_target, r.losses,
-            r.evals, _params_column(con)).where(r.comparison_id == cid, *(
+            r.final_metric, r.seconds, r.steps_to_target, r.seconds_to_target,
+            *((r.losses, r.evals) if curves else (literal("[]"), literal("[]"))),
+            _params_column(con)).where(r.comparison_id == cid, *(
                 [] if optimizer is None else [r.optimizer == optimizer])).order_by(r.id)).all()
         cmp.runs = [stored.run(tuple(x), where) for x in rows]
         t = range_tests.c
