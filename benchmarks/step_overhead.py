@@ -18,12 +18,27 @@ Cases:
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/step_overhead.py
     PYTHONPATH=src .venv/bin/python benchmarks/step_overhead.py --only groups --repeats 200
+
+Times on a shared machine move with its load; instructions do not. With ``--callgrind``
+only antigrad steps, and only its steps are counted, under valgrind (a helper using
+valgrind's client requests is compiled on the fly; valgrind's headers and a C compiler
+are needed): the ``Collected`` total it prints divided by ``--repeats`` is the
+instructions of one step.
+
+    PYTHONPATH=src OMP_NUM_THREADS=1 valgrind --tool=callgrind --instr-atstart=no \
+        --collect-atstart=no --callgrind-out-file=/dev/null .venv/bin/python \
+        benchmarks/step_overhead.py --callgrind --only groups --repeats 10
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
+import os
 import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -113,12 +128,48 @@ def time_case(make: Callable[[], Case], repeats: int, warmup: int
             for name, ts in times.items()}
 
 
+HELPER = """#include <valgrind/callgrind.h>
+void start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_TOGGLE_COLLECT; }
+void stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_STOP_INSTRUMENTATION; }
+"""
+
+
+def count_instructions(make: Callable[[], Case], repeats: int, warmup: int) -> None:
+    """Step antigrad's optimizer with valgrind counting only inside ``step()``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, lib = os.path.join(tmp, "counting.c"), os.path.join(tmp, "counting.so")
+        with open(src, "w") as f:
+            f.write(HELPER)
+        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
+        counting = ctypes.CDLL(lib)
+    case = make()
+    opt = CONTESTANTS["antigrad"](case.groups)
+    gc.disable()  # a collection lands in whichever step allocates: count steps alone
+    for r in range(warmup + repeats):
+        case.refresh(r)
+        if r >= warmup:
+            counting.start()
+        opt.step()
+        if r >= warmup:
+            counting.stop()
+    gc.enable()
+    print(f"stepped {repeats} times under callgrind: instructions per step = its "
+          f"'Collected' total / {repeats}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", choices=list(CASES), action="append")
     ap.add_argument("--repeats", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--callgrind", action="store_true",
+                    help="count antigrad's instructions under valgrind (see above)")
     args = ap.parse_args()
+    if args.callgrind:
+        if not args.only or len(args.only) != 1:
+            ap.error("--callgrind counts one case: name it with --only")
+        count_instructions(CASES[args.only[0]][1], args.repeats, args.warmup)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), median of "
           f"{args.repeats} interleaved steps\n")
     print("| case | optimizer | ms/step | CPU ms/step | µs/tensor (CPU) | CPU ratio to torch "

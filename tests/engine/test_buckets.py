@@ -232,3 +232,109 @@ def test_groups_with_one_chain_share_one_bucket(backend, monkeypatch):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
         if backend == "foreach":
             assert torch.equal(p, q)
+
+
+def _replica_groups(seed, lrs, shapes=((5, 3), (5,), (2, 5))):
+    """Param groups as the lab's replicas step: group r holds rows r of stacked tensors."""
+    g = torch.Generator().manual_seed(seed)
+    stacks = [torch.randn(len(lrs), *s, generator=g) for s in shapes]
+    views = [[w[r] for w in stacks] for r in range(len(lrs))]
+    return views, [{"params": views[r], "lr": lr} for r, lr in enumerate(lrs)]
+
+
+@pytest.mark.parametrize("backend", ["native", "foreach"])
+def test_many_groups_of_replicas_match_torch_step_by_step(backend, monkeypatch):
+    """Sixteen param groups over three lrs in one bucket, fresh gradients every step (rows
+    of new stacked tensors), one group frozen from step 3 on (no gradients), an lr set
+    between steps: torch's numbers every step (the foreach path's bit for bit), state
+    included, and the bucket built once."""
+    monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+    lrs = [1e-3 * 10 ** (0.5 * (k % 3 - 1)) for k in range(16)]
+    ours, ours_groups = _replica_groups(0, lrs)
+    theirs, their_groups = _replica_groups(0, lrs)
+    a = antigrad.Adam(ours_groups, nonfinite="raise")
+    b = torch.optim.Adam(their_groups)
+    gen = torch.Generator().manual_seed(1)
+    buckets = None
+    for t in range(7):
+        for k, stack in enumerate(ours[0]):
+            grad = torch.randn(len(lrs), *stack.shape, generator=gen)
+            for r, (mine, peer) in enumerate(zip(ours, theirs, strict=True)):
+                frozen = r == 5 and t >= 3
+                mine[k].grad = None if frozen else grad.clone()[r]
+                peer[k].grad = None if frozen else grad.clone()[r]
+        if t == 4:
+            a.param_groups[7]["lr"] = b.param_groups[7]["lr"] = 0.02
+        a.step()
+        b.step()
+        buckets = buckets or a.planner.buckets
+        assert a.planner.buckets is buckets and len(buckets) == 1
+        for mine, peer in zip(ours, theirs, strict=True):
+            for p, q in zip(mine, peer, strict=True):
+                if backend == "foreach":
+                    assert torch.equal(p, q), t
+                    assert torch.equal(a.state[p]["exp_avg_sq"], b.state[q]["exp_avg_sq"])
+                torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+                assert a.state[p]["step"].item() == b.state[q]["step"].item()
+    assert a.state[ours[5][0]]["step"].item() == 3.0
+
+
+def test_many_groups_give_the_foreach_paths_numbers_on_the_native_path(monkeypatch):
+    """The native path with many groups and rows against the foreach path: the same
+    parameters to rounding (the kernel's square root is correctly rounded, torch's on the
+    CPU is not always), the same step counts."""
+    lrs = [1e-3 * 10 ** (0.5 * (k % 3 - 1)) for k in range(12)]
+    runs = {}
+    for backend in ("native", "foreach"):
+        monkeypatch.setenv("ANTIGRAD_BACKEND", backend)
+        views, groups = _replica_groups(2, lrs)
+        opt = antigrad.Adam(groups)
+        gen = torch.Generator().manual_seed(3)
+        for t in range(5):
+            for r, mine in enumerate(views):
+                for p in mine:
+                    g = torch.randn(p.shape, generator=gen)
+                    p.grad = None if r in (4, 9) and t % 2 else g
+            opt.step()
+        runs[backend] = (views, opt)
+    (native_views, a), (foreach_views, b) = runs["native"], runs["foreach"]
+    for mine, peer in zip(native_views, foreach_views, strict=True):
+        for p, q in zip(mine, peer, strict=True):
+            torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+            assert a.state[p]["step"].item() == b.state[q]["step"].item()
+
+
+def test_a_replaced_state_entry_is_noticed_without_hashing_every_step():
+    """The bucket knows the state mapping it was checked against (its keys and values):
+    an entry replaced by an equal copy, or removed and added again, still rebuilds it."""
+    p, q, ours, theirs = pair()
+    for t in range(2):
+        step_both(p, q, ours, theirs, t)
+    buckets = ours.planner.buckets
+    for opt, x in ((ours, p), (theirs, q)):
+        opt.state[x] = {k: v.clone() for k, v in opt.state[x].items()}
+    step_both(p, q, ours, theirs, 2)
+    assert ours.planner.buckets is not buckets
+    buckets = ours.planner.buckets
+    step_both(p, q, ours, theirs, 3)
+    assert ours.planner.buckets is buckets  # steady again
+    for opt, x in ((ours, p), (theirs, q)):
+        entry = opt.state.pop(x)
+        opt.state[x] = entry
+    step_both(p, q, ours, theirs, 4)
+    assert ours.planner.buckets is buckets  # the same entry back: still valid
+
+
+def test_a_step_counter_reshaped_in_place_is_noticed():
+    """`state["step"].data = step.view(1)`: same address, one dimension more; the bucket
+    is rebuilt (the kernel writes only 0-d counters), and the numbers stay torch's."""
+    p, q, ours, theirs = pair()
+    for t in range(2):
+        step_both(p, q, ours, theirs, t)
+    buckets = ours.planner.buckets
+    for opt, x in ((ours, p), (theirs, q)):
+        step = opt.state[x]["step"]
+        step.data = step.data.view(1)
+    step_both(p, q, ours, theirs, 2)
+    assert ours.planner.buckets is not buckets
+    assert ours.state[p]["step"].shape == (1,) and ours.state[p]["step"].item() == 3.0

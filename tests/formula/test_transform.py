@@ -127,3 +127,22 @@ def test_a_users_key_fields_are_known_hyperparameters_and_typos_are_refused():
     antigrad.ChainOptimizer(param, chain, lr=0.1, factor=0.5)
     with pytest.raises(antigrad.errors.UnknownNameError, match="'factr'.*'factor'"):
         antigrad.ChainOptimizer(param, chain, lr=0.1, factr=0.5)
+
+
+def test_a_chain_names_its_scalars_once_and_survives_pickling():
+    """The scalars' names ("1.lr") are made on the first step and kept; a chain pickled
+    without them (by an older version) names them again."""
+    import pickle
+
+    from antigrad.formula.transform import Chain, ScalarState
+
+    c = T.chain(T.scale_by_adam(), T.descend())
+    group = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8}
+    first = c.scalars(group, ScalarState({"step": 0.0}), True)
+    assert c.scalars(group, ScalarState({"step": 0.0}), True) == first
+    assert set(first) == {"0.b1", "0.b2", "0.bc1", "0.bc2", "0.bc2_sqrt", "0.eps",
+                          "0.eps_root", "1.lr"}
+    old = Chain.__new__(Chain)
+    old.__setstate__({k: v for k, v in pickle.loads(pickle.dumps(c)).__dict__.items()
+                      if k != "_scalar_names"})
+    assert old.scalars(group, ScalarState({"step": 0.0}), True) == first

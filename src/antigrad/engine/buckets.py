@@ -29,6 +29,9 @@ from torch import Tensor
 from ..formula.transform import Chain, ScalarState
 from . import backends, capturable, native, pertensor, tritonkernel
 
+_NONE = type(None)
+_VERSION = operator.attrgetter("_version")
+
 
 def _real(ts: list[Tensor | None]) -> list[Tensor | None]:
     return [torch.view_as_real(t) if t is not None and t.is_complex() else t for t in ts]
@@ -80,7 +83,10 @@ class Bucket:
         # Everything a step relies on, to notice when someone replaces or moves it.
         self.names = [*chain.state, *self.scalar_names]
         self.held = [s[n] for s in states for n in self.names]
-        self.addresses = native.param_layout(self.held)
+        self._buffers = [s[n] for s in states for n in chain.state]
+        self._scalar_flat = [t for ts in self.scalar_tensors for t in ts]
+        self._zero_dim = all(isinstance(t, Tensor) and t.dim() == 0 for t in self._scalar_flat)
+        self.addresses = self._layout()
         # Element-wise formulas act on the real and imaginary parts of complex tensors.
         self.tensors = {n: _real(ts) for n, ts in kept.items()} if self.is_complex else kept
         # Parameters whose param group or scalar state (step counts, say) differ take their
@@ -94,6 +100,10 @@ class Bucket:
         self.bound: native.Bound | tritonkernel.Bound | None = None
         self.undo: tuple[list[int], list[Row]] | None = None
         self.versions = self._versions()
+        # The optimizer's state mapping as last found valid (its keys and values, in order)
+        self._entries: tuple[list[Any], list[Any]] | None = None
+        # Each parameter's param group in the call (-1: it sits out), for a row assignment
+        self._owners_of: tuple[list[int], list[int]] | None = None
 
     def _set_rows(self, group_of: list[int], fresh: list[bool],
                   scalar_values: list[tuple[float, ...]]) -> None:
@@ -117,19 +127,41 @@ class Bucket:
         self.stale = False
 
     def _versions(self) -> list[int]:
-        return [t._version for ts in self.scalar_tensors for t in ts]
+        return list(map(_VERSION, self._scalar_flat))
 
     def valid(self, state: Mapping[Tensor, dict[str, Any]]) -> bool:
         """Still describes the optimizer's ``state`` (nobody replaced, moved or edited it:
         not ``opt.state`` itself, a parameter's entry, nor a tensor in it)."""
-        if not all(map(operator.is_, map(state.get, self.params), self.states)):
+        if not self._same_entries(state):
             return False
         now = [s.get(n) for s in self.states for n in self.names]
         if not all(map(operator.is_, now, self.held)):
             return False
         # Address, dtype, shape and strides: `state["exp_avg"].data = ...` can change any.
-        return native.param_layout(now) == self.addresses and \
-            self._versions() == self.versions
+        return self._layout() == self.addresses and self._versions() == self.versions
+
+    def _layout(self) -> list[tuple]:
+        """The address, dtype, shape and strides of each held tensor (read when they are
+        known to be the held ones). Scalar-state tensors that were 0-d when the bucket was
+        built are read as address, dtype and ``dim()``: their shape and strides are ``()``
+        exactly while ``dim()`` is 0 (one read instead of two, per parameter)."""
+        if not self._zero_dim:
+            return native.param_layout(self.held)
+        return native.param_layout(self._buffers) + native.scalar_layout(self._scalar_flat)
+
+    def _same_entries(self, state: Mapping[Tensor, dict[str, Any]]) -> bool:
+        """Each parameter's entry in ``state`` is the dict the bucket holds. Without hashing
+        a tensor when ``state`` holds the same keys and values, in the same order, as when
+        last found so (no entry was replaced, added or removed since)."""
+        keys, values = list(state), list(state.values())
+        seen = self._entries
+        if seen is not None and len(keys) == len(seen[0]) and \
+                all(map(operator.is_, keys, seen[0])) and all(map(operator.is_, values, seen[1])):
+            return True
+        if not all(map(operator.is_, map(state.get, self.params), self.states)):
+            return False
+        self._entries = (keys, values)
+        return True
 
     def step(self, plan: backends.Plan, chain: Chain, groups: list[dict[str, Any]],
              grads: list[Tensor | None], check: bool) -> bool:
@@ -168,7 +200,7 @@ class Bucket:
         params = self.params
         if self.is_complex:
             params, grads = _real(params), _real(grads)
-        partial = any(g is None for g in grads)
+        partial = _NONE in map(type, grads)
         bound = self._bound(plan, params, grads, partial)
         on_triton = isinstance(bound, tritonkernel.Bound)
         device_side = capturable.device_side([groups[row.group] for row in self.rows],
@@ -193,9 +225,20 @@ class Bucket:
         scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
                    else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
-        owners = [rows[r].group if r >= 0 else -1 for r in call_rows]
+        owners = self._owners(rows, call_rows)
         return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,
                     bound, owners=owners)
+
+    def _owners(self, rows: list[Row], call_rows: list[int]) -> list[int]:
+        """Each parameter's param group in a call with these rows, -1 where it sits out;
+        kept for the bucket's own row assignment (a row's group never changes)."""
+        kept = self._owners_of
+        if kept is not None and kept[0] is call_rows:
+            return kept[1]
+        owners = [rows[r].group if r >= 0 else -1 for r in call_rows]
+        if call_rows is self.row_of:
+            self._owners_of = (call_rows, owners)
+        return owners
 
     def commit(self, step: Step, undo: bool = False) -> None:
         """Make ``step``'s advanced rows the bucket's own (the update was applied); with

@@ -30,7 +30,10 @@ unlike its parameter, the dtype is not float32/float64, a tensor is a subclass (
 from __future__ import annotations
 
 import ctypes
+import itertools
+import operator
 import threading
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -93,6 +96,8 @@ class Bound:
         self.reduce_fns = kernel.reduce_fns[dtype]
         self.graph = kernel.graph
         self.scalar_names = kernel.scalar_names
+        # A row of scalars (name -> value) as the kernel's values, in its order.
+        self._row_values = _values_getter(self.scalar_names)
         self.nt = nt = len(tensors["param"])
         self.rows = (ctypes.c_int * max(1, nt))()
         self.row_list: list[int] = []
@@ -134,12 +139,13 @@ class Bound:
         non-finite gradient."""
         if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
             self._use_rows(rows, len(scalars))
+        # (plain tensors: the caller checked their types against grad_layout)
         self.ptrs[self.grad_at:self.grad_at + self.nt] = [
-            0 if g is None else g.data_ptr() for g in grads] if partial else [
-            g.data_ptr() for g in grads]
-        names = self.scalar_names
-        self.svals[:len(scalars) * len(names)] = [row[n] for row in scalars for n in names]
-        self.qvals[:len(values) * self.nq] = [v for row in values for v in row]
+            0 if g is None else g.data_ptr() for g in grads] if partial else list(
+            map(Tensor.data_ptr, grads))
+        self.svals[:len(scalars) * len(self.scalar_names)] = list(
+            itertools.chain.from_iterable(map(self._row_values, scalars)))
+        self.qvals[:len(values) * self.nq] = list(itertools.chain.from_iterable(values))
         if self.reduce_fns:
             self._reduce(rows, owners)
         return self.fn(self.nt, self.ptrs, self.numel, self.svals, self.rows, int(check),
@@ -172,9 +178,23 @@ class Bound:
             self.qvals = (ctypes.c_double * max(1, nrows * self.nq))()
 
 
+def _values_getter(names: list[str]) -> Callable[[dict[str, float]], tuple[float, ...]]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return operator.itemgetter(*names) if names else lambda row: ()
+
+
 def param_layout(params: list[Tensor]) -> list[tuple]:
     """What a bound kernel assumes of each parameter: address, dtype, shape, strides."""
     return [(p.data_ptr(), p.dtype, p.shape, p.stride()) for p in params]
+
+
+def scalar_layout(scalars: list[Tensor]) -> list[tuple]:
+    """Address, dtype and number of dimensions of each 0-d tensor: while ``dim()`` is 0,
+    its shape and strides are ``()``, so this tells as much as :func:`param_layout` with
+    one read less."""
+    return [(t.data_ptr(), t.dtype, t.dim()) for t in scalars]
 
 
 def grad_layout(grads: list[Tensor | None], bound: list[tuple]) -> list[tuple]:

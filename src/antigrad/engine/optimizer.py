@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -135,10 +136,13 @@ class ChainOptimizer(torch.optim.Optimizer):
         work: list[Work] = []
         sparse_work: list[tuple] = []
         for gi, group in enumerate(self.param_groups):
-            params = [p for p in group["params"] if p.grad is not None]
+            params = group["params"]
+            grads = list(map(_GRAD, params))  # each read once
+            if _NONE in map(type, grads):
+                params = [p for p, g in zip(params, grads, strict=True) if g is not None]
+                grads = [g for g in grads if g is not None]
             if params:
-                grads = [p.grad for p in params]
-                if any(g.is_sparse for g in grads):
+                if any(map(_IS_SPARSE, grads)):
                     params = self._split_sparse(gi, group, params, build, sparse_work)
                     grads = [p.grad for p in params]
                 if params:
@@ -210,8 +214,8 @@ class ChainOptimizer(torch.optim.Optimizer):
     def _grads_of(self, buckets: list[Bucket], exact: bool, work: list[Work]
                   ) -> list[list[Tensor | None]]:
         """Each bucket's gradients this step (``None``: the parameter sits it out)."""
-        if exact and len(work) == len(buckets) == 1:
-            return [work[0].grads]
+        if exact and len(buckets) == 1:  # the bucket holds the work's parameters, in order
+            return [work[0].grads if len(work) == 1 else [g for w in work for g in w.grads]]
         return [[p.grad for p in b.params] for b in buckets]
 
     def _step_on_device(self, buckets: list[Bucket], exact: bool, work: list[Work]) -> bool:
@@ -352,6 +356,11 @@ class ChainOptimizer(torch.optim.Optimizer):
             chain = self.build(group)
             for p in group["params"]:
                 self._init_state(p, group, chain)
+
+
+_GRAD = operator.attrgetter("grad")
+_IS_SPARSE = operator.attrgetter("is_sparse")
+_NONE = type(None)
 
 
 def _apply_without_grad(opt: ChainOptimizer,

@@ -105,7 +105,7 @@ class Planner:
             chain = prepared.chains.get(w.group_index)
             if chain is not w.chain and chain != w.chain:
                 return None
-            now = [id(p) for p in w.params]
+            now = list(map(id, w.params))
             if now != prepared.ids[w.group_index]:
                 if not prepared.idsets[w.group_index].issuperset(now):
                     return None  # a parameter got its first gradient
@@ -227,8 +227,9 @@ def _scalar_dtype() -> torch.dtype:
 
 
 def _as_floats(tensors: list[Tensor]) -> list[float]:
-    """Python values of 0-d tensors, with one synchronisation when possible."""
+    """Python values of one-element tensors (0-d, as antigrad keeps them, or reshaped by
+    someone), with one synchronisation when possible."""
     try:
-        return torch.stack(tensors).tolist()
+        return torch.stack(tensors).reshape(len(tensors)).tolist()
     except RuntimeError:  # different devices or dtypes
         return [float(t) for t in tensors]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import struct
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -47,12 +48,15 @@ class TensorHypers(dict):
 def hyper(group: Mapping[str, Any], key: Key) -> float | Tensor:
     """The value of hyperparameter ``key`` in ``group`` as a Python float (a 0-d tensor
     if it is a tensor and ``group`` is a :class:`TensorHypers`)."""
-    if isinstance(key, str):
+    kind = type(key)
+    if kind is str or (kind is not tuple and isinstance(key, str)):
         value = group[key]
-    elif isinstance(key, tuple):
+    elif kind is tuple or isinstance(key, tuple):
         value = group[key[0]][key[1]]
     else:
         return float(key)
+    if type(value) is float:  # the common case, checked first (float(value) is value)
+        return value
     if isinstance(value, Tensor) and isinstance(group, TensorHypers):
         return value.reshape(())
     return float(value)
@@ -314,6 +318,13 @@ class Chain:
         self.key = tuple(t.key for t in self.transforms)
         self._hash = hash(self.key)
         self._graph: Graph | None = None
+        # Per transform: its scalars' names -> their names in the chain ("1.bc1").
+        self._scalar_names: tuple[dict[str, str], ...] = tuple({} for _ in self.transforms)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A chain pickled before it kept its scalars' names: named again on first use.
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_scalar_names", tuple({} for _ in self.transforms))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Chain):
@@ -439,11 +450,25 @@ _RECENT_CHAINS: dict[tuple[tuple, ...], Chain] = {}
 RECENT_CHAINS_KEPT = 256
 
 
+# The same chains by the identity of their transforms: interned transforms (the library's
+# constructors hand back the instance made before) find their chain without hashing their
+# values. A chain holds its transforms, so their ids are not reused while it is kept here.
+_BY_IDENTITY: dict[tuple[int, ...], Chain] = {}
+
+
 def _built(transforms: list[Transform]) -> Chain:
+    ids = tuple(map(id, transforms))
+    found = _BY_IDENTITY.get(ids)
+    if found is not None and all(map(operator.is_, found.transforms, transforms)):
+        return found
     key = tuple([t.key for t in transforms])
     found = _RECENT_CHAINS.get(key)
     if found is None:
         if len(_RECENT_CHAINS) >= RECENT_CHAINS_KEPT:
             del _RECENT_CHAINS[next(iter(_RECENT_CHAINS))]  # the oldest
         found = _RECENT_CHAINS[key] = Chain(transforms)
+    if all(map(operator.is_, found.transforms, transforms)):
+        if len(_BY_IDENTITY) >= RECENT_CHAINS_KEPT:
+            del _BY_IDENTITY[next(iter(_BY_IDENTITY))]  # the oldest
+        _BY_IDENTITY[ids] = found
     return found
