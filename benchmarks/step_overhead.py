@@ -28,6 +28,9 @@ instructions of one step.
     PYTHONPATH=src OMP_NUM_THREADS=1 valgrind --tool=callgrind --instr-atstart=no \
         --collect-atstart=no --callgrind-out-file=/dev/null .venv/bin/python \
         benchmarks/step_overhead.py --callgrind --only groups --repeats 10
+
+``--checks-only`` counts instead only what a kept bucket checks before its kernel may run
+(the state mapping, the state tensors', parameters' and gradients' layouts).
 """
 
 from __future__ import annotations
@@ -134,8 +137,11 @@ void stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_STOP_INSTRUMENTATION; }
 """
 
 
-def count_instructions(make: Callable[[], Case], repeats: int, warmup: int) -> None:
-    """Step antigrad's optimizer with valgrind counting only inside ``step()``."""
+def count_instructions(make: Callable[[], Case], repeats: int, warmup: int,
+                       checks_only: bool = False) -> None:
+    """Step antigrad's optimizer with valgrind counting only inside ``step()`` (or, with
+    ``checks_only``, only in the kept bucket's checks of that step: its state, parameters
+    and gradients, run once more between steps)."""
     with tempfile.TemporaryDirectory() as tmp:
         src, lib = os.path.join(tmp, "counting.c"), os.path.join(tmp, "counting.so")
         with open(src, "w") as f:
@@ -147,10 +153,19 @@ def count_instructions(make: Callable[[], Case], repeats: int, warmup: int) -> N
     gc.disable()  # a collection lands in whichever step allocates: count steps alone
     for r in range(warmup + repeats):
         case.refresh(r)
-        if r >= warmup:
+        counted = r >= warmup
+        if counted and checks_only:
+            bucket = opt.planner.buckets[0]
+            plan, grads = opt.planner.plan(bucket.chain), [p.grad for p in bucket.params]
+            counting.start()
+            ok = bucket.valid(opt.state) and bucket._bound(plan, bucket.params, grads, False)
+            counting.stop()
+            assert ok, "the kept bucket should pass its checks"
+            counted = False
+        if counted:
             counting.start()
         opt.step()
-        if r >= warmup:
+        if counted:
             counting.stop()
     gc.enable()
     print(f"stepped {repeats} times under callgrind: instructions per step = its "
@@ -164,11 +179,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--callgrind", action="store_true",
                     help="count antigrad's instructions under valgrind (see above)")
+    ap.add_argument("--checks-only", action="store_true",
+                    help="with --callgrind: count only the kept bucket's checks")
     args = ap.parse_args()
     if args.callgrind:
         if not args.only or len(args.only) != 1:
             ap.error("--callgrind counts one case: name it with --only")
-        count_instructions(CASES[args.only[0]][1], args.repeats, args.warmup)
+        count_instructions(CASES[args.only[0]][1], args.repeats, args.warmup,
+                           args.checks_only)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), median of "
           f"{args.repeats} interleaved steps\n")
