@@ -101,3 +101,33 @@ def test_convolutions_and_their_gradients_equal_vmap_of_the_module(conv):
     expected = torch.autograd.grad(want, inputs, probe)
     for g, e in zip(got, expected, strict=True):
         assert torch.allclose(g, e, rtol=1e-12, atol=1e-14)
+
+
+def test_without_gradients_the_columns_are_no_larger_than_the_input(monkeypatch):
+    """An evaluation's batch is the whole test set: its columns are made a slice of the
+    batch at a time, the outputs unchanged."""
+    from antigrad.lab import batched_model
+
+    sizes: list = []
+    real = batched_model.columns
+
+    def recording(x, *args, **kwargs):
+        cols = real(x, *args, **kwargs)
+        r, c, length, _ = x.shape
+        sizes.append((cols.numel(), r * c * length * 50))  # the layer's whole input
+        return cols
+
+    monkeypatch.setattr(batched_model, "columns", recording)
+    torch.manual_seed(5)
+    nets = [models.cnn1d(40, 10).double() for _ in range(3)]
+    weights, _ = stack_module_state(nets)
+    x = torch.randn(3, 50, 40, dtype=torch.float64)
+    forward = batched_forward(nets[0])
+    with torch.no_grad():
+        out = forward(weights, x)
+        want = torch.stack([net(xr) for net, xr in zip(nets, x, strict=True)])
+    assert torch.allclose(out, want, rtol=1e-13, atol=1e-15)
+    assert len(sizes) > 3 and all(cols <= inputs for cols, inputs in sizes)
+    sizes.clear()
+    forward(weights, x)  # with gradients: one product per convolution, all columns kept
+    assert len(sizes) == 3
