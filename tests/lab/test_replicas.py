@@ -9,7 +9,7 @@ from antigrad.engine import native
 from antigrad.lab import get_optimizer, train_run
 from antigrad.lab.batched_model import BatchedForward
 from antigrad.lab.optimizers import OptimizerSpec
-from antigrad.lab.replicas import train_replicas
+from antigrad.lab.replicas import _Batched, train_replicas
 from antigrad.problems import TrainingProblem, models
 from lab.replica_problems import assert_runs_agree, relative_distance, tiny_mlp
 
@@ -207,3 +207,24 @@ def test_a_diverging_cnn_replica_is_frozen_and_the_others_go_on():
     assert together[1].steps == alone[1].steps < 40
     for ma, mb in zip(batch_models, seq_models, strict=True):
         assert relative_distance(ma, mb) < 1e-10
+
+
+def test_replicas_gradients_are_written_into_the_same_buffers_every_step():
+    problem = _problem(torch.float64, [])
+    tasks = [problem.make(seed) for seed in range(3)]
+    batched, task = _Batched(tasks), tasks[0]
+    xb, yb = task.x_train[:8].expand(3, 8, -1), task.y_train[:8].expand(3, 8)
+    first = batched.backward(batched.losses(task.loss, xb, yb).sum())
+    rows = [[view.grad for view in views] for views in batched.views]
+    with torch.no_grad():  # other weights: other gradients, into the same tensors
+        for w in batched.weights.values():
+            w.mul_(1.5)
+    second = batched.backward(batched.losses(task.loss, xb, yb).sum())
+    assert [g.data_ptr() for g in second] == [g.data_ptr() for g in first]
+    for r, views in enumerate(batched.views):
+        for k, view in enumerate(views):
+            assert view.grad is rows[r][k] and torch.equal(view.grad, second[k][r])
+    # the buffers hold this step's gradients, autograd's own
+    expected = torch.autograd.grad(batched.losses(task.loss, xb, yb).sum(),
+                                   list(batched.weights.values()))
+    assert all(torch.equal(g, e) for g, e in zip(second, expected, strict=True))
