@@ -3,12 +3,12 @@
 A run alone trains on one thread (:data:`~antigrad.lab.runner.RUN_THREADS`): its
 products are too small to share. A batch of replicas is R times larger and can use the
 process's intra-op threads (torch's default, the cores; or what ``OMP_NUM_THREADS`` /
-``torch.set_num_threads`` set before): 64 Adam replicas of mnist1d-mlp took 34 ms a step
-on one thread and 23-26 ms on two on a quiet 2-core machine. But a thread that has to
-wait for a core another process holds stalls every parallel region: with the same 2
-cores' load average at 4-5 the same batch ran 3-7x *slower* on two threads than on one,
-a batch of 4 thirty times slower (benchmarks/RESULTS.md, "Threads"). Neither the batch
-size nor the load average says in advance which wins, so the batch measures it:
+``torch.set_num_threads`` set before) when the cores are idle. But a thread that has to
+wait for a core another process holds stalls every parallel region: on a 2-core machine
+with a load average of 5-7, 64 Adam replicas of mnist1d-mlp ran a step 4x *slower* on two
+threads than on one, 8 replicas 20x slower (``benchmarks/replicas_threads.py``,
+benchmarks/RESULTS.md). Neither the batch size nor the load average says in advance
+which wins, so the batch measures it:
 
 - a *probe* times :data:`PROBE_STEPS` steps on one thread, then as many on the process's
   thread count (it stops early if the first of those is already slower), and the batch
@@ -22,8 +22,8 @@ size nor the load average says in advance which wins, so the batch measures it:
 
 Only the step is timed (the hook runs innermost, as the loop's stopwatch); the thread
 count is torch's global setting, restored when the batch ends (the batch runs inside
-:func:`~antigrad.lab.runner.flush_denormals`). On the CPUs measured a batch's results
-are bit-identical on one or two threads (float32 and float64, the MLPs and the CNN);
+:func:`~antigrad.lab.runner.flush_denormals`). On the CPU measured a batch's results
+are bit-identical on one or two threads (float32: mnist1d-mlp, digits-mlp, mnist1d-cnn);
 a math library may round a product differently on another thread count elsewhere.
 """
 
