@@ -237,6 +237,49 @@ def test_step_inside_torch_compile_runs_eagerly_with_torch_numbers():
     assert a.state[ours.weight]["step"].item() == 4.0
 
 
+def test_step_inside_torch_compile_is_not_traced(monkeypatch):
+    """The compiler never traces the step: it runs eagerly, outside the graph (traced, the
+    step would see ``is_compiling()`` true)."""
+    from antigrad.engine.optimizer import ChainOptimizer
+
+    torch._dynamo.reset()
+    seen, apply_chains = [], ChainOptimizer._apply_chains
+
+    def spy(self, build=None):
+        seen.append(torch.compiler.is_compiling())
+        return apply_chains(self, build)
+
+    monkeypatch.setattr(ChainOptimizer, "_apply_chains", spy)
+    model = torch.nn.Linear(6, 1)
+    opt = antigrad.Adam(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 6), torch.randn(16, 1)
+
+    def train_step():
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+
+    compiled = torch.compile(train_step, backend="eager")
+    for _ in range(3):
+        compiled()
+    assert seen == [False, False, False]
+
+
+def test_a_step_without_torch_compile_does_not_import_the_compiler():
+    """torch._dynamo (and sympy with it) costs ~2 s of CPU to import: a process that never
+    compiles, the lab's included, does not pay it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, antigrad, antigrad.lab\n"
+            "p = torch.nn.Parameter(torch.ones(3)); p.grad = torch.ones(3)\n"
+            "antigrad.Adam([p], lr=0.1).step()\n"
+            "print(sorted({'torch._dynamo', 'sympy'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
 def _saved(name, **kw):
     """A state dict after one step, copied so that editing it leaves the optimizer alone."""
     p = torch.nn.Parameter(torch.ones(3))

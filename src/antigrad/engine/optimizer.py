@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -344,7 +345,10 @@ class ChainOptimizer(torch.optim.Optimizer):
         if isinstance(param_group, dict):  # a group's own lr too, before anything is added
             self.check_group({**self.defaults, **param_group})
         self.planner.invalidate()
-        super().add_param_group(param_group)
+        _unwrapped_while_not_compiling("add_param_group")(self, param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        _unwrapped_while_not_compiling("zero_grad")(self, set_to_none)
 
     def _init_state(self, p: Tensor, group: dict[str, Any], chain: Chain) -> bool:
         """Create the state ``chain`` needs for ``p`` (see :func:`.planner.create_state`)."""
@@ -374,6 +378,21 @@ def _apply_without_grad(opt: ChainOptimizer,
         torch._C._set_grad_enabled(grad_was_enabled)
 
 
+def _unwrapped_while_not_compiling(name: str) -> Callable[..., Any]:
+    """torch.optim.Optimizer's method ``name``, without the compiler's wrapper
+    (``torch._disable_dynamo``) while torch._dynamo is not loaded. The wrapper only acts
+    inside torch.compile, which loads torch._dynamo first, but calling it loads torch._dynamo:
+    ~2 s of CPU in every process that builds an optimizer and never compiles."""
+    method = getattr(torch.optim.Optimizer, name)
+    if "torch._dynamo" in sys.modules:
+        return method
+    return getattr(method, "__wrapped__", method)
+
+
 # Under torch.compile the step runs eagerly: its bookkeeping is Python and its update an
-# opaque native call, so there is nothing for the compiler to trace.
-_apply_outside_graph = torch.compiler.disable(_apply_without_grad)
+# opaque native call, so there is nothing for the compiler to trace. torch.compiler.disable
+# would import torch._dynamo now, ~2 s of CPU in every process that never
+# compiles; torch's own lazy form imports it on the first compiled step (torch.optim wraps
+# its steps the same way), and the compiler skips the wrapper's module, so the step is
+# never traced.
+_apply_outside_graph = torch._disable_dynamo(_apply_without_grad)
