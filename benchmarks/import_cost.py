@@ -51,12 +51,14 @@ def run(statement: str) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=list(STATEMENTS), default=list(STATEMENTS),
+                        metavar="STATEMENT", help="time only these rows (default: all)")
     args = parser.parse_args()
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in STATEMENTS}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in args.only}
     loaded: dict[str, str] = {}
     for _ in range(args.repeats):
-        for name, statement in STATEMENTS.items():
-            cpu, wall, out = run(statement)
+        for name in args.only:
+            cpu, wall, out = run(STATEMENTS[name])
             times[name].append((cpu, wall))
             loaded[name] = out or "-"
     print("| statement | CPU s (each run) | wall s (each run) | heavy modules loaded |")

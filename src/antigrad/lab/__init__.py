@@ -16,7 +16,8 @@
 - :mod:`~antigrad.lab.plan`: what a comparison still has to run;
   :mod:`~antigrad.lab.queue`: its work list shared by workers; :mod:`~antigrad.lab.worker`:
   a worker (``antigrad work``) and resuming in one process.
-- :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18;
+- :mod:`~antigrad.lab.paths` and :mod:`~antigrad.lab.figures`: every picture of L18
+  (the figures, the gallery and the report, and matplotlib with them, load on first use);
   :mod:`~antigrad.lab.surface_range`: the range test on a 2-D surface.
 - :mod:`~antigrad.lab.report`: the HTML report; :mod:`~antigrad.lab.outdir`: which
   folders a report may replace (only antigrad's own).
@@ -28,8 +29,10 @@ Example::
     >>> fig.savefig("lr-regimes.png")  # doctest: +SKIP
 """
 
+import importlib
+from typing import Any
+
 from ..errors import EntryPointError
-from . import figures
 from .batching import run_many
 from .compare import (
     CompareConfig,
@@ -40,7 +43,6 @@ from .compare import (
     new_comparison,
     run_compare,
 )
-from .gallery import gallery_pictures
 from .lr_range import LRRangeResult, lr_range_test
 from .optimizers import (
     LECTURE_OPTIMIZERS,
@@ -52,7 +54,6 @@ from .optimizers import (
 from .outdir import ReportDirError, check_report_dir
 from .paths import Path, run_path
 from .replicas import train_replicas
-from .report import default_report_dir, write_report
 from .runner import RunRequest, RunResult, train_run
 from .store import DEFAULT_STORE, Store, StoreError, StoreRecording
 from .table import summary_text
@@ -65,3 +66,17 @@ __all__ = ["EntryPointError", "figures", "CompareConfig", "Comparison", "ConfigE
            "write_report", "gallery_pictures", "RunResult", "RunRequest", "train_run",
            "train_replicas", "run_many", "DEFAULT_STORE", "Store",
            "StoreError", "StoreRecording", "summary_text"]
+
+#: What draws, by the module it lives in: loaded on first use, since matplotlib costs about
+#: half a second of CPU to import and a worker or an export never draws.
+_DRAWING = {"figures": ".figures", "gallery_pictures": ".gallery",
+            "default_report_dir": ".report", "write_report": ".report"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _DRAWING:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(_DRAWING[name], __name__)
+    value = module if name == "figures" else getattr(module, name)
+    globals()[name] = value
+    return value
