@@ -137,6 +137,29 @@ def test_saving_a_result_reads_no_loss_curves_but_those_an_lr_choice_needs(tmp_p
     assert set(store.load(cmp.id).chosen_lr) == {"sgd", "adam"}
 
 
+def test_a_worker_reads_the_loss_curves_only_for_the_lr_choices(tmp_path):
+    """A worker claiming one run at a time read the whole comparison, curves and all, for
+    every seed it claimed; the seeds train at the chosen lr, so only the choices (once per
+    optimizer) read curves now."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    store, cmp = begun(tmp_path)
+    curves_read = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "runs.losses" in statement:
+            curves_read.append(parameters)
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        report = work_on(store, cmp.id, worker="solo", poll=0.05, replicas=False)
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert len(report.stored) == 8 and store.load(cmp.id).complete
+    assert len(curves_read) == 2  # sgd's choice and adam's
+
+
 @pytest.mark.parametrize("config", [
     CompareConfig("breast-cancer", ["sgd"], lr_method="range", seeds=2, steps=6),
     CompareConfig("breast-cancer", ["sgd", "adam"], seeds=2, steps=6, budget=3),

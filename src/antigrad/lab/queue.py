@@ -174,11 +174,12 @@ class WorkQueue(HeldConnection):
                 complete=1))
         return done
 
-    def load(self, optimizer: str | None = None) -> Comparison:
-        """The comparison as stored now (only ``optimizer``'s runs, if named), read on this
-        worker's connection (which waits :data:`WAIT` seconds for others' locks)."""
+    def load(self, optimizer: str | None = None, *, curves: bool = True) -> Comparison:
+        """The comparison as stored now (only ``optimizer``'s runs, if named; without the
+        runs' curves unless ``curves``), read on this worker's connection (which waits
+        :data:`WAIT` seconds for others' locks)."""
         with self._transaction("read") as con:
-            return self.store.load_in(con, self.cid, optimizer)
+            return self.store.load_in(con, self.cid, optimizer, curves=curves)
 
     def status(self) -> tuple[bool, int]:
         """Whether the comparison is complete, and how many work rows are open (pending or

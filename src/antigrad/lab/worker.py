@@ -292,7 +292,8 @@ class _ClaimedWork:
     saved by completing its claim, an interruption gives the claims in hand back."""
 
     def __init__(self, queue: WorkQueue, replicas: bool) -> None:
-        self.queue, self.cmp = queue, queue.load()
+        # its settings: the grid points and a range test need nothing else of it
+        self.queue, self.cmp = queue, queue.load(curves=False)
         self.together = _batchable(self.cmp) if replicas else set()
         self.claims: dict[Work, Claim] = {}
         self.complete = queue.plan()
@@ -312,8 +313,9 @@ class _ClaimedWork:
     def comparison(self, items: list[Work]) -> Comparison:
         if items[0].kind in ("trial", "seed", "group"):
             # a trial is drawn from the trials before it; a tuned seed or group trains at
-            # the configuration chosen from them
-            return self.queue.load()
+            # the configuration chosen from them (by their final metrics: only a group,
+            # which may keep its member of lowest final loss, needs the runs' curves)
+            return self.queue.load(curves=items[0].kind == "group")
         return self.cmp
 
     def keep(self, work: Work, result: Result, seconds: float) -> int | None:
