@@ -98,13 +98,16 @@ def _threads_in_steps(monkeypatch, step_class) -> list[int]:
     return seen
 
 
-def test_a_batch_uses_the_process_threads_a_run_alone_one(monkeypatch, two_threads):
+@pytest.mark.parametrize("problem_name", ["digits-mlp", "mnist1d-cnn"])
+def test_a_batch_uses_the_process_threads_a_run_alone_one(monkeypatch, two_threads,
+                                                          problem_name):
     # the batch's steps time faster on two threads (a fake clock: the test must not
-    # depend on this machine's load)
+    # depend on this machine's load); the batched products on two threads (the MLP's
+    # baddbmm, the CNN's columns) still give the runs alone
     clock = _Clock(lambda t, n: 1.0 if t == 1 else 0.5)
     monkeypatch.setattr(replicas, "ThreadChoice",
                         lambda threads: batch_threads.ThreadChoice(threads, clock=clock))
-    problem, spec = get_training_problem("digits-mlp"), get_optimizer("adam")
+    problem, spec = get_training_problem(problem_name), get_optimizer("adam")
     runs = [(1e-3, seed) for seed in range(4)]
     in_batch = _threads_in_steps(monkeypatch, replicas._ReplicaStep)
     together = train_replicas(problem, spec, runs, steps=12)
