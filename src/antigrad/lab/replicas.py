@@ -70,8 +70,10 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..problems.base import Task, TrainingProblem
 from ..train.loop import (
+    Every,
     Hook,
     Loop,
+    LossAbove,
     StepRecord,
     StopAfter,
     Stopwatch,
@@ -386,19 +388,21 @@ class _Lanes(Hook):
                  divergence_factor: float, live: list[bool],
                  freeze: Callable[[int], None]) -> None:
         self.results, self.curves, self.evaluations = results, curves, evaluations
-        self.every, self.factor, self.live, self.freeze = eval_every, divergence_factor, \
-            live, freeze
-        self.limits: list[float] = []  # LossAbove's: from each replica's first loss
+        self.live, self.freeze = live, freeze
+        # the runner's own rules, applied to every replica's loss in one pass
+        self.every = Every(eval_every, lambda loop: None)
+        self.above = LossAbove(divergence_factor)
+        self.limits: list[float] = []  # from each replica's first loss
         self.running = [r for r, alive in enumerate(live) if alive]
 
     def after_step(self, loop: Loop, record: StepRecord) -> None:
         n, (values, reasons) = record.step, record.extra
         if not self.limits:  # every replica's first step is the batch's first
-            self.limits = [self.factor * max(abs(v), 1e-12) for v in values]
+            self.limits = [self.above.limit_from(v) for v in values]
         elif not all(v <= lim for v, lim in zip(values, self.limits, strict=True)):
             reasons = [reason if reason is not None or not v > lim else "loss above limit"
                        for v, lim, reason in zip(values, self.limits, reasons, strict=True)]
-        evaluate = n % self.every == 0 or loop.stop_reason is not None
+        evaluate = self.every.due(loop, n)
         stopped = []
         for r in self.running:
             loss, diverged = values[r], reasons[r] is not None

@@ -243,10 +243,12 @@ class Every(Hook):
         self.n, self.fn, self.at_end = n, fn, at_end
 
     def after_step(self, loop: Loop, record: StepRecord) -> None:
-        if record.diverged is not None:
-            return
-        if record.step % self.n == 0 or (self.at_end and loop.stop_reason is not None):
+        if record.diverged is None and self.due(loop, record.step):
             self.fn(loop)
+
+    def due(self, loop: Loop, step: int) -> bool:
+        """Whether ``fn`` runs after ``step`` (if that step did not diverge)."""
+        return step % self.n == 0 or (self.at_end and loop.stop_reason is not None)
 
 
 class StopAfter(Hook):
@@ -285,6 +287,10 @@ class LossAbove(Hook):
 
     def after_step(self, loop: Loop, record: StepRecord) -> None:
         if self.limit is None:
-            self.limit = self.factor * max(abs(record.loss), 1e-12)
+            self.limit = self.limit_from(record.loss)
         elif record.diverged is None and record.loss > self.limit:
             record.diverged = f"loss {record.loss:.4g} > {self.factor:g} x the first loss"
+
+    def limit_from(self, first_loss: float) -> float:
+        """The loss above which a step diverged, given the first step's loss."""
+        return self.factor * max(abs(first_loss), 1e-12)
