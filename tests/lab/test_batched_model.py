@@ -35,6 +35,47 @@ def test_outputs_equal_each_model_alone(make, x_shape):
     assert _check(make, x_shape, torch.float32) < 1e-5
 
 
+@pytest.mark.parametrize("make", [
+    lambda: models.mlp(7, [9, 5], 3),
+    lambda: nn.Sequential(nn.Linear(7, 6), nn.ReLU6(), nn.Tanh(), nn.Linear(6, 4),
+                          nn.Sigmoid(), nn.ReLU(), nn.Linear(4, 2)),  # two in a row
+    lambda: nn.Sequential(models.AddChannel(), nn.Conv1d(1, 3, 3), nn.ReLU(),
+                          nn.Conv1d(3, 2, 3, stride=2), nn.Tanh(), nn.Flatten(),
+                          nn.Linear(4, 2)),
+])
+def test_activations_after_products_keep_every_gradient(make):
+    """An activation that follows a product is computed in the product's output; the
+    gradients of the weights and the input are each model's own (float64)."""
+    torch.manual_seed(11)
+    nets = [make().double() for _ in range(3)]
+    weights, _ = stack_module_state(nets)
+    x = torch.randn(3, 5, 7, dtype=torch.float64, requires_grad=True)
+    out = batched_forward(nets[0])(weights, x)
+    want = torch.stack([net(xr) for net, xr in zip(nets, x, strict=True)])
+    assert torch.allclose(out, want, rtol=1e-13, atol=1e-15)
+    probe = torch.randn_like(want)
+    got = torch.autograd.grad(out, [x, *weights.values()], probe)
+    expected = torch.autograd.grad(want, [x, *[p for net in nets for p in net.parameters()]],
+                                   probe)
+    assert torch.allclose(got[0], expected[0], rtol=1e-12, atol=1e-14)
+    per_model = [torch.stack(expected[1 + k::len(weights)]) for k in range(len(weights))]
+    for g, e in zip(got[1:], per_model, strict=True):
+        assert torch.allclose(g, e, rtol=1e-12, atol=1e-14)
+
+
+def test_a_relu_after_a_product_is_computed_in_the_product_s_output(monkeypatch):
+    """No second tensor of the product's size: the product's own output holds the ReLU."""
+    products: list = []
+    real = torch.baddbmm
+    monkeypatch.setattr(torch, "baddbmm", lambda *a: products.append(real(*a)) or products[-1])
+    nets = [models.mlp(4, [6], 2) for _ in range(2)]
+    weights, _ = stack_module_state(nets)
+    batched_forward(nets[0])(weights, torch.randn(2, 9, 4))
+    hidden, logits = products
+    assert (hidden >= 0).all() and (hidden == 0).any()  # it is the ReLU's output
+    assert (logits < 0).any()  # the last product has no activation after it
+
+
 class _Custom(nn.Linear):
     def forward(self, x):
         return super().forward(x) * 2

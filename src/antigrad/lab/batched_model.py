@@ -19,6 +19,11 @@ operation per layer for all replicas:
   Without gradients (an evaluation) a slice of the batch at a time, so that the columns
   are no larger than the convolution's input;
 - elementwise activations (``nn.ReLU``, ``nn.Tanh``, ``nn.GELU``...) in either layout;
+  ``nn.ReLU``, ``nn.ReLU6``, ``nn.Tanh`` and ``nn.Sigmoid`` right after a linear layer or
+  a convolution are computed in place in the product's output (a fresh tensor that the
+  product's backward does not read: it needs the factors, and the activation's backward
+  needs only its own output), so no second tensor of that size is allocated, filled and
+  freed each step; after anything else, or after another activation, out of place;
   ``nn.Flatten()`` (its default dims) and :class:`~antigrad.problems.models.AddChannel`
   as reshapes that keep the replica axis first;
 - ``nn.Sequential`` of these, nested or not.
@@ -61,6 +66,8 @@ ELEMENTWISE: tuple[type[nn.Module], ...] = (
     nn.Softplus, nn.Identity)
 
 Weights = Mapping[str, Tensor]
+#: An activation computed in place: ``f(t)`` overwrites ``t`` and returns it.
+InPlace = Callable[[Tensor], Tensor]
 
 
 ROWS, SIGNALS, FEATURES = "rows", "signals", "features"
@@ -111,7 +118,7 @@ class _Act:
 Layer = Callable[[Weights, _Act], _Act]
 
 
-def _linear(prefix: str, layer: nn.Linear) -> Layer:
+def _linear(prefix: str, layer: nn.Linear, activation: InPlace | None) -> Layer:
     weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
 
     def run(w: Weights, act: _Act) -> _Act:
@@ -119,9 +126,8 @@ def _linear(prefix: str, layer: nn.Linear) -> Layer:
         # out of autograd contiguous (no copy into the weight's layout) and the product's
         # wide side is the batch, not the (often few) outputs
         x = act.features()
-        out = torch.bmm(w[weight], x) if bias is None else \
-            torch.baddbmm(w[bias].unsqueeze(2), w[weight], x)
-        return _Act(out, act.replicas, FEATURES, act.inner())
+        out = _product(w[weight], None if bias is None else w[bias].unsqueeze(2), x)
+        return _Act(_activate(out, activation), act.replicas, FEATURES, act.inner())
 
     return run
 
@@ -130,8 +136,15 @@ def _product(weights: Tensor, bias: Tensor | None, cols: Tensor) -> Tensor:
     return torch.bmm(weights, cols) if bias is None else torch.baddbmm(bias, weights, cols)
 
 
+def _activate(out: Tensor, activation: InPlace | None) -> Tensor:
+    """The activation after a product, computed in the product's output: a fresh tensor
+    that the product's backward does not read (it needs the factors, not the result), so
+    no second tensor of that size is made."""
+    return out if activation is None else activation(out)
+
+
 def _convolve_in_slices(x: Tensor, weights: Tensor, bias: Tensor | None,
-                        shape: ConvShape) -> Tensor:
+                        shape: ConvShape, activation: InPlace | None) -> Tensor:
     """The convolution without gradients, a slice of the batch at a time, so that its
     columns are no larger than its input: an evaluation's whole test set at once would
     make ``kernel / stride`` times the input (26 MB for 8 replicas of ``mnist1d-cnn``)."""
@@ -139,16 +152,18 @@ def _convolve_in_slices(x: Tensor, weights: Tensor, bias: Tensor | None,
     out_len = shape.output_length(length)
     step = max(1, batch * length // max(1, shape.kernel * out_len))
     if step >= batch:
-        return _product(weights, bias, columns(x, **vars(shape))).view(r, -1, out_len, batch)
+        return _activate(_product(weights, bias, columns(x, **vars(shape))),
+                         activation).view(r, -1, out_len, batch)
     out = x.new_empty(r, weights.shape[1], out_len, batch)
     for start in range(0, batch, step):
         part = x[..., start:start + step]
-        out[..., start:start + step] = _product(weights, bias, columns(part, **vars(shape))) \
-            .view(r, -1, out_len, part.shape[3])
+        out[..., start:start + step] = _activate(
+            _product(weights, bias, columns(part, **vars(shape))), activation
+        ).view(r, -1, out_len, part.shape[3])
     return out
 
 
-def _conv1d(prefix: str, layer: nn.Conv1d) -> Layer | None:
+def _conv1d(prefix: str, layer: nn.Conv1d, activation: InPlace | None) -> Layer | None:
     if layer.padding_mode != "zeros" or layer.groups != 1 or isinstance(layer.padding, str):
         return None
     weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
@@ -162,10 +177,10 @@ def _conv1d(prefix: str, layer: nn.Conv1d) -> Layer | None:
         b = None if bias is None else w[bias].unsqueeze(2)
         tensors = (x, stacked) if b is None else (x, stacked, b)
         if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
-            out = _convolve_in_slices(x, stacked, b, shape)
+            out = _convolve_in_slices(x, stacked, b, shape, activation)
         else:  # the backward pass keeps the columns: all of them at once
-            out = _product(stacked, b, columns(x, **vars(shape))).view(
-                act.replicas, layer.out_channels, -1, x.shape[3])
+            out = _activate(_product(stacked, b, columns(x, **vars(shape))), activation) \
+                .view(act.replicas, layer.out_channels, -1, x.shape[3])
         return _Act(out, act.replicas, SIGNALS)
 
     return run
@@ -192,33 +207,75 @@ def _plain(module: nn.Module) -> bool:
                 or module._backward_hooks or module._backward_pre_hooks)
 
 
-def _layer(prefix: str, module: nn.Module) -> list[Layer] | None:
-    """``module``'s batched layers (its parameters named under ``prefix``), or None if
-    one of them is not supported."""
-    kind = type(module)
+def _leaves(prefix: str, module: nn.Module) -> list[tuple[str, nn.Module]] | None:
+    """``module``'s layers in order, nested ``nn.Sequential`` opened (each with the prefix
+    of its parameters' names), or None if a module has hooks or buffers."""
     if not _plain(module) or any(True for _ in module.buffers(recurse=False)):
         return None
-    if kind is nn.Sequential:
-        layers: list[Layer] = []
-        for name, child in module.named_children():
-            inner = _layer(f"{prefix}{name}.", child)
-            if inner is None:
-                return None
-            layers += inner
-        return layers
+    if type(module) is not nn.Sequential:
+        return [(prefix, module)]
+    leaves: list[tuple[str, nn.Module]] = []
+    for name, child in module.named_children():
+        inner = _leaves(f"{prefix}{name}.", child)
+        if inner is None:
+            return None
+        leaves += inner
+    return leaves
+
+
+def _in_place(module: nn.Module | None) -> InPlace | None:
+    """``module``'s computation in its input's memory, if it is an activation whose
+    backward reads its output only (then a product's fresh output may hold it)."""
+    apply = _IN_PLACE.get(type(module))
+    return None if apply is None else (lambda t: apply(module, t))
+
+
+_IN_PLACE: dict[type[nn.Module], Callable[[nn.Module, Tensor], Tensor]] = {
+    nn.ReLU: lambda m, t: t.relu_(),
+    nn.ReLU6: lambda m, t: nn.functional.relu6(t, inplace=True),
+    nn.Tanh: lambda m, t: t.tanh_(),
+    nn.Sigmoid: lambda m, t: t.sigmoid_(),
+}
+
+
+def _layer(prefix: str, module: nn.Module, after: nn.Module | None) -> tuple[Layer, int] | None:
+    """``module``'s batched layer (its parameters named under ``prefix``) and how many
+    modules it computes: 2 when it is a product that computes ``after``, the activation
+    that follows it, in its own output; None if ``module`` is not supported."""
+    kind = type(module)
+    activation = _in_place(after) if kind in (nn.Linear, nn.Conv1d) else None
+    taken = 1 if activation is None else 2
     if kind is nn.Linear:
-        return [_linear(prefix, module)]
+        return _linear(prefix, module, activation), taken
     if kind is nn.Conv1d:
-        conv = _conv1d(prefix, module)
-        return None if conv is None else [conv]
+        conv = _conv1d(prefix, module, activation)
+        return None if conv is None else (conv, taken)
     if kind is nn.Flatten:
         default = module.start_dim == 1 and module.end_dim == -1
-        return [lambda w, act: _flatten(act)] if default else None
+        return ((lambda w, act: _flatten(act)), 1) if default else None
     if kind is AddChannel:
-        return [lambda w, act: _add_channel(act)]
+        return (lambda w, act: _add_channel(act)), 1
     if kind in ELEMENTWISE:
-        return [_elementwise(module)]
+        return _elementwise(module), 1
     return None
+
+
+def _layers(model: nn.Module) -> list[Layer] | None:
+    """``model``'s batched layers, or None if one of them is not supported."""
+    leaves = _leaves("", model)
+    if leaves is None:
+        return None
+    layers: list[Layer] = []
+    i = 0
+    while i < len(leaves):
+        prefix, module = leaves[i]
+        after = leaves[i + 1][1] if i + 1 < len(leaves) else None
+        made = _layer(prefix, module, after)
+        if made is None:
+            return None
+        layers.append(made[0])
+        i += made[1]
+    return layers
 
 
 class BatchedForward:
@@ -240,5 +297,5 @@ def batched_forward(model: nn.Module) -> BatchedForward | None:
     the supported kinds (then ``vmap`` of ``functional_call`` is the way)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"Invalid model: {model!r} (must be a torch.nn.Module)")
-    layers = _layer("", model)
+    layers = _layers(model)
     return None if layers is None else BatchedForward(layers)
