@@ -60,7 +60,7 @@ def profile(problem_name: str, replicas: int, steps: int) -> dict[str, float]:
     for n in range(1, steps + 1):
         idx = draw()
         clock.mark("minibatch draw")
-        xb, yb = task.x_train[idx], task.y_train[idx]
+        xb, yb = rp._gather(task.x_train, idx), rp._gather(task.y_train, idx)
         clock.mark("gather x[idx], y[idx]")
         losses = batched.losses(task.loss, xb, yb)
         clock.mark("forward + loss")

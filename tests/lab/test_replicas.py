@@ -160,8 +160,8 @@ KINDS = {"mlp": (lambda: models.mlp(12, [16, 16], 3), True), "cnn": (_cnn, True)
 
 def _count_batched_calls(monkeypatch) -> list:
     calls: list = []
-    real = BatchedForward.__call__
-    monkeypatch.setattr(BatchedForward, "__call__",
+    real = BatchedForward.activation  # what every batched forward pass runs
+    monkeypatch.setattr(BatchedForward, "activation",
                         lambda self, *a: calls.append(1) or real(self, *a))
     return calls
 
@@ -228,3 +228,48 @@ def test_replicas_gradients_are_written_into_the_same_buffers_every_step():
     expected = torch.autograd.grad(batched.losses(task.loss, xb, yb).sum(),
                                    list(batched.weights.values()))
     assert all(torch.equal(g, e) for g, e in zip(second, expected, strict=True))
+
+
+def _losses_and_vmap_calls(loss, yb_edit=None, monkeypatch=None):
+    from antigrad.lab import replicas
+
+    problem = _problem(torch.float64, [])
+    tasks = [problem.make(seed) for seed in range(3)]
+    batched, task = _Batched(tasks), tasks[0]
+    idx = torch.stack([torch.randperm(len(task.x_train))[:8] for _ in range(3)])
+    xb, yb = replicas._gather(task.x_train, idx), replicas._gather(task.y_train, idx)
+    if yb_edit is not None:
+        yb = yb_edit(yb.clone())
+    calls: list = []
+    real = replicas.vmap
+    monkeypatch.setattr(replicas, "vmap", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fast = batched.losses(loss, xb, yb)
+    want = batched._vmap_losses(loss, xb, yb)
+    return fast, want, len(calls) - 1  # less the reference's own
+
+
+def _ignore_some(yb):
+    yb[1, :3] = -100  # torch's default ignore_index: the mean is over the other targets
+    return yb
+
+
+@pytest.mark.parametrize("edit", [None, _ignore_some])
+def test_the_standard_cross_entropy_is_computed_for_every_replica_without_vmap(edit,
+                                                                               monkeypatch):
+    from antigrad.problems import cross_entropy_loss
+
+    fast, want, calls = _losses_and_vmap_calls(cross_entropy_loss, edit, monkeypatch)
+    assert calls == 0
+    assert torch.allclose(fast, want, rtol=1e-13, atol=0)
+    # the same loss wrapped in a function of the user's own: vmap, the same numbers
+    fast, want, calls = _losses_and_vmap_calls(
+        lambda model, x, y: cross_entropy_loss(model, x, y), edit, monkeypatch)
+    assert calls == 1 and torch.allclose(fast, want, rtol=1e-13, atol=0)
+
+
+def test_the_minibatch_gather_equals_indexing():
+    from antigrad.lab.replicas import _gather
+
+    x, y = torch.randn(50, 3, 4), torch.randint(0, 5, (50,))
+    idx = torch.randint(0, 50, (6, 9))[:, 2:7]  # a slice, as the draws hand it over
+    assert torch.equal(_gather(x, idx), x[idx]) and torch.equal(_gather(y, idx), y[idx])

@@ -58,7 +58,7 @@ from torch import Tensor, nn
 from ..problems.models import AddChannel
 from .conv_columns import ConvShape, columns
 
-__all__ = ["batched_forward", "BatchedForward", "ELEMENTWISE"]
+__all__ = ["batched_forward", "BatchedForward", "Activation", "ELEMENTWISE"]
 
 #: Parameter-free layers that act on every entry alone: the same in any layout.
 ELEMENTWISE: tuple[type[nn.Module], ...] = (
@@ -74,7 +74,7 @@ ROWS, SIGNALS, FEATURES = "rows", "signals", "features"
 
 
 @dataclass
-class _Act:
+class Activation:
     """An activation of all replicas, laid out as the layer that made it computes best:
     ``rows``, ``(R, batch, ...)``; ``signals`` (after a convolution),
     ``(R, channels, length, batch)``; ``features`` (after a linear layer),
@@ -115,19 +115,19 @@ class _Act:
         return self.lead if self.layout == FEATURES else tuple(self.rows().shape[1:-1])
 
 
-Layer = Callable[[Weights, _Act], _Act]
+Layer = Callable[[Weights, Activation], Activation]
 
 
 def _linear(prefix: str, layer: nn.Linear, activation: InPlace | None) -> Layer:
     weight, bias = prefix + "weight", (prefix + "bias") if layer.bias is not None else None
 
-    def run(w: Weights, act: _Act) -> _Act:
+    def run(w: Weights, act: Activation) -> Activation:
         # out^T = W x^T: the weight is the left factor as stored, so its gradient comes
         # out of autograd contiguous (no copy into the weight's layout) and the product's
         # wide side is the batch, not the (often few) outputs
         x = act.features()
         out = _product(w[weight], None if bias is None else w[bias].unsqueeze(2), x)
-        return _Act(_activate(out, activation), act.replicas, FEATURES, act.inner())
+        return Activation(_activate(out, activation), act.replicas, FEATURES, act.inner())
 
     return run
 
@@ -171,7 +171,7 @@ def _conv1d(prefix: str, layer: nn.Conv1d, activation: InPlace | None) -> Layer 
         layer.kernel_size, layer.stride, layer.padding, layer.dilation)
     shape = ConvShape(kernel, stride, padding, dilation)
 
-    def run(w: Weights, act: _Act) -> _Act:
+    def run(w: Weights, act: Activation) -> Activation:
         x = act.signals()
         stacked = w[weight].reshape(act.replicas, layer.out_channels, -1)
         b = None if bias is None else w[bias].unsqueeze(2)
@@ -181,24 +181,24 @@ def _conv1d(prefix: str, layer: nn.Conv1d, activation: InPlace | None) -> Layer 
         else:  # the backward pass keeps the columns: all of them at once
             out = _activate(_product(stacked, b, columns(x, **vars(shape))), activation) \
                 .view(act.replicas, layer.out_channels, -1, x.shape[3])
-        return _Act(out, act.replicas, SIGNALS)
+        return Activation(out, act.replicas, SIGNALS)
 
     return run
 
 
-def _flatten(act: _Act) -> _Act:
+def _flatten(act: Activation) -> Activation:
     if act.layout == SIGNALS:  # (R, C, L, batch) is (R, C * L, batch) in torch's order
         r, c, length, batch = act.value.shape
-        return _Act(act.value.reshape(r, c * length, batch), r, FEATURES, (batch,))
-    return _Act(act.rows().flatten(2), act.replicas)
+        return Activation(act.value.reshape(r, c * length, batch), r, FEATURES, (batch,))
+    return Activation(act.rows().flatten(2), act.replicas)
 
 
-def _add_channel(act: _Act) -> _Act:
-    return _Act(act.rows().unsqueeze(2), act.replicas)
+def _add_channel(act: Activation) -> Activation:
+    return Activation(act.rows().unsqueeze(2), act.replicas)
 
 
 def _elementwise(layer: nn.Module) -> Layer:
-    return lambda w, act: _Act(layer(act.value), act.replicas, act.layout, act.lead)
+    return lambda w, act: Activation(layer(act.value), act.replicas, act.layout, act.lead)
 
 
 def _plain(module: nn.Module) -> bool:
@@ -286,10 +286,16 @@ class BatchedForward:
         self.layers = layers
 
     def __call__(self, weights: Weights, x: Tensor) -> Tensor:
-        act = _Act(x, x.shape[0])
+        return self.activation(weights, x).rows()
+
+    def activation(self, weights: Weights, x: Tensor) -> Activation:
+        """Every replica's output as the last layer lays it out: ``.rows()`` is what the
+        call returns, ``.features()`` its transpose ``(R, outputs, n)``, for a last linear
+        layer its result as it comes, with no copy."""
+        act = Activation(x, x.shape[0])
         for layer in self.layers:
             act = layer(weights, act)
-        return act.rows()
+        return act
 
 
 def batched_forward(model: nn.Module) -> BatchedForward | None:

@@ -19,12 +19,17 @@ The R models are stacked (``torch.func.stack_module_state``) into one tensor per
 with a leading replica axis; one forward and backward pass computes every replica's mean
 minibatch loss and gradient: the batched module of :mod:`~antigrad.lab.batched_model`
 (one operation per layer for all replicas) when the model is made of the layers it knows
-and it agrees with ``vmap`` on a probe batch, else ``vmap`` of ``functional_call``.
+and it agrees with ``vmap`` on a probe batch, else ``vmap`` of ``functional_call``. With
+the batched module and the standard loss (:func:`~antigrad.problems.cross_entropy_loss`
+itself, on class indices), every replica's loss is one ``cross_entropy`` over the logits
+as the last layer lays them out, ``(R, classes, batch)``, each replica's mean taken as
+torch's mean reduction takes it; any other loss is ``vmap``'d over the replicas' outputs.
 Replica ``r``'s param group holds the views ``stacked[r]`` of those tensors, and its
 gradients are the matching rows of stacked gradient buffers (autograd's fresh tensors of
 the first step, into which later steps' are copied, one copy per weight): the optimizer
 writes straight into the batched model. The step's bookkeeping is done for all replicas
-at once: their minibatch indices are one ``(R, batch)`` slice, one sum over all
+at once: their minibatch indices are one ``(R, batch)`` slice (the rows gathered by one
+``index_select``), one sum over all
 gradients checks that every replica's is finite (rows are told apart only when it is
 not), the runner's per-step rules run in one pass over the replicas, and an evaluation
 computes every replica's test outputs in one batched forward.
@@ -68,7 +73,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from ..problems.base import Task, TrainingProblem
+from ..problems.base import Task, TrainingProblem, cross_entropy_loss
 from ..train.loop import (
     Every,
     Hook,
@@ -215,7 +220,11 @@ class _Batched:
         """Every replica's mean loss on its own minibatch ``xb[r], yb[r]``: shape ``(R,)``."""
         if self.forward is None:
             return self._vmap_losses(loss, xb, yb)
-        out = self.forward(self.weights, xb)
+        act = self.forward.activation(self.weights, xb)
+        if _standard_cross_entropy(loss, yb) and len(act.inner()) == 1:
+            # the logits (R, classes, batch): the class axis second, as torch reads it
+            return _mean_cross_entropy(act.features(), yb)
+        out = act.rows()
 
         def one(o: Tensor, x: Tensor, y: Tensor) -> Tensor:
             return loss(_Outputs(o, x), x, y)
@@ -303,6 +312,35 @@ class _Batched:
             weights, buffers)
 
 
+def _standard_cross_entropy(loss: Callable[..., Tensor], yb: Tensor) -> bool:
+    """Whether ``loss`` is :func:`~antigrad.problems.cross_entropy_loss` itself (torch's
+    cross-entropy with its defaults) on class indices ``(R, batch)``: then every
+    replica's loss is computed at once, without ``vmap``."""
+    return loss is cross_entropy_loss and yb.dim() == 2 and not yb.is_floating_point() \
+        and not yb.is_complex()
+
+
+def _mean_cross_entropy(logits: Tensor, yb: Tensor) -> Tensor:
+    """Each replica's ``F.cross_entropy(logits[r].T, yb[r])`` from the logits laid out
+    ``(R, classes, batch)`` (the class axis second, as torch reads it, so the last
+    layer's output needs no copy): the per-example losses summed over the minibatch and
+    divided, as torch's mean reduction divides, by the count of targets that are not its
+    default ``ignore_index``."""
+    per_example = nn.functional.cross_entropy(logits, yb, reduction="none")
+    return per_example.sum(1) / (yb != _IGNORED).sum(1)
+
+
+#: ``F.cross_entropy``'s default ``ignore_index``: a target that adds nothing to the mean.
+_IGNORED = -100
+
+
+def _gather(data: Tensor, idx: Tensor) -> Tensor:
+    """``data[idx]`` for every replica's minibatch indices ``idx`` ``(R, batch)``: one
+    ``index_select`` of whole rows (advanced indexing takes several times as long on the
+    replicas' minibatches)."""
+    return torch.index_select(data, 0, idx.reshape(-1)).view(*idx.shape, *data.shape[1:])
+
+
 def _template(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).to("meta")
 
@@ -352,7 +390,8 @@ class _ReplicaStep:
     def __call__(self, n: int) -> StepRecord:
         batched, task = self.batched, self.task
         idx = self.draw()
-        losses = batched.losses(task.loss, task.x_train[idx], task.y_train[idx])
+        xb, yb = _gather(task.x_train, idx), _gather(task.y_train, idx)
+        losses = batched.losses(task.loss, xb, yb)
         values = losses.detach().tolist()
         usable = [live and math.isfinite(v) for live, v in zip(self.live, values, strict=True)]
         # every replica usable (the usual step): the sum is the masked sum's, term for term
