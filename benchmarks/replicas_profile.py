@@ -6,8 +6,12 @@ draw, the gather of the minibatch rows, the forward pass with the loss, the back
 the finiteness check of every replica's gradient, the per-replica records, the optimizer
 step, and the evaluation of the test metric every ``eval_every`` steps, amortized per
 step), each
-phase timed with ``time.perf_counter``. For comparison it times one sequential run's
-training step (:func:`antigrad.lab.train_run`'s own clock, evaluations excluded).
+phase timed with ``time.perf_counter``, and the page faults a step takes after its first
+10 (the process's minor faults: fresh pages from the kernel). For comparison it times one
+sequential run's training step (:func:`antigrad.lab.train_run`'s own clock, evaluations
+excluded). The heap keeps freed memory as a batch's does
+(:func:`antigrad.lab.heap.keep_freed_memory`) unless ``--adaptive-heap`` leaves glibc's
+own thresholds (process-wide: run the script once per mode).
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/replicas_profile.py \\
         --problem mnist1d-mlp --replicas 8,64 --steps 200
@@ -18,12 +22,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import resource
 import time
 from collections import defaultdict
 
 import torch
 
-from antigrad.lab import get_optimizer, train_run
+from antigrad.lab import get_optimizer, heap, train_run
 from antigrad.lab import replicas as rp
 from antigrad.lab.runner import RunResult, _Evaluate, _Minibatches, flush_denormals
 from antigrad.problems import get_training_problem
@@ -58,6 +63,8 @@ def profile(problem_name: str, replicas: int, steps: int) -> dict[str, float]:
                    for r, (lr, s) in enumerate(runs)]
     clock = _Phases()
     for n in range(1, steps + 1):
+        if n == min(11, steps):
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         idx = draw()
         clock.mark("minibatch draw")
         xb, yb = rp._gather(task.x_train, idx), rp._gather(task.y_train, idx)
@@ -81,6 +88,8 @@ def profile(problem_name: str, replicas: int, steps: int) -> dict[str, float]:
                 evaluate(n, 0.0)
         clock.mark("evaluation (amortized)")
     print(f"  (forward: {'batched module' if batched.forward else 'vmap'})")
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    print(f"  page faults a step (after the first 10): {faults / max(1, steps - 10):.0f}")
     return {k: v / steps for k, v in clock.seconds.items()}
 
 
@@ -89,7 +98,11 @@ def main() -> None:
     ap.add_argument("--problem", default="mnist1d-mlp")
     ap.add_argument("--replicas", default="8,64")
     ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--adaptive-heap", action="store_true",
+                    help="leave glibc's adaptive malloc thresholds (a batch keeps memory)")
     args = ap.parse_args()
+    if not args.adaptive_heap:
+        heap.keep_freed_memory()
     with flush_denormals():
         problem = get_training_problem(args.problem)
         spec = get_optimizer("adam")

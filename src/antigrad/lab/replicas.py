@@ -85,6 +85,7 @@ from ..train.loop import (
 )
 from .batch_threads import ThreadChoice
 from .batched_model import batched_forward
+from .heap import keep_freed_memory
 from .optimizers import OptimizerSpec, needs_closure
 from .runner import (
     DIVERGENCE_FACTOR,
@@ -532,6 +533,7 @@ def train_batch(problem: TrainingProblem, requests: Sequence[RunRequest], *,
     (each with the replica's lr and overrides); see the module doc."""
     check_requests(requests)
     threads = torch.get_num_threads()  # the process's, before the run's setting
+    keep_freed_memory()  # a batch's steps free and take back the same large blocks
     with flush_denormals():
         return _train(problem, list(requests), steps, batch_size, eval_every,
                       divergence_factor, threads)
