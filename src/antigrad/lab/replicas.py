@@ -19,7 +19,8 @@ The R models are stacked (``torch.func.stack_module_state``) into one tensor per
 with a leading replica axis; one forward and backward pass computes every replica's mean
 minibatch loss and gradient: the batched module of :mod:`~antigrad.lab.batched_model`
 (one operation per layer for all replicas) when the model is made of the layers it knows
-and it agrees with ``vmap`` on a probe batch, else ``vmap`` of ``functional_call``. With
+and it agrees with each replica's own model on a probe batch, else ``vmap`` of
+``functional_call``. With
 the batched module and the standard loss (:func:`~antigrad.problems.cross_entropy_loss`
 itself, on class indices), every replica's loss is one ``cross_entropy`` over the logits
 as the last layer lays them out, ``(R, classes, batch)``, each replica's mean taken as
@@ -179,8 +180,9 @@ class _Batched:
     """R models stacked: ``weights[name]`` has a leading replica axis and requires grad;
     ``views[r]`` are replica ``r``'s slices of them (leaves sharing their storage), the
     tensors its param group holds. The forward pass is the batched module of
-    :mod:`~antigrad.lab.batched_model` when the model's layers allow (and it computes what
-    ``vmap`` does on a probe batch), else ``vmap`` of ``functional_call``."""
+    :mod:`~antigrad.lab.batched_model` when the model's layers allow (and it computes the
+    losses each replica's own model does on a probe batch), else ``vmap`` of
+    ``functional_call``."""
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         models = [t.model for t in tasks]
@@ -241,9 +243,11 @@ class _Batched:
 
     @torch.no_grad()
     def _agrees(self, task: Task) -> bool:
-        """Whether the batched forward computes the losses ``vmap`` does on a probe batch
-        (a layer it reads otherwise, or a loss that calls the model on other inputs,
-        raises or disagrees: then ``vmap`` it is)."""
+        """Whether the batched forward computes the losses each replica's own model does
+        on a probe batch (a layer it reads otherwise, or a loss that calls the model on
+        other inputs, raises or disagrees: then ``vmap`` it is). The reference is a loop
+        over the replicas, not ``vmap``: a first ``vmap`` of a loss costs a process about
+        a second (torch's decompositions load), which a batch that never needs it saves."""
         r = len(self.views)
         xb = task.x_train[:4].expand(r, *task.x_train[:4].shape)
         yb = task.y_train[:4].expand(r, *task.y_train[:4].shape)
@@ -251,7 +255,10 @@ class _Batched:
             fast = self.losses(task.loss, xb, yb)
         except (RuntimeError, ValueError, TypeError, IndexError):
             return False
-        slow = self._vmap_losses(task.loss, xb, yb)
+        tensors = {**self.weights, **self.buffers}
+        slow = torch.stack([
+            task.loss(ReplicaModel(self.base, {n: t[k] for n, t in tensors.items()}),
+                      xb[k], yb[k]) for k in range(r)])
         return fast.shape == slow.shape and bool(torch.allclose(fast, slow, rtol=1e-4,
                                                                 atol=1e-6, equal_nan=True))
 
