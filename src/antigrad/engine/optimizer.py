@@ -18,6 +18,7 @@ from .buckets import Bucket
 from .nonfinite import MODES as NONFINITE_MODES
 from .nonfinite import NonFinitePolicy, describe, describe_deferred
 from .planner import Planner, Work, create_state, position
+from .step_wrapper import wrap_step
 
 # Param-group options the engine itself reads, whatever the chain.
 ENGINE_OPTIONS: dict[str, validation.Constraint] = {
@@ -104,6 +105,12 @@ class ChainOptimizer(torch.optim.Optimizer):
         # torch.optim class (antigrad.Adam is a torch.optim.Adam): that class's constructor
         # would build torch's state, not ours.
         torch.optim.Optimizer.__init__(self, params, {**base, **defaults})
+
+    @staticmethod
+    def profile_hook_step(func: Callable[..., Any]) -> Callable[..., Any]:
+        """torch's wrapper of ``step`` (profiler label, step hooks), entered only when
+        something observes the step (:mod:`~antigrad.engine.step_wrapper`)."""
+        return wrap_step(func)
 
     def build(self, group: dict[str, Any]) -> Chain:
         """The chain that updates ``group`` (subclasses pick it from the group's options)."""
