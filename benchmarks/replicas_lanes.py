@@ -26,6 +26,11 @@ and the one-minute load average before and after.
     PYTHONPATH=src .venv/bin/python benchmarks/replicas_lanes.py
     PYTHONPATH=src .venv/bin/python benchmarks/replicas_lanes.py --problems digits-mlp \\
         --sizes 16,64 --steps 60 --repeats 3
+
+``--op-share`` measures instead, for each problem and size, the share of a one-thread
+step's wall time spent inside torch's ops (by torch's profiler), in which the GIL is
+released: with ``s`` the rest, two lanes can at best run ``1 / (s + (1 - s) / 2)`` times
+as fast as one batch on one thread (Amdahl), before the split's own cost.
 """
 
 from __future__ import annotations
@@ -133,6 +138,45 @@ def _measure(problem: TrainingProblem, size: int, steps: int, warm: int,
     return times
 
 
+def _op_share(problem: TrainingProblem, size: int, steps: int, warm: int) -> float:
+    """The share of a one-thread step's wall time spent inside torch's ops (``aten::``
+    calls and autograd's backward functions, outermost only, by torch's profiler): time
+    in which the GIL is released, so that the other lane's Python can run. The rest is
+    Python holding the GIL (and the engine's compiled kernel, which releases it too but
+    is not an op: the share is a lower bound)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.set_num_threads(1)
+    step = _stepper(problem, list(range(size)), steps + warm)
+    for _ in range(warm):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = time.perf_counter() - t0
+    ops = sorted(((e.time_range.start, e.time_range.end) for e in prof.events()
+                  if e.name.startswith(("aten::", "autograd::engine"))),
+                 key=lambda span: (span[0], -span[1]))
+    inside, end = 0.0, -1.0
+    for start, stop in ops:  # outermost spans only: an op's inner ops are inside it
+        if start >= end:
+            inside, end = inside + stop - start, stop
+    return inside / 1e6 / wall  # profiler times are in microseconds
+
+
+def _print_op_shares(args: argparse.Namespace) -> None:
+    print("share of a one-thread step's wall time inside torch's ops (GIL released)")
+    for name in args.problems.split(","):
+        problem = get_training_problem(name)
+        for size in map(int, args.sizes.split(",")):
+            with flush_denormals():
+                shares = [_op_share(problem, size, args.steps, args.warm)
+                          for _ in range(args.repeats)]
+            print(f"{name} R={size}: " + " ".join(f"{x:.2f}" for x in shares) +
+                  f"  load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--problems", default="mnist1d-mlp,mnist1d-cnn,digits-mlp")
@@ -140,7 +184,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=40, help="timed steps of each way")
     ap.add_argument("--warm", type=int, default=5, help="untimed steps first")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--op-share", action="store_true",
+                    help="instead: the share of a one-thread step inside torch's ops")
     args = ap.parse_args()
+    if args.op_share:
+        _print_op_shares(args)
+        return
     many = torch.get_num_threads()
     print(f"process threads {many}, {os.cpu_count()} cores; medians of {args.steps} steps, "
           f"wall ms / CPU ms per step")
