@@ -27,9 +27,10 @@ import torch
 from torch import Tensor
 
 from ..formula.transform import Chain, ScalarState
-from . import backends, capturable, native, pertensor, tritonkernel
+from . import backends, capturable, guards, native, pertensor, tritonkernel
 
 _NONE = type(None)
+_BY_READS, _NATIVELY = 1, 2  # how a check passed: by Python reads, by the native check
 _VERSION = operator.attrgetter("_version")
 
 
@@ -64,6 +65,9 @@ class Step:
     values: list[list[float]]
     bound: Any  # native.Bound, tritonkernel.Bound or None (the general path)
     on_device: Tensor | None = None  # scalars computed on the device (see .capturable)
+    # the gradients passed the native layout check (see .guards): their addresses are read
+    # natively too
+    grads_matched: bool = False
     # per parameter: the param group whose totals it counts in, or -1 (it sits out)
     owners: list[int] = field(default_factory=list)
 
@@ -104,6 +108,11 @@ class Bucket:
         self._entries: tuple[list[Any], list[Any]] | None = None
         # Each parameter's param group in the call (-1: it sits out), for a row assignment
         self._owners_of: tuple[list[int], list[int]] | None = None
+        # Native checks of what the Python reads below compare (see .guards), taken once
+        # a native kernel is bound: None not yet taken, False not possible here.
+        self._held_guard: guards.Snapshot | None | bool = None
+        self._param_guard: guards.Snapshot | None | bool = None
+        self._grad_guard: guards.Layouts | None | bool = None
 
     def _set_rows(self, group_of: list[int], fresh: list[bool],
                   scalar_values: list[tuple[float, ...]]) -> None:
@@ -137,8 +146,21 @@ class Bucket:
         now = [s.get(n) for s in self.states for n in self.names]
         if not all(map(operator.is_, now, self.held)):
             return False
-        # Address, dtype, shape and strides: `state["exp_avg"].data = ...` can change any.
-        return self._layout() == self.addresses and self._versions() == self.versions
+        return self._held_unmoved() and self._versions() == self.versions
+
+    def _held_unmoved(self) -> bool:
+        """Each held tensor has the address, dtype, shape and strides it had when the bucket
+        was built (`state["exp_avg"].data = ...` can change any): by the native check while
+        it passes, else by reading them from Python."""
+        guard = self._held_guard
+        if guard and guard.unchanged():
+            return True
+        if self._layout() != self.addresses:
+            return False
+        if guard is not False and isinstance(self.bound, native.Bound):
+            # first taken, or a change the Python reads do not see (`requires_grad_()`)
+            self._held_guard = guards.snapshot(self.held) or False
+        return True
 
     def _layout(self) -> list[tuple]:
         """The address, dtype, shape and strides of each held tensor (read when they are
@@ -182,7 +204,7 @@ class Bucket:
                             step.partial, step.on_device, owners=step.owners)
         elif step.bound is not None:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
-                            step.partial, owners=step.owners)
+                            step.partial, owners=step.owners, grads_matched=step.grads_matched)
         else:
             ops = [self._ops(groups[row.group]) for row in step.rows]
             ok = self._run_by_rows(plan, step.params, step.grads, step.scalars, step.values,
@@ -201,7 +223,7 @@ class Bucket:
         if self.is_complex:
             params, grads = _real(params), _real(grads)
         partial = _NONE in map(type, grads)
-        bound = self._bound(plan, params, grads, partial)
+        bound, matched = self._bound(plan, params, grads, partial)
         on_triton = isinstance(bound, tritonkernel.Bound)
         device_side = capturable.device_side([groups[row.group] for row in self.rows],
                                              on_triton)
@@ -227,7 +249,7 @@ class Bucket:
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
         owners = self._owners(rows, call_rows)
         return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,
-                    bound, owners=owners)
+                    bound, owners=owners, grads_matched=matched)
 
     def _owners(self, rows: list[Row], call_rows: list[int]) -> list[int]:
         """Each parameter's param group in a call with these rows, -1 where it sits out;
@@ -309,21 +331,39 @@ class Bucket:
         return pertensor.OPS if pertensor.wanted(self.device, self.dtype, group) else torch
 
     def _bound(self, plan: backends.Plan, params: list[Tensor], grads: list[Tensor | None],
-               partial: bool) -> native.Bound | tritonkernel.Bound | None:
-        """The native or Triton kernel bound to this bucket, if it can run this step."""
+               partial: bool) -> tuple[native.Bound | tritonkernel.Bound | None, bool]:
+        """The native or Triton kernel bound to this bucket, if it can run this step; and
+        whether the gradients passed the native layout check."""
         if self.triton:
             bound = self._bind_triton(plan, params, grads)
         elif self.native and plan.use_native:
             bound = self._bind_native(plan, params, grads)
         else:
-            return None
-        if bound is None:
-            return None
-        if partial:
-            layout = native.grad_layout(grads, bound.grad_layout)
-        else:
-            layout = [(type(g), g.dtype, g.shape, g.stride()) for g in grads]
-        return bound if layout == bound.grad_layout else None
+            return None, False
+        if isinstance(bound, native.Bound):
+            fit = self._grads_fit(bound, params, grads, partial)
+            return (bound if fit else None), fit == _NATIVELY
+        if bound is not None and \
+                _grad_layout(grads, bound.grad_layout, partial) == bound.grad_layout:
+            return bound, False
+        return None, False
+
+    def _grads_fit(self, bound: native.Bound, params: list[Tensor],
+                   grads: list[Tensor | None], partial: bool) -> int:
+        """Whether ``grads`` are laid out as ``bound`` reads them (0: no): by the native
+        check of the layouts last found so while it passes (:data:`_NATIVELY`), else by
+        reading them from Python (:data:`_BY_READS`). A parameter sitting the step out
+        stands in for its gradient."""
+        stand_ins = [p if g is None else g for p, g in zip(params, grads, strict=True)] \
+            if partial else grads
+        guard = self._grad_guard
+        if guard and guard.match(stand_ins):
+            return _NATIVELY
+        if _grad_layout(grads, bound.grad_layout, partial) != bound.grad_layout:
+            return 0
+        if guard is not False:
+            self._grad_guard = guards.layouts(stand_ins) or False
+        return _BY_READS
 
     def _stand_ins(self, params: list[Tensor], grads: list[Tensor | None]
                    ) -> dict[str, list[Tensor]]:
@@ -335,13 +375,27 @@ class Bucket:
     def _bind_native(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None]) -> native.Bound | None:
         bound = self.bound
-        if not isinstance(bound, native.Bound) or native.param_layout(params) != bound.param_layout:
+        if not isinstance(bound, native.Bound) or not self._params_unmoved(bound, params):
             kernel = plan.kernel
             tensors = self._stand_ins(params, grads)
             if kernel is None or not native.eligible(tensors, self.device, self.dtype):
                 return None
             bound = self.bound = kernel.bind(tensors, self.dtype, self.scalar_tensors)
+            self._param_guard = self._grad_guard = None  # taken again for this binding
         return bound
+
+    def _params_unmoved(self, bound: native.Bound, params: list[Tensor]) -> bool:
+        """``params`` have the address, dtype, shape and strides ``bound`` was bound to: by
+        the native check while it passes, else by reading them from Python (complex
+        parameters, read as real views made anew each step, always so)."""
+        guard = self._param_guard
+        if guard and params is self.params and guard.unchanged():
+            return True
+        if native.param_layout(params) != bound.param_layout:
+            return False
+        if guard is not False and params is self.params:
+            self._param_guard = guards.snapshot(params) or False
+        return True
 
     def _bind_triton(self, plan: backends.Plan, params: list[Tensor],
                      grads: list[Tensor | None]) -> tritonkernel.Bound | None:
@@ -363,3 +417,11 @@ class Bucket:
                 return None
             self.bound = bound
         return bound
+
+
+def _grad_layout(grads: list[Tensor | None], bound: list[tuple], partial: bool) -> list[tuple]:
+    """Each gradient's type, dtype, shape and strides read from Python, to compare with a
+    bound kernel's ``grad_layout`` (a missing gradient takes the bound value)."""
+    if partial:
+        return native.grad_layout(grads, bound)
+    return [(type(g), g.dtype, g.shape, g.stride()) for g in grads]

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from ..formula.expr import Graph
-from . import reduction
+from . import guards, reduction
 from .compiler import build, warn_fallback
 from .csource import DTYPES, finite_source, source
 from .sharded import PLAIN_TYPES
@@ -129,20 +129,25 @@ class Bound:
 
     def __call__(self, grads: list[Tensor | None], scalars: list[dict[str, float]],
                  values: list[list[float]], check: bool, rows: list[int],
-                 partial: bool = True, owners: list[int] | None = None) -> bool:
+                 partial: bool = True, owners: list[int] | None = None,
+                 grads_matched: bool = False) -> bool:
         """One step of the bound parameters (as ``param_layout`` says) with these
         gradients, which must match ``grad_layout`` (see :func:`grad_layout`). Tensor ``i``
         uses row ``rows[i]``: ``scalars[r]`` and ``values[r]`` are row ``r``'s scalar inputs
         and new scalar state; row -1 (gradient ``None``, allowed if ``partial``) leaves the
         tensor alone. ``owners[i]`` is the param group whose totals tensor ``i`` counts in
         (all one group if None). False (and nothing written) if ``check`` found a
-        non-finite gradient."""
+        non-finite gradient. ``grads_matched``: the gradients just passed a native layout
+        check (:class:`.guards.Layouts`), so their addresses are read natively too."""
         if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
             self._use_rows(rows, len(scalars))
         # (plain tensors: the caller checked their types against grad_layout)
-        self.ptrs[self.grad_at:self.grad_at + self.nt] = [
-            0 if g is None else g.data_ptr() for g in grads] if partial else list(
-            map(Tensor.data_ptr, grads))
+        if grads_matched:
+            guards.addresses_into(grads, self.ptrs, self.grad_at)
+        else:
+            self.ptrs[self.grad_at:self.grad_at + self.nt] = [
+                0 if g is None else g.data_ptr() for g in grads] if partial else list(
+                map(Tensor.data_ptr, grads))
         self.svals[:len(scalars) * len(self.scalar_names)] = list(
             itertools.chain.from_iterable(map(self._row_values, scalars)))
         self.qvals[:len(values) * self.nq] = list(itertools.chain.from_iterable(values))

@@ -1,0 +1,200 @@
+"""Whether many tensors are still as they were, in two native calls instead of Python reads.
+
+A bucket's bound kernel (:class:`~antigrad.engine.native.Bound`) holds the addresses of its
+parameters and state tensors, and assumes their dtypes, shapes and strides and those of
+the gradients. Each step must check them, since ``p.data = ...`` or ``.data = ...`` on a
+state tensor changes any of them while keeping the object. Read from Python, every
+attribute of a tensor costs 400-600 instructions in torch's bindings, and a step of 64
+replicas of a small MLP reads four of them for each of 1,920 tensors: half the step.
+
+Two native pieces torch itself ships do the same work for a whole list at once:
+
+- ``torch._C._dynamo.guards.TensorGuards``, the C++ check behind torch.compile's guards:
+  for each tensor, its exact Python type, dispatch keys (device type, layout, conjugate and
+  negative bits, subclass and functionalization keys), dtype, device index,
+  ``requires_grad``, number of dimensions, sizes and strides against those recorded;
+- ``_torchinductor_pyobject_tensor_data_ptr``, the ``data_ptr()`` reader torch exports for
+  the C code torch.compile generates, called from a small C loop compiled as antigrad's
+  kernels are (:mod:`.compiler`).
+
+:class:`Snapshot` records tensors held from step to step (their addresses too);
+:class:`Layouts` records the layouts of tensors that come anew each step (gradients), and
+:func:`addresses_into` writes their addresses where a kernel reads them. A check that
+passes means each tensor's type, dtype, shape, strides (and address) are those recorded:
+what the Python reads would have compared. A check that fails means only "look again": it
+also fails for changes that do not matter to a kernel (``requires_grad_()``), and then the
+caller compares the Python reads as before and, if they still agree, records anew.
+
+The native loop calls torch's reader only on tensors the layout check has just passed:
+plain tensors of the recorded exact type (``Tensor`` or ``Parameter``) and dispatch keys,
+whose ``data_ptr()`` read from Python succeeded when they were recorded. Where a piece is
+missing (another torch, no C compiler) or fails its self-test, :func:`available` is False
+and callers read from Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .compiler import build
+from .sharded import PLAIN_TYPES
+
+_SOURCE = r"""
+typedef void *(*ag_data_ptr_fn)(void *);
+
+/* 1 if the tensor objs[i] has the address want[i], for every i < n; 0 at the first that
+   has not. */
+int ag_same_addresses(long long n, void *const *objs, void *const *want,
+                      ag_data_ptr_fn data_ptr) {
+    for (long long i = 0; i < n; i++)
+        if (data_ptr(objs[i]) != want[i]) return 0;
+    return 1;
+}
+
+/* out[i] = the address of the tensor objs[i], or 0 where objs[i] is skip (None). */
+void ag_addresses(long long n, void *const *objs, void **out, void *skip,
+                  ag_data_ptr_fn data_ptr) {
+    for (long long i = 0; i < n; i++)
+        out[i] = objs[i] == skip ? 0 : data_ptr(objs[i]);
+}
+"""
+
+_lock = threading.Lock()
+_loaded: list = []  # [(library, data_ptr reader, TensorGuards)] or [None], once tried
+
+
+def _load() -> tuple | None:
+    try:
+        from torch._C._dynamo.guards import TensorGuards
+        from torch._C._dynamo.guards import _torchinductor_pyobject_tensor_data_ptr as reader
+    except ImportError:
+        return None
+    path = build(_SOURCE)
+    if path is None or not isinstance(reader, int) or not reader:
+        return None
+    try:
+        lib = ctypes.PyDLL(str(path))  # keeps the GIL: torch's reader is Python-facing code
+    except OSError:
+        return None
+    lib.ag_same_addresses.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
+                                      ctypes.c_void_p]
+    lib.ag_same_addresses.restype = ctypes.c_int
+    lib.ag_addresses.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
+                                 ctypes.c_void_p, ctypes.c_void_p]
+    lib.ag_addresses.restype = None
+    found = (lib, ctypes.c_void_p(reader), TensorGuards)
+    return found if _self_test(*found) else None
+
+
+def _self_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p, guards: type) -> bool:
+    """Each piece answers as documented on tensors whose answers are known."""
+    base = torch.zeros(4, 6)
+    t = base[1:3]
+    try:
+        check = guards(t, dynamic_dims_sizes=None, dynamic_dims_strides=None)
+        same_layout = check.check(t) and not check.check(base[:, 1:3]) and \
+            not check.check(base[1:3].double()) and not check.check(t.view(3, 4))
+    except (TypeError, RuntimeError):
+        return False
+    objs = (ctypes.c_void_p * 2)(id(t), id(None))
+    out = (ctypes.c_void_p * 2)()
+    lib.ag_addresses(2, objs, out, id(None), reader)
+    want = (ctypes.c_void_p * 1)(t.data_ptr())
+    return bool(same_layout and out[0] == t.data_ptr() and not out[1]
+                and lib.ag_same_addresses(1, objs, want, reader)
+                and not lib.ag_same_addresses(1, objs, (ctypes.c_void_p * 1)(base.data_ptr()),
+                                              reader))
+
+
+def _pieces() -> tuple | None:
+    if not _loaded:
+        with _lock:
+            if not _loaded:
+                _loaded.append(_load())
+    return _loaded[0]
+
+
+def available() -> bool:
+    """Whether the native checks work here (else callers read layouts from Python)."""
+    return _pieces() is not None
+
+
+class Layouts:
+    """The exact type, dispatch keys, dtype, device, ``requires_grad``, sizes and strides of
+    tensors, as recorded, for tensors that come anew each step (see the module docstring)."""
+
+    def __init__(self, tensors: Sequence[Tensor]) -> None:
+        pieces = _pieces()
+        if pieces is None:
+            raise RuntimeError("antigrad's native tensor checks are not available here")
+        self.n = len(tensors)
+        self._guard = pieces[2](*tensors, dynamic_dims_sizes=None, dynamic_dims_strides=None)
+
+    def match(self, tensors: Sequence[Tensor]) -> bool:
+        """True if each of ``tensors`` (distinct objects) is laid out as recorded."""
+        return len(tensors) == self.n and self._guard.check(*tensors)
+
+
+class Snapshot:
+    """Tensors held from step to step (kept alive here), with their layouts and addresses
+    as recorded: :meth:`unchanged` says whether they are all still so."""
+
+    def __init__(self, tensors: Sequence[Tensor]) -> None:
+        self.tensors = tuple(tensors)
+        self._layouts = Layouts(self.tensors)
+        n = len(self.tensors)
+        self._objects = (ctypes.c_void_p * max(1, n))(*map(id, self.tensors))
+        self._addresses = (ctypes.c_void_p * max(1, n))(*[t.data_ptr() for t in self.tensors])
+
+    def unchanged(self) -> bool:
+        """True if every tensor has its recorded type, dtype, shape, strides and address."""
+        lib, reader, _ = _loaded[0]
+        return self._layouts.match(self.tensors) and bool(lib.ag_same_addresses(
+            len(self.tensors), self._objects, self._addresses, reader))
+
+
+def snapshot(tensors: Sequence[Tensor]) -> Snapshot | None:
+    """A :class:`Snapshot` of ``tensors``; None where the native checks are not available,
+    a tensor is not a plain tensor, or the tensors are not distinct objects (the layout
+    check refuses a list with repeats)."""
+    if not _plain(tensors):
+        return None
+    taken = Snapshot(tensors)
+    return taken if taken.unchanged() else None
+
+
+def layouts(tensors: Sequence[Tensor]) -> Layouts | None:
+    """:class:`Layouts` of ``tensors``; None where :func:`snapshot` would be."""
+    if not _plain(tensors):
+        return None
+    taken = Layouts(tensors)
+    return taken if taken.match(tensors) else None
+
+
+def _plain(tensors: Sequence[Tensor]) -> bool:
+    """Whether the native checks apply to ``tensors``: they work here, each is a plain
+    tensor, and each one's address reads from Python (so torch's reader called from C, which
+    cannot report an error, reads it too for tensors of the same type and dispatch keys)."""
+    if not available() or not all(type(t) in PLAIN_TYPES for t in tensors):
+        return False
+    try:
+        for t in tensors:
+            t.data_ptr()
+    except RuntimeError:  # no storage (a functional or fake tensor), a frozen storage
+        return False
+    return True
+
+
+def addresses_into(tensors: Sequence[Tensor | None], out: ctypes.Array, at: int) -> None:
+    """Write the address of each of ``tensors`` (0 for None) into ``out[at:]``. Only for
+    tensors that a :class:`Layouts` has just matched (or None in their place)."""
+    lib, reader, _ = _loaded[0]
+    n = len(tensors)
+    objects = (ctypes.c_void_p * max(1, n))(*map(id, tensors))
+    lib.ag_addresses(n, objects, ctypes.byref(out, at * ctypes.sizeof(ctypes.c_void_p)),
+                     id(None), reader)

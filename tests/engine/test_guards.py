@@ -1,0 +1,164 @@
+"""The native checks of many tensors' layouts and addresses (antigrad.engine.guards), and a
+bucket's steady steps relying on them without ever missing a change."""
+
+import ctypes
+
+import pytest
+import torch
+
+import antigrad
+from antigrad.engine import guards, native
+
+pytestmark = pytest.mark.skipif(not guards.available(),
+                                reason="torch's native guard pieces or a C compiler missing")
+
+
+def test_a_snapshot_notices_each_change_a_bound_kernel_cares_about():
+    base = torch.zeros(5, 6)
+    t, s = base[1:3], torch.tensor(1.0)
+    taken = guards.snapshot([t, s])
+    assert taken is not None and taken.unchanged()
+    changes = [lambda: setattr(t, "data", t.data.clone()),  # other address
+               lambda: setattr(t, "data", base[2:4]),  # same layout, other address
+               lambda: setattr(t, "data", t.data.view(3, 4)),  # same address, other shape
+               lambda: setattr(t, "data", base.t()[1:3]),  # other strides
+               lambda: setattr(t, "data", t.data.double()),
+               lambda: setattr(s, "data", s.data.view(1)),  # a 0-d counter made 1-d
+               lambda: t.set_(torch.zeros(2, 6))]
+    for change in changes:
+        keep_t, keep_s = t.data, s.data
+        change()
+        assert not taken.unchanged(), change
+        t.data, s.data = keep_t, keep_s
+        assert taken.unchanged()
+
+
+def test_layouts_match_only_the_recorded_type_dtype_shape_and_strides():
+    g = torch.randn(4, 3)
+    recorded = guards.layouts([g])
+    assert recorded is not None
+    assert recorded.match([torch.randn(4, 3)])  # any address: only the layout is recorded
+    for other in (torch.randn(3, 4).t(), torch.randn(4, 3, dtype=torch.float64),
+                  torch.randn(12), torch.nn.Parameter(torch.randn(4, 3)),
+                  torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, 2)[..., 0]):
+        assert not recorded.match([other])
+    assert not recorded.match([g, g])  # another count: no
+    assert guards.layouts([g, g]) is None  # a repeated tensor cannot be checked natively
+
+
+def test_only_plain_tensors_with_readable_addresses_are_checked_natively():
+    class Marked(torch.Tensor):
+        pass
+
+    assert guards.snapshot([torch.zeros(3).as_subclass(Marked)]) is None
+    assert guards.layouts([torch.zeros(3).to_sparse()]) is None  # data_ptr() raises
+
+
+def test_addresses_are_written_where_the_kernel_reads_them_and_none_as_zero():
+    ts = [torch.randn(3), None, torch.randn(2, 2)[:, 1]]
+    out = (ctypes.c_void_p * 5)(*[7] * 5)
+    guards.addresses_into(ts, out, 1)
+    assert list(out) == [7, ts[0].data_ptr(), None, ts[2].data_ptr(), 7]
+
+
+def test_steady_steps_read_no_layout_from_python(monkeypatch):
+    """Once bound, a step checks the state tensors, parameters and gradients natively:
+    none of their layouts is read from Python (that was half a step of 64 replicas)."""
+    stacked = torch.randn(8, 5, 3)
+    views = [stacked[r] for r in range(8)]  # as the lab's replicas: rows of stacked weights
+    opt = antigrad.Adam([{"params": [v], "lr": 1e-2 * (1 + r % 3)} for r, v in
+                         enumerate(views)], lr=1e-3)
+    reads = []
+    real_layout = native.param_layout
+    monkeypatch.setattr(native, "param_layout", lambda ts: reads.append(len(ts)) or
+                        real_layout(ts))
+    for _ in range(5):
+        for v in views:
+            v.grad = torch.randn(5, 3)
+        reads.clear()
+        opt.step()
+    assert reads == []
+    bucket = opt.planner.buckets[0]
+    assert isinstance(bucket.bound, native.Bound)
+    assert bucket._held_guard and bucket._param_guard and bucket._grad_guard
+
+
+def _pair(shape=(6, 4)):
+    p = torch.nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(0)))
+    q = torch.nn.Parameter(p.detach().clone())
+    return p, q, antigrad.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+
+
+def _step_both(p, q, ours, theirs, t):
+    g = torch.linspace(-1, 1, p.numel()).reshape(p.shape) * (1 + t)
+    p.grad, q.grad = g.clone(), g.clone()
+    ours.step()
+    theirs.step()
+    # (an ulp apart where the native square root is correctly rounded: docs/engine.md)
+    torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+
+
+def _state_moved(opt, x):
+    opt.state[x]["exp_avg_sq"].data = opt.state[x]["exp_avg_sq"].clone()
+
+
+def _state_transposed(opt, x):
+    m = opt.state[x]["exp_avg"]
+    m.data = m.data.t().contiguous().t()  # other strides: read as torch reads it
+
+
+def _param_moved(opt, x):
+    x.data = x.data.clone()
+
+
+def _param_transposed(opt, x):
+    x.data = x.data.t().contiguous().t()
+
+
+def _counter_set(opt, x):
+    opt.state[x]["step"].fill_(10.0)
+
+
+@pytest.mark.parametrize("change", [_state_moved, _state_transposed, _param_moved,
+                                    _param_transposed, _counter_set])
+def test_a_change_after_the_native_checks_took_over_is_followed(change):
+    """Changes made once steps are checked natively (not only on the second step, as the
+    older tests do) give torch's numbers."""
+    p, q, ours, theirs = _pair()
+    for t in range(4):
+        _step_both(p, q, ours, theirs, t)
+    assert ours.planner.buckets[0]._held_guard
+    change(ours, p)
+    change(theirs, q)
+    for t in range(4, 8):
+        _step_both(p, q, ours, theirs, t)
+    for key, value in theirs.state[q].items():
+        torch.testing.assert_close(ours.state[p][key], value, rtol=1e-6, atol=1e-7)
+
+
+def test_a_gradient_laid_out_otherwise_after_steady_steps_runs_as_torch():
+    p, q, ours, theirs = _pair()
+    for t in range(4):
+        _step_both(p, q, ours, theirs, t)
+    g = torch.randn(4, 6).t()  # the parameter's shape, other strides
+    p.grad, q.grad = g.clone().t().contiguous().t(), g.clone()
+    assert p.grad.stride() != p.stride()
+    ours.step()
+    theirs.step()
+    torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    _step_both(p, q, ours, theirs, 5)
+
+
+def test_requires_grad_toggled_on_a_state_tensor_is_checked_again_then_natively():
+    """A change the Python reads do not see fails the native check once; the check is
+    taken again and the steps go on with torch's numbers."""
+    p, q, ours, theirs = _pair()
+    for t in range(3):
+        _step_both(p, q, ours, theirs, t)
+    bucket = ours.planner.buckets[0]
+    before = bucket._held_guard
+    ours.state[p]["exp_avg"].requires_grad_(True)
+    _step_both(p, q, ours, theirs, 3)
+    assert ours.planner.buckets[0] is bucket and bucket._held_guard is not before
+    assert bucket._held_guard.unchanged()
+    _step_both(p, q, ours, theirs, 4)
