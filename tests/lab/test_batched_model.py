@@ -42,6 +42,7 @@ def test_outputs_equal_each_model_alone(make, x_shape):
     lambda: nn.Sequential(models.AddChannel(), nn.Conv1d(1, 3, 3), nn.ReLU(),
                           nn.Conv1d(3, 2, 3, stride=2), nn.Tanh(), nn.Flatten(),
                           nn.Linear(4, 2)),
+    lambda: nn.Sequential(nn.Linear(7, 4), nn.ReLU(), nn.Linear(4, 3), nn.Tanh()),  # last
 ])
 def test_activations_after_products_keep_every_gradient(make):
     """An activation that follows a product is computed in the product's output; the
@@ -54,7 +55,9 @@ def test_activations_after_products_keep_every_gradient(make):
     want = torch.stack([net(xr) for net, xr in zip(nets, x, strict=True)])
     assert torch.allclose(out, want, rtol=1e-13, atol=1e-15)
     probe = torch.randn_like(want)
+    kept = probe.clone()
     got = torch.autograd.grad(out, [x, *weights.values()], probe)
+    assert torch.equal(probe, kept)  # the caller's gradient is never written
     expected = torch.autograd.grad(want, [x, *[p for net in nets for p in net.parameters()]],
                                    probe)
     assert torch.allclose(got[0], expected[0], rtol=1e-12, atol=1e-14)
