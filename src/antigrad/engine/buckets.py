@@ -65,11 +65,11 @@ class Step:
     values: list[list[float]]
     bound: Any  # native.Bound, tritonkernel.Bound or None (the general path)
     on_device: Tensor | None = None  # scalars computed on the device (see .capturable)
+    # per parameter: the param group whose totals it counts in, or -1 (it sits out)
+    owners: list[int] = field(default_factory=list)
     # the gradients passed the native layout check (see .guards): their addresses are read
     # natively too
     grads_matched: bool = False
-    # per parameter: the param group whose totals it counts in, or -1 (it sits out)
-    owners: list[int] = field(default_factory=list)
 
 
 class Bucket:
@@ -203,8 +203,10 @@ class Bucket:
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
                             step.partial, step.on_device, owners=step.owners)
         elif step.bound is not None:
+            # (only a native kernel's gradients pass the native check: see _bound)
+            matched = {"grads_matched": True} if step.grads_matched else {}
             ok = step.bound(step.grads, step.scalars, step.values, check, step.call_rows,
-                            step.partial, owners=step.owners, grads_matched=step.grads_matched)
+                            step.partial, owners=step.owners, **matched)
         else:
             ops = [self._ops(groups[row.group]) for row in step.rows]
             ok = self._run_by_rows(plan, step.params, step.grads, step.scalars, step.values,
