@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(not guards.available(),
 def test_a_snapshot_notices_each_change_a_bound_kernel_cares_about():
     base = torch.zeros(5, 6)
     t, s = base[1:3], torch.tensor(1.0)
-    taken = guards.snapshot([t, s])
+    taken = guards.snapshot([t, s, torch.ones(3)])
     assert taken is not None and taken.unchanged()
     changes = [lambda: setattr(t, "data", t.data.clone()),  # other address
                lambda: setattr(t, "data", base[2:4]),  # same layout, other address
@@ -34,24 +34,28 @@ def test_a_snapshot_notices_each_change_a_bound_kernel_cares_about():
 
 
 def test_layouts_match_only_the_recorded_type_dtype_shape_and_strides():
-    g = torch.randn(4, 3)
-    recorded = guards.layouts([g])
+    g, a, b = torch.randn(4, 3), torch.randn(2), torch.randn(())
+    recorded = guards.layouts([g, a, b])
     assert recorded is not None
-    assert recorded.match([torch.randn(4, 3)])  # any address: only the layout is recorded
+    # any address: only the layout is recorded
+    assert recorded.match([torch.randn(4, 3), torch.randn(2), torch.randn(())])
     for other in (torch.randn(3, 4).t(), torch.randn(4, 3, dtype=torch.float64),
                   torch.randn(12), torch.nn.Parameter(torch.randn(4, 3)),
                   torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, 2)[..., 0]):
-        assert not recorded.match([other])
-    assert not recorded.match([g, g])  # another count: no
-    assert guards.layouts([g, g]) is None  # a repeated tensor cannot be checked natively
+        assert not recorded.match([other, a, b])
+    assert not recorded.match([g, a, b, b])  # another count: no
+    assert guards.layouts([g, a, g]) is None  # a repeated tensor cannot be checked natively
+    assert guards.layouts([g, a]) is None  # too few to be worth a native call
 
 
 def test_only_plain_tensors_with_readable_addresses_are_checked_natively():
     class Marked(torch.Tensor):
         pass
 
-    assert guards.snapshot([torch.zeros(3).as_subclass(Marked)]) is None
-    assert guards.layouts([torch.zeros(3).to_sparse()]) is None  # data_ptr() raises
+    plain = [torch.zeros(3), torch.zeros(2)]
+    assert guards.snapshot([*plain, torch.zeros(3)]) is not None
+    assert guards.snapshot([*plain, torch.zeros(3).as_subclass(Marked)]) is None
+    assert guards.layouts([*plain, torch.zeros(3).to_sparse()]) is None  # data_ptr() raises
 
 
 def test_addresses_are_written_where_the_kernel_reads_them_and_none_as_zero():
@@ -83,19 +87,24 @@ def test_steady_steps_read_no_layout_from_python(monkeypatch):
     assert bucket._held_guard and bucket._param_guard and bucket._grad_guard
 
 
-def _pair(shape=(6, 4)):
-    p = torch.nn.Parameter(torch.randn(shape, generator=torch.Generator().manual_seed(0)))
-    q = torch.nn.Parameter(p.detach().clone())
-    return p, q, antigrad.Adam([p], lr=0.1), torch.optim.Adam([q], lr=0.1)
+def _pair():
+    """Parameter 0 and two more (enough that each kind of tensor is checked natively)."""
+    gen = torch.Generator().manual_seed(0)
+    ps = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in [(6, 4), (5,), (3, 2)]]
+    qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+    return ps[0], qs[0], antigrad.Adam(ps, lr=0.1), torch.optim.Adam(qs, lr=0.1)
 
 
 def _step_both(p, q, ours, theirs, t):
-    g = torch.linspace(-1, 1, p.numel()).reshape(p.shape) * (1 + t)
-    p.grad, q.grad = g.clone(), g.clone()
+    for opt in (ours, theirs):
+        for x in opt.param_groups[0]["params"]:
+            x.grad = torch.linspace(-1, 1, x.numel()).reshape(x.shape) * (1 + t)
     ours.step()
     theirs.step()
     # (an ulp apart where the native square root is correctly rounded: docs/engine.md)
-    torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-6, atol=1e-7)
+    for a, b in zip(ours.param_groups[0]["params"], theirs.param_groups[0]["params"],
+                    strict=True):
+        torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-6, atol=1e-7)
 
 
 def _state_moved(opt, x):
@@ -127,7 +136,8 @@ def test_a_change_after_the_native_checks_took_over_is_followed(change):
     p, q, ours, theirs = _pair()
     for t in range(4):
         _step_both(p, q, ours, theirs, t)
-    assert ours.planner.buckets[0]._held_guard
+    bucket = ours.planner.buckets[0]
+    assert bucket._held_guard and bucket._param_guard and bucket._grad_guard
     change(ours, p)
     change(theirs, q)
     for t in range(4, 8):

@@ -17,6 +17,7 @@ state again if it ever steps on the host afterwards.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import warnings
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from torch import Tensor
 
 from ..formula.transform import Chain, ScalarState
 from . import backends, capturable, guards, native, pertensor, tritonkernel
+from .rowscalars import RowScalars
 
 _NONE = type(None)
 _BY_READS, _NATIVELY = 1, 2  # how a check passed: by Python reads, by the native check
@@ -47,7 +49,7 @@ class Row:
     state: ScalarState
 
     def copy(self) -> Row:
-        return Row(self.group, self.fresh, ScalarState(self.state, self.state.dtype))
+        return Row(self.group, self.fresh, self.state.copy())
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Bucket:
         # Everything a step relies on, to notice when someone replaces or moves it.
         self.names = [*chain.state, *self.scalar_names]
         self.held = [s[n] for s in states for n in self.names]
+        self._entries_of = operator.itemgetter(*self.names) if self.names else None
         self._buffers = [s[n] for s in states for n in chain.state]
         self._scalar_flat = [t for ts in self.scalar_tensors for t in ts]
         self._zero_dim = all(isinstance(t, Tensor) and t.dim() == 0 for t in self._scalar_flat)
@@ -113,6 +116,7 @@ class Bucket:
         self._held_guard: guards.Snapshot | None | bool = None
         self._param_guard: guards.Snapshot | None | bool = None
         self._grad_guard: guards.Layouts | None | bool = None
+        self._row_scalars = RowScalars(chain)
 
     def _set_rows(self, group_of: list[int], fresh: list[bool],
                   scalar_values: list[tuple[float, ...]]) -> None:
@@ -143,10 +147,20 @@ class Bucket:
         not ``opt.state`` itself, a parameter's entry, nor a tensor in it)."""
         if not self._same_entries(state):
             return False
-        now = [s.get(n) for s in self.states for n in self.names]
-        if not all(map(operator.is_, now, self.held)):
+        return self._same_held() and self._held_unmoved() and self._versions() == self.versions
+
+    def _same_held(self) -> bool:
+        """Each parameter's entry still holds the bucket's tensors (``state[p]["exp_avg"] =
+        other`` replaces one): read with C-level maps, not a Python loop per tensor."""
+        if not self.names:
+            return True
+        try:
+            now = map(self._entries_of, self.states)
+            if len(self.names) > 1:
+                now = itertools.chain.from_iterable(now)
+            return all(map(operator.is_, now, self.held))
+        except KeyError:  # an entry lost one of them
             return False
-        return self._held_unmoved() and self._versions() == self.versions
 
     def _held_unmoved(self) -> bool:
         """Each held tensor has the address, dtype, shape and strides it had when the bucket
@@ -246,8 +260,9 @@ class Bucket:
             return Step(params, grads, partial, row_of, rows, kernel_rows, moving, [], [],
                         bound if on_triton else None, on_device, owners)
         # Advancing a row's copy: the bucket keeps the old state if the step is refused.
-        scalars = [chain.scalars(groups[row.group], row.state, row.fresh) if r in moving
-                   else dict.fromkeys(plan.scalars, 0.0) for r, row in enumerate(rows)]
+        # (rows with exactly equal inputs share one computation: see .rowscalars)
+        shared = self._row_scalars if chain is self.chain else RowScalars(chain)
+        scalars = shared.compute(groups, rows, moving, plan.scalars)
         values = [[row.state[n] for n in self.scalar_names] for row in rows]
         owners = self._owners(rows, call_rows)
         return Step(params, grads, partial, row_of, rows, call_rows, moving, scalars, values,

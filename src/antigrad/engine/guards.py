@@ -159,9 +159,9 @@ class Snapshot:
 
 
 def snapshot(tensors: Sequence[Tensor]) -> Snapshot | None:
-    """A :class:`Snapshot` of ``tensors``; None where the native checks are not available,
-    a tensor is not a plain tensor, or the tensors are not distinct objects (the layout
-    check refuses a list with repeats)."""
+    """A :class:`Snapshot` of ``tensors``; None where the native checks do not apply (see
+    :func:`_plain`) or the tensors are not distinct objects (the layout check refuses a list
+    with repeats)."""
     if not _plain(tensors):
         return None
     taken = Snapshot(tensors)
@@ -176,11 +176,18 @@ def layouts(tensors: Sequence[Tensor]) -> Layouts | None:
     return taken if taken.match(tensors) else None
 
 
+# Fewer tensors are read from Python: a native call's fixed cost (~4k instructions) is
+# more than the Python reads of one or two tensors (benchmarks/RESULTS.md).
+NATIVE_FROM = 3
+
+
 def _plain(tensors: Sequence[Tensor]) -> bool:
-    """Whether the native checks apply to ``tensors``: they work here, each is a plain
-    tensor, and each one's address reads from Python (so torch's reader called from C, which
-    cannot report an error, reads it too for tensors of the same type and dispatch keys)."""
-    if not available() or not all(type(t) in PLAIN_TYPES for t in tensors):
+    """Whether the native checks apply to ``tensors``: enough of them (:data:`NATIVE_FROM`),
+    the checks work here, each is a plain tensor, and each one's address reads from Python
+    (so torch's reader called from C, which cannot report an error, reads it too for
+    tensors of the same type and dispatch keys)."""
+    if len(tensors) < NATIVE_FROM or not available() or \
+            not all(type(t) in PLAIN_TYPES for t in tensors):
         return False
     try:
         for t in tensors:

@@ -93,6 +93,13 @@ class ScalarState(dict):
             return struct.unpack("f", struct.pack("f", value))[0]
         return torch.tensor(value, dtype=self.dtype).item()
 
+    def copy(self) -> ScalarState:
+        """A copy that keeps the dtype (``dict.copy`` would give a plain dict)."""
+        new = ScalarState.__new__(ScalarState)
+        dict.update(new, self)
+        new.dtype = self.dtype
+        return new
+
     def store(self, name: str, value: float) -> float:
         self[name] = self.rounded(value)
         return self[name]
@@ -396,9 +403,12 @@ class Chain:
         if "step" in scalar_state:
             scalar_state["step"] += 1.0
         out: dict[str, float] = {}
-        for i, t in enumerate(self.transforms):
+        for i, (t, names) in enumerate(zip(self.transforms, self._scalar_names, strict=True)):
             for k, v in t.scalars(group, scalar_state, fresh).items():
-                out[f"{i}.{k}"] = v
+                name = names.get(k)
+                if name is None:  # first seen: its name in the chain, kept
+                    name = names[k] = f"{i}.{k}"
+                out[name] = v
         return out
 
 
