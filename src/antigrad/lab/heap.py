@@ -7,7 +7,7 @@ kernel and gives the heap's free top back to the kernel above its *trim threshol
 adjusted on the fly; with a batch's pattern of frees, it returned the step's memory to the
 kernel at every step, so the next step faulted all of it in again: 64 replicas of
 ``mnist1d-mlp`` took ~1,500 page faults a step (~5 µs each on the virtual machine
-measured), 64 of ``mnist1d-cnn`` ~5,000, and a step was 15-18% slower than with the
+measured), 64 of ``mnist1d-cnn`` ~5,000, and a step took 16-21% longer than with the
 memory kept (``benchmarks/replicas_profile.py``, benchmarks/RESULTS.md, "Page faults of a
 batch's step").
 
