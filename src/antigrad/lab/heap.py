@@ -6,8 +6,8 @@ glibc's ``malloc`` serves blocks above its *mmap threshold* with fresh pages fro
 kernel and gives the heap's free top back to the kernel above its *trim threshold*, both
 adjusted on the fly; with a batch's pattern of frees, it returned the step's memory to the
 kernel at every step, so the next step faulted all of it in again: 64 replicas of
-``mnist1d-mlp`` took ~1,500 page faults a step (~5 µs each on the virtual machine
-measured), 64 of ``mnist1d-cnn`` ~5,000, and a step took 16-21% longer than with the
+``mnist1d-mlp`` took 860-1,900 page faults a step (~5 µs each on the virtual machine
+measured), 64 of ``mnist1d-cnn`` 4,800-5,600, and a step took 16-21% longer than with the
 memory kept (``benchmarks/replicas_profile.py``, benchmarks/RESULTS.md, "Page faults of a
 batch's step").
 
