@@ -92,11 +92,53 @@ def test_report_rebuilds_from_store(in_tmp):
 
 
 def test_main_is_the_console_script():
+    import gc
+
     from antigrad.cli import main
 
-    with pytest.raises(SystemExit) as err:
-        main(["list"])
+    try:
+        with pytest.raises(SystemExit) as err:
+            main(["list"])
+    finally:
+        gc.unfreeze()  # the command froze its imports, as a process of its own keeps them
     assert err.value.code == 0
+
+
+_COLLECTIONS = """
+import gc, sys
+oldest = []
+gc.callbacks.append(lambda phase, info: phase == "start" and oldest.append(info["generation"]))
+from antigrad.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(gc.get_freeze_count(), gc.isenabled(), oldest.count(2), "torch" in sys.modules)
+"""
+
+
+def _collections(*args):
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _COLLECTIONS, *args], check=True,
+                          capture_output=True, text=True, env={**os.environ,
+                          "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    frozen, enabled, oldest, torch = done.stdout.split()[-4:]
+    return int(frozen), enabled == "True", int(oldest), torch == "True"
+
+
+def test_a_command_imports_without_collecting_and_freezes_what_it_imported():
+    # the oldest generation was collected three times importing torch and the lab
+    frozen, enabled, oldest, torch = _collections("list")
+    assert torch and frozen > 100_000 and oldest == 0 and enabled
+
+
+def test_help_imports_no_torch_and_freezes_nothing():
+    for args in (("compare", "--help"), ("--help",)):
+        frozen, enabled, _, torch = _collections(*args)
+        assert not torch and frozen == 0 and enabled
 
 
 def refused(*args):
@@ -569,3 +611,22 @@ def test_reproduce_bad_arguments_exit_2_before_any_work(args, option, monkeypatc
     r = run("reproduce", *args)
     assert r.exit_code == 2, r.output
     assert option in r.output and "Traceback" not in r.output
+
+
+def test_the_imports_restore_the_callers_collection_even_when_one_fails():
+    import gc
+
+    from antigrad.cli import _import_for_good
+
+    enabled = gc.isenabled()
+    try:
+        gc.enable()
+        with pytest.raises(ModuleNotFoundError):
+            _import_for_good(("antigrad.no_such_module",))
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        gc.disable()
+        _import_for_good(("json",))
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable() if enabled else gc.disable()

@@ -19,6 +19,8 @@ name and renamed when complete, and never replace a user's file or folder.
 
 from __future__ import annotations
 
+import gc
+import importlib
 import math
 import os
 import sys
@@ -993,9 +995,42 @@ def _print_listing(rows: list[dict], store: str) -> None:
     console.print(t)
 
 
+#: What every command imports (torch, the lab, the store), unless it only shows help.
+_COMMAND_IMPORTS = ("antigrad.lab",)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``antigrad`` console script."""
+    """Entry point of the ``antigrad`` console script.
+
+    A command imports torch and the lab, some 250k objects that live until the process
+    exits; they are imported with automatic garbage collection off and then frozen, so
+    that no collection walks them (five walks, ~0.5 s of CPU, in a short comparison)."""
+    if _runs_a_command(sys.argv[1:] if argv is None else argv):
+        _import_for_good(_COMMAND_IMPORTS)
     app(args=argv, prog_name="antigrad")
+
+
+def _runs_a_command(args: list[str]) -> bool:
+    """Whether ``args`` name a command and do not ask for its help (which imports none of
+    torch)."""
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    return bool(args) and args[0] in names and "--help" not in args
+
+
+def _import_for_good(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` with automatic collection off (the caller's setting restored
+    afterwards, also when an import raises), then freeze every object alive: they stay
+    until the process exits (a collection would walk them and find nothing, and the one
+    at the interpreter's exit too). Only for a program that owns its process."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    finally:
+        if enabled:
+            gc.enable()
+    gc.freeze()
 
 
 if __name__ == "__main__":

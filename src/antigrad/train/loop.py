@@ -60,6 +60,8 @@ from typing import Any, Protocol
 
 import torch
 
+from .collector import objects_frozen
+
 __all__ = ["Loop", "Hook", "Step", "StepRecord", "GradientStep", "ClosureStep", "Stopwatch",
            "Every",
            "StopAfter", "StopOnDivergence", "LossAbove", "refused_step"]
@@ -131,7 +133,15 @@ class Loop:
             self.stop_reason = reason
 
     def run(self) -> str:
-        """Take steps until a hook stops the loop; returns why it stopped."""
+        """Take steps until a hook stops the loop; returns why it stopped.
+
+        The objects alive when it starts are frozen for the garbage collector while it
+        runs (:func:`~antigrad.train.collector.objects_frozen`): a collection of the
+        oldest generation walks the loop's own objects, not the whole process's."""
+        with objects_frozen():
+            return self._run()
+
+    def _run(self) -> str:
         for hook in self.hooks:
             hook.on_start(self)
         while self.stop_reason is None:
