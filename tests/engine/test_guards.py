@@ -172,3 +172,63 @@ def test_requires_grad_toggled_on_a_state_tensor_is_checked_again_then_natively(
     assert ours.planner.buckets[0] is bucket and bucket._held_guard is not before
     assert bucket._held_guard.unchanged()
     _step_both(p, q, ours, theirs, 4)
+
+
+lists = pytest.mark.skipif(not guards.reads_lists(),
+                           reason="the native loops do not read this interpreter's lists")
+
+
+@lists
+def test_a_list_of_tensors_is_read_by_the_c_loop_itself(monkeypatch):
+    ts = [torch.zeros(3), None, torch.ones(2, 2)[1]]
+    out = (ctypes.c_void_p * 4)()
+    # the list path builds no array of ids in Python: id() of the list and of None only
+    seen = []
+    monkeypatch.setattr(guards, "id", lambda obj: seen.append(obj) or id(obj), raising=False)
+    guards.addresses_into(ts, out, 1)
+    monkeypatch.undo()
+    assert seen == [ts, None]
+    assert (out[0], out[1], out[2], out[3]) == (None, ts[0].data_ptr(), None, ts[2].data_ptr())
+    guards.addresses_into(tuple(ts), out, 0)  # any other sequence: through an array of ids
+    assert (out[0], out[1], out[2]) == (ts[0].data_ptr(), None, ts[2].data_ptr())
+
+
+@lists
+def test_entries_notice_a_replaced_or_missing_object_and_a_replaced_entry():
+    a, b, c = torch.zeros(2), torch.zeros(2), torch.zeros(2)
+    states = [{"exp_avg": a, "step": b}, {"exp_avg": c, "step": b}]
+    held = [a, b, c, b]
+    entries = guards.Entries(states, ["exp_avg", "step"], held)
+    assert entries.same()
+    states[1]["exp_avg"] = c.clone()  # an equal tensor, another object
+    assert not entries.same()
+    states[1]["exp_avg"] = c
+    del states[0]["step"]
+    assert not entries.same()
+    states[0]["step"] = b
+    assert entries.same()
+    states[0] = {"exp_avg": a, "step": b}  # the list's item is read each call: the new dict
+    assert entries.same()
+    states[0] = None  # not a dict
+    assert not entries.same()
+    with pytest.raises(ValueError, match="list of dicts"):
+        guards.Entries(states, ["exp_avg"], held)  # one object per dict and name
+
+
+@lists
+def test_a_state_tensor_replaced_after_steady_steps_rebuilds_the_bucket():
+    w = [torch.nn.Parameter(torch.randn(4)) for _ in range(4)]
+    opt = antigrad.Adam(w, lr=0.1)
+    for _ in range(3):
+        for p in w:
+            p.grad = torch.ones(4)
+        opt.step()
+    bucket = opt.planner.buckets[0]
+    assert bucket._entries_guard, "the native entries check should be in use"
+    opt.state[w[2]]["exp_avg"] = torch.zeros(4)  # replaced: the step must use the new one
+    before = w[2].detach().clone()
+    opt.step()
+    assert opt.planner.buckets[0] is not bucket
+    # exp_avg restarted from zero: the update is that of a first moment of (1 - beta1) g
+    assert not torch.equal(w[2].detach(), before)
+    assert opt.state[w[2]]["exp_avg"][0].item() == pytest.approx(0.1)

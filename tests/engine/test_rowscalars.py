@@ -107,3 +107,15 @@ def test_a_tensor_lr_is_never_shared():
     CALLS.clear()
     _step(opt, stacked, 0)
     assert len(CALLS) == 2
+
+
+def test_a_state_key_is_the_exact_keys_of_its_values_and_none_without_one():
+    from antigrad.engine.rowscalars import state_key
+    for state in ({"step": 3.0}, {"step": 3.0, "mu": 0.5}, {"step": float("nan")},
+                  {"step": 0.0}, {"step": -0.0}, {"step": 2.0, "mu": 0.0}, {"n": 2},
+                  {"step": 1.0, "flag": True}, {}):
+        assert state_key(state) == tuple(exact(v) for v in state.values()), state
+    assert state_key({"step": 0.0}) != state_key({"step": -0.0})
+    assert state_key({"step": 1.0, "mu": -0.0}) != state_key({"step": 1.0, "mu": 0.0})
+    assert state_key({"step": 1.0}) != state_key({"step": 1})  # an int is not a float
+    assert state_key({"step": 2.0, "lr": torch.tensor(0.1)}) is None

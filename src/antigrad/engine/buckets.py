@@ -116,6 +116,9 @@ class Bucket:
         self._held_guard: guards.Snapshot | None | bool = None
         self._param_guard: guards.Snapshot | None | bool = None
         self._grad_guard: guards.Layouts | None | bool = None
+        # The native check of _same_held (see .guards.Entries): None not yet made, False
+        # not possible here.
+        self._entries_guard: guards.Entries | None | bool = None
         self._row_scalars = RowScalars(chain)
 
     def _set_rows(self, group_of: list[int], fresh: list[bool],
@@ -151,9 +154,15 @@ class Bucket:
 
     def _same_held(self) -> bool:
         """Each parameter's entry still holds the bucket's tensors (``state[p]["exp_avg"] =
-        other`` replaces one): read with C-level maps, not a Python loop per tensor."""
+        other`` replaces one): in one native call where it can (:class:`.guards.Entries`),
+        else with C-level maps, not a Python loop per tensor."""
         if not self.names:
             return True
+        if self._entries_guard is None:
+            self._entries_guard = guards.Entries(self.states, self.names, self.held) \
+                if guards.reads_lists() and len(self.states) >= guards.NATIVE_FROM else False
+        if self._entries_guard:
+            return self._entries_guard.same()
         try:
             now = map(self._entries_of, self.states)
             if len(self.names) > 1:

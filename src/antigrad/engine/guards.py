@@ -62,6 +62,30 @@ void ag_addresses(long long n, void *const *objs, void **out, void *skip,
     for (long long i = 0; i < n; i++)
         out[i] = objs[i] == skip ? 0 : data_ptr(objs[i]);
 }
+
+/* The head of a CPython list object (PyObject_VAR_HEAD, then its array of items); the
+   self-test checks that it reads lists so on this interpreter. */
+typedef struct { long long refcnt; void *type; long long size; void **items; } ag_list;
+
+long long ag_list_size(const ag_list *list) { return list->size; }
+
+/* ag_addresses over the items of a Python list (no array of ids built in Python). */
+void ag_list_addresses(const ag_list *list, void **out, void *skip, ag_data_ptr_fn data_ptr) {
+    ag_addresses(list->size, (void *const *)list->items, out, skip, data_ptr);
+}
+
+/* PyDict_GetItem: a borrowed reference, or 0 if the key is missing or d is not a dict. */
+typedef void *(*ag_get_item_fn)(void *d, void *key);
+
+/* 1 if the dict dicts[i] maps names[k] to the object want[i * nk + k], for every i and
+   k; 0 at the first that does not. */
+int ag_same_entries(const ag_list *dicts, void *const *names, long long nk,
+                    void *const *want, ag_get_item_fn get_item) {
+    for (long long i = 0; i < dicts->size; i++)
+        for (long long k = 0; k < nk; k++)
+            if (get_item(dicts->items[i], names[k]) != want[i * nk + k]) return 0;
+    return 1;
+}
 """
 
 _lock = threading.Lock()
@@ -87,8 +111,45 @@ def _load() -> tuple | None:
     lib.ag_addresses.argtypes = [ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p]
     lib.ag_addresses.restype = None
+    lib.ag_list_size.argtypes = [ctypes.c_void_p]
+    lib.ag_list_size.restype = ctypes.c_longlong
+    lib.ag_list_addresses.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                      ctypes.c_void_p]
+    lib.ag_list_addresses.restype = None
+    lib.ag_same_entries.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong,
+                                    ctypes.c_void_p, ctypes.c_void_p]
+    lib.ag_same_entries.restype = ctypes.c_int
     found = (lib, ctypes.c_void_p(reader), TensorGuards)
-    return found if _self_test(*found) else None
+    if not _self_test(*found):
+        return None
+    _lists.append(_lists_test(lib, found[1]))
+    return found
+
+
+_GET_ITEM = ctypes.cast(ctypes.pythonapi.PyDict_GetItem, ctypes.c_void_p)
+_lists: list[bool] = []  # [whether the C code reads Python lists here], once tried
+
+
+def _lists_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p) -> bool:
+    """The list and dict readers answer as documented on objects whose answers are known
+    (a list read as another interpreter lays it out would not)."""
+    t, u = torch.zeros(3), torch.ones(2)
+    items = [t, None, u]
+    out = (ctypes.c_void_p * 3)()
+    if lib.ag_list_size(id(items)) != 3:
+        return False
+    lib.ag_list_addresses(id(items), out, id(None), reader)
+    names = ["a", "b"]
+    entries = [{"a": t, "b": u}, {"b": t, "a": u}]
+    want = [t, u, u, t]
+    ok = (ctypes.c_void_p * 4)(*map(id, want))
+    wrong = (ctypes.c_void_p * 4)(*map(id, [t, u, t, u]))
+    keys = (ctypes.c_void_p * 2)(*map(id, names))
+    lacking = [{"a": t}]  # "b" missing
+    return (out[0], out[1], out[2]) == (t.data_ptr(), None, u.data_ptr()) and \
+        lib.ag_same_entries(id(entries), keys, 2, ok, _GET_ITEM) == 1 and \
+        lib.ag_same_entries(id(entries), keys, 2, wrong, _GET_ITEM) == 0 and \
+        lib.ag_same_entries(id(lacking), keys, 2, ok, _GET_ITEM) == 0
 
 
 def _self_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p, guards: type) -> bool:
@@ -199,9 +260,43 @@ def _plain(tensors: Sequence[Tensor]) -> bool:
 
 def addresses_into(tensors: Sequence[Tensor | None], out: ctypes.Array, at: int) -> None:
     """Write the address of each of ``tensors`` (0 for None) into ``out[at:]``. Only for
-    tensors that a :class:`Layouts` has just matched (or None in their place)."""
+    tensors that a :class:`Layouts` has just matched (or None in their place). A list is
+    read by the C loop itself where it can (:func:`reads_lists`): an array of the
+    tensors' ids built in Python cost ~1,700 instructions a tensor, the loop ~60."""
     lib, reader, _ = _loaded[0]
+    where = ctypes.byref(out, at * ctypes.sizeof(ctypes.c_void_p))
+    if type(tensors) is list and reads_lists():
+        lib.ag_list_addresses(id(tensors), where, id(None), reader)
+        return
     n = len(tensors)
     objects = (ctypes.c_void_p * max(1, n))(*map(id, tensors))
-    lib.ag_addresses(n, objects, ctypes.byref(out, at * ctypes.sizeof(ctypes.c_void_p)),
-                     id(None), reader)
+    lib.ag_addresses(n, objects, where, id(None), reader)
+
+
+def reads_lists() -> bool:
+    """Whether the native loops read Python lists and dicts directly here (see
+    :func:`_lists_test`); else they take arrays of ids built in Python."""
+    return available() and _lists[0]
+
+
+class Entries:
+    """Whether dicts still map names to the objects they did, in one native call: each
+    ``dicts[i][names[k]]`` is ``want[i * len(names) + k]`` (an optimizer's state entries
+    and the tensors a bucket holds from them). Keeps ``dicts`` (a list not changed
+    afterwards), ``names`` and ``want`` alive. Only where :func:`reads_lists`."""
+
+    def __init__(self, dicts: list[dict], names: Sequence[str], want: Sequence[object]) -> None:
+        if not reads_lists() or type(dicts) is not list or \
+                not all(type(n) is str for n in names) or len(want) != len(dicts) * len(names):
+            raise ValueError("native entry checks need a list of dicts, str names and one "
+                             "object per dict and name")
+        self._dicts, self._names, self._want = dicts, tuple(names), tuple(want)
+        self._keys = (ctypes.c_void_p * max(1, len(names)))(*map(id, self._names))
+        self._ids = (ctypes.c_void_p * max(1, len(want)))(*map(id, self._want))
+
+    def same(self) -> bool:
+        """True if every dict maps every name to its recorded object (not merely an equal
+        one); False if one does not, a name is missing, or an entry is not a dict."""
+        lib = _loaded[0][0]
+        return bool(lib.ag_same_entries(id(self._dicts), self._keys, len(self._names),
+                                        self._ids, _GET_ITEM))

@@ -45,6 +45,20 @@ def exact(value: Any) -> Hashable | None:
     return None
 
 
+_FLOAT = frozenset({float})
+
+
+def state_key(state: Mapping[str, Any]) -> tuple | None:
+    """The exact key of a row's scalar state (its values' :func:`exact` keys, in order);
+    None if a value has none. Nonzero floats (step counts after the first step) are their
+    own keys: that case is recognised with C-level calls, not one Python call a value."""
+    values = tuple(state.values())
+    if _FLOAT.issuperset(map(type, values)) and 0.0 not in values:  # (-0.0 == 0.0 too)
+        return values
+    keys = tuple(map(exact, values))
+    return None if None in keys else keys
+
+
 class RowScalars:
     """The scalars of a bucket's rows (one :class:`Chain`), with each param group's key
     kept from step to step."""
@@ -84,8 +98,8 @@ class RowScalars:
         group = self._group_key(row.group, groups[row.group])
         if group is None:
             return None
-        state = tuple(map(exact, row.state.values()))
-        return None if any(s is None for s in state) else (group, row.fresh, state)
+        state = state_key(row.state)
+        return None if state is None else (group, row.fresh, state)
 
     def _group_key(self, index: int, group: Mapping[str, Any]) -> Hashable | None:
         """The exact key of the values ``group`` holds for the chain's hyperparameters;
