@@ -9,9 +9,12 @@ evaluations excluded). The two alternate in rounds of ``--steps`` steps (ABAB...
 load that comes and goes on a shared machine falls on both; the script prints each
 version's median wall and CPU milliseconds per step over the rounds, the minor page
 faults per step (fresh memory touched), and the ratio baseline / current.
+``--keep-freed-memory`` keeps freed memory in the heap as a batch of replicas does
+(:func:`antigrad.lab.heap.keep_freed_memory`), so that fresh pages do not hide the rest.
 
     PYTHONPATH=src OMP_NUM_THREADS=1 .venv/bin/python benchmarks/replicas_ab.py \\
-        --baseline ../main/src --problem mnist1d-mlp --replicas 64 --rounds 15 --steps 10
+        --baseline ../main/src --problem mnist1d-mlp --replicas 64 --rounds 15 --steps 10 \\
+        [--keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -79,8 +82,13 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--keep-freed-memory", action="store_true",
+                    help="keep freed memory in the heap as a batch of replicas does "
+                         "(antigrad.lab.heap, process-wide: both versions)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.keep_freed_memory:
+        importlib.import_module("antigrad.lab.heap").keep_freed_memory()
     _load(args.baseline, "antigrad_baseline")
     versions = {"baseline": _Version("antigrad_baseline", args.problem, args.replicas),
                 "current": _Version("antigrad", args.problem, args.replicas)}

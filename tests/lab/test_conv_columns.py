@@ -1,11 +1,13 @@
 """The columns of a 1-D convolution: what torch's convolution multiplies, and their
 gradients (first and second) exact."""
 
+import itertools
+
 import pytest
 import torch
 from torch.nn import functional as F  # noqa: N812
 
-from antigrad.lab.conv_columns import ConvShape, columns
+from antigrad.lab.conv_columns import ConvShape, _scatter_taps, columns
 
 SHAPES = [ConvShape(5, 2, 2, 1), ConvShape(3, 1, 0, 1), ConvShape(4, 3, 1, 1),
           ConvShape(3, 1, 4, 1), ConvShape(3, 1, 2, 3), ConvShape(2, 2, 1, 2),
@@ -49,3 +51,51 @@ def test_bad_signals_are_refused():
         columns(torch.zeros(2, 3, 4), 3, 1, 0, 1)
     with pytest.raises(ValueError, match="shorter than the convolution's window"):
         columns(torch.zeros(1, 1, 4, 1), 3, 1, 0, 3)
+
+
+def _windows():
+    for kernel, stride, padding, dilation, length in itertools.product(
+            [1, 2, 3, 5], [1, 2, 3, 4], [0, 1, 2, 4], [1, 2, 3], [1, 3, 7, 10, 20]):
+        shape = ConvShape(kernel, stride, padding, dilation)
+        if shape.output_length(length) >= 1:
+            yield shape, length
+
+
+def test_the_backward_sums_the_taps_as_added_one_by_one_into_zeros():
+    """The first backward writes each input position once; its sums are those of the taps
+    added in order into a zeroed gradient (what a double backward computes): equal bit for
+    bit, positions no tap reads (a stride longer than the window) zero."""
+    torch.manual_seed(0)
+    checked = 0
+    for shape, length in _windows():
+        x = torch.randn(2, 3, length, 4, dtype=torch.float64, requires_grad=True)
+        cols = columns(x, **vars(shape))
+        grad = torch.randn_like(cols)
+        cols.backward(grad)
+        assert torch.equal(x.grad, _scatter_taps(grad, shape, length)), (shape, length)
+        checked += 1
+    assert checked > 500
+
+
+def test_a_stride_longer_than_the_window_leaves_zeros():
+    x = torch.randn(1, 2, 9, 3, requires_grad=True)
+    columns(x, 2, 4, 0, 1).sum().backward()  # reads positions 0, 1, 4, 5, 8
+    want = torch.zeros(9)
+    want[[0, 1, 4, 5]] = 1.0
+    assert torch.equal(x.grad[0, 1, :, 2], want)
+
+
+def test_float32_backward_of_odd_sizes_matches_torch_convolution():
+    torch.manual_seed(1)
+    shape, r, c, length, batch, c_out = ConvShape(5, 2, 2, 1), 3, 7, 13, 5, 4
+    x = torch.randn(r, c, length, batch, requires_grad=True)
+    w = torch.randn(r, c_out, c, shape.kernel)
+    out = torch.bmm(w.reshape(r, c_out, -1), columns(x, **vars(shape)))
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    out_len = shape.output_length(length)
+    for i in range(r):
+        xi = x[i].detach().permute(2, 0, 1).requires_grad_()
+        yi = F.conv1d(xi, w[i], None, shape.stride, shape.padding, shape.dilation)
+        yi.backward(grad[i].view(c_out, out_len, batch).permute(2, 0, 1))
+        assert torch.allclose(x.grad[i], xi.grad.permute(1, 2, 0), rtol=1e-5, atol=1e-5)

@@ -9,11 +9,15 @@ so every copy below moves runs of ``batch`` contiguous numbers, and the product
 :func:`columns` returns ``(R, C*K, L_out*batch)``: row ``c*K + k`` holds tap ``k`` of
 channel ``c``, column ``l*batch + b`` output position ``l`` of example ``b``, the input
 at ``stride*l + dilation*k - padding`` (zero where that falls in the padding). It is
-made by ``K`` strided copies (no padded copy of the input), and its backward adds the
-columns' gradient back in ``K`` strided additions. Autograd's own way (a stack of ``K``
-slices) makes ``K`` input-sized gradients and adds them; torch's ``unfold`` (``im2col``)
-and grouped convolutions with one group per replica, measured on ``mnist1d-cnn``'s
-layers, were slower (``benchmarks/conv_formulations.py``).
+made by ``K`` strided copies (no padded copy of the input). Its backward writes each
+input position once: the positions that the same taps read form runs, and a run gets the
+sum of those taps' gradients in one pass (``add(tap1, tap2, out=run)``, then ``+= tap3``),
+the same sums in the same order as ``K`` strided additions into zeros, without their fill
+and their repeated passes over the input gradient; a double backward (which needs the
+backward differentiable, and ``out=`` is not) takes those ``K`` additions. Autograd's own
+way (a stack of ``K`` slices) makes ``K`` input-sized gradients and adds them; torch's
+``unfold`` (``im2col``) and grouped convolutions with one group per replica, measured on
+``mnist1d-cnn``'s layers, were slower (``benchmarks/conv_formulations.py``).
 
 Example::
 
@@ -28,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +40,10 @@ import torch
 from torch import Tensor
 
 __all__ = ["columns", "ConvShape"]
+
+#: Input positions ``lo <= j < hi`` of one residue and the taps that read them, each
+#: with the output position it reads at ``lo``.
+Run = tuple[int, int, list[tuple[int, int]]]
 
 
 @dataclass(frozen=True)
@@ -80,16 +89,71 @@ class _Columns(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         shape, length = ctx.shape, ctx.length
-        r, rows, n = grad.shape
-        out_len = shape.output_length(length)
-        per_tap = grad.view(r, rows // shape.kernel, shape.kernel, out_len, n // out_len)
-        grad_x = grad.new_zeros(r, rows // shape.kernel, length, n // out_len)
-        for k in range(shape.kernel):
-            lo, hi, start = shape.tap(k, length)
-            if hi > lo:
-                grad_x[:, :, start:start + shape.stride * (hi - lo - 1) + 1:shape.stride] += \
-                    per_tap[:, :, k, lo:hi]
-        return grad_x, None
+        if torch.is_grad_enabled():  # a double backward: out= writes are not differentiable
+            return _scatter_taps(grad, shape, length), None
+        return _gather_taps(grad, shape, length), None
+
+
+def _scatter_taps(grad: Tensor, shape: ConvShape, length: int) -> Tensor:
+    """The columns' gradient added back tap by tap into a zeroed input gradient."""
+    r, rows, n = grad.shape
+    out_len = shape.output_length(length)
+    per_tap = grad.view(r, rows // shape.kernel, shape.kernel, out_len, n // out_len)
+    grad_x = grad.new_zeros(r, rows // shape.kernel, length, n // out_len)
+    for k in range(shape.kernel):
+        lo, hi, start = shape.tap(k, length)
+        if hi > lo:
+            grad_x[:, :, start:start + shape.stride * (hi - lo - 1) + 1:shape.stride] += \
+                per_tap[:, :, k, lo:hi]
+    return grad_x
+
+
+def _runs(shape: ConvShape, length: int, residue: int) -> list[Run]:
+    """The input positions ``residue + stride * j`` cut into runs ``lo <= j < hi`` that
+    the same taps (in order) read: ``(lo, hi, [(tap, output position read at lo)...])``."""
+    count = len(range(residue, length, shape.stride))
+    reads: dict[int, tuple[int, int, int]] = {}  # tap -> its j range, its first output
+    for k in range(shape.kernel):
+        lo, hi, start = shape.tap(k, length)
+        if hi > lo and start % shape.stride == residue:
+            first = start // shape.stride
+            reads[k] = (first, first + hi - lo, lo)
+    cuts = sorted({0, count, *(j for a, b, _ in reads.values() for j in (a, b))})
+    return [(lo, hi, [(k, out + lo - a) for k, (a, b, out) in reads.items()
+                      if a <= lo and hi <= b])
+            for lo, hi in itertools.pairwise(cuts)]
+
+
+def _gather_taps(grad: Tensor, shape: ConvShape, length: int) -> Tensor:
+    """The input gradient written once per position: a run of positions read by taps
+    ``k1 < k2 < ...`` gets ``tap1 + tap2`` in one ``add(out=)``, then ``+= tap3``...
+    (a run no tap reads, zeros; one tap, a copy): the sums of :func:`_scatter_taps` in the
+    same order, so the same numbers, without its zero fill and with one pass less over
+    the input gradient per run (``benchmarks/conv_columns_backward.py``)."""
+    r, rows, n = grad.shape
+    out_len = shape.output_length(length)
+    per_tap = grad.view(r, rows // shape.kernel, shape.kernel, out_len, n // out_len)
+    grad_x = grad.new_empty(r, rows // shape.kernel, length, n // out_len)
+    for residue in range(min(shape.stride, length)):
+        target = grad_x[:, :, residue::shape.stride]
+        for lo, hi, taps in _runs(shape, length, residue):
+            _sum_taps(target[:, :, lo:hi], per_tap, taps)
+    return grad_x
+
+
+def _sum_taps(out: Tensor, per_tap: Tensor, taps: list[tuple[int, int]]) -> None:
+    """``out`` = the sum of ``per_tap[:, :, k, first:first + len]`` over the taps
+    ``(k, first)``, in order."""
+    size = out.shape[2]
+    parts = [per_tap[:, :, k, first:first + size] for k, first in taps]
+    if not parts:
+        out.zero_()
+    elif len(parts) == 1:
+        out.copy_(parts[0])
+    else:
+        torch.add(parts[0], parts[1], out=out)
+        for part in parts[2:]:
+            out += part
 
 
 def columns(x: Tensor, kernel: int, stride: int, padding: int, dilation: int) -> Tensor:
