@@ -25,7 +25,12 @@ def test_the_alias_is_never_stored_whichever_way_it_is_written():
     made = Betas({"lr": 0.1, "betas": (0.5, 0.6)})
     updated = Betas(lr=0.1, beta1=0.9, beta2=0.999)
     updated.update(betas=(0.7, 0.8))
-    for g, want in ((made, (0.5, 0.6)), (updated, (0.7, 0.8))):
+    merged = Betas(lr=0.1, beta1=0.9, beta2=0.999)
+    merged |= {"betas": (0.3, 0.4)}
+    wrapped = Betas.wrap({"lr": 0.1, "betas": (0.2, 0.25)})
+    for g, want in ((made, (0.5, 0.6)), (updated, (0.7, 0.8)), (merged, (0.3, 0.4)),
+                    (wrapped, (0.2, 0.25))):
+        assert type(g) is Betas
         assert sorted(g) == ["beta1", "beta2", "lr"]
         assert g["betas"] == want and (g["beta1"], g["beta2"]) == want
     with pytest.raises(ValueError, match="beta1"):

@@ -91,17 +91,19 @@ def test_report_rebuilds_from_store(in_tmp):
     assert r.exit_code == 2 and "choose from: 1" in r.output
 
 
-def test_main_is_the_console_script():
+def test_main_is_the_console_script(monkeypatch):
     import gc
 
-    from antigrad.cli import main
+    from antigrad import cli
+    from antigrad.train import collector
 
+    monkeypatch.setattr(collector, "_for_good", False)  # set back after the test
     try:
         with pytest.raises(SystemExit) as err:
-            main(["list"])
+            cli.main(["list"])
     finally:
         gc.unfreeze()  # the command froze its imports, as a process of its own keeps them
-    assert err.value.code == 0
+    assert err.value.code == 0 and collector._for_good and not cli._owns_process
 
 
 _COLLECTIONS = """
@@ -135,10 +137,20 @@ def test_a_command_imports_without_collecting_and_freezes_what_it_imported():
     assert torch and frozen > 100_000 and oldest == 0 and enabled
 
 
-def test_help_imports_no_torch_and_freezes_nothing():
-    for args in (("compare", "--help"), ("--help",)):
+def test_help_and_a_bad_option_import_no_torch_and_freeze_nothing():
+    for args in (("compare", "--help"), ("--help",), ("compare", "--steps", "abc"),
+                 ("compare", "--no-such-option")):
         frozen, enabled, _, torch = _collections(*args)
-        assert not torch and frozen == 0 and enabled
+        assert not torch and frozen == 0 and enabled, args
+
+
+def test_a_command_called_in_another_program_leaves_its_collector_alone(in_tmp):
+    import gc
+
+    from antigrad.train import collector
+
+    assert run("list").exit_code == 0
+    assert not collector._for_good and gc.get_freeze_count() == 0
 
 
 def refused(*args):
@@ -613,10 +625,13 @@ def test_reproduce_bad_arguments_exit_2_before_any_work(args, option, monkeypatc
     assert option in r.output and "Traceback" not in r.output
 
 
-def test_the_imports_restore_the_callers_collection_even_when_one_fails():
+def test_the_imports_restore_the_callers_collection_even_when_one_fails(monkeypatch):
     import gc
 
     from antigrad.cli import _import_for_good
+    from antigrad.train import collector
+
+    monkeypatch.setattr(collector, "_for_good", False)  # set back after the test
 
     enabled = gc.isenabled()
     try:

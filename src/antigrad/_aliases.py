@@ -81,6 +81,11 @@ class Aliased(dict):
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
+    def __ior__(self, other: Any) -> Aliased:
+        """``group |= values``: as :meth:`update` (dict's own ``|=`` would store the alias)."""
+        self.update(other)
+        return self
+
     def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
             self[key] = default
@@ -90,10 +95,7 @@ class Aliased(dict):
     def wrap(cls, group: dict[str, Any]) -> Aliased:
         """``group`` as an aliased dict; a value given under the alias (a group written
         with torch's name) is stored under the lecture's names."""
-        out = cls()
-        for key, value in group.items():
-            out[key] = value
-        return out
+        return cls(group)
 
 
 class Betas(Aliased):

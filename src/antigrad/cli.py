@@ -19,6 +19,7 @@ name and renamed when complete, and never replace a user's file or folder.
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
 import math
@@ -26,6 +27,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -132,7 +134,51 @@ def _save_figure(fig, path: Path) -> None:
     console.print(f"wrote {path.resolve()}")
 
 
+#: What every command imports (torch, the lab, the store).
+_COMMAND_IMPORTS = ("antigrad.lab",)
+#: Whether the command runs as the console script, in a process of its own (set by
+#: :func:`main`; a command called in another program's process leaves its collector alone).
+_owns_process = False
+
+
+def _imports_frozen(command: Callable[..., None]) -> Callable[..., None]:
+    """``command``, preceded in the console script's own process by the imports every
+    command makes (torch, the lab, the store: some 250k objects that live until the process
+    exits), done with automatic garbage collection off and then frozen for good, so that no
+    collection walks them (five walks, ~0.5 s of CPU, in a short comparison). It runs once
+    the options are parsed: a bad option is reported without waiting for the imports."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        if _owns_process:
+            _import_for_good(_COMMAND_IMPORTS)
+        command(*args, **kwargs)
+
+    return run
+
+
+def _import_for_good(modules: tuple[str, ...]) -> None:
+    """Import ``modules`` with automatic collection off, then freeze every object alive
+    for good (:func:`~antigrad.train.collector.freeze_for_good`) before collection is back
+    as the caller set it (also when an import raises: then nothing is frozen). A collection
+    after the imports would walk all of them to find some 7k unreachable ones (~0.2 s);
+    those stay frozen with the rest until the process exits. Only for a program that owns
+    its process."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for name in modules:
+            importlib.import_module(name)
+        from .train.collector import freeze_for_good  # train imports torch: not at start-up
+
+        freeze_for_good()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @app.command("list")
+@_imports_frozen
 def list_cmd() -> None:
     """List the problems (surfaces and training problems) and the optimizers."""
     from antigrad.lab.optimizers import LECTURE_OPTIMIZERS
@@ -195,6 +241,7 @@ _OPTIMIZER_HELP = ("optimizer: a lecture name (see `antigrad list`), antigrad:CL
 
 
 @app.command()
+@_imports_frozen
 def compare(
     problem: Annotated[str | None, typer.Option(
         "--problem", "-p", help="training problem or module:function  "
@@ -569,6 +616,7 @@ def _fitting_columns(headers: list[str], rows: list[list[str]], width: int) -> l
 
 
 @app.command()
+@_imports_frozen
 def work(
     comparison: Annotated[int, typer.Argument(help="the comparison to work on")],
     store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
@@ -626,6 +674,7 @@ def work(
 
 
 @app.command()
+@_imports_frozen
 def landscape(
     surface: Annotated[str, typer.Option("--surface", "-s", help="2-D surface")] = "rosenbrock",
     optimizer: Annotated[list[str] | None, typer.Option(
@@ -718,6 +767,7 @@ def _positive(value: float, param: str) -> float:
 
 
 @app.command("lr-find")
+@_imports_frozen
 def lr_find(
     problem: Annotated[str | None, typer.Option(
         "--problem", "-p", help="training problem or module:function; default: "
@@ -756,6 +806,7 @@ def lr_find(
 
 
 @app.command()
+@_imports_frozen
 def report(
     comparison: Annotated[int | None, typer.Argument(help="comparison id; default: newest")] = None,
     store: Annotated[str, typer.Option(help=_STORE_HELP)] = "runs/antigrad.sqlite",
@@ -780,6 +831,7 @@ def report(
 
 
 @app.command()
+@_imports_frozen
 def export(
     comparison: Annotated[int | None, typer.Argument(
         help="comparison id  \\[default: the newest]", show_default=False)] = None,
@@ -819,6 +871,7 @@ def export(
 
 
 @app.command()
+@_imports_frozen
 def reproduce(
     target: Annotated[str, typer.Argument(help="the published table: mnist1d")],
     seeds: Annotated[str, typer.Option(help="seeds, comma-separated")] = "42,0,1",
@@ -995,42 +1048,15 @@ def _print_listing(rows: list[dict], store: str) -> None:
     console.print(t)
 
 
-#: What every command imports (torch, the lab, the store), unless it only shows help.
-_COMMAND_IMPORTS = ("antigrad.lab",)
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``antigrad`` console script.
-
-    A command imports torch and the lab, some 250k objects that live until the process
-    exits; they are imported with automatic garbage collection off and then frozen, so
-    that no collection walks them (five walks, ~0.5 s of CPU, in a short comparison)."""
-    if _runs_a_command(sys.argv[1:] if argv is None else argv):
-        _import_for_good(_COMMAND_IMPORTS)
-    app(args=argv, prog_name="antigrad")
-
-
-def _runs_a_command(args: list[str]) -> bool:
-    """Whether ``args`` name a command and do not ask for its help (which imports none of
-    torch)."""
-    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
-    return bool(args) and args[0] in names and "--help" not in args
-
-
-def _import_for_good(modules: tuple[str, ...]) -> None:
-    """Import ``modules`` with automatic collection off (the caller's setting restored
-    afterwards, also when an import raises), then freeze every object alive: they stay
-    until the process exits (a collection would walk them and find nothing, and the one
-    at the interpreter's exit too). Only for a program that owns its process."""
-    enabled = gc.isenabled()
-    gc.disable()
+    """Entry point of the ``antigrad`` console script: its commands own the process, so
+    they freeze their imports for good (:func:`_imports_frozen`)."""
+    global _owns_process
+    _owns_process = True
     try:
-        for name in modules:
-            importlib.import_module(name)
+        app(args=argv, prog_name="antigrad")
     finally:
-        if enabled:
-            gc.enable()
-    gc.freeze()
+        _owns_process = False
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 while it runs, and the caller's state back afterwards, also after an exception."""
 
 import gc
+import threading
 
 import pytest
 
-from antigrad.train.collector import objects_frozen
+from antigrad.train import collector
+from antigrad.train.collector import freeze_for_good, objects_frozen
 from antigrad.train.loop import Loop, StepRecord, StopAfter
 
 
@@ -87,3 +89,52 @@ def test_cycles_made_inside_a_loop_are_still_collected(unfrozen):
 
     Loop(step, [StopAfter(2)]).run()
     assert collected[1] >= 1  # the first step's cycle, found by a collection in the loop
+
+
+def test_nested_blocks_unfreeze_when_the_outer_one_leaves(unfrozen):
+    with objects_frozen():
+        count = gc.get_freeze_count()
+        with objects_frozen():
+            pass
+        assert gc.get_freeze_count() == count  # the inner block left it frozen
+    assert gc.get_freeze_count() == 0
+
+
+def test_blocks_in_two_threads_unfreeze_when_the_last_one_leaves(unfrozen):
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with objects_frozen():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with objects_frozen():
+            second_in.set()
+            first_out.wait(10)
+            seen.append(gc.get_freeze_count())  # the first block has left
+
+    threads = [threading.Thread(target=f) for f in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen and seen[0] > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_after_freezing_for_good_blocks_do_not_even_ask(unfrozen, monkeypatch):
+    def walk_of_the_frozen_objects():
+        raise AssertionError("asked for the freeze count (a walk of every frozen object)")
+
+    monkeypatch.setattr(collector, "_for_good", False)
+    freeze_for_good()
+    monkeypatch.setattr(gc, "get_freeze_count", walk_of_the_frozen_objects)
+    with objects_frozen():
+        pass
+    Loop(lambda n: StepRecord(n, 0.0), [StopAfter(2)]).run()
+    monkeypatch.undo()
+    assert gc.get_freeze_count() > 0  # frozen for good: no block undid it

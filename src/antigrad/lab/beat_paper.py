@@ -33,7 +33,7 @@ from .reproduce import PAPER, check_models
 __all__ = ["TUNED_MODELS", "TUNED_OPTIMIZERS", "TUNED_SEARCH", "PROBLEM_PREFIX", "BeatRow",
            "tuned_config", "model_of", "verdict", "beat_rows", "beat_text"]
 
-#: The models ``--tuned`` runs unless told otherwise (the issue's goal: MLP and CNN).
+#: The models ``--tuned`` runs unless told otherwise (the MLP and the CNN).
 TUNED_MODELS = ("mlp", "cnn")
 #: The lecture's methods it tunes by default (L14's AdamW and L8's Nesterov).
 TUNED_OPTIMIZERS = ("adamw", "nesterov")

@@ -12,7 +12,12 @@ for the length of a block (``gc.freeze()``) and back afterwards (``gc.unfreeze()
 when the block raises: collections inside the block walk only the objects it made.
 Automatic collection stays as the caller set it, so cycles the block makes itself (a
 user's model may make some every step) are still collected. :class:`~.loop.Loop` runs its
-steps inside it.
+steps inside it. Blocks may nest or run in several threads at once: the first to enter
+freezes, the last to leave unfreezes. A program that owns its process (the ``antigrad``
+command) freezes its imports for good with :func:`freeze_for_good`; blocks then change
+nothing. Where the caller froze objects itself, blocks change nothing either (asking
+costs a walk of the frozen objects, ~28 ms for 200k, so it is asked only when this module
+froze nothing).
 
 Example::
 
@@ -28,10 +33,17 @@ Example::
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["objects_frozen"]
+__all__ = ["objects_frozen", "freeze_for_good"]
+
+_lock = threading.Lock()
+#: Blocks inside the freeze this module made (the last to leave undoes it).
+_blocks = 0
+#: Whether the process's objects were frozen for good (:func:`freeze_for_good`).
+_for_good = False
 
 
 @contextmanager
@@ -42,12 +54,42 @@ def objects_frozen() -> Iterator[None]:
     the caller's from ours: the caller's stay frozen, and the block's set-up is not
     frozen with them for good).
     """
-    if gc.get_freeze_count():
+    if not _enter():
         yield
         return
-    gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        _leave()
 
+
+def freeze_for_good() -> None:
+    """Freeze every object alive until the process exits, and leave later blocks of
+    :func:`objects_frozen` alone. Only for a program that owns its process."""
+    global _for_good
+    with _lock:
+        gc.freeze()
+        _for_good = True
+
+
+def _enter() -> bool:
+    """Join (or make) this module's freeze; False where the objects are someone else's
+    to freeze: frozen for good, or frozen by the caller."""
+    global _blocks
+    with _lock:
+        if _for_good:
+            return False
+        if _blocks == 0:
+            if gc.get_freeze_count():
+                return False
+            gc.freeze()
+        _blocks += 1
+        return True
+
+
+def _leave() -> None:
+    global _blocks
+    with _lock:
+        _blocks -= 1
+        if _blocks == 0:
+            gc.unfreeze()
