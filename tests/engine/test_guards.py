@@ -61,8 +61,35 @@ def test_only_plain_tensors_with_readable_addresses_are_checked_natively():
 def test_addresses_are_written_where_the_kernel_reads_them_and_none_as_zero():
     ts = [torch.randn(3), None, torch.randn(2, 2)[:, 1]]
     out = (ctypes.c_void_p * 5)(*[7] * 5)
-    guards.addresses_into(ts, out, 1)
+    assert guards.addresses_into(ts, out, 1, 3)
     assert list(out) == [7, ts[0].data_ptr(), None, ts[2].data_ptr(), 7]
+
+
+@pytest.mark.parametrize("kind", [list, tuple])
+def test_addresses_of_another_count_or_past_the_end_are_not_written(kind):
+    """A list that grew or shrank since its tensors were counted (or an ``out`` without room
+    for them) is refused with nothing written: the caller reads them from Python."""
+    ts = [torch.randn(3), torch.randn(2), torch.randn(4)]
+    out = (ctypes.c_void_p * 5)(*[7] * 5)
+    assert not guards.addresses_into(kind(ts), out, 1, 2)  # one more than counted
+    assert not guards.addresses_into(kind(ts[:2]), out, 1, 3)  # one fewer
+    assert not guards.addresses_into(kind(ts), out, 3, 3)  # out[3:6]: past the end
+    assert list(out) == [7] * 5
+    assert guards.addresses_into(kind(ts), out, 2, 3)
+    assert list(out) == [7, 7, *(t.data_ptr() for t in ts)]
+
+
+def test_a_step_whose_gradients_are_not_read_natively_reads_them_from_python(monkeypatch):
+    """The bound kernel falls back to the Python reads when the native read refuses."""
+    p, q, ours, theirs = _pair()
+    for t in range(3):
+        _step_both(p, q, ours, theirs, t)
+    assert ours.planner.buckets[0]._grad_guard
+    refused = []
+    monkeypatch.setattr(guards, "addresses_into", lambda *a: refused.append(a) or False)
+    for t in range(3, 6):
+        _step_both(p, q, ours, theirs, t)
+    assert refused  # the native read was asked, refused, and the steps are torch's
 
 
 def test_steady_steps_read_no_layout_from_python(monkeypatch):
@@ -185,11 +212,12 @@ def test_a_list_of_tensors_is_read_by_the_c_loop_itself(monkeypatch):
     # the list path builds no array of ids in Python: id() of the list and of None only
     seen = []
     monkeypatch.setattr(guards, "id", lambda obj: seen.append(obj) or id(obj), raising=False)
-    guards.addresses_into(ts, out, 1)
+    assert guards.addresses_into(ts, out, 1, 3)
     monkeypatch.undo()
     assert seen == [ts, None]
     assert (out[0], out[1], out[2], out[3]) == (None, ts[0].data_ptr(), None, ts[2].data_ptr())
-    guards.addresses_into(tuple(ts), out, 0)  # any other sequence: through an array of ids
+    # any other sequence: through an array of ids
+    assert guards.addresses_into(tuple(ts), out, 0, 3)
     assert (out[0], out[1], out[2]) == (ts[0].data_ptr(), None, ts[2].data_ptr())
 
 
@@ -232,3 +260,73 @@ def test_a_state_tensor_replaced_after_steady_steps_rebuilds_the_bucket():
     # exp_avg restarted from zero: the update is that of a first moment of (1 - beta1) g
     assert not torch.equal(w[2].detach(), before)
     assert opt.state[w[2]]["exp_avg"][0].item() == pytest.approx(0.1)
+
+
+@lists
+def test_entries_of_a_list_that_grew_or_shrank_are_changed():
+    """The objects recorded are one per dict and name of the list as it was: a list of
+    more dicts is not read past them, and one of fewer is not "the same" for those left."""
+    a, b, c = torch.zeros(2), torch.zeros(2), torch.zeros(2)
+    states = [{"exp_avg": a}, {"exp_avg": b}, {"exp_avg": c}]
+    entries = guards.Entries(states, ["exp_avg"], [a, b, c])
+    assert entries.same()
+    states.append({"exp_avg": a})
+    assert not entries.same()
+    del states[2:]  # the first two still hold what they did
+    assert not entries.same()
+    states.append({"exp_avg": c})
+    assert entries.same()
+
+
+@lists
+def test_a_bucket_whose_states_list_grew_checks_again_and_steps_as_torch():
+    p, q, ours, theirs = _pair()
+    for t in range(3):
+        _step_both(p, q, ours, theirs, t)
+    bucket = ours.planner.buckets[0]
+    assert isinstance(bucket._entries_guard, guards.Entries)
+    bucket.states.append({})  # as if the list were changed after the check was made
+    _step_both(p, q, ours, theirs, 3)
+    assert ours.planner.buckets[0] is not bucket  # not the same: built again
+    _step_both(p, q, ours, theirs, 4)
+    for key, value in theirs.state[q].items():
+        torch.testing.assert_close(ours.state[p][key], value, rtol=1e-6, atol=1e-7)
+
+
+@lists
+def test_entries_refusing_a_bucket_leave_its_steps_to_the_python_reads(monkeypatch):
+    def refuse(*args):
+        raise ValueError("native entry checks need a list of dicts")
+
+    monkeypatch.setattr(guards, "Entries", refuse)
+    p, q, ours, theirs = _pair()
+    for t in range(4):
+        _step_both(p, q, ours, theirs, t)
+    bucket = ours.planner.buckets[0]
+    assert bucket._entries_guard is False
+    ours.state[p]["exp_avg"] = ours.state[p]["exp_avg"].clone()  # still noticed
+    theirs.state[q]["exp_avg"] = theirs.state[q]["exp_avg"].clone()
+    _step_both(p, q, ours, theirs, 4)
+    assert ours.planner.buckets[0] is not bucket
+
+
+def test_a_list_head_laid_out_otherwise_does_not_pass_as_a_list():
+    """Where the object head is longer (free-threaded, trace-refs builds) the fields the
+    C code reads are other ones: the self-test's check refuses such a head, read here from
+    arrays of words laid out as those builds' lists would be."""
+    items = [torch.zeros(1), None, torch.zeros(2)]
+    array = (ctypes.c_void_p * 3)(*map(id, items))
+    size, ptr = len(items), ctypes.addressof(array)
+
+    def head(*words):
+        return (ctypes.c_void_p * 8)(*words)
+
+    as_read = head(1, id(list), size, ptr)
+    trace_refs = head(0x1000, 0x2000, 1, id(list), size, ptr)  # _ob_next, _ob_prev first
+    free_threaded = head(0x7F00, 1 << 32, 0, id(list), size, ptr)  # ob_tid, flags, shared
+    assert guards._reads_as_list(ctypes.addressof(as_read), items)
+    assert guards._reads_as_list(id(items), items)
+    assert not guards._reads_as_list(ctypes.addressof(trace_refs), items)
+    assert not guards._reads_as_list(ctypes.addressof(free_threaded), items)
+    assert not guards._reads_as_list(ctypes.addressof(as_read), items[:2])  # other size
+    assert not guards._reads_as_list(ctypes.addressof(as_read), items[::-1])  # other items

@@ -159,8 +159,7 @@ class Bucket:
         if not self.names:
             return True
         if self._entries_guard is None:
-            self._entries_guard = guards.Entries(self.states, self.names, self.held) \
-                if guards.reads_lists() and len(self.states) >= guards.NATIVE_FROM else False
+            self._entries_guard = self._native_entries()
         if self._entries_guard:
             return self._entries_guard.same()
         try:
@@ -169,6 +168,17 @@ class Bucket:
                 now = itertools.chain.from_iterable(now)
             return all(map(operator.is_, now, self.held))
         except KeyError:  # an entry lost one of them
+            return False
+
+    def _native_entries(self) -> guards.Entries | bool:
+        """The native check of :meth:`_same_held`, or False where there is none: the lists
+        are not read natively here, there are too few entries for it to pay, or it refuses
+        these entries (then the Python reads answer, as everywhere it does not apply)."""
+        if not guards.reads_lists() or len(self.states) < guards.NATIVE_FROM:
+            return False
+        try:
+            return guards.Entries(self.states, self.names, self.held)
+        except ValueError:
             return False
 
     def _held_unmoved(self) -> bool:

@@ -69,19 +69,26 @@ typedef struct { long long refcnt; void *type; long long size; void **items; } a
 
 long long ag_list_size(const ag_list *list) { return list->size; }
 
-/* ag_addresses over the items of a Python list (no array of ids built in Python). */
-void ag_list_addresses(const ag_list *list, void **out, void *skip, ag_data_ptr_fn data_ptr) {
-    ag_addresses(list->size, (void *const *)list->items, out, skip, data_ptr);
+/* ag_addresses over the items of a Python list (no array of ids built in Python) into
+   out, which has room for n: 1, or 0 with nothing written if the list holds other than n
+   items now (it may have changed since the caller counted them). */
+int ag_list_addresses(const ag_list *list, long long n, void **out, void *skip,
+                      ag_data_ptr_fn data_ptr) {
+    if (list->size != n) return 0;
+    ag_addresses(n, (void *const *)list->items, out, skip, data_ptr);
+    return 1;
 }
 
 /* PyDict_GetItem: a borrowed reference, or 0 if the key is missing or d is not a dict. */
 typedef void *(*ag_get_item_fn)(void *d, void *key);
 
-/* 1 if the dict dicts[i] maps names[k] to the object want[i * nk + k], for every i and
-   k; 0 at the first that does not. */
-int ag_same_entries(const ag_list *dicts, void *const *names, long long nk,
+/* 1 if the list dicts holds n dicts and dicts[i] maps names[k] to the object
+   want[i * nk + k] (want has n * nk), for every i and k; 0 if the list holds other than
+   n items now, or at the first that does not. */
+int ag_same_entries(const ag_list *dicts, long long n, void *const *names, long long nk,
                     void *const *want, ag_get_item_fn get_item) {
-    for (long long i = 0; i < dicts->size; i++)
+    if (dicts->size != n) return 0;
+    for (long long i = 0; i < n; i++)
         for (long long k = 0; k < nk; k++)
             if (get_item(dicts->items[i], names[k]) != want[i * nk + k]) return 0;
     return 1;
@@ -113,11 +120,11 @@ def _load() -> tuple | None:
     lib.ag_addresses.restype = None
     lib.ag_list_size.argtypes = [ctypes.c_void_p]
     lib.ag_list_size.restype = ctypes.c_longlong
-    lib.ag_list_addresses.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                      ctypes.c_void_p]
-    lib.ag_list_addresses.restype = None
-    lib.ag_same_entries.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong,
-                                    ctypes.c_void_p, ctypes.c_void_p]
+    lib.ag_list_addresses.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p,
+                                      ctypes.c_void_p, ctypes.c_void_p]
+    lib.ag_list_addresses.restype = ctypes.c_int
+    lib.ag_same_entries.argtypes = [ctypes.c_void_p, ctypes.c_longlong, ctypes.c_void_p,
+                                    ctypes.c_longlong, ctypes.c_void_p, ctypes.c_void_p]
     lib.ag_same_entries.restype = ctypes.c_int
     found = (lib, ctypes.c_void_p(reader), TensorGuards)
     if not _self_test(*found):
@@ -130,15 +137,39 @@ _GET_ITEM = ctypes.cast(ctypes.pythonapi.PyDict_GetItem, ctypes.c_void_p)
 _lists: list[bool] = []  # [whether the C code reads Python lists here], once tried
 
 
+class _ListHead(ctypes.Structure):
+    """The C code's ``ag_list``, field for field (ctypes lays it out as the compiler does)."""
+
+    _fields_ = [("refcnt", ctypes.c_longlong), ("type", ctypes.c_void_p),
+                ("size", ctypes.c_longlong), ("items", ctypes.c_void_p)]
+
+
+def _reads_as_list(address: int, items: Sequence[object]) -> bool:
+    """Whether the object at ``address``, read as an ``ag_list``, is a list holding exactly
+    ``items``: its type field is ``list``, its size ``len(items)`` and its array the
+    items' ids. Read from Python, and the array only once the head fields agree, so a head
+    laid out otherwise (free-threaded or trace-refs builds put more before the type) is
+    refused without following a pointer that is not one. Any list object is larger than
+    the four fields read."""
+    head = _ListHead.from_address(address)
+    if head.type != id(list) or head.size != len(items) or not head.items:
+        return False
+    array = (ctypes.c_void_p * len(items)).from_address(head.items)
+    return [a or 0 for a in array] == list(map(id, items))
+
+
 def _lists_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p) -> bool:
     """The list and dict readers answer as documented on objects whose answers are known
-    (a list read as another interpreter lays it out would not)."""
+    (a list read as another interpreter lays it out would not, see :func:`_reads_as_list`),
+    and refuse a list of another size than they are told."""
     t, u = torch.zeros(3), torch.ones(2)
     items = [t, None, u]
-    out = (ctypes.c_void_p * 3)()
-    if lib.ag_list_size(id(items)) != 3:
+    if not _reads_as_list(id(items), items) or lib.ag_list_size(id(items)) != 3:
         return False
-    lib.ag_list_addresses(id(items), out, id(None), reader)
+    out = (ctypes.c_void_p * 3)()
+    if lib.ag_list_addresses(id(items), 2, out, id(None), reader) != 0 or any(out):
+        return False
+    written = lib.ag_list_addresses(id(items), 3, out, id(None), reader)
     names = ["a", "b"]
     entries = [{"a": t, "b": u}, {"b": t, "a": u}]
     want = [t, u, u, t]
@@ -146,10 +177,11 @@ def _lists_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p) -> bool:
     wrong = (ctypes.c_void_p * 4)(*map(id, [t, u, t, u]))
     keys = (ctypes.c_void_p * 2)(*map(id, names))
     lacking = [{"a": t}]  # "b" missing
-    return (out[0], out[1], out[2]) == (t.data_ptr(), None, u.data_ptr()) and \
-        lib.ag_same_entries(id(entries), keys, 2, ok, _GET_ITEM) == 1 and \
-        lib.ag_same_entries(id(entries), keys, 2, wrong, _GET_ITEM) == 0 and \
-        lib.ag_same_entries(id(lacking), keys, 2, ok, _GET_ITEM) == 0
+    return written == 1 and (out[0], out[1], out[2]) == (t.data_ptr(), None, u.data_ptr()) \
+        and lib.ag_same_entries(id(entries), 2, keys, 2, ok, _GET_ITEM) == 1 \
+        and lib.ag_same_entries(id(entries), 1, keys, 2, ok, _GET_ITEM) == 0 \
+        and lib.ag_same_entries(id(entries), 2, keys, 2, wrong, _GET_ITEM) == 0 \
+        and lib.ag_same_entries(id(lacking), 1, keys, 2, ok, _GET_ITEM) == 0
 
 
 def _self_test(lib: ctypes.PyDLL, reader: ctypes.c_void_p, guards: type) -> bool:
@@ -258,19 +290,25 @@ def _plain(tensors: Sequence[Tensor]) -> bool:
     return True
 
 
-def addresses_into(tensors: Sequence[Tensor | None], out: ctypes.Array, at: int) -> None:
-    """Write the address of each of ``tensors`` (0 for None) into ``out[at:]``. Only for
-    tensors that a :class:`Layouts` has just matched (or None in their place). A list is
-    read by the C loop itself where it can (:func:`reads_lists`): an array of the
-    tensors' ids built in Python cost ~1,700 instructions a tensor, the loop ~60."""
+def addresses_into(tensors: Sequence[Tensor | None], out: ctypes.Array, at: int,
+                   n: int) -> bool:
+    """Write the address of each of ``tensors`` (0 for None) into ``out[at:at + n]``: True,
+    or False with nothing written if there are not ``n`` of them or ``out`` has no room
+    for ``n`` from ``at`` (the caller then writes them from Python). Only for tensors that
+    a :class:`Layouts` has just matched (or None in their place). A list is read by the C
+    loop itself where it can (:func:`reads_lists`), which counts its items again: an array
+    of the tensors' ids built in Python cost ~1,700 instructions a tensor, the loop ~60."""
+    if at < 0 or at + n > len(out):
+        return False
     lib, reader, _ = _loaded[0]
     where = ctypes.byref(out, at * ctypes.sizeof(ctypes.c_void_p))
     if type(tensors) is list and reads_lists():
-        lib.ag_list_addresses(id(tensors), where, id(None), reader)
-        return
-    n = len(tensors)
+        return bool(lib.ag_list_addresses(id(tensors), n, where, id(None), reader))
+    if len(tensors) != n:
+        return False
     objects = (ctypes.c_void_p * max(1, n))(*map(id, tensors))
     lib.ag_addresses(n, objects, where, id(None), reader)
+    return True
 
 
 def reads_lists() -> bool:
@@ -283,7 +321,9 @@ class Entries:
     """Whether dicts still map names to the objects they did, in one native call: each
     ``dicts[i][names[k]]`` is ``want[i * len(names) + k]`` (an optimizer's state entries
     and the tensors a bucket holds from them). Keeps ``dicts`` (a list not changed
-    afterwards), ``names`` and ``want`` alive. Only where :func:`reads_lists`."""
+    afterwards), ``names`` and ``want`` alive. Only where :func:`reads_lists`. A list that
+    holds another number of dicts than it did is "changed" (``want`` has one object per
+    dict and name as built)."""
 
     def __init__(self, dicts: list[dict], names: Sequence[str], want: Sequence[object]) -> None:
         if not reads_lists() or type(dicts) is not list or \
@@ -291,12 +331,14 @@ class Entries:
             raise ValueError("native entry checks need a list of dicts, str names and one "
                              "object per dict and name")
         self._dicts, self._names, self._want = dicts, tuple(names), tuple(want)
+        self._count = len(dicts)
         self._keys = (ctypes.c_void_p * max(1, len(names)))(*map(id, self._names))
         self._ids = (ctypes.c_void_p * max(1, len(want)))(*map(id, self._want))
 
     def same(self) -> bool:
         """True if every dict maps every name to its recorded object (not merely an equal
-        one); False if one does not, a name is missing, or an entry is not a dict."""
+        one); False if one does not, a name is missing, an entry is not a dict, or the list
+        holds another number of entries than it did."""
         lib = _loaded[0][0]
-        return bool(lib.ag_same_entries(id(self._dicts), self._keys, len(self._names),
-                                        self._ids, _GET_ITEM))
+        return bool(lib.ag_same_entries(id(self._dicts), self._count, self._keys,
+                                        len(self._names), self._ids, _GET_ITEM))

@@ -142,9 +142,8 @@ class Bound:
         if (rows is not self.row_list and rows != self.row_list) or len(scalars) > self.nrows:
             self._use_rows(rows, len(scalars))
         # (plain tensors: the caller checked their types against grad_layout)
-        if grads_matched:
-            guards.addresses_into(grads, self.ptrs, self.grad_at)
-        else:
+        if not (grads_matched and guards.addresses_into(grads, self.ptrs, self.grad_at,
+                                                         self.nt)):
             self.ptrs[self.grad_at:self.grad_at + self.nt] = [
                 0 if g is None else g.data_ptr() for g in grads] if partial else list(
                 map(Tensor.data_ptr, grads))
