@@ -25,17 +25,13 @@ total divided by ``rounds * steps`` is the instructions of one step.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import gc
-import os
 import statistics
-import subprocess
-import tempfile
 import time
 
 import torch
 from replicas_ab import _Version
-from step_overhead import HELPER
+from step_overhead import counting_switch
 
 import antigrad
 
@@ -75,12 +71,7 @@ def count(version: _Version, optimizer: torch.optim.Optimizer, rounds: int, step
           kernel_only: bool) -> None:
     """Under callgrind: count only the optimizer steps of each round (or the bound kernel
     alone, with the arguments the last step gave it)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src, lib = os.path.join(tmp, "counting.c"), os.path.join(tmp, "counting.so")
-        with open(src, "w") as f:
-            f.write(HELPER)
-        subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
-        counting = ctypes.CDLL(lib)
+    counting = counting_switch()
     bound = optimizer.planner.buckets[0].bound
 
     def kernel() -> None:

@@ -137,17 +137,22 @@ void stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_STOP_INSTRUMENTATION; }
 """
 
 
-def count_instructions(make: Callable[[], Case], repeats: int, warmup: int,
-                       checks_only: bool = False) -> None:
-    """Step antigrad's optimizer with valgrind counting only inside ``step()`` (or, with
-    ``checks_only``, only in the kept bucket's checks of that step: its state, parameters
-    and gradients, run once more between steps)."""
+def counting_switch() -> ctypes.CDLL:
+    """``start()`` / ``stop()``: callgrind counts instructions only between them."""
     with tempfile.TemporaryDirectory() as tmp:
         src, lib = os.path.join(tmp, "counting.c"), os.path.join(tmp, "counting.so")
         with open(src, "w") as f:
             f.write(HELPER)
         subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", lib, src], check=True)
-        counting = ctypes.CDLL(lib)
+        return ctypes.CDLL(lib)
+
+
+def count_instructions(make: Callable[[], Case], repeats: int, warmup: int,
+                       checks_only: bool = False) -> None:
+    """Step antigrad's optimizer with valgrind counting only inside ``step()`` (or, with
+    ``checks_only``, only in the kept bucket's checks of that step: its state, parameters
+    and gradients, run once more between steps)."""
+    counting = counting_switch()
     case = make()
     opt = CONTESTANTS["antigrad"](case.groups)
     gc.disable()  # a collection lands in whichever step allocates: count steps alone
